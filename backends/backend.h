@@ -1,0 +1,204 @@
+/* The one interface between esft's model code and a compute device.
+ *
+ * A backend is a flat table of function pointers (esft_backend_ops) plus a
+ * private context. Ops are coarse (a whole GEMM, a whole attention over a
+ * packed batch, a fused ES update over a tensor) so that a GPU backend can be
+ * fast and a new backend stays small. Ops are enqueued in order on the
+ * backend's single queue; download() and synchronize() wait for completion.
+ *
+ * Conventions for every op:
+ *  - all matrices are row-major and dense; counts are in elements;
+ *  - activations, norms, biases, logits and KV caches are ESFT_F32;
+ *  - matmul weights (W) and embedding tables may be in the backend's compute
+ *    dtype (esft_backend.work_dtype: f32 on cpu/opencl/vulkan, bf16 or f16 on
+ *    cuda); ask supports() before calling with anything else;
+ *  - integer side inputs (token ids, positions, sequence slots) are ESFT_I32
+ *    buffers on the device;
+ *  - an op returns ESFT_OK or a status with a message in be->err.
+ *
+ * Optional slots may be NULL; the esft_* wrappers in backend.c then report
+ * ESFT_ERR_UNSUPPORTED (or use a generic fallback, where noted). */
+#ifndef ESFT_BACKEND_H
+#define ESFT_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+typedef enum esft_dtype {
+    ESFT_F32 = 0,
+    ESFT_F16,
+    ESFT_BF16,
+    ESFT_I32,
+    ESFT_DTYPE_COUNT
+} esft_dtype;
+
+size_t esft_dtype_size(esft_dtype dtype);
+const char *esft_dtype_name(esft_dtype dtype);
+
+typedef enum esft_op {
+    ESFT_OP_PERTURB = 0,
+    ESFT_OP_ES_UPDATE,
+    ESFT_OP_NOISE,
+    ESFT_OP_PHILOX,
+    ESFT_OP_MATMUL,
+    ESFT_OP_RMSNORM,
+    ESFT_OP_ROPE,
+    ESFT_OP_SWIGLU,
+    ESFT_OP_ADD,
+    ESFT_OP_GET_ROWS,
+    ESFT_OP_ATTENTION,
+    ESFT_OP_ARGMAX,
+    ESFT_OP_COUNT
+} esft_op;
+
+const char *esft_op_name(esft_op op);
+
+/* RoPE pairing. NORM rotates adjacent pairs (x[2i], x[2i+1]) — llama in GGUF,
+ * whose q/k rows the converter permuted. NEOX rotates (x[i], x[i + hd/2]) —
+ * qwen2. Frequencies: theta_i = pos * base^(-2i/hd). */
+typedef enum esft_rope_style {
+    ESFT_ROPE_NORM = 0,
+    ESFT_ROPE_NEOX = 1,
+} esft_rope_style;
+
+typedef struct esft_backend esft_backend;
+
+/* A typed device allocation. `handle` belongs to the backend (a host pointer
+ * on cpu, a cl_mem, a device pointer ...); only the backend dereferences it. */
+typedef struct esft_buf {
+    esft_backend *be;
+    esft_dtype dtype;
+    size_t n;     /* elements */
+    void *handle; /* backend-private */
+} esft_buf;
+
+typedef struct esft_backend_ops {
+    /* --- lifetime and memory (required) --- */
+    void (*destroy)(esft_backend *be);
+    esft_status (*buf_alloc)(esft_backend *be, esft_buf *buf, esft_dtype dtype, size_t n);
+    void (*buf_free)(esft_backend *be, esft_buf *buf);
+    /* Copies n elements of buf's dtype between host and buf[off ..]. */
+    esft_status (*upload)(esft_backend *be, esft_buf *dst, size_t off, const void *src, size_t n);
+    esft_status (*download)(esft_backend *be, const esft_buf *src, size_t off, void *dst, size_t n);
+    esft_status (*copy)(esft_backend *be, esft_buf *dst, size_t dst_off, const esft_buf *src,
+                        size_t src_off, size_t n);
+    esft_status (*synchronize)(esft_backend *be);
+    /* Optional: NULL means "every op in the table, f32 only, plus
+     * work_dtype for matmul W / get_rows tables". */
+    bool (*supports)(esft_backend *be, esft_op op, esft_dtype dtype);
+
+    /* --- evolution strategies (noise of DESIGN.md §1) --- */
+    /* work[i] = cast(master[i] + sigma * eps(seed, tensor_id, i)), i < n.
+     * master is f32; work is f32 or the compute dtype. sigma may be negative
+     * (antithetic member) or zero (plain cast copy). */
+    esft_status (*perturb)(esft_backend *be, esft_buf *work, const esft_buf *master, size_t n,
+                           uint32_t tensor_id, uint64_t seed, float sigma);
+    /* master[i] += sum_k coeffs[k] * eps(seeds[k], tensor_id, i), i < n, in
+     * one pass over master; accumulation in f32, k in ascending order. */
+    esft_status (*es_update)(esft_backend *be, esft_buf *master, size_t n, uint32_t tensor_id,
+                             const uint64_t *seeds, const float *coeffs, int n_members);
+    /* out[i] = eps(seed, tensor_id, first + i), i < n; out f32. For tests. */
+    esft_status (*noise)(esft_backend *be, esft_buf *out, size_t n, uint64_t first,
+                         uint32_t tensor_id, uint64_t seed);
+    /* Raw Philox4x32-10 words: for block b < n_blocks, with counter
+     * (lo32(first_block + b), hi32(first_block + b), c2, c3) and key
+     * (lo32(key), hi32(key)), out[4b .. 4b+3] = the four output words.
+     * out is I32 (bit pattern of u32). For bit-exactness tests. */
+    esft_status (*philox)(esft_backend *be, esft_buf *out, size_t n_blocks, uint64_t first_block,
+                          uint32_t c2, uint32_t c3, uint64_t key);
+
+    /* --- transformer ops --- */
+    /* y[T x N] = x[T x K] . W[N x K]^T (+ bias[N] if bias != NULL). */
+    esft_status (*matmul)(esft_backend *be, esft_buf *y, const esft_buf *x, const esft_buf *w,
+                          const esft_buf *bias, int T, int N, int K);
+    /* y[t, :] = x[t, :] / sqrt(mean(x[t, :]^2) + eps) * w[:], t < T; y may be x. */
+    esft_status (*rmsnorm)(esft_backend *be, esft_buf *y, const esft_buf *x, const esft_buf *w,
+                           int T, int D, float eps);
+    /* In place on x[T x n_heads x head_dim], token t at position pos[t]. */
+    esft_status (*rope)(esft_backend *be, esft_buf *x, const esft_buf *pos, int T, int n_heads,
+                        int head_dim, float base, esft_rope_style style);
+    /* y[i] = silu(gate[i]) * up[i], i < n; y may alias gate or up. */
+    esft_status (*swiglu)(esft_backend *be, esft_buf *y, const esft_buf *gate, const esft_buf *up,
+                          size_t n);
+    /* y[i] = a[i] + b[i], i < n; y may alias a or b. */
+    esft_status (*add)(esft_backend *be, esft_buf *y, const esft_buf *a, const esft_buf *b,
+                       size_t n);
+    /* y[t, :] = table[ids[t], :] for t < T, rows of length D; y is f32, table
+     * f32 or the compute dtype, ids I32 and each in [0, n_rows). */
+    esft_status (*get_rows)(esft_backend *be, esft_buf *y, const esft_buf *table,
+                            const esft_buf *ids, int T, int D);
+    /* Causal attention for a packed batch of T tokens from many sequences.
+     * Token t belongs to KV slot seq[t] at position pos[t]. Its k and v rows
+     * are first stored at kcache/vcache[seq[t]][pos[t]], then
+     *   out[t, h] = softmax_j(scale * q[t, h] . K[seq[t]][j][h / G]) . V[..]
+     * over j in [0, pos[t]], with G = n_heads / n_kv_heads (GQA).
+     * Shapes: q, out [T x n_heads x hd]; k, v [T x n_kv_heads x hd];
+     * caches [n_slots x max_ctx x n_kv_heads x hd]. Positions < pos[t] of
+     * the slot must already hold keys (earlier calls or earlier tokens of
+     * this call). Prefill and decode are the same call. */
+    esft_status (*attention)(esft_backend *be, esft_buf *out, const esft_buf *q, const esft_buf *k,
+                             const esft_buf *v, esft_buf *kcache, esft_buf *vcache,
+                             const esft_buf *seq, const esft_buf *pos, int T, int n_heads,
+                             int n_kv_heads, int head_dim, int max_ctx, float scale);
+    /* ids[t] = the smallest index of the maximum of x[t, :N], t < T. */
+    esft_status (*argmax)(esft_backend *be, esft_buf *ids, const esft_buf *x, int T, int N);
+} esft_backend_ops;
+
+struct esft_backend {
+    const esft_backend_ops *ops;
+    void *ctx;              /* backend-private state */
+    const char *kind;       /* "cpu", "opencl", "vulkan", "cuda" */
+    char device_name[128];  /* human-readable device description */
+    esft_dtype work_dtype;  /* dtype of matmul weights / embedding tables */
+    int n_threads;          /* host threads the backend may use */
+    esft_err err;           /* message of the last failed call */
+};
+
+/* Options for creating a backend. Zero-initialised means defaults. */
+typedef struct esft_backend_options {
+    int n_threads;          /* 0: all cores */
+    int device_index;       /* index among the backend's own devices */
+    esft_dtype work_dtype;  /* ESFT_DTYPE_COUNT or 0 with prefer_default: backend default */
+    bool work_dtype_set;    /* false: backend's default compute dtype */
+} esft_backend_options;
+
+/* --- checked wrappers: validate sizes and dtypes, then dispatch --- */
+esft_status esft_buf_alloc(esft_backend *be, esft_buf *buf, esft_dtype dtype, size_t n);
+void esft_buf_free(esft_buf *buf);
+esft_status esft_upload(esft_buf *dst, size_t off, const void *src, size_t n);
+esft_status esft_download(const esft_buf *src, size_t off, void *dst, size_t n);
+esft_status esft_copy(esft_buf *dst, size_t dst_off, const esft_buf *src, size_t src_off, size_t n);
+esft_status esft_synchronize(esft_backend *be);
+bool esft_supports(esft_backend *be, esft_op op, esft_dtype dtype);
+
+esft_status esft_perturb(esft_backend *be, esft_buf *work, const esft_buf *master, size_t n,
+                         uint32_t tensor_id, uint64_t seed, float sigma);
+esft_status esft_es_update(esft_backend *be, esft_buf *master, size_t n, uint32_t tensor_id,
+                           const uint64_t *seeds, const float *coeffs, int n_members);
+esft_status esft_noise(esft_backend *be, esft_buf *out, size_t n, uint64_t first,
+                       uint32_t tensor_id, uint64_t seed);
+esft_status esft_philox(esft_backend *be, esft_buf *out, size_t n_blocks, uint64_t first_block,
+                        uint32_t c2, uint32_t c3, uint64_t key);
+esft_status esft_matmul(esft_backend *be, esft_buf *y, const esft_buf *x, const esft_buf *w,
+                        const esft_buf *bias, int T, int N, int K);
+esft_status esft_rmsnorm(esft_backend *be, esft_buf *y, const esft_buf *x, const esft_buf *w, int T,
+                         int D, float eps);
+esft_status esft_rope(esft_backend *be, esft_buf *x, const esft_buf *pos, int T, int n_heads,
+                      int head_dim, float base, esft_rope_style style);
+esft_status esft_swiglu(esft_backend *be, esft_buf *y, const esft_buf *gate, const esft_buf *up,
+                        size_t n);
+esft_status esft_add(esft_backend *be, esft_buf *y, const esft_buf *a, const esft_buf *b, size_t n);
+esft_status esft_get_rows(esft_backend *be, esft_buf *y, const esft_buf *table, const esft_buf *ids,
+                          int T, int D);
+esft_status esft_attention(esft_backend *be, esft_buf *out, const esft_buf *q, const esft_buf *k,
+                           const esft_buf *v, esft_buf *kcache, esft_buf *vcache,
+                           const esft_buf *seq, const esft_buf *pos, int T, int n_heads,
+                           int n_kv_heads, int head_dim, int max_ctx, float scale);
+esft_status esft_argmax(esft_backend *be, esft_buf *ids, const esft_buf *x, int T, int N);
+
+void esft_backend_destroy(esft_backend *be);
+
+#endif

@@ -1,0 +1,16 @@
+/* The cpu backend: plain C11 + OpenMP, OpenBLAS sgemm for matmul. It is the
+ * reference every other backend is checked against. */
+#ifndef ESFT_CPU_BACKEND_H
+#define ESFT_CPU_BACKEND_H
+
+#include "../backend.h"
+#include "../registry.h"
+
+extern const esft_backend_driver esft_cpu_driver;
+
+/* Creates the cpu backend (opts may be NULL: all cores, f32 work dtype).
+ * Work dtypes f32 (default), f16 and bf16 are accepted. */
+esft_status esft_cpu_backend_create(const esft_backend_options *opts, esft_backend **out,
+                                    esft_err *err);
+
+#endif

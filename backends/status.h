@@ -1,0 +1,35 @@
+/* Status codes and error messages shared by every layer of esft.
+ *
+ * Every fallible function returns an esft_status and, on failure, writes one
+ * human-readable line into an esft_err that names the file, tensor, flag or
+ * device at fault. There is no global error state. */
+#ifndef ESFT_STATUS_H
+#define ESFT_STATUS_H
+
+#include <stddef.h>
+
+typedef enum esft_status {
+    ESFT_OK = 0,
+    ESFT_ERR_INVALID_ARG,   /* caller passed something nonsensical */
+    ESFT_ERR_OUT_OF_MEMORY, /* host or device allocation failed */
+    ESFT_ERR_UNSUPPORTED,   /* op/dtype/feature not available here */
+    ESFT_ERR_DEVICE,        /* the backend API reported a failure */
+    ESFT_ERR_IO,            /* open/read/write/rename failed */
+    ESFT_ERR_FORMAT,        /* malformed input file or data */
+} esft_status;
+
+typedef struct esft_err {
+    char msg[512];
+} esft_err;
+
+/* Formats msg into err (if err is non-NULL) and returns status. */
+esft_status esft_errf(esft_err *err, esft_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Prefixes an existing message: "prefix: old message". Returns status. */
+esft_status esft_err_prefix(esft_err *err, esft_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+const char *esft_status_name(esft_status status);
+
+#endif

@@ -1,0 +1,73 @@
+/* Table-driven command-line parsing shared by every subcommand, and the
+ * common steps (opening a backend, finding the default model). */
+#ifndef ESFT_CLI_H
+#define ESFT_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backend.h"
+
+enum { ESFT_EXIT_OK = 0, ESFT_EXIT_RUNTIME = 1, ESFT_EXIT_USAGE = 2 };
+
+typedef enum cli_kind {
+    CLI_STR,   /* const char * */
+    CLI_INT,   /* int, within [min, max] */
+    CLI_U64,   /* uint64_t */
+    CLI_FLOAT, /* float, within [min, max] */
+    CLI_FLAG,  /* bool, takes no value */
+    CLI_LIST,  /* repeatable string: appends to a cli_list */
+} cli_kind;
+
+typedef struct cli_list {
+    const char *items[32];
+    int n;
+} cli_list;
+
+typedef struct cli_opt {
+    const char *name;    /* without the leading dashes */
+    cli_kind kind;
+    void *dst;
+    const char *metavar; /* e.g. "N" */
+    const char *help;
+    double min, max;     /* for CLI_INT / CLI_FLOAT; min == max means unbounded */
+} cli_opt;
+
+typedef struct cli_command {
+    const char *name;
+    const char *usage;   /* one line after "esft NAME " */
+    const char *summary; /* what it does, for --help */
+    const cli_opt *opts;
+    int n_opts;
+    int min_positional, max_positional;
+} cli_command;
+
+/* Parses argv[1..argc) (argv[0] is the subcommand). Positionals go to pos.
+ * Returns ESFT_EXIT_OK on success, ESFT_EXIT_USAGE on a usage error (message
+ * printed), or -1 when --help was printed (caller exits 0). */
+int cli_parse(const cli_command *cmd, int argc, char **argv, const char **pos, int *n_pos);
+void cli_print_help(const cli_command *cmd);
+
+/* Options every model-running command shares. */
+typedef struct cli_common {
+    const char *backend;
+    int threads;
+    int device;
+    const char *model;
+} cli_common;
+
+#define CLI_COMMON_OPTS(c)                                                                     \
+    {"backend", CLI_STR, &(c).backend, "B", "auto|cpu|cuda|vulkan|opencl (default auto)", 0, 0}, \
+    {"threads", CLI_INT, &(c).threads, "N", "host threads (default: all cores)", 0, 4096},       \
+    {"device", CLI_INT, &(c).device, "I", "device index within the backend (default 0)", 0, 64}
+
+/* Default model path: $ESFT_MODEL_DIR or the source tree's models/cache. */
+const char *cli_default_model(char *buf, size_t cap);
+
+/* Opens the backend named by the common options; prints the error itself. */
+int cli_open_backend(const cli_common *c, esft_backend **out);
+
+/* Reads a whole file into a NUL-terminated buffer; NULL on failure (errno). */
+char *cli_read_file(const char *path, size_t *len);
+
+#endif

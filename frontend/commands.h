@@ -1,0 +1,11 @@
+/* Subcommands of the esft program. Each takes argv with argv[0] = its name
+ * and returns the process exit code (0 ok, 1 runtime failure, 2 usage). */
+#ifndef ESFT_COMMANDS_H
+#define ESFT_COMMANDS_H
+
+int cmd_generate(int argc, char **argv);
+int cmd_devices(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+
+#endif

@@ -1,0 +1,319 @@
+/* Continuous-batching generation over a fixed set of KV slots. */
+#include "generate.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+double esft_now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+const char *esft_finish_name(esft_finish f) {
+    switch (f) {
+    case ESFT_FINISH_LENGTH: return "length";
+    case ESFT_FINISH_EOG: return "eog";
+    case ESFT_FINISH_STOP: return "stop";
+    }
+    return "unknown";
+}
+
+char *esft_chatml(const char *system, const char *prompt) {
+    const char *fmt_sys = "<|im_start|>system\n%s<|im_end|>\n";
+    const char *fmt_user = "<|im_start|>user\n%s<|im_end|>\n<|im_start|>assistant\n";
+    size_t n = strlen(prompt) + strlen(fmt_user) + 1 +
+               (system ? strlen(system) + strlen(fmt_sys) : 0);
+    char *s = malloc(n);
+    if (!s) return NULL;
+    size_t used = 0;
+    if (system) used = (size_t)snprintf(s, n, fmt_sys, system);
+    snprintf(s + used, n - used, fmt_user, prompt);
+    return s;
+}
+
+/* ---- sampling ---- */
+
+static uint64_t splitmix_next(uint64_t *state) {
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+typedef struct scored {
+    float p;
+    int32_t id;
+} scored;
+
+static int by_prob_desc(const void *a, const void *b) {
+    const scored *x = a, *y = b;
+    if (x->p != y->p) return x->p < y->p ? 1 : -1;
+    return x->id < y->id ? -1 : (x->id > y->id);
+}
+
+int32_t esft_sample(float *logits, int n_vocab, const esft_sampling *s, uint64_t *rng_state,
+                    void *scratch) {
+    int32_t best = 0;
+    for (int i = 1; i < n_vocab; i++)
+        if (logits[i] > logits[best]) best = i;
+    if (!(s->temperature > 0.0f)) return best;
+    scored *c = scratch;
+    const float inv_t = 1.0f / s->temperature, top = logits[best];
+    for (int i = 0; i < n_vocab; i++) c[i] = (scored){expf((logits[i] - top) * inv_t), i};
+    int n = n_vocab;
+    qsort(c, (size_t)n, sizeof *c, by_prob_desc);
+    if (s->top_k > 0 && s->top_k < n) n = s->top_k;
+    double total = 0;
+    for (int i = 0; i < n; i++) total += c[i].p;
+    if (s->top_p > 0.0f && s->top_p < 1.0f) {
+        double cum = 0;
+        for (int i = 0; i < n; i++) {
+            cum += c[i].p;
+            if (cum >= s->top_p * total) {
+                n = i + 1;
+                total = cum;
+                break;
+            }
+        }
+    }
+    double u = (double)(splitmix_next(rng_state) >> 11) * 0x1.0p-53 * total;
+    double cum = 0;
+    for (int i = 0; i < n; i++) {
+        cum += c[i].p;
+        if (u < cum) return c[i].id;
+    }
+    return c[n - 1].id;
+}
+
+/* ---- generation ---- */
+
+typedef struct slot {
+    int req;         /* request index, -1 when free */
+    int fed;         /* tokens of this sequence already in the KV cache */
+    int pending;     /* sampled token not yet fed, -1 if none */
+    uint64_t rng;
+} slot;
+
+static esft_status append_token(esft_gen_result *r, int32_t id, int cap) {
+    if (!r->tokens) {
+        r->tokens = malloc((size_t)cap * sizeof *r->tokens);
+        if (!r->tokens) return ESFT_ERR_OUT_OF_MEMORY;
+    }
+    r->tokens[r->n_tokens++] = id;
+    return ESFT_OK;
+}
+
+static esft_status append_text(esft_gen_result *r, const char *bytes, size_t n, size_t *cap) {
+    if (r->text_len + n + 1 > *cap) {
+        size_t nc = (*cap ? *cap * 2 : 256);
+        while (nc < r->text_len + n + 1) nc *= 2;
+        char *t = realloc(r->text, nc);
+        if (!t) return ESFT_ERR_OUT_OF_MEMORY;
+        r->text = t;
+        *cap = nc;
+    }
+    memcpy(r->text + r->text_len, bytes, n);
+    r->text_len += n;
+    r->text[r->text_len] = '\0';
+    return ESFT_OK;
+}
+
+/* Looks for a stop string that ends within the last `added` bytes. */
+static bool cut_at_stop(esft_gen_result *r, size_t added, const esft_gen_params *p) {
+    for (int s = 0; s < p->n_stop; s++) {
+        size_t sl = strlen(p->stop[s]);
+        if (sl == 0 || sl > r->text_len) continue;
+        size_t from = r->text_len >= added + sl ? r->text_len - added - sl + 1 : 0;
+        for (size_t i = from; i + sl <= r->text_len; i++) {
+            if (memcmp(r->text + i, p->stop[s], sl) == 0) {
+                r->text_len = i;
+                r->text[i] = '\0';
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+void esft_gen_result_free(esft_gen_result *r) {
+    if (!r) return;
+    free(r->tokens);
+    free(r->text);
+    memset(r, 0, sizeof *r);
+}
+
+esft_status esft_generate(esft_model *m, const esft_gen_request *requests, int n_requests,
+                          const esft_gen_params *params, esft_gen_result *results,
+                          esft_gen_stats *stats, esft_err *err) {
+    const double t0 = esft_now_seconds();
+    esft_gen_stats st_local = {0};
+    if (!stats) stats = &st_local;
+    memset(stats, 0, sizeof *stats);
+    memset(results, 0, (size_t)n_requests * sizeof *results);
+    if (n_requests <= 0) return ESFT_OK;
+    if (params->max_new < 0)
+        return esft_errf(err, ESFT_ERR_INVALID_ARG, "max_new must be >= 0");
+    int max_prompt = 0;
+    for (int i = 0; i < n_requests; i++) {
+        if (requests[i].n_prompt <= 0)
+            return esft_errf(err, ESFT_ERR_INVALID_ARG, "prompt %d is empty (no tokens)", i);
+        if (requests[i].n_prompt > max_prompt) max_prompt = requests[i].n_prompt;
+    }
+    if (params->max_new == 0) {
+        for (int i = 0; i < n_requests; i++) {
+            results[i].text = calloc(1, 1);
+            if (!results[i].text) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+        }
+        return ESFT_OK;
+    }
+
+    const int n_slots = params->max_slots > 0 && params->max_slots < n_requests ? params->max_slots
+                                                                                 : n_requests;
+    int budget = params->max_batch_tokens > 0 ? params->max_batch_tokens : 512;
+    if (budget < n_slots) budget = n_slots; /* every decoding slot fits in one pass */
+    const int max_ctx = max_prompt + params->max_new;
+    const int V = m->hp.n_vocab;
+    const bool greedy = !(params->sampling.temperature > 0.0f);
+
+    esft_forward_ctx fc;
+    esft_status st = esft_forward_ctx_init(&fc, m, budget, n_slots, max_ctx, err);
+    if (st) return st;
+
+    slot *slots = calloc((size_t)n_slots, sizeof *slots);
+    size_t *text_cap = calloc((size_t)n_requests, sizeof *text_cap);
+    int32_t *b_tok = malloc((size_t)budget * sizeof *b_tok);
+    int32_t *b_seq = malloc((size_t)budget * sizeof *b_seq);
+    int32_t *b_pos = malloc((size_t)budget * sizeof *b_pos);
+    int32_t *b_rows = malloc((size_t)n_slots * sizeof *b_rows);
+    int *row_slot = malloc((size_t)n_slots * sizeof *row_slot);
+    int32_t *row_ids = malloc((size_t)n_slots * sizeof *row_ids);
+    float *row_logits = greedy ? NULL : malloc((size_t)n_slots * V * sizeof *row_logits);
+    void *scratch = greedy ? NULL : malloc((size_t)V * sizeof(scored));
+    if (!slots || !text_cap || !b_tok || !b_seq || !b_pos || !b_rows || !row_slot || !row_ids ||
+        (!greedy && (!row_logits || !scratch))) {
+        st = esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
+    for (int s = 0; s < n_slots; s++) slots[s].req = -1;
+
+    int next_req = 0, n_done = 0;
+    char piece[256];
+    while (n_done < n_requests) {
+        /* Free slots take the next queued prompts. */
+        for (int s = 0; s < n_slots && next_req < n_requests; s++) {
+            if (slots[s].req >= 0) continue;
+            slots[s] = (slot){.req = next_req++, .fed = 0, .pending = -1,
+                              .rng = params->sampling.seed};
+        }
+        /* Pack: decode tokens first (one per slot), then prompt chunks. */
+        int n = 0, n_rows = 0;
+        for (int s = 0; s < n_slots; s++) {
+            slot *sl = &slots[s];
+            if (sl->req < 0 || sl->pending < 0) continue;
+            b_tok[n] = sl->pending;
+            b_seq[n] = s;
+            b_pos[n] = sl->fed++;
+            sl->pending = -1;
+            row_slot[n_rows] = s;
+            b_rows[n_rows++] = n++;
+        }
+        for (int s = 0; s < n_slots && n < budget; s++) {
+            slot *sl = &slots[s];
+            if (sl->req < 0) continue;
+            const esft_gen_request *rq = &requests[sl->req];
+            if (sl->fed >= rq->n_prompt) continue;
+            while (sl->fed < rq->n_prompt && n < budget) {
+                b_tok[n] = rq->prompt[sl->fed];
+                b_seq[n] = s;
+                b_pos[n] = sl->fed++;
+                n++;
+                stats->prompt_tokens++;
+            }
+            if (sl->fed == rq->n_prompt) {
+                row_slot[n_rows] = s;
+                b_rows[n_rows++] = n - 1;
+            }
+        }
+        if (n == 0) {
+            st = esft_errf(err, ESFT_ERR_INVALID_ARG, "generate: scheduler made no progress");
+            goto done;
+        }
+        if ((st = esft_forward(&fc, b_tok, b_seq, b_pos, n, b_rows, n_rows, err))) goto done;
+        stats->passes++;
+        if (n_rows == 0) continue;
+        if (greedy) {
+            if ((st = esft_argmax(m->be, &fc.argmax, &fc.logits, n_rows, V)) ||
+                (st = esft_download(&fc.argmax, 0, row_ids, (size_t)n_rows))) {
+                esft_errf(err, st, "generate: %s", m->be->err.msg);
+                goto done;
+            }
+        } else {
+            if ((st = esft_download(&fc.logits, 0, row_logits, (size_t)n_rows * V))) {
+                esft_errf(err, st, "generate: %s", m->be->err.msg);
+                goto done;
+            }
+            for (int r = 0; r < n_rows; r++)
+                row_ids[r] = esft_sample(row_logits + (size_t)r * V, V, &params->sampling,
+                                         &slots[row_slot[r]].rng, scratch);
+        }
+        for (int r = 0; r < n_rows; r++) {
+            slot *sl = &slots[row_slot[r]];
+            esft_gen_result *res = &results[sl->req];
+            const int32_t id = row_ids[r];
+            bool finished = false;
+            stats->new_tokens++;
+            if (!params->ignore_eog && esft_tokenizer_is_eog(m->tok, id)) {
+                res->finish = ESFT_FINISH_EOG;
+                finished = true;
+            } else {
+                if (append_token(res, id, params->max_new)) goto oom;
+                int nb = esft_token_bytes(m->tok, id, piece, sizeof piece);
+                if (nb < 0) nb = 0;
+                if (nb > (int)sizeof piece) nb = (int)sizeof piece; /* tokens are short */
+                if (append_text(res, piece, (size_t)nb, &text_cap[sl->req])) goto oom;
+                if (cut_at_stop(res, (size_t)nb, params)) {
+                    res->finish = ESFT_FINISH_STOP;
+                    finished = true;
+                } else if (res->n_tokens >= params->max_new) {
+                    res->finish = ESFT_FINISH_LENGTH;
+                    finished = true;
+                }
+            }
+            if (finished) {
+                if (!res->text && !(res->text = calloc(1, 1))) goto oom;
+                sl->req = -1;
+                n_done++;
+            } else {
+                sl->pending = id;
+            }
+        }
+        if (params->on_progress) {
+            esft_gen_progress p = {n_done, n_requests, stats->prompt_tokens, stats->new_tokens,
+                                   esft_now_seconds() - t0};
+            params->on_progress(params->user, &p);
+        }
+    }
+    goto done;
+oom:
+    st = esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+done:
+    stats->seconds = esft_now_seconds() - t0;
+    if (st)
+        for (int i = 0; i < n_requests; i++) esft_gen_result_free(&results[i]);
+    free(slots);
+    free(text_cap);
+    free(b_tok);
+    free(b_seq);
+    free(b_pos);
+    free(b_rows);
+    free(row_slot);
+    free(row_ids);
+    free(row_logits);
+    free(scratch);
+    esft_forward_ctx_free(&fc);
+    return st;
+}

@@ -1,0 +1,411 @@
+/* Loading a llama/qwen2 GGUF into f32 master weights on a backend, and the
+ * packed-batch forward pass. The forward reads like the math:
+ *
+ *   x = embed(tokens)
+ *   per layer:  x += Wo · attn(rope(Wq·n(x)), rope(Wk·n(x)), Wv·n(x))
+ *               x += Wdown · (silu(Wgate·n(x)) ⊙ Wup·n(x))
+ *   logits = Wout · n(x[rows])
+ */
+#include "model.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "noise.h"
+
+const char *esft_arch_name(esft_arch arch) {
+    switch (arch) {
+    case ESFT_ARCH_LLAMA: return "llama";
+    case ESFT_ARCH_QWEN2: return "qwen2";
+    }
+    return "unknown";
+}
+
+size_t esft_model_n_elements(const esft_model *m) {
+    size_t n = 0;
+    for (int i = 0; i < m->n_params; i++) n += m->params[i].n;
+    return n;
+}
+
+/* ---- hyper-parameters ---- */
+
+static esft_status need_u32(const gguf_file *f, const char *arch, const char *suffix, int *out,
+                            esft_err *err) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    uint32_t v;
+    if (!gguf_get_u32(f, key, &v))
+        return esft_errf(err, ESFT_ERR_FORMAT, "%s: missing or invalid metadata key '%s'",
+                         gguf_path(f), key);
+    if (v == 0 || v > (1u << 24))
+        return esft_errf(err, ESFT_ERR_FORMAT, "%s: metadata '%s' = %u is out of range",
+                         gguf_path(f), key, v);
+    *out = (int)v;
+    return ESFT_OK;
+}
+
+static esft_status read_hparams(const gguf_file *f, esft_hparams *hp, esft_err *err) {
+    memset(hp, 0, sizeof *hp);
+    const char *arch = gguf_get_str(f, "general.architecture");
+    if (!arch)
+        return esft_errf(err, ESFT_ERR_FORMAT, "%s: missing general.architecture", gguf_path(f));
+    if (strcmp(arch, "llama") == 0) {
+        hp->arch = ESFT_ARCH_LLAMA;
+        hp->rope_style = ESFT_ROPE_NORM; /* the GGUF converter permuted q/k rows */
+    } else if (strcmp(arch, "qwen2") == 0) {
+        hp->arch = ESFT_ARCH_QWEN2;
+        hp->rope_style = ESFT_ROPE_NEOX;
+    } else {
+        return esft_errf(err, ESFT_ERR_UNSUPPORTED,
+                         "%s: unsupported architecture '%s' (esft runs llama and qwen2)",
+                         gguf_path(f), arch);
+    }
+    esft_status st;
+    if ((st = need_u32(f, arch, "embedding_length", &hp->n_embd, err)) ||
+        (st = need_u32(f, arch, "block_count", &hp->n_layer, err)) ||
+        (st = need_u32(f, arch, "feed_forward_length", &hp->n_ff, err)) ||
+        (st = need_u32(f, arch, "attention.head_count", &hp->n_head, err)))
+        return st;
+    char key[128];
+    uint32_t v;
+    snprintf(key, sizeof key, "%s.attention.head_count_kv", arch);
+    hp->n_head_kv = gguf_get_u32(f, key, &v) ? (int)v : hp->n_head;
+    snprintf(key, sizeof key, "%s.context_length", arch);
+    hp->n_ctx_train = gguf_get_u32(f, key, &v) ? (int)v : 2048;
+    snprintf(key, sizeof key, "%s.attention.key_length", arch);
+    hp->head_dim = gguf_get_u32(f, key, &v) ? (int)v : (hp->n_head ? hp->n_embd / hp->n_head : 0);
+    snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", arch);
+    if (!gguf_get_f32(f, key, &hp->rms_eps)) hp->rms_eps = 1e-5f;
+    snprintf(key, sizeof key, "%s.rope.freq_base", arch);
+    if (!gguf_get_f32(f, key, &hp->rope_base)) hp->rope_base = 10000.0f;
+    snprintf(key, sizeof key, "%s.rope.dimension_count", arch);
+    if (gguf_get_u32(f, key, &v) && (int)v != hp->head_dim)
+        return esft_errf(err, ESFT_ERR_UNSUPPORTED,
+                         "%s: partial rotary embeddings (%s = %u, head_dim %d) are not supported",
+                         gguf_path(f), key, v, hp->head_dim);
+
+    if (hp->n_head_kv <= 0 || hp->n_head % hp->n_head_kv)
+        return esft_errf(err, ESFT_ERR_FORMAT, "%s: %d heads is not a multiple of %d kv heads",
+                         gguf_path(f), hp->n_head, hp->n_head_kv);
+    if (hp->head_dim <= 0 || hp->head_dim % 2 || hp->head_dim > 1024)
+        return esft_errf(err, ESFT_ERR_FORMAT, "%s: bad head dimension %d", gguf_path(f),
+                         hp->head_dim);
+    if (!(hp->rms_eps > 0.0f) || !(hp->rope_base > 0.0f))
+        return esft_errf(err, ESFT_ERR_FORMAT, "%s: bad rms epsilon or rope base", gguf_path(f));
+    return ESFT_OK;
+}
+
+/* ---- tensors ---- */
+
+static esft_param *find_param(esft_model *m, const char *name) {
+    for (int i = 0; i < m->n_params; i++)
+        if (strcmp(m->params[i].name, name) == 0) return &m->params[i];
+    return NULL;
+}
+
+/* Binds a named tensor and checks its shape: ne0 (row length) x ne1 rows;
+ * ne1 == 0 means a vector. */
+static esft_status bind(esft_model *m, esft_param **slot, const char *name, int64_t ne0,
+                        int64_t ne1, bool optional, esft_err *err) {
+    esft_param *p = find_param(m, name);
+    *slot = p;
+    if (!p) {
+        if (optional) return ESFT_OK;
+        return esft_errf(err, ESFT_ERR_FORMAT, "%s: missing tensor '%s'", gguf_path(m->gguf), name);
+    }
+    bool ok = ne1 == 0 ? (p->n_dims == 1 && (int64_t)p->ne[0] == ne0)
+                       : (p->n_dims == 2 && (int64_t)p->ne[0] == ne0 && (int64_t)p->ne[1] == ne1);
+    if (!ok)
+        return esft_errf(err, ESFT_ERR_FORMAT,
+                         "%s: tensor '%s' has shape [%" PRIu64 ", %" PRIu64 "], expected [%" PRId64
+                         ", %" PRId64 "]",
+                         gguf_path(m->gguf), name, p->ne[0], p->n_dims > 1 ? p->ne[1] : 1, ne0,
+                         ne1 ? ne1 : 1);
+    return ESFT_OK;
+}
+
+static esft_status bind_layers(esft_model *m, esft_err *err) {
+    const esft_hparams *hp = &m->hp;
+    const int D = hp->n_embd, qd = hp->n_head * hp->head_dim, kvd = hp->n_head_kv * hp->head_dim;
+    const bool bias = hp->arch == ESFT_ARCH_QWEN2;
+    esft_status st;
+    if ((st = bind(m, &m->tok_embd, "token_embd.weight", D, hp->n_vocab, false, err)) ||
+        (st = bind(m, &m->output_norm, "output_norm.weight", D, 0, false, err)) ||
+        (st = bind(m, &m->output, "output.weight", D, hp->n_vocab, true, err)))
+        return st;
+    hp = &m->hp;
+    m->hp.tied_output = m->output == NULL;
+    if (!m->output) m->output = m->tok_embd;
+    m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
+    if (!m->layers) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+    for (int l = 0; l < hp->n_layer; l++) {
+        esft_layer *L = &m->layers[l];
+        char n[96];
+#define BIND(field, suffix, ne0, ne1, opt)                                        \
+    snprintf(n, sizeof n, "blk.%d.%s", l, suffix);                                \
+    if ((st = bind(m, &L->field, n, ne0, ne1, opt, err))) return st;
+        BIND(attn_norm, "attn_norm.weight", D, 0, false);
+        BIND(wq, "attn_q.weight", D, qd, false);
+        BIND(wk, "attn_k.weight", D, kvd, false);
+        BIND(wv, "attn_v.weight", D, kvd, false);
+        BIND(bq, "attn_q.bias", qd, 0, !bias);
+        BIND(bk, "attn_k.bias", kvd, 0, !bias);
+        BIND(bv, "attn_v.bias", kvd, 0, !bias);
+        BIND(wo, "attn_output.weight", qd, D, false);
+        BIND(ffn_norm, "ffn_norm.weight", D, 0, false);
+        BIND(w_gate, "ffn_gate.weight", D, hp->n_ff, false);
+        BIND(w_up, "ffn_up.weight", D, hp->n_ff, false);
+        BIND(w_down, "ffn_down.weight", hp->n_ff, D, false);
+#undef BIND
+    }
+    /* Every tensor must be used: ES trains them all, and a tensor we do not
+     * understand (e.g. rope scaling factors) would silently change the model. */
+    for (int i = 0; i < m->n_params; i++) {
+        const esft_param *p = &m->params[i];
+        bool used = p == m->tok_embd || p == m->output_norm || p == m->output;
+        for (int l = 0; l < hp->n_layer && !used; l++) {
+            const esft_layer *L = &m->layers[l];
+            const esft_param *all[] = {L->attn_norm, L->wq, L->wk, L->wv, L->bq, L->bk,
+                                       L->bv, L->wo, L->ffn_norm, L->w_gate, L->w_up, L->w_down};
+            for (size_t j = 0; j < sizeof all / sizeof all[0]; j++) used |= all[j] == p;
+        }
+        if (!used)
+            return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: tensor '%s' is not supported for %s",
+                             gguf_path(m->gguf), p->name, esft_arch_name(hp->arch));
+    }
+    return ESFT_OK;
+}
+
+static bool is_matrix(const esft_param *p) { return p->n_dims >= 2; }
+
+static esft_status load_params(esft_model *m, const esft_model_options *opts, esft_err *err) {
+    const gguf_file *f = m->gguf;
+    size_t nt = gguf_n_tensors(f);
+    if (nt == 0) return esft_errf(err, ESFT_ERR_FORMAT, "%s: no tensors", gguf_path(f));
+    m->params = calloc(nt, sizeof *m->params);
+    if (!m->params) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+    m->n_params = (int)nt;
+    size_t max_n = 0;
+    for (size_t i = 0; i < nt; i++) {
+        const gguf_tensor_info *ti = gguf_tensor_at(f, i);
+        esft_param *p = &m->params[i];
+        if (strlen(ti->name) >= sizeof p->name)
+            return esft_errf(err, ESFT_ERR_FORMAT, "%s: tensor name '%.40s...' too long",
+                             gguf_path(f), ti->name);
+        if (!ggml_type_dequantizable(ti->type))
+            return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: tensor '%s' has type %s, which esft cannot dequantise",
+                             gguf_path(f), ti->name, ggml_type_name(ti->type));
+        snprintf(p->name, sizeof p->name, "%s", ti->name);
+        p->id = esft_tensor_id(ti->name);
+        p->n_dims = ti->n_dims;
+        memcpy(p->ne, ti->ne, sizeof p->ne);
+        p->n = (size_t)ti->n_elements;
+        p->file_type = ti->type;
+        if (p->n > max_n) max_n = p->n;
+        for (size_t j = 0; j < i; j++)
+            if (m->params[j].id == p->id)
+                return esft_errf(err, ESFT_ERR_FORMAT,
+                                 "%s: tensors '%s' and '%s' share noise id 0x%08x (FNV-1a collision)",
+                                 gguf_path(f), m->params[j].name, p->name, p->id);
+    }
+    float *host = malloc(max_n * sizeof *host);
+    if (!host) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory (%zu floats)", max_n);
+    esft_backend *be = m->be;
+    esft_status st = ESFT_OK;
+    for (size_t i = 0; i < nt && st == ESFT_OK; i++) {
+        const gguf_tensor_info *ti = gguf_tensor_at(f, i);
+        esft_param *p = &m->params[i];
+        if ((st = ggml_dequantize(ti->type, ti->data, host, p->n, err))) {
+            esft_err_prefix(err, st, "%s: tensor '%s'", gguf_path(f), p->name);
+            break;
+        }
+        if ((st = esft_buf_alloc(be, &p->master, ESFT_F32, p->n)) ||
+            (st = esft_upload(&p->master, 0, host, p->n))) {
+            esft_errf(err, st, "tensor '%s': %s", p->name, be->err.msg);
+            break;
+        }
+        esft_dtype wd = is_matrix(p) ? be->work_dtype : ESFT_F32;
+        if (!opts->trainable && wd == ESFT_F32) {
+            p->work = p->master;
+            p->work_is_master = true;
+        } else if ((st = esft_buf_alloc(be, &p->work, wd, p->n)) ||
+                   (st = esft_perturb(be, &p->work, &p->master, p->n, p->id, 0, 0.0f))) {
+            esft_errf(err, st, "tensor '%s': %s", p->name, be->err.msg);
+            break;
+        }
+    }
+    free(host);
+    return st;
+}
+
+esft_status esft_model_load(const char *path, esft_backend *be, const esft_model_options *opts,
+                            esft_model **out, esft_err *err) {
+    *out = NULL;
+    esft_model_options defaults = {0};
+    if (!opts) opts = &defaults;
+    esft_model *m = calloc(1, sizeof *m);
+    if (!m) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+    m->be = be;
+    esft_status st = gguf_open(path, &m->gguf, err);
+    if (st) goto fail;
+    if ((st = read_hparams(m->gguf, &m->hp, err))) goto fail;
+    if ((st = esft_tokenizer_from_gguf(m->gguf, &m->tok, err))) goto fail;
+    m->hp.n_vocab = esft_tokenizer_n_vocab(m->tok);
+    if ((st = load_params(m, opts, err))) goto fail;
+    if ((st = bind_layers(m, err))) goto fail;
+    *out = m;
+    return ESFT_OK;
+fail:
+    esft_model_free(m);
+    return st;
+}
+
+void esft_model_free(esft_model *m) {
+    if (!m) return;
+    for (int i = 0; i < m->n_params; i++) {
+        esft_param *p = &m->params[i];
+        if (!p->work_is_master) esft_buf_free(&p->work);
+        esft_buf_free(&p->master);
+    }
+    free(m->params);
+    free(m->layers);
+    esft_tokenizer_free(m->tok);
+    gguf_close(m->gguf);
+    free(m);
+}
+
+/* ---- forward ---- */
+
+void esft_forward_ctx_free(esft_forward_ctx *fc) {
+    esft_buf *bufs[] = {&fc->x,     &fc->h,    &fc->q,    &fc->att,  &fc->k,
+                        &fc->v,     &fc->gate, &fc->up,   &fc->tokens, &fc->seq,
+                        &fc->pos,   &fc->rows, &fc->sel,  &fc->logits, &fc->argmax};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) esft_buf_free(bufs[i]);
+    if (fc->m) {
+        for (int l = 0; l < fc->m->hp.n_layer; l++) {
+            if (fc->kcache) esft_buf_free(&fc->kcache[l]);
+            if (fc->vcache) esft_buf_free(&fc->vcache[l]);
+        }
+    }
+    free(fc->kcache);
+    free(fc->vcache);
+    memset(fc, 0, sizeof *fc);
+}
+
+esft_status esft_forward_ctx_init(esft_forward_ctx *fc, const esft_model *m, int max_tokens,
+                                  int n_slots, int max_ctx, esft_err *err) {
+    memset(fc, 0, sizeof *fc);
+    if (max_tokens <= 0 || n_slots <= 0 || max_ctx <= 0)
+        return esft_errf(err, ESFT_ERR_INVALID_ARG, "forward: empty batch or context");
+    fc->m = m;
+    fc->max_tokens = max_tokens;
+    fc->n_slots = n_slots;
+    fc->max_ctx = max_ctx;
+    fc->max_rows = max_tokens < n_slots ? max_tokens : n_slots;
+    const esft_hparams *hp = &m->hp;
+    esft_backend *be = m->be;
+    const size_t T = (size_t)max_tokens, D = (size_t)hp->n_embd, R = (size_t)fc->max_rows;
+    const size_t qd = (size_t)hp->n_head * hp->head_dim, kvd = (size_t)hp->n_head_kv * hp->head_dim;
+    struct {
+        esft_buf *b;
+        esft_dtype t;
+        size_t n;
+    } plan[] = {
+        {&fc->x, ESFT_F32, T * D},          {&fc->h, ESFT_F32, T * D},
+        {&fc->q, ESFT_F32, T * qd},         {&fc->att, ESFT_F32, T * qd},
+        {&fc->k, ESFT_F32, T * kvd},        {&fc->v, ESFT_F32, T * kvd},
+        {&fc->gate, ESFT_F32, T * hp->n_ff}, {&fc->up, ESFT_F32, T * hp->n_ff},
+        {&fc->tokens, ESFT_I32, T},         {&fc->seq, ESFT_I32, T},
+        {&fc->pos, ESFT_I32, T},            {&fc->rows, ESFT_I32, R},
+        {&fc->sel, ESFT_F32, R * D},        {&fc->logits, ESFT_F32, R * hp->n_vocab},
+        {&fc->argmax, ESFT_I32, R},
+    };
+    esft_status st = ESFT_OK;
+    for (size_t i = 0; i < sizeof plan / sizeof plan[0] && !st; i++)
+        st = esft_buf_alloc(be, plan[i].b, plan[i].t, plan[i].n);
+    if (!st) {
+        fc->kcache = calloc((size_t)hp->n_layer, sizeof *fc->kcache);
+        fc->vcache = calloc((size_t)hp->n_layer, sizeof *fc->vcache);
+        if (!fc->kcache || !fc->vcache) st = ESFT_ERR_OUT_OF_MEMORY;
+    }
+    const size_t cache_n = (size_t)n_slots * (size_t)max_ctx * kvd;
+    for (int l = 0; l < hp->n_layer && !st; l++) {
+        st = esft_buf_alloc(be, &fc->kcache[l], ESFT_F32, cache_n);
+        if (!st) st = esft_buf_alloc(be, &fc->vcache[l], ESFT_F32, cache_n);
+    }
+    if (st) {
+        esft_errf(err, st, "allocating forward buffers (%d tokens, %d x %d context): %s", max_tokens,
+                  n_slots, max_ctx, st == ESFT_ERR_OUT_OF_MEMORY ? "out of memory" : be->err.msg);
+        esft_forward_ctx_free(fc);
+    }
+    return st;
+}
+
+esft_status esft_forward(esft_forward_ctx *fc, const int32_t *tokens, const int32_t *seq,
+                         const int32_t *pos, int n, const int32_t *rows, int n_rows,
+                         esft_err *err) {
+    const esft_model *m = fc->m;
+    const esft_hparams *hp = &m->hp;
+    esft_backend *be = m->be;
+    if (n <= 0 || n > fc->max_tokens || n_rows < 0 || n_rows > n || n_rows > fc->max_rows)
+        return esft_errf(err, ESFT_ERR_INVALID_ARG, "forward: %d tokens, %d rows (capacity %d)", n,
+                         n_rows, fc->max_tokens);
+    for (int i = 0; i < n; i++) {
+        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab || seq[i] < 0 || seq[i] >= fc->n_slots ||
+            pos[i] < 0 || pos[i] >= fc->max_ctx)
+            return esft_errf(err, ESFT_ERR_INVALID_ARG,
+                             "forward: token %d (id %d, slot %d, pos %d) out of range", i, tokens[i],
+                             seq[i], pos[i]);
+    }
+    for (int r = 0; r < n_rows; r++)
+        if (rows[r] < 0 || rows[r] >= n)
+            return esft_errf(err, ESFT_ERR_INVALID_ARG, "forward: logit row %d out of range", rows[r]);
+
+    const int D = hp->n_embd, H = hp->n_head, KVH = hp->n_head_kv, hd = hp->head_dim;
+    const int FF = hp->n_ff, qd = H * hd, kvd = KVH * hd;
+    const float scale = 1.0f / sqrtf((float)hd);
+    esft_status st;
+#define TRY(call)                                                        \
+    do {                                                                 \
+        if ((st = (call)) != ESFT_OK) goto fail;                         \
+    } while (0)
+    TRY(esft_upload(&fc->tokens, 0, tokens, (size_t)n));
+    TRY(esft_upload(&fc->seq, 0, seq, (size_t)n));
+    TRY(esft_upload(&fc->pos, 0, pos, (size_t)n));
+    TRY(esft_get_rows(be, &fc->x, &m->tok_embd->work, &fc->tokens, n, D));
+    for (int l = 0; l < hp->n_layer; l++) {
+        const esft_layer *L = &m->layers[l];
+        /* attention block */
+        TRY(esft_rmsnorm(be, &fc->h, &fc->x, &L->attn_norm->work, n, D, hp->rms_eps));
+        TRY(esft_matmul(be, &fc->q, &fc->h, &L->wq->work, L->bq ? &L->bq->work : NULL, n, qd, D));
+        TRY(esft_matmul(be, &fc->k, &fc->h, &L->wk->work, L->bk ? &L->bk->work : NULL, n, kvd, D));
+        TRY(esft_matmul(be, &fc->v, &fc->h, &L->wv->work, L->bv ? &L->bv->work : NULL, n, kvd, D));
+        TRY(esft_rope(be, &fc->q, &fc->pos, n, H, hd, hp->rope_base, hp->rope_style));
+        TRY(esft_rope(be, &fc->k, &fc->pos, n, KVH, hd, hp->rope_base, hp->rope_style));
+        TRY(esft_attention(be, &fc->att, &fc->q, &fc->k, &fc->v, &fc->kcache[l], &fc->vcache[l],
+                           &fc->seq, &fc->pos, n, H, KVH, hd, fc->max_ctx, scale));
+        TRY(esft_matmul(be, &fc->h, &fc->att, &L->wo->work, NULL, n, D, qd));
+        TRY(esft_add(be, &fc->x, &fc->x, &fc->h, (size_t)n * D));
+        /* feed-forward block */
+        TRY(esft_rmsnorm(be, &fc->h, &fc->x, &L->ffn_norm->work, n, D, hp->rms_eps));
+        TRY(esft_matmul(be, &fc->gate, &fc->h, &L->w_gate->work, NULL, n, FF, D));
+        TRY(esft_matmul(be, &fc->up, &fc->h, &L->w_up->work, NULL, n, FF, D));
+        TRY(esft_swiglu(be, &fc->gate, &fc->gate, &fc->up, (size_t)n * FF));
+        TRY(esft_matmul(be, &fc->h, &fc->gate, &L->w_down->work, NULL, n, D, FF));
+        TRY(esft_add(be, &fc->x, &fc->x, &fc->h, (size_t)n * D));
+    }
+    if (n_rows > 0) {
+        /* LM head only where a token is sampled. */
+        TRY(esft_upload(&fc->rows, 0, rows, (size_t)n_rows));
+        TRY(esft_get_rows(be, &fc->sel, &fc->x, &fc->rows, n_rows, D));
+        TRY(esft_rmsnorm(be, &fc->sel, &fc->sel, &m->output_norm->work, n_rows, D, hp->rms_eps));
+        TRY(esft_matmul(be, &fc->logits, &fc->sel, &m->output->work, NULL, n_rows, hp->n_vocab, D));
+    }
+#undef TRY
+    return ESFT_OK;
+fail:
+    return esft_errf(err, st, "forward: %s", be->err.msg);
+}

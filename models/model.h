@@ -1,0 +1,116 @@
+/* Llama-family transformer (llama, qwen2) written once against the backend
+ * interface: loading from GGUF, f32 master weights, working copies for the
+ * forward pass, and the packed-batch forward itself. */
+#ifndef ESFT_MODEL_H
+#define ESFT_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../backends/backend.h"
+#include "gguf.h"
+#include "tokenizer.h"
+
+typedef enum esft_arch {
+    ESFT_ARCH_LLAMA = 0,
+    ESFT_ARCH_QWEN2,
+} esft_arch;
+
+typedef struct esft_hparams {
+    esft_arch arch;
+    int n_vocab;
+    int n_embd;      /* D */
+    int n_layer;
+    int n_head;      /* H */
+    int n_head_kv;   /* KVH; H % KVH == 0 */
+    int head_dim;    /* hd */
+    int n_ff;        /* FF */
+    int n_ctx_train;
+    float rms_eps;
+    float rope_base;
+    esft_rope_style rope_style;
+    bool tied_output; /* LM head is token_embd */
+} esft_hparams;
+
+/* One tensor of the model. `master` holds the f32 weights that ES trains;
+ * `work` is what the forward pass reads: matrices in the backend's compute
+ * dtype, vectors (norms, biases) in f32. When the model is loaded for
+ * inference only and the dtypes agree, work shares master's memory. */
+typedef struct esft_param {
+    char name[96];
+    uint32_t id;           /* FNV-1a of name: the noise stream of this tensor */
+    uint32_t n_dims;
+    uint64_t ne[4];        /* GGUF order: ne[0] is the row length */
+    size_t n;              /* elements */
+    ggml_type file_type;   /* type in the source GGUF */
+    esft_buf master;       /* [n] f32 */
+    esft_buf work;         /* [n] compute dtype or f32 */
+    bool work_is_master;
+} esft_param;
+
+typedef struct esft_layer {
+    esft_param *attn_norm;            /* [D] */
+    esft_param *wq, *wk, *wv;         /* [H*hd x D], [KVH*hd x D], [KVH*hd x D] */
+    esft_param *bq, *bk, *bv;         /* qwen2 biases or NULL */
+    esft_param *wo;                   /* [D x H*hd] */
+    esft_param *ffn_norm;             /* [D] */
+    esft_param *w_gate, *w_up;        /* [FF x D] */
+    esft_param *w_down;               /* [D x FF] */
+} esft_layer;
+
+typedef struct esft_model {
+    esft_hparams hp;
+    esft_backend *be;
+    gguf_file *gguf;          /* source file, kept for metadata and tokenizer */
+    esft_tokenizer *tok;
+    int n_params;
+    esft_param *params;       /* every tensor, in file order */
+    esft_param *tok_embd;     /* [V x D] */
+    esft_param *output_norm;  /* [D] */
+    esft_param *output;       /* [V x D]; == tok_embd when tied */
+    esft_layer *layers;       /* [n_layer] */
+} esft_model;
+
+typedef struct esft_model_options {
+    bool trainable; /* keep master and work apart (needed to perturb) */
+} esft_model_options;
+
+esft_status esft_model_load(const char *path, esft_backend *be, const esft_model_options *opts,
+                            esft_model **out, esft_err *err);
+void esft_model_free(esft_model *m);
+
+const char *esft_arch_name(esft_arch arch);
+/* Total f32 parameters. */
+size_t esft_model_n_elements(const esft_model *m);
+
+/* Scratch and KV cache for forward passes: allocated once per generate call
+ * for at most max_tokens tokens per pass, n_slots sequences of max_ctx. */
+typedef struct esft_forward_ctx {
+    const esft_model *m;
+    int max_tokens, n_slots, max_ctx;
+    int max_rows;             /* logits rows per pass: min(max_tokens, n_slots) */
+    esft_buf x, h;            /* [T x D] residual stream, normed input */
+    esft_buf q, att;          /* [T x H*hd] */
+    esft_buf k, v;            /* [T x KVH*hd] */
+    esft_buf gate, up;        /* [T x FF] */
+    esft_buf tokens, seq, pos;/* [T] i32 */
+    esft_buf rows;            /* [T] i32: tokens whose logits are wanted */
+    esft_buf sel;             /* [R x D] selected rows */
+    esft_buf logits;          /* [R x V] */
+    esft_buf argmax;          /* [R] i32 */
+    esft_buf *kcache, *vcache;/* [n_layer] each [n_slots x max_ctx x KVH*hd] */
+} esft_forward_ctx;
+
+esft_status esft_forward_ctx_init(esft_forward_ctx *fc, const esft_model *m, int max_tokens,
+                                  int n_slots, int max_ctx, esft_err *err);
+void esft_forward_ctx_free(esft_forward_ctx *fc);
+
+/* One forward pass over a packed batch of n tokens. Token i is tokens[i] at
+ * position pos[i] of KV slot seq[i]. Logits are computed only for the tokens
+ * listed in rows[0..n_rows) and left in fc->logits ([n_rows x V], on the
+ * device). */
+esft_status esft_forward(esft_forward_ctx *fc, const int32_t *tokens, const int32_t *seq,
+                         const int32_t *pos, int n, const int32_t *rows, int n_rows,
+                         esft_err *err);
+
+#endif

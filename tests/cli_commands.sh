@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The esft program as a user drives it: help, exit codes, one-line errors on
+# bad input, generation on the default model.
+set -u
+ESFT=${ESFT_BIN:?}
+TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
+pass=0; fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+
+# expect CODE CMD... : exit code CODE; on failure, stderr must be one line.
+expect() {
+  local want=$1; shift
+  "$@" >"$TMP/out" 2>"$TMP/err"; local got=$?
+  if [ "$got" != "$want" ]; then bad "exit $got (want $want): $*"; cat "$TMP/err" >&2; return; fi
+  if [ "$want" != 0 ] && [ "$(wc -l <"$TMP/err")" != 1 ]; then
+    bad "stderr is not one line: $*"; cat "$TMP/err" >&2; return
+  fi
+  ok
+}
+
+expect 0 "$ESFT" --help
+expect 2 "$ESFT"
+expect 2 "$ESFT" frobnicate
+for sub in generate devices synth; do expect 0 "$ESFT" $sub --help; done
+expect 0 "$ESFT" bench --help
+expect 0 "$ESFT" bench decode --help
+expect 0 "$ESFT" bench matmul --help
+expect 2 "$ESFT" generate --prompt hi --max-new banana
+expect 2 "$ESFT" generate --prompt hi --max-new -3
+expect 2 "$ESFT" generate --prompt hi --top-p 1.5
+expect 2 "$ESFT" generate --prompt hi --nonsense
+expect 2 "$ESFT" generate
+expect 2 "$ESFT" generate --prompt hi --backend warp-drive
+expect 2 "$ESFT" bench decode --batch 1,x
+expect 2 "$ESFT" synth --preset huge --out "$TMP/x.gguf"
+expect 1 "$ESFT" generate --model "$TMP/missing.gguf" --prompt hi
+printf 'not a gguf file at all' > "$TMP/junk.gguf"
+expect 1 "$ESFT" generate --model "$TMP/junk.gguf" --prompt hi
+printf '{"prompt": "a"}\n{"prompt": 3}\n' > "$TMP/bad.jsonl"
+expect 1 "$ESFT" generate --prompts "$TMP/bad.jsonl" --model "$TMP/junk.gguf"
+expect 0 "$ESFT" devices
+grep -q "auto picks" "$TMP/out" && ok || bad "devices does not say what auto picks"
+
+# A synthetic model runs end to end, and a truncated copy is refused.
+expect 0 "$ESFT" synth --preset tiny --out "$TMP/tiny.gguf"
+expect 0 "$ESFT" generate --model "$TMP/tiny.gguf" --prompt "abc" --max-new 5
+head -c 5000 "$TMP/tiny.gguf" > "$TMP/trunc.gguf"
+expect 1 "$ESFT" generate --model "$TMP/trunc.gguf" --prompt "abc"
+grep -q "trunc.gguf" "$TMP/err" && ok || bad "truncation error does not name the file"
+
+MODEL=${ESFT_MODEL_DIR:-}/SmolLM2-135M-Instruct.Q4_1.gguf
+if [ -f "$MODEL" ]; then
+  expect 0 "$ESFT" generate --model "$MODEL" --prompt "The capital of France is" --max-new 8
+  grep -q "Paris" "$TMP/out" && ok || { bad "no Paris in: $(cat "$TMP/out")"; }
+  printf '{"prompt": "The capital of France is"}\n{"prompt": "1, 2, 3, 4,"}\n' > "$TMP/p.jsonl"
+  expect 0 "$ESFT" generate --model "$MODEL" --prompts "$TMP/p.jsonl" --max-new 8
+  [ "$(wc -l <"$TMP/out")" = 2 ] && ok || bad "JSONL output should have 2 lines"
+  grep -q '"index":1' "$TMP/out" && grep -q '"response"' "$TMP/out" && ok || bad "JSONL fields"
+  expect 0 "$ESFT" generate --model "$MODEL" --chat --prompt "Say hello." --max-new 16 --temp 0.7 --top-k 40 --top-p 0.9 --seed 7
+  cp "$TMP/out" "$TMP/sampled1"
+  expect 0 "$ESFT" generate --model "$MODEL" --chat --prompt "Say hello." --max-new 16 --temp 0.7 --top-k 40 --top-p 0.9 --seed 7
+  cmp -s "$TMP/out" "$TMP/sampled1" && ok || bad "same seed gave different samples"
+  expect 0 "$ESFT" generate --model "$MODEL" --prompt "1, 2, 3, 4," --max-new 32 --stop "8"
+  grep -q "8" "$TMP/out" && bad "stop string not cut: $(cat "$TMP/out")" || ok
+else
+  echo "note: $MODEL absent, real-model checks skipped"
+fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]

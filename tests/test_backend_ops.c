@@ -1,0 +1,1041 @@
+/* The backend conformance suite: every op of backends/backend.h, on every
+ * device of every backend in the registry, against plain scalar references
+ * written here (double precision where it matters).
+ *
+ * - odd shapes (1, 3, 17, 129) and realistic ones (T=5, N=576, K=1536);
+ * - guard zones: every buffer is allocated GUARD elements longer than the
+ *   op needs, the tail holds a NaN sentinel that must survive; outputs start
+ *   as sentinel too, so an element an op forgets to write fails the check;
+ *   inputs must come back unchanged;
+ * - normalised error bounds: max|out - ref| / max(1, max|ref|) (or the
+ *   per-element form noted at each op);
+ * - an op/dtype a backend does not support (esft_supports) is skipped and
+ *   reported, never failed.
+ * A new backend is covered as soon as it joins the registry. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "registry.h"
+#include "ref_noise.h"
+#include "testutil.h"
+
+#define GUARD 67
+#define SENT32 0x7FBADBADu /* NaN */
+#define SENT16 0x7FADu     /* NaN in f16 and in bf16 */
+
+/* ------------------------------------------------------------ test rng */
+
+static uint64_t rng_state = 0x243F6A8885A308D3ull;
+
+static uint64_t rng_u64(void) {
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* uniform in [lo, hi) */
+static float rng_f(float lo, float hi) {
+    return lo + (hi - lo) * (float)((double)(rng_u64() >> 11) * 0x1.0p-53);
+}
+
+static float *rand_f32(size_t n, float lo, float hi) {
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    for (size_t i = 0; i < n; i++) p[i] = rng_f(lo, hi);
+    return p;
+}
+
+
+static double f16_value(uint16_t h) {
+    int s = h >> 15, e = (h >> 10) & 31, m = h & 1023;
+    double v = e == 0 ? ldexp(m, -24) : ldexp(1024 + m, e - 25);
+    if (e == 31) v = m ? NAN : INFINITY;
+    return s ? -v : v;
+}
+
+static double bf16_value(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* A random finite f16 with |value| in about [2^-6, 2) (plus some zeros). */
+static uint16_t rand_f16(void) {
+    uint64_t r = rng_u64();
+    if ((r & 63) == 0) return (uint16_t)((r >> 8) & 0x8000);
+    uint16_t e = (uint16_t)(9 + (r >> 16) % 7); /* 2^-6 .. 2^0 */
+    return (uint16_t)(((r >> 8) & 0x8000) | (e << 10) | ((r >> 24) & 1023));
+}
+
+static uint16_t bf16_trunc(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (uint16_t)(u >> 16);
+}
+
+/* -------------------------------------------------- guarded buffers */
+
+typedef struct tbuf {
+    esft_buf b;
+    size_t n; /* elements the op may touch */
+} tbuf;
+
+static void fill_sentinel(void *p, esft_dtype dt, size_t from, size_t to) {
+    if (esft_dtype_size(dt) == 4) {
+        uint32_t *q = p;
+        for (size_t i = from; i < to; i++) q[i] = SENT32;
+    } else {
+        uint16_t *q = p;
+        for (size_t i = from; i < to; i++) q[i] = SENT16;
+    }
+}
+
+/* n elements from data (or sentinel if NULL), then GUARD sentinel elements. */
+static bool tb_make(esft_backend *be, tbuf *t, esft_dtype dt, size_t n, const void *data) {
+    memset(t, 0, sizeof *t);
+    t->n = n;
+    size_t es = esft_dtype_size(dt), cap = n + GUARD;
+    void *h = malloc(cap * es);
+    fill_sentinel(h, dt, 0, cap);
+    if (data) memcpy(h, data, n * es);
+    esft_status st = esft_buf_alloc(be, &t->b, dt, cap);
+    if (st == ESFT_OK) st = esft_upload(&t->b, 0, h, cap);
+    free(h);
+    CHECKF(st == ESFT_OK, "%s: allocating %zu x %s: %s", be->kind, cap, esft_dtype_name(dt),
+           be->err.msg);
+    return st == ESFT_OK;
+}
+
+/* Host copy of the first n elements (caller frees). */
+static void *tb_get(tbuf *t) {
+    size_t es = esft_dtype_size(t->b.dtype);
+    void *h = malloc((t->n ? t->n : 1) * es);
+    esft_status st = esft_download(&t->b, 0, h, t->n);
+    CHECKF(st == ESFT_OK, "download: %s", t->b.be->err.msg);
+    if (st != ESFT_OK) fill_sentinel(h, t->b.dtype, 0, t->n);
+    return h;
+}
+
+/* The sentinel tail is intact. */
+static bool tb_guard_ok(tbuf *t) {
+    size_t es = esft_dtype_size(t->b.dtype);
+    void *h = malloc(GUARD * es), *want = malloc(GUARD * es);
+    fill_sentinel(want, t->b.dtype, 0, GUARD);
+    bool ok = esft_download(&t->b, t->n, h, GUARD) == ESFT_OK && memcmp(h, want, GUARD * es) == 0;
+    free(h);
+    free(want);
+    return ok;
+}
+
+/* The first n elements equal data bit for bit (inputs are left alone). */
+static bool tb_equals(tbuf *t, const void *data) {
+    void *h = tb_get(t);
+    bool ok = memcmp(h, data, t->n * esft_dtype_size(t->b.dtype)) == 0;
+    free(h);
+    return ok;
+}
+
+static void tb_free(tbuf *t) { esft_buf_free(&t->b); }
+
+#define CHECK_GUARD(t) CHECKF(tb_guard_ok(t), "%s: guard zone after '%s' overwritten", bk, #t)
+#define CHECK_OK(call) CHECKF((call) == ESFT_OK, "%s: %s failed: %s", bk, #call, be->err.msg)
+
+/* max |a - ref| / max(1, max |ref|); NaN anywhere gives +inf. */
+static double norm_err_f(const float *a, const double *ref, size_t n) {
+    double md = 0, mr = 1;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - ref[i]);
+        if (!(d <= md)) md = isnan(d) ? INFINITY : d;
+        if (fabs(ref[i]) > mr) mr = fabs(ref[i]);
+    }
+    return md / mr;
+}
+
+/* --------------------------------------------------- per-op bookkeeping */
+
+static int op_fail0;
+
+static bool op_begin(esft_backend *be, esft_op op, esft_dtype dt) {
+    op_fail0 = test_failed_;
+    if (!esft_supports(be, op, dt)) {
+        printf("[%s] %-10s %-5s SKIP (unsupported)\n", be->kind, esft_op_name(op),
+               esft_dtype_name(dt));
+        return false;
+    }
+    return true;
+}
+
+static void op_end(esft_backend *be, esft_op op, esft_dtype dt, const char *note) {
+    printf("[%s] %-10s %-5s %s%s%s\n", be->kind, esft_op_name(op), esft_dtype_name(dt),
+           test_failed_ == op_fail0 ? "PASS" : "FAIL", note ? "  " : "", note ? note : "");
+}
+
+/* ================================================================ ops */
+
+static void t_philox(esft_backend *be) {
+    const char *bk = be->kind;
+    if (!op_begin(be, ESFT_OP_PHILOX, ESFT_F32)) return;
+    const struct {
+        uint64_t first;
+        size_t n;
+        uint32_t c2, c3;
+        uint64_t key;
+    } cs[] = {{0, 1, 0, 0, 0},
+              {5, 3, 1, 2, 3},
+              {0xFFFFFFF0ull, 17, 0x17265f1b, 0x45534654, 0x6310bf04d8207f46ull},
+              {123456789, 129, 7, 8, 0xFFFFFFFFFFFFFFFFull},
+              {0xFFFFFFFFull - 50000, 100003, 0xDEADBEEF, 0x45534654, 42}};
+    for (size_t c = 0; c < sizeof cs / sizeof cs[0]; c++) {
+        size_t n = cs[c].n;
+        tbuf o;
+        if (!tb_make(be, &o, ESFT_I32, 4 * n, NULL)) continue;
+        CHECK_OK(esft_philox(be, &o.b, n, cs[c].first, cs[c].c2, cs[c].c3, cs[c].key));
+        uint32_t *w = tb_get(&o);
+        size_t bad = 0;
+        for (size_t b = 0; b < n; b++) {
+            uint64_t ctr = cs[c].first + b;
+            uint32_t in[4] = {(uint32_t)ctr, (uint32_t)(ctr >> 32), cs[c].c2, cs[c].c3}, x[4];
+            ref_philox(in, cs[c].key, x);
+            bad += memcmp(x, w + 4 * b, sizeof x) != 0;
+        }
+        CHECKF(bad == 0, "%s: philox case %zu: %zu of %zu blocks differ", bk, c, bad, n);
+        CHECK_GUARD(&o);
+        free(w);
+        tb_free(&o);
+    }
+    op_end(be, ESFT_OP_PHILOX, ESFT_F32, "bit-exact");
+}
+
+static void t_noise(esft_backend *be) {
+    const char *bk = be->kind;
+    if (!op_begin(be, ESFT_OP_NOISE, ESFT_F32)) return;
+    const struct {
+        uint64_t first;
+        size_t n;
+    } cs[] = {{0, 1}, {1, 3}, {2, 17}, {3, 129}, {0, 100003}, {(1ull << 32) - 3, 1031},
+              {(1ull << 34) - 5, 4099}, {0xFFFFFFFFFFFF0000ull, 777},
+              {0xFFFFFFFFFFFFFFFFull - 76, 77}}; /* ends at the last index */
+    uint64_t seed = 0x6310bf04d8207f46ull;
+    uint32_t tid = 0x17265f1bu;
+    double worst = 0;
+    for (size_t c = 0; c < sizeof cs / sizeof cs[0]; c++) {
+        size_t n = cs[c].n;
+        tbuf o;
+        if (!tb_make(be, &o, ESFT_F32, n, NULL)) continue;
+        CHECK_OK(esft_noise(be, &o.b, n, cs[c].first, tid, seed));
+        float *z = tb_get(&o);
+        double md = 0;
+        for (size_t i = 0; i < n; i++) {
+            double d = fabs(z[i] - ref_eps(seed, tid, cs[c].first + i));
+            if (!(d <= md)) md = isnan(d) ? INFINITY : d;
+        }
+        if (md > worst) worst = md;
+        CHECKF(md <= 1e-5, "%s: noise case %zu: max abs error %g", bk, c, md);
+        CHECK_GUARD(&o);
+        /* a sub-range computed on its own is bit-identical */
+        if (n > 8) {
+            size_t off = 5, m = n - 7;
+            tbuf o2;
+            if (tb_make(be, &o2, ESFT_F32, m, NULL)) {
+                CHECK_OK(esft_noise(be, &o2.b, m, cs[c].first + off, tid, seed));
+                CHECKF(tb_equals(&o2, z + off), "%s: noise at offset differs from the full range",
+                       bk);
+                CHECK_GUARD(&o2);
+                tb_free(&o2);
+            }
+        }
+        free(z);
+        tb_free(&o);
+    }
+    char note[64];
+    snprintf(note, sizeof note, "max abs err %.2g", worst);
+    op_end(be, ESFT_OP_NOISE, ESFT_F32, note);
+}
+
+static void t_perturb(esft_backend *be, esft_dtype wd) {
+    const char *bk = be->kind;
+    if (!op_begin(be, ESFT_OP_PERTURB, wd)) return;
+    const size_t sizes[] = {1, 3, 17, 129, 1000, 100003};
+    const float sigmas[] = {0.001f, -0.001f, 0.0f, 0.5f};
+    double worst = 0;
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+        size_t n = sizes[si];
+        float *m = rand_f32(n, -1.0f, 1.0f);
+        tbuf mb, wb;
+        if (!tb_make(be, &mb, ESFT_F32, n, m)) {
+            free(m);
+            continue;
+        }
+        if (!tb_make(be, &wb, wd, n, NULL)) {
+            tb_free(&mb);
+            free(m);
+            continue;
+        }
+        for (size_t s = 0; s < sizeof sigmas / sizeof sigmas[0]; s++) {
+            float sigma = sigmas[s];
+            uint64_t seed = 0x1234567890ABCDEFull + si;
+            uint32_t tid = 0xCAFEF00Du ^ (uint32_t)si;
+            CHECK_OK(esft_perturb(be, &wb.b, &mb.b, n, tid, seed, sigma));
+            void *w = tb_get(&wb);
+            size_t bad = 0;
+            double md = 0;
+            for (size_t i = 0; i < n; i++) {
+                double e = ref_eps(seed, tid, i);
+                double ref = (double)m[i] + (double)sigma * e, got, tol;
+                /* the f32 value before the cast may be off by the noise's
+                 * error (~1e-6 relative) times sigma, plus an f32 rounding */
+                double slack = 1e-6 * (fabs(m[i]) + fabs(sigma) * fmax(1.0, fabs(e)));
+                if (wd == ESFT_F32) {
+                    got = ((float *)w)[i];
+                    tol = 1e-6 * fmax(1.0, fabs(ref));
+                    if (sigma == 0.0f) tol = 0; /* a plain copy */
+                } else if (wd == ESFT_F16) {
+                    got = f16_value(((uint16_t *)w)[i]);
+                    tol = fabs(ref) * 0x1.0p-11 + 0x1.0p-25 + slack;
+                } else {
+                    got = bf16_value(((uint16_t *)w)[i]);
+                    tol = fabs(ref) * 0x1.0p-8 + slack;
+                }
+                double d = fabs(got - ref);
+                if (!(d <= tol)) {
+                    bad++;
+                }
+                if (d > md || isnan(d)) md = d;
+            }
+            if (wd == ESFT_F32 && md > worst) worst = md;
+            CHECKF(bad == 0, "%s: perturb %s n=%zu sigma=%g: %zu elements off (max abs %g)", bk,
+                   esft_dtype_name(wd), n, sigma, bad, md);
+            free(w);
+        }
+        CHECK_GUARD(&wb);
+        CHECK_GUARD(&mb);
+        CHECKF(tb_equals(&mb, m), "%s: perturb changed master", bk);
+        tb_free(&mb);
+        tb_free(&wb);
+        free(m);
+    }
+    char note[64];
+    snprintf(note, sizeof note, "max abs err %.2g", worst);
+    op_end(be, ESFT_OP_PERTURB, wd, wd == ESFT_F32 ? note : "within half an ulp");
+}
+
+static void t_es_update(esft_backend *be) {
+    const char *bk = be->kind;
+    if (!op_begin(be, ESFT_OP_ES_UPDATE, ESFT_F32)) return;
+    const size_t sizes[] = {1, 3, 17, 129, 4099, 65539};
+    const int members[] = {1, 2, 30, 41};
+    double worst = 0;
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+        for (size_t mi = 0; mi < sizeof members / sizeof members[0]; mi++) {
+            size_t n = sizes[si];
+            int K = members[mi];
+            uint64_t *seeds = malloc((size_t)K * sizeof *seeds);
+            float *co = malloc((size_t)K * sizeof *co);
+            for (int k = 0; k < K; k++) {
+                seeds[k] = rng_u64();
+                co[k] = rng_f(-1.0f, 1.0f) * 1e-3f;
+            }
+            uint32_t tid = (uint32_t)rng_u64();
+            /* two masters: values ~ 1 (update small next to them) and zeros
+             * (the update alone, normalised by its own size) */
+            for (int zero = 0; zero < 2; zero++) {
+                float *m = zero ? calloc(n, sizeof *m) : rand_f32(n, -1.0f, 1.0f);
+                tbuf mb;
+                if (!tb_make(be, &mb, ESFT_F32, n, m)) {
+                    free(m);
+                    continue;
+                }
+                CHECK_OK(esft_es_update(be, &mb.b, n, tid, seeds, co, K));
+                float *got = tb_get(&mb);
+                double *ref = malloc(n * sizeof *ref);
+                double scale = 0; /* size of the update: max over i of sum |c_k eps_k| */
+                for (size_t i = 0; i < n; i++) {
+                    double s = 0, a = 0;
+                    for (int k = 0; k < K; k++) {
+                        double e = co[k] * ref_eps(seeds[k], tid, i);
+                        s += e;
+                        a += fabs(e);
+                    }
+                    ref[i] = (double)m[i] + s;
+                    if (a > scale) scale = a;
+                }
+                double md = 0;
+                for (size_t i = 0; i < n; i++) {
+                    double d = fabs(got[i] - ref[i]);
+                    if (!(d <= md)) md = isnan(d) ? INFINITY : d;
+                }
+                /* relative to the master's magnitude (1) or, for zero
+                 * masters, to the update's */
+                double err = zero ? md / scale : md;
+                if (err > worst) worst = err;
+                CHECKF(err <= (zero ? 2e-6 : 1e-6),
+                       "%s: es_update n=%zu K=%d %s master: normalised error %g", bk, n, K,
+                       zero ? "zero" : "random", err);
+                CHECK_GUARD(&mb);
+                free(ref);
+                free(got);
+                free(m);
+                tb_free(&mb);
+            }
+            free(seeds);
+            free(co);
+        }
+    }
+    /* determinism: the same update on the same data is bit-identical, and
+     * an update with all-zero coefficients leaves master untouched */
+    {
+        size_t n = 10007;
+        float *m = rand_f32(n, -1.0f, 1.0f);
+        uint64_t seeds[3] = {1, 2, 3};
+        float co[3] = {1e-3f, -2e-3f, 5e-4f}, zc[3] = {0, 0, 0};
+        tbuf a, b;
+        if (tb_make(be, &a, ESFT_F32, n, m) && tb_make(be, &b, ESFT_F32, n, m)) {
+            CHECK_OK(esft_es_update(be, &a.b, n, 99, seeds, co, 3));
+            CHECK_OK(esft_es_update(be, &b.b, n, 99, seeds, co, 3));
+            float *ha = tb_get(&a);
+            CHECKF(tb_equals(&b, ha), "%s: es_update is not deterministic", bk);
+            free(ha);
+            CHECK_OK(esft_es_update(be, &a.b, n, 99, seeds, zc, 3));
+            tbuf c;
+            if (tb_make(be, &c, ESFT_F32, n, m)) {
+                CHECK_OK(esft_es_update(be, &c.b, n, 99, seeds, zc, 3));
+                CHECKF(tb_equals(&c, m), "%s: zero coefficients changed master", bk);
+                tb_free(&c);
+            }
+            tb_free(&a);
+            tb_free(&b);
+        }
+        free(m);
+    }
+    char note[64];
+    snprintf(note, sizeof note, "max normalised err %.2g", worst);
+    op_end(be, ESFT_OP_ES_UPDATE, ESFT_F32, note);
+}
+
+/* W stored as dtype wd; returns the exact values the reference uses. */
+static void *make_weights(esft_dtype wd, size_t n, double **vals) {
+    double *v = malloc(n * sizeof *v);
+    void *w;
+    if (wd == ESFT_F32) {
+        float *f = rand_f32(n, -1.0f, 1.0f);
+        for (size_t i = 0; i < n; i++) v[i] = f[i];
+        w = f;
+    } else if (wd == ESFT_F16) {
+        uint16_t *h = malloc(n * sizeof *h);
+        for (size_t i = 0; i < n; i++) {
+            h[i] = rand_f16();
+            v[i] = f16_value(h[i]);
+        }
+        w = h;
+    } else {
+        uint16_t *h = malloc(n * sizeof *h);
+        for (size_t i = 0; i < n; i++) {
+            h[i] = bf16_trunc(rng_f(-1.0f, 1.0f));
+            v[i] = bf16_value(h[i]);
+        }
+        w = h;
+    }
+    *vals = v;
+    return w;
+}
+
+static void t_matmul(esft_backend *be, esft_dtype wd) {
+    const char *bk = be->kind;
+    if (!op_begin(be, ESFT_OP_MATMUL, wd)) return;
+    const int shapes[][3] = {{1, 1, 1},     {1, 3, 17},     {3, 17, 129},  {1, 129, 17},
+                             {17, 129, 3},  {2, 1000, 64},  {1, 576, 1536}, {5, 576, 1536},
+                             {4, 1536, 576}, {1, 1031, 577}, {33, 65, 130}};
+    double tol = wd == ESFT_F32 ? 1e-5 : wd == ESFT_F16 ? 1e-3 : 1e-2;
+    double worst = 0;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int T = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+        float *x = rand_f32((size_t)T * K, -1.0f, 1.0f);
+        float *bias = rand_f32((size_t)N, -1.0f, 1.0f);
+        double *wv;
+        void *w = make_weights(wd, (size_t)N * K, &wv);
+        tbuf xb, wb, bb, yb;
+        bool ok = tb_make(be, &xb, ESFT_F32, (size_t)T * K, x);
+        ok = tb_make(be, &wb, wd, (size_t)N * K, w) && ok;
+        ok = tb_make(be, &bb, ESFT_F32, (size_t)N, bias) && ok;
+        ok = tb_make(be, &yb, ESFT_F32, (size_t)T * N, NULL) && ok;
+        double *ref = malloc((size_t)T * N * sizeof *ref);
+        for (int with_bias = 0; ok && with_bias < 2; with_bias++) {
+            CHECK_OK(esft_matmul(be, &yb.b, &xb.b, &wb.b, with_bias ? &bb.b : NULL, T, N, K));
+            for (int t = 0; t < T; t++)
+                for (int n = 0; n < N; n++) {
+                    double acc = with_bias ? bias[n] : 0.0;
+                    for (int k = 0; k < K; k++)
+                        acc += (double)x[(size_t)t * K + k] * wv[(size_t)n * K + k];
+                    ref[(size_t)t * N + n] = acc;
+                }
+            float *y = tb_get(&yb);
+            double err = norm_err_f(y, ref, (size_t)T * N);
+            if (err > worst) worst = err;
+            CHECKF(err <= tol, "%s: matmul %s T=%d N=%d K=%d bias=%d: normalised error %g", bk,
+                   esft_dtype_name(wd), T, N, K, with_bias, err);
+            free(y);
+            CHECK_GUARD(&yb);
+        }
+        if (ok) {
+            CHECKF(tb_equals(&xb, x) && tb_equals(&wb, w) && tb_equals(&bb, bias),
+                   "%s: matmul changed an input", bk);
+            CHECK_GUARD(&xb);
+            CHECK_GUARD(&wb);
+        }
+        tb_free(&xb);
+        tb_free(&wb);
+        tb_free(&bb);
+        tb_free(&yb);
+        free(ref);
+        free(x);
+        free(bias);
+        free(w);
+        free(wv);
+    }
+    char note[64];
+    snprintf(note, sizeof note, "max normalised err %.2g", worst);
+    op_end(be, ESFT_OP_MATMUL, wd, note);
+}
+
+static void t_rmsnorm(esft_backend *be) {
+    const char *bk = be->kind;
+    if (!op_begin(be, ESFT_OP_RMSNORM, ESFT_F32)) return;
+    const int shapes[][2] = {{1, 1}, {3, 17}, {2, 129}, {5, 576}, {17, 3}, {1, 1536}};
+    const float epss[] = {1e-5f, 1e-6f};
+    double worst = 0;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        for (size_t e = 0; e < 2; e++) {
+            for (int inplace = 0; inplace < 2; inplace++) {
+                int T = shapes[s][0], D = shapes[s][1];
+                size_t n = (size_t)T * D;
+                float *x = rand_f32(n, -3.0f, 3.0f), *w = rand_f32((size_t)D, -2.0f, 2.0f);
+                if (s == 0) x[0] = 0.0f; /* all-zero row: eps keeps it finite */
+                tbuf xb, wb, yb;
+                bool ok = tb_make(be, &xb, ESFT_F32, n, x);
+                ok = tb_make(be, &wb, ESFT_F32, (size_t)D, w) && ok;
+                ok = (inplace || tb_make(be, &yb, ESFT_F32, n, NULL)) && ok;
+                tbuf *out = inplace ? &xb : &yb;
+                if (ok) {
+                    CHECK_OK(esft_rmsnorm(be, &out->b, &xb.b, &wb.b, T, D, epss[e]));
+                    double *ref = malloc(n * sizeof *ref);
+                    for (int t = 0; t < T; t++) {
+                        double ss = 0;
+                        for (int i = 0; i < D; i++) ss += (double)x[t * D + i] * x[t * D + i];
+                        double sc = 1.0 / sqrt(ss / D + (double)epss[e]);
+                        for (int i = 0; i < D; i++) ref[t * D + i] = x[t * D + i] * sc * w[i];
+                    }
+                    float *y = tb_get(out);
+                    double err = norm_err_f(y, ref, n);
+                    if (err > worst) worst = err;
+                    CHECKF(err <= 1e-5, "%s: rmsnorm T=%d D=%d inplace=%d: error %g", bk, T, D,
+                           inplace, err);
+                    CHECK_GUARD(out);
+                    if (!inplace) CHECKF(tb_equals(&xb, x), "%s: rmsnorm changed x", bk);
+                    CHECKF(tb_equals(&wb, w), "%s: rmsnorm changed w", bk);
+                    free(y);
+                    free(ref);
+                }
+                tb_free(&xb);
+                tb_free(&wb);
+                if (!inplace) tb_free(&yb);
+                free(x);
+                free(w);
+            }
+        }
+    }
+    char note[64];
+    snprintf(note, sizeof note, "max normalised err %.2g", worst);
+    op_end(be, ESFT_OP_RMSNORM, ESFT_F32, note);
+}
+
+static void t_rope(esft_backend *be) {
+    const char *bk = be->kind;
+    if (!op_begin(be, ESFT_OP_ROPE, ESFT_F32)) return;
+    const int shapes[][3] = {{1, 1, 2}, {5, 3, 8}, {3, 9, 64}, {17, 2, 128}, {2, 12, 128}};
+    const float bases[] = {10000.0f, 1000000.0f, 100000.0f};
+    double worst = 0;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        for (int style = 0; style < 2; style++) {
+            int T = shapes[s][0], H = shapes[s][1], hd = shapes[s][2];
+            float base = bases[s % 3];
+            size_t n = (size_t)T * H * hd;
+            float *x = rand_f32(n, -2.0f, 2.0f);
+            int32_t *pos = malloc((size_t)T * sizeof *pos);
+            const int32_t pick[] = {0, 1, 7, 31, 100, 1000, 4095, 32767};
+            for (int t = 0; t < T; t++) pos[t] = pick[(t + s) % 8];
+            tbuf xb, pb;
+            bool ok = tb_make(be, &xb, ESFT_F32, n, x);
+            ok = tb_make(be, &pb, ESFT_I32, (size_t)T, pos) && ok;
+            if (ok) {
+                CHECK_OK(esft_rope(be, &xb.b, &pb.b, T, H, hd, base, (esft_rope_style)style));
+                float *y = tb_get(&xb);
+                for (int t = 0; t < T; t++) {
+                    double *ref = malloc((size_t)H * hd * sizeof *ref);
+                    for (int h = 0; h < H; h++) {
+                        const float *v = x + ((size_t)t * H + h) * hd;
+                        double *r = ref + (size_t)h * hd;
+                        for (int i = 0; i < hd / 2; i++) {
+                            double th = pos[t] * pow(base, -2.0 * i / hd);
+                            int i0 = style == ESFT_ROPE_NEOX ? i : 2 * i;
+                            int i1 = style == ESFT_ROPE_NEOX ? i + hd / 2 : 2 * i + 1;
+                            r[i0] = v[i0] * cos(th) - v[i1] * sin(th);
+                            r[i1] = v[i0] * sin(th) + v[i1] * cos(th);
+                        }
+                    }
+                    /* an angle of pos radians has an f32 resolution of ~pos * 6e-8 */
+                    double tol = 1e-5 + 1e-7 * pos[t];
+                    double err = norm_err_f(y + (size_t)t * H * hd, ref, (size_t)H * hd);
+                    if (pos[t] <= 1000 && err > worst) worst = err;
+                    CHECKF(err <= tol, "%s: rope %s T=%d H=%d hd=%d pos=%d: error %g", bk,
+                           style ? "neox" : "norm", T, H, hd, pos[t], err);
+                    free(ref);
+                }
+                CHECK_GUARD(&xb);
+                CHECKF(tb_equals(&pb, pos), "%s: rope changed pos", bk);
+                free(y);
+            }
+            tb_free(&xb);
+            tb_free(&pb);
+            free(x);
+            free(pos);
+        }
+    }
+    char note[64];
+    snprintf(note, sizeof note, "max normalised err %.2g (pos <= 1000)", worst);
+    op_end(be, ESFT_OP_ROPE, ESFT_F32, note);
+}
+
+static void t_swiglu(esft_backend *be) {
+    const char *bk = be->kind;
+    if (!op_begin(be, ESFT_OP_SWIGLU, ESFT_F32)) return;
+    const size_t sizes[] = {1, 3, 17, 129, 100003};
+    double worst = 0;
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        for (int alias = 0; alias < 3; alias++) { /* 0: y separate, 1: y = gate, 2: y = up */
+            size_t n = sizes[s];
+            float *g = rand_f32(n, -12.0f, 12.0f), *u = rand_f32(n, -3.0f, 3.0f);
+            if (n > 5) g[3] = -100.0f, g[4] = 100.0f, g[5] = 0.0f;
+            tbuf gb, ub, yb;
+            bool ok = tb_make(be, &gb, ESFT_F32, n, g);
+            ok = tb_make(be, &ub, ESFT_F32, n, u) && ok;
+            ok = (alias || tb_make(be, &yb, ESFT_F32, n, NULL)) && ok;
+            tbuf *out = alias == 1 ? &gb : alias == 2 ? &ub : &yb;
+            if (ok) {
+                CHECK_OK(esft_swiglu(be, &out->b, &gb.b, &ub.b, n));
+                float *y = tb_get(out);
+                size_t bad = 0;
+                double md = 0;
+                for (size_t i = 0; i < n; i++) {
+                    double ref = (double)g[i] / (1.0 + exp(-(double)g[i])) * u[i];
+                    double d = fabs(y[i] - ref) / fmax(1.0, fabs(ref));
+                    if (!(d <= 1e-5)) bad++;
+                    if (d > md || isnan(d)) md = d;
+                }
+                if (md > worst) worst = md;
+                CHECKF(bad == 0, "%s: swiglu n=%zu alias=%d: %zu off (max %g)", bk, n, alias, bad,
+                       md);
+                CHECK_GUARD(out);
+                if (alias != 1) CHECKF(tb_equals(&gb, g), "%s: swiglu changed gate", bk);
+                if (alias != 2) CHECKF(tb_equals(&ub, u), "%s: swiglu changed up", bk);
+                free(y);
+            }
+            tb_free(&gb);
+            tb_free(&ub);
+            if (!alias) tb_free(&yb);
+            free(g);
+            free(u);
+        }
+    }
+    char note[64];
+    snprintf(note, sizeof note, "max rel err %.2g", worst);
+    op_end(be, ESFT_OP_SWIGLU, ESFT_F32, note);
+}
+
+static void t_add(esft_backend *be) {
+    const char *bk = be->kind;
+    if (!op_begin(be, ESFT_OP_ADD, ESFT_F32)) return;
+    const size_t sizes[] = {1, 3, 17, 129, 100003};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        for (int alias = 0; alias < 3; alias++) { /* y separate, y = a, y = b */
+            size_t n = sizes[s];
+            float *a = rand_f32(n, -10.0f, 10.0f), *b = rand_f32(n, -1e-3f, 1e-3f);
+            float *want = malloc(n * sizeof *want);
+            for (size_t i = 0; i < n; i++) want[i] = a[i] + b[i]; /* f32, correctly rounded */
+            tbuf ab, bb, yb;
+            bool ok = tb_make(be, &ab, ESFT_F32, n, a);
+            ok = tb_make(be, &bb, ESFT_F32, n, b) && ok;
+            ok = (alias || tb_make(be, &yb, ESFT_F32, n, NULL)) && ok;
+            tbuf *out = alias == 1 ? &ab : alias == 2 ? &bb : &yb;
+            if (ok) {
+                CHECK_OK(esft_add(be, &out->b, &ab.b, &bb.b, n));
+                CHECKF(tb_equals(out, want), "%s: add n=%zu alias=%d: not a + b", bk, n, alias);
+                CHECK_GUARD(out);
+                if (alias != 1) CHECKF(tb_equals(&ab, a), "%s: add changed a", bk);
+                if (alias != 2) CHECKF(tb_equals(&bb, b), "%s: add changed b", bk);
+            }
+            tb_free(&ab);
+            tb_free(&bb);
+            if (!alias) tb_free(&yb);
+            free(a);
+            free(b);
+            free(want);
+        }
+    }
+    op_end(be, ESFT_OP_ADD, ESFT_F32, "bit-exact");
+}
+
+static void t_get_rows(esft_backend *be, esft_dtype dt) {
+    const char *bk = be->kind;
+    if (!op_begin(be, ESFT_OP_GET_ROWS, dt)) return;
+    const int shapes[][3] = {{1, 1, 1}, {3, 3, 5}, {17, 17, 40}, {5, 576, 97}, {2, 129, 2}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int T = shapes[s][0], D = shapes[s][1], R = shapes[s][2];
+        double *vals;
+        void *tab = make_weights(dt, (size_t)R * D, &vals);
+        int32_t *ids = malloc((size_t)T * sizeof *ids);
+        for (int t = 0; t < T; t++) ids[t] = (int32_t)(rng_u64() % (uint64_t)R);
+        ids[0] = R - 1; /* the last row */
+        if (T > 2) ids[1] = 0, ids[2] = 0; /* the first row, repeated */
+        tbuf tb, ib, yb;
+        bool ok = tb_make(be, &tb, dt, (size_t)R * D, tab);
+        ok = tb_make(be, &ib, ESFT_I32, (size_t)T, ids) && ok;
+        ok = tb_make(be, &yb, ESFT_F32, (size_t)T * D, NULL) && ok;
+        if (ok) {
+            /* the op must see a whole number of rows: show it exactly R rows,
+             * the guard lies beyond them */
+            tb.b.n = (size_t)R * D;
+            CHECK_OK(esft_get_rows(be, &yb.b, &tb.b, &ib.b, T, D));
+            tb.b.n = (size_t)R * D + GUARD;
+            float *y = tb_get(&yb);
+            size_t bad = 0;
+            for (int t = 0; t < T; t++)
+                for (int i = 0; i < D; i++)
+                    bad += y[(size_t)t * D + i] != (float)vals[(size_t)ids[t] * D + i];
+            CHECKF(bad == 0, "%s: get_rows %s T=%d D=%d: %zu elements differ", bk,
+                   esft_dtype_name(dt), T, D, bad);
+            CHECK_GUARD(&yb);
+            CHECK_GUARD(&tb);
+            CHECKF(tb_equals(&tb, tab) && tb_equals(&ib, ids), "%s: get_rows changed an input", bk);
+            free(y);
+        }
+        tb_free(&tb);
+        tb_free(&ib);
+        tb_free(&yb);
+        free(tab);
+        free(vals);
+        free(ids);
+    }
+    op_end(be, ESFT_OP_GET_ROWS, dt, "bit-exact");
+}
+
+/* Host mirror of the KV caches for the attention reference. */
+typedef struct attn_case {
+    int H, KVH, hd, max_ctx, n_slots;
+    float *kc, *vc; /* [slots][ctx][KVH][hd] as expected after each call */
+    bool *filled;   /* [slots][ctx] */
+} attn_case;
+
+static void attn_call(esft_backend *be, attn_case *ac, tbuf *kcb, tbuf *vcb, int T,
+                      const int32_t *seq, const int32_t *pos, double *worst) {
+    const char *bk = be->kind;
+    int H = ac->H, KVH = ac->KVH, hd = ac->hd, C = ac->max_ctx;
+    size_t qn = (size_t)T * H * hd, kn = (size_t)T * KVH * hd, row = (size_t)KVH * hd;
+    float *q = rand_f32(qn, -2.0f, 2.0f), *k = rand_f32(kn, -2.0f, 2.0f),
+          *v = rand_f32(kn, -1.0f, 1.0f);
+    float scale = 1.0f / sqrtf((float)hd);
+    tbuf qb, kb, vb, ob, sb, pb;
+    bool ok = tb_make(be, &qb, ESFT_F32, qn, q);
+    ok = tb_make(be, &kb, ESFT_F32, kn, k) && ok;
+    ok = tb_make(be, &vb, ESFT_F32, kn, v) && ok;
+    ok = tb_make(be, &ob, ESFT_F32, qn, NULL) && ok;
+    ok = tb_make(be, &sb, ESFT_I32, (size_t)T, seq) && ok;
+    ok = tb_make(be, &pb, ESFT_I32, (size_t)T, pos) && ok;
+    if (ok) {
+        /* the caches are passed as exactly n_slots slots; the guard is past them */
+        size_t cn = (size_t)ac->n_slots * C * row;
+        kcb->b.n = vcb->b.n = cn;
+        CHECK_OK(esft_attention(be, &ob.b, &qb.b, &kb.b, &vb.b, &kcb->b, &vcb->b, &sb.b, &pb.b, T,
+                                H, KVH, hd, C, scale));
+        kcb->b.n = vcb->b.n = cn + GUARD;
+        /* the expected caches */
+        for (int t = 0; t < T; t++) {
+            size_t at = ((size_t)seq[t] * C + pos[t]) * row;
+            memcpy(ac->kc + at, k + (size_t)t * row, row * sizeof(float));
+            memcpy(ac->vc + at, v + (size_t)t * row, row * sizeof(float));
+            ac->filled[(size_t)seq[t] * C + pos[t]] = true;
+        }
+        CHECKF(tb_equals(kcb, ac->kc), "%s: attention: k cache differs from what was stored", bk);
+        CHECKF(tb_equals(vcb, ac->vc), "%s: attention: v cache differs from what was stored", bk);
+        CHECK_GUARD(kcb);
+        CHECK_GUARD(vcb);
+        /* the reference output */
+        double *ref = malloc(qn * sizeof *ref), *sc = malloc((size_t)C * sizeof *sc);
+        int G = H / KVH;
+        for (int t = 0; t < T; t++)
+            for (int h = 0; h < H; h++) {
+                const float *qv = q + ((size_t)t * H + h) * hd;
+                size_t base = (size_t)seq[t] * C * row + (size_t)(h / G) * hd;
+                double mx = -INFINITY, sum = 0;
+                for (int j = 0; j <= pos[t]; j++) {
+                    if (!ac->filled[(size_t)seq[t] * C + j]) {
+                        fprintf(stderr, "test bug: slot %d pos %d never written\n", seq[t], j);
+                        abort();
+                    }
+                    double s = 0;
+                    for (int d = 0; d < hd; d++) s += (double)qv[d] * ac->kc[base + j * row + d];
+                    sc[j] = s * scale;
+                    if (sc[j] > mx) mx = sc[j];
+                }
+                for (int j = 0; j <= pos[t]; j++) sum += (sc[j] = exp(sc[j] - mx));
+                for (int d = 0; d < hd; d++) {
+                    double o = 0;
+                    for (int j = 0; j <= pos[t]; j++) o += sc[j] * ac->vc[base + j * row + d];
+                    ref[((size_t)t * H + h) * hd + d] = o / sum;
+                }
+            }
+        float *out = tb_get(&ob);
+        double err = norm_err_f(out, ref, qn);
+        if (err > *worst) *worst = err;
+        CHECKF(err <= 1e-5, "%s: attention H=%d KVH=%d hd=%d T=%d: error %g", bk, H, KVH, hd, T,
+               err);
+        CHECK_GUARD(&ob);
+        CHECKF(tb_equals(&qb, q) && tb_equals(&kb, k) && tb_equals(&vb, v) &&
+                   tb_equals(&sb, seq) && tb_equals(&pb, pos),
+               "%s: attention changed an input", bk);
+        free(out);
+        free(ref);
+        free(sc);
+    }
+    tb_free(&qb);
+    tb_free(&kb);
+    tb_free(&vb);
+    tb_free(&ob);
+    tb_free(&sb);
+    tb_free(&pb);
+    free(q);
+    free(k);
+    free(v);
+}
+
+static void t_attention(esft_backend *be) {
+    const char *bk = be->kind;
+    if (!op_begin(be, ESFT_OP_ATTENTION, ESFT_F32)) return;
+    (void)bk;
+    const int heads[][3] = {{1, 1, 1}, {4, 2, 16}, {6, 3, 3}, {9, 3, 64}, {8, 8, 32}};
+    double worst = 0;
+    for (size_t hc = 0; hc < sizeof heads / sizeof heads[0]; hc++) {
+        attn_case ac = {heads[hc][0], heads[hc][1], heads[hc][2], 40, 3, NULL, NULL, NULL};
+        size_t cn = (size_t)ac.n_slots * ac.max_ctx * ac.KVH * ac.hd;
+        ac.kc = malloc(cn * sizeof(float));
+        ac.vc = malloc(cn * sizeof(float));
+        ac.filled = calloc((size_t)ac.n_slots * ac.max_ctx, sizeof(bool));
+        fill_sentinel(ac.kc, ESFT_F32, 0, cn);
+        fill_sentinel(ac.vc, ESFT_F32, 0, cn);
+        tbuf kcb, vcb;
+        bool ok = tb_make(be, &kcb, ESFT_F32, cn, NULL);
+        ok = tb_make(be, &vcb, ESFT_F32, cn, NULL) && ok;
+        if (ok) {
+            /* 1. prefill of three sequences of different lengths, packed;
+             *    never-written cache positions hold NaN: reading past pos
+             *    poisons the output */
+            int32_t s1[11], p1[11];
+            int T = 0;
+            for (int i = 0; i < 7; i++) s1[T] = 0, p1[T++] = i;
+            for (int i = 0; i < 3; i++) s1[T] = 2, p1[T++] = i;
+            s1[T] = 1, p1[T++] = 0;
+            attn_call(be, &ac, &kcb, &vcb, T, s1, p1, &worst);
+            /* 2. decode: one token per sequence, in another order */
+            int32_t s2[3] = {1, 0, 2}, p2[3] = {1, 7, 3};
+            attn_call(be, &ac, &kcb, &vcb, 3, s2, p2, &worst);
+            /* 3. mixed: a chunked prefill continuing sequence 1 next to decodes */
+            int32_t s3[6] = {1, 1, 1, 1, 0, 2}, p3[6] = {2, 3, 4, 5, 8, 4};
+            attn_call(be, &ac, &kcb, &vcb, 6, s3, p3, &worst);
+            /* 4. a single decode deep into the context */
+            int32_t s4[1] = {0}, p4[1] = {9};
+            attn_call(be, &ac, &kcb, &vcb, 1, s4, p4, &worst);
+        }
+        tb_free(&kcb);
+        tb_free(&vcb);
+        free(ac.kc);
+        free(ac.vc);
+        free(ac.filled);
+    }
+    /* a long sequence (SmolLM2 shape): prefill 300 tokens, then decode 2 */
+    {
+        attn_case ac = {9, 3, 64, 320, 1, NULL, NULL, NULL};
+        size_t cn = (size_t)ac.max_ctx * ac.KVH * ac.hd;
+        ac.kc = malloc(cn * sizeof(float));
+        ac.vc = malloc(cn * sizeof(float));
+        ac.filled = calloc((size_t)ac.max_ctx, sizeof(bool));
+        fill_sentinel(ac.kc, ESFT_F32, 0, cn);
+        fill_sentinel(ac.vc, ESFT_F32, 0, cn);
+        tbuf kcb, vcb;
+        bool ok = tb_make(be, &kcb, ESFT_F32, cn, NULL);
+        ok = tb_make(be, &vcb, ESFT_F32, cn, NULL) && ok;
+        if (ok) {
+            int32_t s[300], p[300];
+            for (int i = 0; i < 300; i++) s[i] = 0, p[i] = i;
+            attn_call(be, &ac, &kcb, &vcb, 300, s, p, &worst);
+            int32_t sd[1] = {0}, pd[1] = {300};
+            attn_call(be, &ac, &kcb, &vcb, 1, sd, pd, &worst);
+            pd[0] = 301;
+            attn_call(be, &ac, &kcb, &vcb, 1, sd, pd, &worst);
+        }
+        tb_free(&kcb);
+        tb_free(&vcb);
+        free(ac.kc);
+        free(ac.vc);
+        free(ac.filled);
+    }
+    char note[64];
+    snprintf(note, sizeof note, "max normalised err %.2g", worst);
+    op_end(be, ESFT_OP_ATTENTION, ESFT_F32, note);
+}
+
+static void t_argmax(esft_backend *be) {
+    const char *bk = be->kind;
+    if (!op_begin(be, ESFT_OP_ARGMAX, ESFT_F32)) return;
+    const int shapes[][2] = {{1, 1}, {3, 2}, {5, 17}, {4, 129}, {3, 49152}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int T = shapes[s][0], N = shapes[s][1];
+        float *x = rand_f32((size_t)T * N, -5.0f, 5.0f);
+        int32_t *want = malloc((size_t)T * sizeof *want);
+        for (int t = 0; t < T; t++) {
+            float *r = x + (size_t)t * N;
+            switch (t % 5) {
+            case 0: /* a tie between two maxima: the first wins */
+                if (N > 2) r[N - 1] = r[N / 2] = 9.0f;
+                break;
+            case 1: /* all equal */
+                for (int i = 0; i < N; i++) r[i] = -1.5f;
+                break;
+            case 2: /* all negative, -inf present, max at the end */
+                for (int i = 0; i < N; i++) r[i] = -fabsf(r[i]) - 1.0f;
+                r[0] = -INFINITY;
+                r[N - 1] = -0.5f;
+                break;
+            case 3: /* max at index 0 with a later tie */
+                r[0] = 7.0f;
+                if (N > 1) r[N - 1] = 7.0f;
+                break;
+            default: break;
+            }
+            int best = 0;
+            for (int i = 1; i < N; i++)
+                if (r[i] > r[best]) best = i;
+            want[t] = best;
+        }
+        tbuf xb, ib;
+        bool ok = tb_make(be, &xb, ESFT_F32, (size_t)T * N, x);
+        ok = tb_make(be, &ib, ESFT_I32, (size_t)T, NULL) && ok;
+        if (ok) {
+            CHECK_OK(esft_argmax(be, &ib.b, &xb.b, T, N));
+            int32_t *got = tb_get(&ib);
+            for (int t = 0; t < T; t++)
+                CHECKF(got[t] == want[t], "%s: argmax T=%d N=%d row %d: %d, want %d", bk, T, N, t,
+                       got[t], want[t]);
+            CHECK_GUARD(&ib);
+            CHECKF(tb_equals(&xb, x), "%s: argmax changed x", bk);
+            free(got);
+        }
+        tb_free(&xb);
+        tb_free(&ib);
+        free(x);
+        free(want);
+    }
+    op_end(be, ESFT_OP_ARGMAX, ESFT_F32, "exact");
+}
+
+/* Buffers: upload / download / copy with offsets. */
+static void t_buffers(esft_backend *be) {
+    const char *bk = be->kind;
+    int f0 = test_failed_;
+    const esft_dtype dts[] = {ESFT_F32, ESFT_F16, ESFT_BF16, ESFT_I32};
+    for (size_t d = 0; d < 4; d++) {
+        size_t n = 1001, es = esft_dtype_size(dts[d]);
+        unsigned char *h = malloc(n * es), *g = malloc(n * es);
+        for (size_t i = 0; i < n * es; i++) h[i] = (unsigned char)rng_u64();
+        esft_buf a, b;
+        CHECK_OK(esft_buf_alloc(be, &a, dts[d], n));
+        CHECK_OK(esft_buf_alloc(be, &b, dts[d], n));
+        CHECK(a.n >= n && a.dtype == dts[d] && a.be == be);
+        CHECK_OK(esft_upload(&a, 0, h, n));
+        CHECK_OK(esft_copy(&b, 0, &a, 0, n));
+        CHECK_OK(esft_copy(&b, 10, &a, 500, 77));
+        CHECK_OK(esft_synchronize(be));
+        CHECK_OK(esft_download(&b, 0, g, n));
+        CHECK(memcmp(g, h, 10 * es) == 0 && memcmp(g + 10 * es, h + 500 * es, 77 * es) == 0 &&
+              memcmp(g + 87 * es, h + 87 * es, (n - 87) * es) == 0);
+        CHECK_OK(esft_download(&a, 3, g, 5));
+        CHECK(memcmp(g, h + 3 * es, 5 * es) == 0);
+        CHECK(esft_download(&a, n - 2, g, 5) != ESFT_OK); /* out of range: refused */
+        esft_buf_free(&a);
+        esft_buf_free(&b);
+        free(h);
+        free(g);
+    }
+    printf("[%s] %-10s %-5s %s\n", bk, "buffers", "all", test_failed_ == f0 ? "PASS" : "FAIL");
+}
+
+static void run_backend(esft_backend *be) {
+    printf("== %s: %s (work dtype %s, %d threads)\n", be->kind, be->device_name,
+           esft_dtype_name(be->work_dtype), be->n_threads);
+    int f0 = test_failed_, p0 = test_passed_;
+    t_buffers(be);
+    t_philox(be);
+    t_noise(be);
+    t_perturb(be, ESFT_F32);
+    t_perturb(be, ESFT_F16);
+    t_perturb(be, ESFT_BF16);
+    t_es_update(be);
+    t_matmul(be, ESFT_F32);
+    t_matmul(be, ESFT_F16);
+    t_matmul(be, ESFT_BF16);
+    t_rmsnorm(be);
+    t_rope(be);
+    t_swiglu(be);
+    t_add(be);
+    t_get_rows(be, ESFT_F32);
+    t_get_rows(be, ESFT_F16);
+    t_get_rows(be, ESFT_BF16);
+    t_attention(be);
+    t_argmax(be);
+    printf("== %s: %d checks passed, %d failed\n", be->kind, test_passed_ - p0,
+           test_failed_ - f0);
+}
+
+int main(void) {
+    int n_devices = 0;
+    for (int d = 0; d < esft_registry_n_drivers(); d++) {
+        const esft_backend_driver *drv = esft_registry_driver(d);
+        esft_device_info infos[16];
+        esft_err err = {{0}};
+        int k = drv->enumerate(infos, 16, &err);
+        if (k < 0) {
+            printf("== %s: unavailable here (%s), skipped\n", drv->name, err.msg);
+            continue;
+        }
+        if (k == 0) printf("== %s: no devices, skipped\n", drv->name);
+        for (int i = 0; i < k; i++) {
+            esft_backend_options o = {0};
+            o.device_index = infos[i].index;
+            esft_backend *be = NULL;
+            esft_status st = drv->create(&o, &be, &err);
+            CHECKF(st == ESFT_OK, "%s device %d (%s) enumerated but does not open: %s", drv->name,
+                   i, infos[i].name, err.msg);
+            if (st != ESFT_OK) continue;
+            n_devices++;
+            run_backend(be);
+            esft_backend_destroy(be);
+        }
+    }
+    CHECKF(n_devices > 0, "no backend device could be tested (the cpu backend is always built)");
+    return TEST_EXIT();
+}

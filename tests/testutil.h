@@ -1,0 +1,46 @@
+/* Minimal assertion helpers for esft's test programs. Each CHECK counts a
+ * pass or a failure; TEST_EXIT prints "N passed, N failed" and returns the
+ * exit code (0 only when nothing failed and something was checked). */
+#ifndef ESFT_TESTUTIL_H
+#define ESFT_TESTUTIL_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static int test_passed_ = 0, test_failed_ = 0;
+
+#define CHECK(cond)                                                                   \
+    do {                                                                              \
+        if (cond) {                                                                   \
+            test_passed_++;                                                           \
+        } else {                                                                      \
+            test_failed_++;                                                           \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);  \
+        }                                                                             \
+    } while (0)
+
+#define CHECKF(cond, ...)                                                             \
+    do {                                                                              \
+        if (cond) {                                                                   \
+            test_passed_++;                                                           \
+        } else {                                                                      \
+            test_failed_++;                                                           \
+            fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond);  \
+            fprintf(stderr, __VA_ARGS__);                                             \
+            fputc('\n', stderr);                                                      \
+        }                                                                             \
+    } while (0)
+
+#define CHECK_NEAR(a, b, tol)                                                         \
+    CHECKF(fabs((double)(a) - (double)(b)) <= (tol), "%.9g vs %.9g (tol %g)",          \
+           (double)(a), (double)(b), (double)(tol))
+
+#define TEST_EXIT()                                                                   \
+    (printf("%d passed, %d failed\n", test_passed_, test_failed_),                    \
+     (test_failed_ == 0 && test_passed_ > 0) ? 0 : 1)
+
+/* Exit code for "required resource absent": ctest reports the test skipped. */
+#define TEST_SKIP_CODE 77
+
+#endif
