@@ -3,6 +3,7 @@
 #include "backend.h"
 
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 size_t esft_dtype_size(esft_dtype dtype) {
@@ -28,7 +29,7 @@ const char *esft_dtype_name(esft_dtype dtype) {
 const char *esft_op_name(esft_op op) {
     static const char *const names[ESFT_OP_COUNT] = {
         "perturb", "es_update", "noise", "philox", "matmul", "rmsnorm",
-        "rope", "swiglu", "add", "get_rows", "attention", "argmax",
+        "rope", "swiglu", "add", "get_rows", "attention", "argmax", "scale",
     };
     return (op >= 0 && op < ESFT_OP_COUNT) ? names[op] : "unknown";
 }
@@ -145,6 +146,7 @@ static bool op_slot_present(const esft_backend *be, esft_op op) {
     case ESFT_OP_GET_ROWS: return o->get_rows != NULL;
     case ESFT_OP_ATTENTION: return o->attention != NULL;
     case ESFT_OP_ARGMAX: return o->argmax != NULL;
+    case ESFT_OP_SCALE: return true; /* generic fallback below */
     default: return false;
     }
 }
@@ -179,6 +181,20 @@ esft_status esft_es_update(esft_backend *be, esft_buf *master, size_t n, uint32_
         return esft_errf(&be->err, ESFT_ERR_INVALID_ARG, "es_update: bad member list");
     if (n_members == 0 || n == 0) return ESFT_OK;
     return be->ops->es_update(be, master, n, tensor_id, seeds, coeffs, n_members);
+}
+
+esft_status esft_scale(esft_backend *be, esft_buf *x, size_t n, float factor) {
+    const char *op = "scale";
+    CHECK_BUF(x, ESFT_F32, n);
+    if (n == 0) return ESFT_OK;
+    if (be->ops->scale) return be->ops->scale(be, x, n, factor);
+    float *host = malloc(n * sizeof *host);
+    if (!host) return esft_errf(&be->err, ESFT_ERR_OUT_OF_MEMORY, "scale: out of memory");
+    esft_status st = esft_download(x, 0, host, n);
+    for (size_t i = 0; st == ESFT_OK && i < n; i++) host[i] *= factor;
+    if (st == ESFT_OK) st = esft_upload(x, 0, host, n);
+    free(host);
+    return st;
 }
 
 esft_status esft_noise(esft_backend *be, esft_buf *out, size_t n, uint64_t first,

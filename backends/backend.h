@@ -51,6 +51,7 @@ typedef enum esft_op {
     ESFT_OP_GET_ROWS,
     ESFT_OP_ATTENTION,
     ESFT_OP_ARGMAX,
+    ESFT_OP_SCALE,
     ESFT_OP_COUNT
 } esft_op;
 
@@ -100,6 +101,9 @@ typedef struct esft_backend_ops {
      * one pass over master; accumulation in f32, k in ascending order. */
     esft_status (*es_update)(esft_backend *be, esft_buf *master, size_t n, uint32_t tensor_id,
                              const uint64_t *seeds, const float *coeffs, int n_members);
+    /* Optional: x[i] *= factor, i < n, f32 (weight decay). Default: a host
+     * round trip through download/upload. */
+    esft_status (*scale)(esft_backend *be, esft_buf *x, size_t n, float factor);
     /* out[i] = eps(seed, tensor_id, first + i), i < n; out f32. For tests. */
     esft_status (*noise)(esft_backend *be, esft_buf *out, size_t n, uint64_t first,
                          uint32_t tensor_id, uint64_t seed);
@@ -178,6 +182,7 @@ esft_status esft_perturb(esft_backend *be, esft_buf *work, const esft_buf *maste
                          uint32_t tensor_id, uint64_t seed, float sigma);
 esft_status esft_es_update(esft_backend *be, esft_buf *master, size_t n, uint32_t tensor_id,
                            const uint64_t *seeds, const float *coeffs, int n_members);
+esft_status esft_scale(esft_backend *be, esft_buf *x, size_t n, float factor);
 esft_status esft_noise(esft_backend *be, esft_buf *out, size_t n, uint64_t first,
                        uint32_t tensor_id, uint64_t seed);
 esft_status esft_philox(esft_backend *be, esft_buf *out, size_t n_blocks, uint64_t first_block,

@@ -184,12 +184,97 @@ def check_weights_against_gguf(reader, model, n_head, n_head_kv):
     return out
 
 
+def write_f32_copy(src, dst):
+    """The same model with every tensor dequantised to f32 by gguf-py, so that
+    llama.cpp computes in f32 too (no 8-bit activations in its matmuls)."""
+    import gguf
+    r = gguf.GGUFReader(src)
+    w = gguf.GGUFWriter(dst, arch=r.fields["general.architecture"].contents())
+    for name, f in r.fields.items():
+        if name.startswith("GGUF.") or name == "general.architecture":
+            continue
+        vt = f.types[0]
+        val = 0 if name == "general.file_type" else f.contents()
+        if vt == gguf.GGUFValueType.ARRAY:
+            w.add_key_value(name, val, vt, sub_type=f.types[-1])
+        else:
+            w.add_key_value(name, val, vt)
+    for t in r.tensors:
+        data = gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float32)
+        w.add_tensor(t.name, data.reshape([int(d) for d in reversed(t.shape)]),
+                     raw_dtype=gguf.GGMLQuantizationType.F32)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def llamacpp_greedy(model_path, ids_list, n_new, threads, f32_cache):
+    """Greedy tokens by manual argmax (no sampler, no repetition penalty)."""
+    import llama_cpp
+    kw = dict(type_k=0, type_v=0, flash_attn=False) if f32_cache else {}
+    llm = llama_cpp.Llama(model_path=model_path, n_ctx=512, n_batch=512, n_threads=threads,
+                          logits_all=False, verbose=False, **kw)
+    n_vocab = llm.n_vocab()
+    out, logits0 = [], None
+    for i, ids in enumerate(ids_list):
+        llm.reset()
+        llm.eval(ids)
+        toks = []
+        for step in range(n_new):
+            row = np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1),
+                                        shape=(n_vocab,)).astype(np.float32)
+            if i == 0 and step == 0:
+                logits0 = row.copy()
+            toks.append(int(np.argmax(row)))
+            if step < n_new - 1:
+                llm.eval([toks[-1]])
+        out.append(toks)
+    return out, logits0
+
+
+def add_llamacpp_f32(doc, model_path, threads, logits_all=None):
+    """Adds llamacpp_f32_greedy8 per prompt: llama.cpp on an f32 copy of the
+    same dequantised weights, with an f32 KV cache."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        f32_path = os.path.join(tmp, "model-f32.gguf")
+        write_f32_copy(model_path, f32_path)
+        ids_list = [p["input_ids"] for p in doc["prompts"]]
+        greedy, logits0 = llamacpp_greedy(f32_path, ids_list, N_GREEDY_LLAMACPP, threads, True)
+    agree = 0
+    for p, toks in zip(doc["prompts"], greedy):
+        p["llamacpp_f32_greedy8"] = toks
+        agree += p["hf_greedy32"][:N_GREEDY_LLAMACPP] == toks
+    info = {"impl": ("llama-cpp-python on an f32 GGUF written by gguf-py from the same "
+                     "dequantised weights; KV cache f32 (type_k = type_v = 0), no flash "
+                     "attention; greedy by manual argmax"),
+            "hf_vs_llamacpp_f32_greedy8_full_agreement": agree}
+    if logits_all is not None:
+        info["prompt0_max_abs_diff_vs_hf"] = float(np.abs(logits_all[0] - logits0).max())
+    doc["llamacpp_f32_reference"] = info
+    log("llama.cpp f32: greedy-8 agrees with HF on", agree, "/", len(greedy), "prompts")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--out", default=DEFAULT_OUT)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--only-llamacpp-f32", action="store_true",
+                    help="only (re)compute the llama.cpp f32 reference in the existing JSON")
     args = ap.parse_args()
+    if args.only_llamacpp_f32:
+        json_path = os.path.join(args.out, "smollm2_reference.json")
+        with open(json_path, encoding="utf-8") as f:
+            doc = json.load(f)
+        logits = np.fromfile(os.path.join(args.out, "smollm2_logits.f32"), dtype="<f4")
+        add_llamacpp_f32(doc, os.path.abspath(args.model), args.threads,
+                         logits.reshape(len(doc["prompts"]), -1))
+        with open(json_path, "w", encoding="utf-8") as f:
+            f.write(to_json(doc))
+            f.write("\n")
+        return
 
     import gguf
     import llama_cpp
@@ -405,6 +490,7 @@ def main():
         },
         "prompts": per_prompt,
     }
+    add_llamacpp_f32(doc, model_path, args.threads, logits_all)
     json_path = os.path.join(args.out, "smollm2_reference.json")
     with open(json_path, "w", encoding="utf-8") as f:
         f.write(to_json(doc))

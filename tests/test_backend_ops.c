@@ -691,6 +691,28 @@ static void t_add(esft_backend *be) {
     op_end(be, ESFT_OP_ADD, ESFT_F32, "bit-exact");
 }
 
+static void t_scale(esft_backend *be) {
+    const char *bk = be->kind;
+    if (!op_begin(be, ESFT_OP_SCALE, ESFT_F32)) return;
+    const size_t sizes[] = {1, 3, 17, 129, 100003};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        size_t n = sizes[s];
+        float *x = rand_f32(n, -10.0f, 10.0f), *want = malloc(n * sizeof *want);
+        const float factor = 0.99975f;
+        for (size_t i = 0; i < n; i++) want[i] = x[i] * factor; /* f32, correctly rounded */
+        tbuf xb;
+        if (tb_make(be, &xb, ESFT_F32, n, x)) {
+            CHECK_OK(esft_scale(be, &xb.b, n, factor));
+            CHECKF(tb_equals(&xb, want), "%s: scale n=%zu: not x * factor", bk, n);
+            CHECK_GUARD(&xb);
+        }
+        tb_free(&xb);
+        free(x);
+        free(want);
+    }
+    op_end(be, ESFT_OP_SCALE, ESFT_F32, "bit-exact");
+}
+
 static void t_get_rows(esft_backend *be, esft_dtype dt) {
     const char *bk = be->kind;
     if (!op_begin(be, ESFT_OP_GET_ROWS, dt)) return;
@@ -1002,6 +1024,7 @@ static void run_backend(esft_backend *be) {
     t_rope(be);
     t_swiglu(be);
     t_add(be);
+    t_scale(be);
     t_get_rows(be, ESFT_F32);
     t_get_rows(be, ESFT_F16);
     t_get_rows(be, ESFT_BF16);

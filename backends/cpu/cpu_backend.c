@@ -141,6 +141,7 @@ static const esft_backend_ops cpu_ops = {
     .get_rows = esft_cpu_get_rows,
     .attention = esft_cpu_attention,
     .argmax = esft_cpu_argmax,
+    .scale = esft_cpu_scale,
 };
 
 /* "model name" from /proc/cpuinfo, or a generic name. */

@@ -99,6 +99,7 @@ esft_status esft_cpu_attention(esft_backend *be, esft_buf *out, const esft_buf *
                                esft_buf *vcache, const esft_buf *seq, const esft_buf *pos, int T,
                                int n_heads, int n_kv_heads, int head_dim, int max_ctx,
                                float scale);
+esft_status esft_cpu_scale(esft_backend *be, esft_buf *x, size_t n, float factor);
 esft_status esft_cpu_argmax(esft_backend *be, esft_buf *ids, const esft_buf *x, int T, int N);
 
 #endif

@@ -94,6 +94,14 @@ esft_status esft_cpu_add(esft_backend *be, esft_buf *y, const esft_buf *a, const
     return ESFT_OK;
 }
 
+esft_status esft_cpu_scale(esft_backend *be, esft_buf *x, size_t n, float factor) {
+    float *X = x->handle;
+#pragma omp parallel for simd schedule(static) num_threads(cpu_ctx_of(be)->n_threads) \
+    if (n >= 16 * PAR_MIN)
+    for (size_t i = 0; i < n; i++) X[i] *= factor;
+    return ESFT_OK;
+}
+
 /* -------------------------------------------------------------- get_rows */
 
 esft_status esft_cpu_get_rows(esft_backend *be, esft_buf *y, const esft_buf *table,
