@@ -12,6 +12,9 @@ typedef struct subcommand {
 } subcommand;
 
 static const subcommand subcommands[] = {
+    {"train", cmd_train, "fine-tune a model with evolution strategies"},
+    {"eval", cmd_eval, "accuracy and mean reward of a model on a task"},
+    {"plot", cmd_plot, "draw a run's reward curve (metrics.jsonl) as PNG or SVG"},
     {"generate", cmd_generate, "continue text with a model (one prompt or a JSONL batch)"},
     {"bench", cmd_bench, "measure decoding speed and matmul throughput"},
     {"devices", cmd_devices, "list the compute devices esft can use"},

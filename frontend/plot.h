@@ -21,6 +21,13 @@
 #define ESFT_PLOT_WIDTH 900
 #define ESFT_PLOT_HEIGHT 500
 
+/* Series colours, 0xRRGGBB (bands are opaque: std drawn over min-max). */
+#define ESFT_PLOT_RGB_MEAN 0x104E96
+#define ESFT_PLOT_RGB_STD 0x96C0E2
+#define ESFT_PLOT_RGB_MINMAX 0xCCE0F2
+#define ESFT_PLOT_RGB_EVAL_ACC 0xE26214
+#define ESFT_PLOT_RGB_EVAL_REWARD 0x289646
+
 typedef struct esft_plot_point {
     double iter;
     double mean, std, min, max; /* std 0, min = max = mean when absent */

@@ -180,7 +180,7 @@ esft_status esft_generate(esft_model *m, const esft_gen_request *requests, int n
     const bool greedy = !(params->sampling.temperature > 0.0f);
 
     esft_forward_ctx fc;
-    esft_status st = esft_forward_ctx_init(&fc, m, budget, n_slots, max_ctx, err);
+    esft_status st = esft_forward_ctx_init(&fc, m, budget, 0, n_slots, max_ctx, err);
     if (st) return st;
 
     slot *slots = calloc((size_t)n_slots, sizeof *slots);

@@ -296,7 +296,7 @@ void esft_forward_ctx_free(esft_forward_ctx *fc) {
 }
 
 esft_status esft_forward_ctx_init(esft_forward_ctx *fc, const esft_model *m, int max_tokens,
-                                  int n_slots, int max_ctx, esft_err *err) {
+                                  int max_rows, int n_slots, int max_ctx, esft_err *err) {
     memset(fc, 0, sizeof *fc);
     if (max_tokens <= 0 || n_slots <= 0 || max_ctx <= 0)
         return esft_errf(err, ESFT_ERR_INVALID_ARG, "forward: empty batch or context");
@@ -304,7 +304,8 @@ esft_status esft_forward_ctx_init(esft_forward_ctx *fc, const esft_model *m, int
     fc->max_tokens = max_tokens;
     fc->n_slots = n_slots;
     fc->max_ctx = max_ctx;
-    fc->max_rows = max_tokens < n_slots ? max_tokens : n_slots;
+    fc->max_rows = max_rows > 0 ? max_rows : (max_tokens < n_slots ? max_tokens : n_slots);
+    if (fc->max_rows > max_tokens) fc->max_rows = max_tokens;
     const esft_hparams *hp = &m->hp;
     esft_backend *be = m->be;
     const size_t T = (size_t)max_tokens, D = (size_t)hp->n_embd, R = (size_t)fc->max_rows;

@@ -88,7 +88,7 @@ size_t esft_model_n_elements(const esft_model *m);
 typedef struct esft_forward_ctx {
     const esft_model *m;
     int max_tokens, n_slots, max_ctx;
-    int max_rows;             /* logits rows per pass: min(max_tokens, n_slots) */
+    int max_rows;             /* logits rows per pass */
     esft_buf x, h;            /* [T x D] residual stream, normed input */
     esft_buf q, att;          /* [T x H*hd] */
     esft_buf k, v;            /* [T x KVH*hd] */
@@ -101,8 +101,10 @@ typedef struct esft_forward_ctx {
     esft_buf *kcache, *vcache;/* [n_layer] each [n_slots x max_ctx x KVH*hd] */
 } esft_forward_ctx;
 
+/* max_rows: logits rows per pass (0: min(max_tokens, n_slots), enough for
+ * generation, where each slot needs at most one row per pass). */
 esft_status esft_forward_ctx_init(esft_forward_ctx *fc, const esft_model *m, int max_tokens,
-                                  int n_slots, int max_ctx, esft_err *err);
+                                  int max_rows, int n_slots, int max_ctx, esft_err *err);
 void esft_forward_ctx_free(esft_forward_ctx *fc);
 
 /* One forward pass over a packed batch of n tokens. Token i is tokens[i] at

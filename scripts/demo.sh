@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# The main job on the default model with the auto-selected backend.
-# Until `esft train` lands (ES fine-tuning), this shows the inference engine:
-# the devices esft sees, a greedy continuation, a chat answer and the decode
-# speed per batch size.
+# The main job: a short real ES fine-tune of the default model
+# (SmolLM2-135M-Instruct) with the auto-selected backend, on the paper's
+# conciseness task (two prompts, reward = -|len(response) - len(target)|).
+# Leaves runs/demo/{metrics.jsonl, reward.png, checkpoint.gguf, final.gguf}
+# and answers a prompt with the fine-tuned model. A few minutes on 2 cores.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ESFT=${ESFT_BIN:-${ESFT_BUILD_DIR:-$ROOT/build}/esft}
+OUT=${ESFT_DEMO_OUT:-$ROOT/runs/demo}
+rm -rf "$OUT"
+
 "$ESFT" devices
 echo
-echo '$ esft generate --prompt "The capital of France is" --max-new 16'
-"$ESFT" generate --prompt "The capital of France is" --max-new 16 --verbose
+echo "\$ esft train --task conciseness --pop 8 --sigma 0.001 --alpha 0.0005 --iters 10 --max-new 48 --eval-every 5 --out $OUT"
+"$ESFT" train --backend auto --task conciseness --pop 8 --sigma 0.001 --alpha 0.0005 --iters 10 \
+  --max-new 48 --eval-every 5 --out "$OUT"
 echo
-echo '$ esft generate --chat --prompt "What is 7 times 6?" --max-new 48'
-"$ESFT" generate --chat --prompt "What is 7 times 6?" --max-new 48 --verbose
+"$ESFT" plot "$OUT/metrics.jsonl" -o "$OUT/reward.png"
 echo
-"$ESFT" bench decode --batch 1,8,32 --new 16
+echo "\$ esft generate --model $OUT/final.gguf --chat --prompt 'Solve: 3 + 5 =' --max-new 48"
+"$ESFT" generate --model "$OUT/final.gguf" --chat --prompt "Solve: 3 + 5 =" --max-new 48

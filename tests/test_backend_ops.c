@@ -1047,16 +1047,20 @@ int main(void) {
         }
         if (k == 0) printf("== %s: no devices, skipped\n", drv->name);
         for (int i = 0; i < k; i++) {
-            esft_backend_options o = {0};
-            o.device_index = infos[i].index;
-            esft_backend *be = NULL;
-            esft_status st = drv->create(&o, &be, &err);
-            CHECKF(st == ESFT_OK, "%s device %d (%s) enumerated but does not open: %s", drv->name,
-                   i, infos[i].name, err.msg);
-            if (st != ESFT_OK) continue;
-            n_devices++;
-            run_backend(be);
-            esft_backend_destroy(be);
+            /* host threads: the default, then 3 (uneven splits of every op) */
+            for (int threads = 0; threads <= 3; threads += 3) {
+                esft_backend_options o = {0};
+                o.device_index = infos[i].index;
+                o.n_threads = threads;
+                esft_backend *be = NULL;
+                esft_status st = drv->create(&o, &be, &err);
+                CHECKF(st == ESFT_OK, "%s device %d (%s) enumerated but does not open: %s",
+                       drv->name, i, infos[i].name, err.msg);
+                if (st != ESFT_OK) continue;
+                n_devices++;
+                run_backend(be);
+                esft_backend_destroy(be);
+            }
         }
     }
     CHECKF(n_devices > 0, "no backend device could be tested (the cpu backend is always built)");

@@ -161,7 +161,7 @@ static void test_forward_vs_reference(esft_backend *be, const char *path) {
         for (int i = 0; i < MAXLEN; i++) toks[s][i] = (int32_t)((s * 97 + i * 31 + 5) % m->hp.n_vocab);
 
     esft_forward_ctx fc;
-    CHECK(esft_forward_ctx_init(&fc, m, 32, NSEQ, MAXLEN + 2, &err) == ESFT_OK);
+    CHECK(esft_forward_ctx_init(&fc, m, 32, 0, NSEQ, MAXLEN + 2, &err) == ESFT_OK);
     int32_t bt[32], bs[32], bp[32], rows[NSEQ];
     int n = 0;
     for (int s = 0; s < NSEQ; s++) {

@@ -106,7 +106,7 @@ int main(void) {
 
     /* 1. last-position logits: every prompt in one packed forward pass */
     esft_forward_ctx fc;
-    CHECK(esft_forward_ctx_init(&fc, m, total, n_prompts, MAXIDS, &err) == ESFT_OK);
+    CHECK(esft_forward_ctx_init(&fc, m, total, 0, n_prompts, MAXIDS, &err) == ESFT_OK);
     int32_t *bt = malloc((size_t)total * 4), *bs = malloc((size_t)total * 4), *bp = malloc((size_t)total * 4);
     int32_t rows[MAXP];
     int n = 0;

@@ -187,7 +187,8 @@ esft_status esft_cpu_backend_create(const esft_backend_options *opts, esft_backe
         free(c);
         return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "cpu: out of memory creating backend");
     }
-    c->n_threads = o.n_threads > 0 ? o.n_threads : omp_get_num_procs();
+    /* default: OMP_NUM_THREADS when set, else every core */
+    c->n_threads = o.n_threads > 0 ? o.n_threads : omp_get_max_threads();
     if (c->n_threads < 1) c->n_threads = 1;
     be->ops = &cpu_ops;
     be->ctx = c;

@@ -1,0 +1,124 @@
+/* esft eval: accuracy and mean reward of a model on a task's data, with an
+ * optional KL(model || base) over the generated responses. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "evaluate.h"
+
+static int write_samples(const char *path, const esft_task *t, const int *items,
+                         const esft_eval_result *r) {
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        fprintf(stderr, "esft eval: --out %s: %s\n", path, strerror(errno));
+        return ESFT_EXIT_RUNTIME;
+    }
+    for (int i = 0; i < r->n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "index", items[i]);
+        cJSON_AddStringToObject(o, "response", r->responses[i].text);
+        cJSON_AddNumberToObject(o, "reward", r->scores[i].reward);
+        for (int k = 0; k < t->n_parts; k++) cJSON_AddNumberToObject(o, t->part_names[k], r->scores[i].parts[k]);
+        cJSON_AddBoolToObject(o, "correct", r->scores[i].correct);
+        cJSON_AddNumberToObject(o, "tokens", r->responses[i].n_tokens);
+        cJSON_AddStringToObject(o, "finish", esft_finish_name(r->responses[i].finish));
+        if (t->items[items[i]].target) cJSON_AddStringToObject(o, "target", t->items[items[i]].target);
+        char *s = cJSON_PrintUnformatted(o);
+        if (s) fprintf(f, "%s\n", s);
+        free(s);
+        cJSON_Delete(o);
+    }
+    if (fflush(f) || fsync(fileno(f)) || fclose(f) || rename(tmp, path)) {
+        fprintf(stderr, "esft eval: --out %s: %s\n", path, strerror(errno));
+        unlink(tmp);
+        return ESFT_EXIT_RUNTIME;
+    }
+    return ESFT_EXIT_OK;
+}
+
+int cmd_eval(int argc, char **argv) {
+    cli_common c = {0};
+    const char *task_name = NULL, *data = NULL, *out = NULL, *kl_base = NULL, *split = "eval";
+    int limit = 0, offset = 0, max_new = 0, max_slots = 64;
+    const cli_opt opts[] = {
+        {"model", CLI_STR, &c.model, "FILE", "GGUF model (default: SmolLM2-135M-Instruct)", 0, 0},
+        {"task", CLI_STR, &task_name, "T", "countdown | conciseness", 0, 0},
+        {"data", CLI_STR, &data, "FILE", "evaluation data (default: the task's built-in set)", 0, 0},
+        {"split", CLI_STR, &split, "S", "built-in set to use without --data: train | eval (default eval)", 0, 0},
+        {"limit", CLI_INT, &limit, "N", "evaluate N items (default all)", 0, 1 << 24},
+        {"offset", CLI_INT, &offset, "O", "skip the first O items", 0, 1 << 24},
+        {"max-new", CLI_INT, &max_new, "N", "tokens per response (default: the task's)", 1, 1 << 20},
+        {"max-slots", CLI_INT, &max_slots, "N", "sequences decoded together (default 64)", 1, 1 << 20},
+        {"out", CLI_STR, &out, "FILE", "per-sample JSONL (response, reward, parts, correct)", 0, 0},
+        {"kl-base", CLI_STR, &kl_base, "FILE", "also report mean per-token KL(model || base) on the responses", 0, 0},
+        CLI_COMMON_OPTS(c),
+    };
+    const cli_command cmd = {"eval", "--task T [--data F] [options]",
+                             "Greedy responses of a model on a task: accuracy and mean reward.", opts,
+                             (int)(sizeof opts / sizeof opts[0]), 0, 0};
+    int rc = cli_parse(&cmd, argc, argv, NULL, NULL);
+    if (rc) return rc < 0 ? ESFT_EXIT_OK : rc;
+    if (!task_name) {
+        fprintf(stderr, "esft eval: --task is required (countdown, conciseness)\n");
+        return ESFT_EXIT_USAGE;
+    }
+    esft_err err = {{0}};
+    esft_task *t = NULL;
+    if (esft_task_load(task_name, data, split, &t, &err)) {
+        fprintf(stderr, "esft eval: %s\n", err.msg);
+        return strstr(err.msg, "unknown task") ? ESFT_EXIT_USAGE : ESFT_EXIT_RUNTIME;
+    }
+    int n = t->n_items - offset;
+    if (n <= 0) {
+        fprintf(stderr, "esft eval: --offset %d: the data has only %d items\n", offset, t->n_items);
+        esft_task_free(t);
+        return ESFT_EXIT_USAGE;
+    }
+    if (limit > 0 && limit < n) n = limit;
+    char model_buf[1024];
+    const char *model_path = c.model ? c.model : cli_default_model(model_buf, sizeof model_buf);
+    esft_backend *be = NULL;
+    esft_model *m = NULL, *base = NULL;
+    esft_prompts prompts = {0};
+    esft_eval_result r = {0};
+    int *items = malloc((size_t)n * sizeof *items);
+    if (!items) return ESFT_EXIT_RUNTIME;
+    for (int i = 0; i < n; i++) items[i] = offset + i;
+    if ((rc = cli_open_backend(&c, &be))) goto done;
+    rc = ESFT_EXIT_RUNTIME;
+    if (esft_model_load(model_path, be, NULL, &m, &err)) goto fail;
+    if (esft_prompts_tokenize(m, t, &prompts, &err)) goto fail;
+    esft_eval_params ep = {.max_new = max_new ? max_new : t->default_max_new, .max_slots = max_slots, .keep = true};
+    if (esft_evaluate(m, t, &prompts, items, n, &ep, &r, &err)) goto fail;
+    printf("%s on %s (%d items): accuracy %.2f%% (%d/%d), mean reward %.4f", model_path, task_name, n,
+           100.0 * r.accuracy, (int)(r.accuracy * n + 0.5), n, r.mean_reward);
+    for (int k = 0; k < t->n_parts; k++) printf(", %s %.4f", t->part_names[k], r.mean_parts[k]);
+    printf(" | %ld tokens in %.1f s\n", r.new_tokens, r.seconds);
+    if (kl_base) {
+        double kl;
+        long kl_tokens;
+        if (esft_model_load(kl_base, be, NULL, &base, &err)) goto fail;
+        if (esft_mean_kl(m, base, &prompts, items, r.responses, n, &kl, &kl_tokens, &err)) goto fail;
+        printf("KL(model || base) = %.6f nats per token over %ld response tokens\n", kl, kl_tokens);
+    }
+    rc = out ? write_samples(out, t, items, &r) : ESFT_EXIT_OK;
+    goto done;
+fail:
+    fprintf(stderr, "esft eval: %s\n", err.msg);
+done:
+    esft_eval_result_free(&r, n);
+    esft_prompts_free(&prompts);
+    esft_model_free(m);
+    esft_model_free(base);
+    esft_backend_destroy(be);
+    esft_task_free(t);
+    free(items);
+    return rc;
+}

@@ -1,0 +1,75 @@
+/* esft train: ES fine-tuning from the command line. */
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "train.h"
+
+int cmd_train(int argc, char **argv) {
+    esft_train_options o = {0};
+    cli_common c = {0};
+    const char *task = NULL, *shaping = NULL, *params = NULL;
+    /* sentinels mark "not given": on --resume the run's own values are used */
+    int pop = INT_MIN, batch = 0, max_new = 0, iters = 0;
+    float sigma = NAN, alpha = NAN, wd = NAN;
+    uint64_t seed = UINT64_MAX;
+    bool antithetic = false;
+    const cli_opt opts[] = {
+        {"model", CLI_STR, &c.model, "FILE", "base GGUF model (default: SmolLM2-135M-Instruct)", 0, 0},
+        {"task", CLI_STR, &task, "T", "countdown | conciseness", 0, 0},
+        {"data", CLI_STR, &o.data_path, "FILE", "task data (countdown: JSON array; conciseness: built in)", 0, 0},
+        {"pop", CLI_INT, &pop, "N", "population size (default 30)", -1000000, 1000000},
+        {"sigma", CLI_FLOAT, &sigma, "S", "noise scale (default 0.001)", 0, 0},
+        {"alpha", CLI_FLOAT, &alpha, "A", "learning rate (default 0.0005)", 0, 0},
+        {"iters", CLI_INT, &iters, "K", "total iterations (default 10)", 1, 1 << 24},
+        {"batch", CLI_INT, &batch, "B", "prompts per iteration (default 200; all when fewer)", 1, 1 << 24},
+        {"max-new", CLI_INT, &max_new, "N", "tokens generated per prompt (default: the task's)", 1, 1 << 20},
+        {"seed", CLI_U64, &seed, "S", "run seed: noise and batches derive from it (default 0)", 0, 0},
+        {"shaping", CLI_STR, &shaping, "S", "fitness shaping: zscore | rank | raw (default zscore)", 0, 0},
+        {"antithetic", CLI_FLAG, &antithetic, NULL, "mirrored noise pairs (needs an even population)", 0, 0},
+        {"params", CLI_STR, &params, "GLOBS", "tensors to train, comma-separated globs (default *)", 0, 0},
+        {"weight-decay", CLI_FLOAT, &wd, "W", "decay master weights by alpha*W per iteration (default 0)", 0, 0},
+        {"out", CLI_STR, &o.out_dir, "DIR", "output directory: metrics.jsonl, checkpoint.gguf, final.gguf", 0, 0},
+        {"eval-data", CLI_STR, &o.eval_data_path, "FILE", "evaluation data (default: the task's own eval set)", 0, 0},
+        {"eval-every", CLI_INT, &o.eval_every, "K", "evaluate every K iterations (and at the end)", 0, 1 << 24},
+        {"eval-limit", CLI_INT, &o.eval_limit, "N", "evaluate on the first N items only", 0, 1 << 24},
+        {"checkpoint-every", CLI_INT, &o.checkpoint_every, "K", "checkpoint every K iterations (and at the end)", 0, 1 << 24},
+        {"resume", CLI_STR, &o.resume_dir, "DIR", "continue the run saved in DIR (same --out)", 0, 0},
+        {"max-slots", CLI_INT, &o.max_slots, "N", "sequences decoded together (default min(batch, 64))", 0, 1 << 20},
+        {"quiet", CLI_FLAG, &o.quiet, NULL, "no progress output", 0, 0},
+        CLI_COMMON_OPTS(c),
+    };
+    const cli_command cmd = {"train", "--task T [--data F] --out DIR [options]",
+                             "Fine-tunes every weight of a model with evolution strategies\n"
+                             "(Qiu et al. 2025): population N, noise sigma, learning rate alpha, greedy decoding.",
+                             opts, (int)(sizeof opts / sizeof opts[0]), 0, 0};
+    int rc = cli_parse(&cmd, argc, argv, NULL, NULL);
+    if (rc) return rc < 0 ? ESFT_EXIT_OK : rc;
+    if (o.resume_dir && !o.out_dir) o.out_dir = o.resume_dir;
+    o.model_path = c.model;
+    o.backend = c.backend;
+    o.threads = c.threads;
+    o.device = c.device;
+    o.iters = iters ? iters : 10;
+    esft_run_config *cfg = &o.cfg;
+    cfg->pop = pop;
+    cfg->sigma = sigma;
+    cfg->alpha = alpha;
+    cfg->batch = batch;
+    cfg->max_new = max_new;
+    cfg->run_seed = seed;
+    cfg->antithetic = antithetic;
+    cfg->weight_decay = wd;
+    cfg->shaping = (esft_shaping)-1;
+    if (shaping && !esft_shaping_from_name(shaping, &cfg->shaping)) {
+        fprintf(stderr, "esft train: --shaping %s: expected zscore, rank or raw\n", shaping);
+        return ESFT_EXIT_USAGE;
+    }
+    if (task) snprintf(cfg->task, sizeof cfg->task, "%s", task);
+    if (params) snprintf(cfg->params, sizeof cfg->params, "%s", params);
+    return esft_train(&o);
+}

@@ -1,0 +1,54 @@
+/* Generating for task items and scoring the responses: one ES member's
+ * fitness, an eval pass, and the KL of a model to a base on its responses. */
+#ifndef ESFT_EVALUATE_H
+#define ESFT_EVALUATE_H
+
+#include <stdbool.h>
+
+#include "generate.h"
+#include "model.h"
+#include "task.h"
+
+/* Prompt token ids of every task item (ChatML-wrapped when task->chat). */
+typedef struct esft_prompts {
+    int n;
+    int32_t **ids;
+    int *len;
+} esft_prompts;
+
+esft_status esft_prompts_tokenize(const esft_model *m, const esft_task *t, esft_prompts *out,
+                                  esft_err *err);
+void esft_prompts_free(esft_prompts *p);
+
+typedef struct esft_eval_result {
+    int n;                                  /* items scored */
+    double mean_reward, accuracy;
+    double mean_parts[ESFT_TASK_MAX_PARTS];
+    long new_tokens;
+    double seconds;                         /* generation time */
+    esft_score *scores;                     /* [n] when keep, else NULL */
+    esft_gen_result *responses;             /* [n] when keep, else NULL */
+} esft_eval_result;
+
+typedef struct esft_eval_params {
+    int max_new;
+    int max_slots;            /* 0: all at once */
+    bool keep;                /* keep per-item responses and scores */
+    void (*on_progress)(void *user, const esft_gen_progress *p);
+    void *user;
+} esft_eval_params;
+
+/* Greedy generation for items[0..n) of the task, then scoring. */
+esft_status esft_evaluate(esft_model *m, const esft_task *t, const esft_prompts *prompts,
+                          const int *items, int n, const esft_eval_params *p,
+                          esft_eval_result *out, esft_err *err);
+void esft_eval_result_free(esft_eval_result *r, int n);
+
+/* Mean over generated tokens of KL(model || base) of the next-token
+ * distributions along each prompt + response (teacher forcing). Both models
+ * must share the tokenizer. */
+esft_status esft_mean_kl(esft_model *m, esft_model *base, const esft_prompts *prompts,
+                         const int *items, const esft_gen_result *responses, int n, double *kl,
+                         long *n_tokens, esft_err *err);
+
+#endif

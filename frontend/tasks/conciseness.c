@@ -1,0 +1,166 @@
+/* The conciseness task: the paper's two training prompts, a small built-in
+ * evaluation set, and an optional JSON data set of {prompt, target}. */
+#include "conciseness.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "task_internal.h"
+
+typedef struct qa {
+    const char *prompt, *target;
+} qa;
+
+/* Exactly the reference's data set (es_fine-tuning_conciseness.py). */
+static const qa train_set[] = {
+    {"Solve: 3 + 5 =", "8"},
+    {"If all birds can fly and penguins are birds, can penguins fly?", "No"},
+};
+
+/* Held-out prompts in the same spirit: short arithmetic, facts, yes/no logic. */
+static const qa eval_set[] = {
+    {"Solve: 7 + 6 =", "13"},
+    {"Solve: 9 - 4 =", "5"},
+    {"Solve: 6 * 7 =", "42"},
+    {"Solve: 20 / 4 =", "5"},
+    {"What is the capital of France?", "Paris"},
+    {"What is the capital of Japan?", "Tokyo"},
+    {"What is the capital of Italy?", "Rome"},
+    {"If all cats are mammals and Tom is a cat, is Tom a mammal?", "Yes"},
+    {"If no fish can walk and a salmon is a fish, can a salmon walk?", "No"},
+    {"Is 17 an even number?", "No"},
+};
+
+size_t esft_utf8_length(const char *str, size_t len) {
+    const unsigned char *s = (const unsigned char *)str;
+    size_t count = 0, i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t need;
+        unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+        if (c < 0x80) {
+            need = 0;
+        } else if (c >= 0xC2 && c <= 0xDF) {
+            need = 1;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            need = 2;
+            if (c == 0xE0) lo = 0xA0;
+            if (c == 0xED) hi = 0x9F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            need = 3;
+            if (c == 0xF0) lo = 0x90;
+            if (c == 0xF4) hi = 0x8F;
+        } else {
+            count++; /* stray continuation byte or invalid lead byte */
+            i++;
+            continue;
+        }
+        size_t k = 1;
+        while (k <= need && i + k < len) {
+            unsigned char b = s[i + k];
+            if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) break;
+            k++;
+        }
+        count++; /* the character, or one replacement for its maximal subpart */
+        i += k;
+    }
+    return count;
+}
+
+/* Surrounding whitespace and one trailing period removed; then compared
+ * without regard to ASCII case. */
+static bool answer_matches(const char *r, size_t n, const char *target) {
+    while (n > 0 && isspace((unsigned char)r[0])) r++, n--;
+    while (n > 0 && isspace((unsigned char)r[n - 1])) n--;
+    if (n > 0 && r[n - 1] == '.') n--;
+    while (n > 0 && isspace((unsigned char)r[n - 1])) n--;
+    return n == strlen(target) && strncasecmp(r, target, n) == 0 && memchr(r, '\0', n) == NULL;
+}
+
+static void conciseness_score(const esft_task *t, int item, const char *response, size_t len,
+                              esft_score *out) {
+    memset(out, 0, sizeof *out);
+    if (!t || item < 0 || item >= t->n_items || !response) return;
+    const char *target = t->items[item].target;
+    double lr = (double)esft_utf8_length(response, len);
+    double lt = (double)esft_utf8_length(target, strlen(target));
+    out->reward = -fabs(lr - lt);
+    out->parts[0] = lr;
+    out->correct = answer_matches(response, len, target);
+}
+
+static esft_task *new_task(int n) {
+    esft_task *t = esft_task_alloc("conciseness", n);
+    if (!t) return NULL;
+    t->n_parts = 1;
+    t->part_names[0] = "length";
+    t->default_max_new = 100;
+    t->chat = false; /* the reference tokenizes the bare prompt, no chat template */
+    t->score = conciseness_score;
+    return t;
+}
+
+esft_status esft_conciseness_load(const char *path, const char *split, esft_task **out, esft_err *err) {
+    *out = NULL;
+    esft_task *t;
+    if (!path) {
+        const qa *set;
+        int n;
+        if (!split || strcmp(split, "train") == 0) {
+            set = train_set;
+            n = (int)(sizeof train_set / sizeof train_set[0]);
+        } else if (strcmp(split, "eval") == 0) {
+            set = eval_set;
+            n = (int)(sizeof eval_set / sizeof eval_set[0]);
+        } else {
+            return esft_errf(err, ESFT_ERR_INVALID_ARG, "task 'conciseness': unknown split '%s' (train, eval)",
+                             split);
+        }
+        if (!(t = new_task(n))) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "task 'conciseness': out of memory");
+        for (int i = 0; i < n; i++) {
+            t->items[i].prompt = strdup(set[i].prompt);
+            t->items[i].target = strdup(set[i].target);
+            if (!t->items[i].prompt || !t->items[i].target) {
+                esft_task_free(t);
+                return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "task 'conciseness': out of memory");
+            }
+        }
+        *out = t;
+        return ESFT_OK;
+    }
+    cJSON *root;
+    esft_status st = esft_task_read_json_array(path, &root, err);
+    if (st) return st;
+    if (!(t = new_task(cJSON_GetArraySize(root)))) {
+        cJSON_Delete(root);
+        return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    }
+    int i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, root) {
+        const char *prompt, *target;
+        if (!cJSON_IsObject(it)) {
+            st = esft_errf(err, ESFT_ERR_FORMAT, "%s: item %d: expected a JSON object", path, i);
+            break;
+        }
+        if ((st = esft_task_get_string(path, i, it, "prompt", true, false, &prompt, err))) break;
+        if ((st = esft_task_get_string(path, i, it, "target", true, false, &target, err))) break;
+        t->items[i].prompt = strdup(prompt);
+        t->items[i].target = strdup(target);
+        if (!t->items[i].prompt || !t->items[i].target) {
+            st = esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: item %d: out of memory", path, i);
+            break;
+        }
+        i++;
+    }
+    cJSON_Delete(root);
+    if (st) {
+        esft_task_free(t);
+        return st;
+    }
+    *out = t;
+    return ESFT_OK;
+}

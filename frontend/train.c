@@ -1,0 +1,468 @@
+/* esft's ES loop:
+ *
+ *   for t in start .. iters-1:
+ *       batch = select(run_seed, t)
+ *       for k in 0 .. N-1:
+ *           work = cast(master + sign_k · σ · ε(seed_k))      (selected tensors)
+ *           R_k  = mean reward of greedy responses on the batch
+ *       z = shape(R);  master += Σ_j coeff_j · ε(seed_j)      (one fused pass per tensor)
+ *
+ * Everything random derives from (run_seed, t, k), so a resumed run is the
+ * uninterrupted run, bit for bit. */
+#include "train.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+#include "evaluate.h"
+#include "registry.h"
+
+typedef struct trainer {
+    const esft_train_options *o;
+    esft_run_config cfg;
+    esft_backend *be;
+    esft_model *m;
+    esft_task *task, *eval_task;
+    esft_prompts prompts, eval_prompts;
+    bool *selected;              /* [n_params]: tensors ES trains */
+    int start_iter;
+    uint64_t base_fingerprint;
+    char base_path[1024];
+    char metrics_path[1100], ckpt_path[1100], final_path[1100];
+    FILE *metrics;
+    bool tty;
+    /* progress */
+    int iter, member;
+    double t_start, member_t0;
+    long member_tokens;
+    double last_gen_tps;
+} trainer;
+
+static int fail(const char *fmt, const char *a, const char *b) {
+    fprintf(stderr, "esft train: ");
+    fprintf(stderr, fmt, a, b);
+    fputc('\n', stderr);
+    return ESFT_EXIT_RUNTIME;
+}
+
+/* ---- setup ---- */
+
+static int make_dir(const char *dir) {
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s", dir);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(tmp, 0777) && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0777) && errno != EEXIST) return -1;
+    /* writable? */
+    char probe[1100];
+    snprintf(probe, sizeof probe, "%s/.esft-write-test.%d", dir, (int)getpid());
+    FILE *f = fopen(probe, "w");
+    if (!f) return -1;
+    fclose(f);
+    unlink(probe);
+    return 0;
+}
+
+static bool params_match(const char *globs, const char *name) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", globs);
+    char *save = NULL;
+    for (char *g = strtok_r(buf, ",", &save); g; g = strtok_r(NULL, ",", &save))
+        if (esft_glob_match(g, name)) return true;
+    return false;
+}
+
+/* On resume, every explicitly given setting must agree with the checkpoint;
+ * settings not given are taken from it. */
+static int merge_resume_config(esft_run_config *cfg, const esft_run_config *ck, const esft_train_options *o) {
+    char a[300], b[300];
+#define CONFLICT(flag, fa, va, fb, vb)                                                  \
+    do {                                                                                \
+        snprintf(a, sizeof a, fa, va);                                                  \
+        snprintf(b, sizeof b, fb, vb);                                                  \
+        fprintf(stderr, "esft train: --resume %s: %s %s differs from the run's %s\n",   \
+                o->resume_dir, flag, a, b);                                             \
+        return ESFT_EXIT_USAGE;                                                         \
+    } while (0)
+    if (cfg->pop != INT_MIN && cfg->pop != ck->pop) CONFLICT("--pop", "%d", cfg->pop, "%d", ck->pop);
+    if (!isnan(cfg->sigma) && cfg->sigma != ck->sigma) CONFLICT("--sigma", "%g", cfg->sigma, "%g", ck->sigma);
+    if (!isnan(cfg->alpha) && cfg->alpha != ck->alpha) CONFLICT("--alpha", "%g", cfg->alpha, "%g", ck->alpha);
+    if (cfg->batch && cfg->batch != ck->batch) CONFLICT("--batch", "%d", cfg->batch, "%d", ck->batch);
+    if (cfg->max_new && cfg->max_new != ck->max_new) CONFLICT("--max-new", "%d", cfg->max_new, "%d", ck->max_new);
+    if (cfg->task[0] && strcmp(cfg->task, ck->task)) CONFLICT("--task", "%s", cfg->task, "%s", ck->task);
+    if ((int)cfg->shaping >= 0 && cfg->shaping != ck->shaping)
+        CONFLICT("--shaping", "%s", esft_shaping_name(cfg->shaping), "%s", esft_shaping_name(ck->shaping));
+    if (cfg->params[0] && strcmp(cfg->params, ck->params)) CONFLICT("--params", "%s", cfg->params, "%s", ck->params);
+    if (!isnan(cfg->weight_decay) && cfg->weight_decay != ck->weight_decay)
+        CONFLICT("--weight-decay", "%g", cfg->weight_decay, "%g", ck->weight_decay);
+    if (cfg->antithetic && !ck->antithetic) CONFLICT("--antithetic", "%s", "on", "%s", "off");
+    if (cfg->run_seed != UINT64_MAX && cfg->run_seed != ck->run_seed)
+        CONFLICT("--seed", "%llu", (unsigned long long)cfg->run_seed, "%llu", (unsigned long long)ck->run_seed);
+#undef CONFLICT
+    *cfg = *ck;
+    return ESFT_EXIT_OK;
+}
+
+static void fill_defaults(esft_run_config *c, const esft_task *t) {
+    if (c->pop == INT_MIN) c->pop = 30;
+    if (isnan(c->sigma)) c->sigma = 0.001f;
+    if (isnan(c->alpha)) c->alpha = 0.0005f;
+    if (!c->batch) c->batch = 200;
+    if (!c->max_new) c->max_new = t ? t->default_max_new : 1024;
+    if ((int)c->shaping < 0) c->shaping = ESFT_SHAPING_ZSCORE;
+    if (!c->params[0]) snprintf(c->params, sizeof c->params, "*");
+    if (isnan(c->weight_decay)) c->weight_decay = 0.0f;
+    if (c->run_seed == UINT64_MAX) c->run_seed = 0;
+}
+
+static int validate(const esft_run_config *c, const esft_train_options *o) {
+    char v[64];
+    if (c->pop < 2) {
+        snprintf(v, sizeof v, "%d", c->pop);
+        return fprintf(stderr, "esft train: --pop %s: the population needs at least 2 members\n", v), ESFT_EXIT_USAGE;
+    }
+    if (c->antithetic && c->pop % 2) {
+        snprintf(v, sizeof v, "%d", c->pop);
+        return fprintf(stderr, "esft train: --pop %s is odd: --antithetic pairs members, so it needs an even population\n", v), ESFT_EXIT_USAGE;
+    }
+    if (!(c->sigma > 0) || !isfinite(c->sigma)) {
+        snprintf(v, sizeof v, "%g", c->sigma);
+        return fprintf(stderr, "esft train: --sigma %s: the noise scale must be > 0\n", v), ESFT_EXIT_USAGE;
+    }
+    if (!(c->alpha > 0) || !isfinite(c->alpha)) {
+        snprintf(v, sizeof v, "%g", c->alpha);
+        return fprintf(stderr, "esft train: --alpha %s: the learning rate must be > 0\n", v), ESFT_EXIT_USAGE;
+    }
+    if (c->weight_decay < 0 || c->alpha * c->weight_decay >= 1) {
+        return fprintf(stderr, "esft train: --weight-decay must be >= 0 and alpha * weight_decay < 1\n"), ESFT_EXIT_USAGE;
+    }
+    if (o->iters < 1) return fprintf(stderr, "esft train: --iters must be >= 1\n"), ESFT_EXIT_USAGE;
+    return ESFT_OK;
+}
+
+/* Keeps the metrics lines of iterations before `start` (a crash may have
+ * left lines past the last checkpoint) and reopens the file for appending. */
+static int open_metrics(trainer *tr) {
+    if (tr->start_iter > 0) {
+        size_t len = 0;
+        char *old = cli_read_file(tr->metrics_path, &len);
+        char tmp[1200];
+        snprintf(tmp, sizeof tmp, "%s.tmp", tr->metrics_path);
+        FILE *f = fopen(tmp, "w");
+        if (!f) return fail("%s: %s", tmp, strerror(errno));
+        char *save = NULL;
+        for (char *line = old ? strtok_r(old, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+            cJSON *o = cJSON_Parse(line);
+            const cJSON *it = o ? cJSON_GetObjectItem(o, "iter") : NULL;
+            if (cJSON_IsNumber(it) && it->valueint < tr->start_iter) fprintf(f, "%s\n", line);
+            cJSON_Delete(o);
+        }
+        free(old);
+        if (fflush(f) || fsync(fileno(f)) || fclose(f) || rename(tmp, tr->metrics_path))
+            return fail("%s: %s", tr->metrics_path, strerror(errno));
+    }
+    tr->metrics = fopen(tr->metrics_path, tr->start_iter > 0 ? "a" : "w");
+    if (!tr->metrics) return fail("%s: %s", tr->metrics_path, strerror(errno));
+    return ESFT_EXIT_OK;
+}
+
+static int setup(trainer *tr) {
+    const esft_train_options *o = tr->o;
+    esft_err err = {{0}};
+    tr->cfg = o->cfg;
+    if (!o->out_dir) return fprintf(stderr, "esft train: --out DIR is required\n"), ESFT_EXIT_USAGE;
+    if (make_dir(o->out_dir))
+        return fail("--out %s: cannot create or write the directory (%s)", o->out_dir, strerror(errno));
+    snprintf(tr->metrics_path, sizeof tr->metrics_path, "%s/metrics.jsonl", o->out_dir);
+    snprintf(tr->ckpt_path, sizeof tr->ckpt_path, "%s/checkpoint.gguf", o->out_dir);
+    snprintf(tr->final_path, sizeof tr->final_path, "%s/final.gguf", o->out_dir);
+
+    char load_path[1100], default_model[1024];
+    if (o->resume_dir) {
+        snprintf(load_path, sizeof load_path, "%s/checkpoint.gguf", o->resume_dir);
+        gguf_file *f = NULL;
+        if (gguf_open(load_path, &f, &err)) return fail("--resume: %s%s", err.msg, "");
+        esft_ckpt_info info;
+        esft_status st = esft_checkpoint_read_info(f, &info, &err);
+        gguf_close(f);
+        if (st) return fail("--resume: %s%s", err.msg, "");
+        int rc = merge_resume_config(&tr->cfg, &info.cfg, o);
+        if (rc) return rc;
+        tr->start_iter = info.iteration;
+        snprintf(tr->base_path, sizeof tr->base_path, "%s", o->model_path ? o->model_path : info.base_path);
+        gguf_file *base = NULL;
+        if (gguf_open(tr->base_path, &base, &err)) return fail("--resume: base model: %s%s", err.msg, "");
+        tr->base_fingerprint = esft_model_fingerprint(base);
+        gguf_close(base);
+        if (tr->base_fingerprint != info.base_fingerprint)
+            return fprintf(stderr, "esft train: --resume %s: model %s is not the model this run started from (%s)\n",
+                           o->resume_dir, tr->base_path, info.base_path), ESFT_EXIT_USAGE;
+        if (strcmp(o->resume_dir, o->out_dir) != 0)
+            return fprintf(stderr, "esft train: --resume %s: resume into the same --out directory\n",
+                           o->resume_dir), ESFT_EXIT_USAGE;
+    } else {
+        if (!tr->cfg.task[0]) return fprintf(stderr, "esft train: --task is required (countdown, conciseness)\n"), ESFT_EXIT_USAGE;
+        snprintf(tr->base_path, sizeof tr->base_path, "%s",
+                 o->model_path ? o->model_path : cli_default_model(default_model, sizeof default_model));
+        snprintf(load_path, sizeof load_path, "%s", tr->base_path);
+    }
+
+    if (esft_task_load(tr->cfg.task, o->data_path, "train", &tr->task, &err))
+        return err.msg[0] && strstr(err.msg, "unknown task") ? (fprintf(stderr, "esft train: %s\n", err.msg), ESFT_EXIT_USAGE)
+                                                          : fail("%s%s", err.msg, "");
+    if (!o->resume_dir) {
+        fill_defaults(&tr->cfg, tr->task);
+        tr->cfg.chat = tr->task->chat;
+    }
+    int rc = validate(&tr->cfg, o);
+    if (rc) return rc;
+    if (o->iters <= tr->start_iter && o->resume_dir)
+        return fprintf(stderr, "esft train: --resume: the run already has %d iterations; pass a larger --iters\n",
+                       tr->start_iter), ESFT_EXIT_USAGE;
+    /* eval set: given, or the task's own */
+    if (o->eval_data_path || o->eval_every > 0) {
+        esft_status st = esft_task_load(tr->cfg.task, o->eval_data_path, "eval", &tr->eval_task, &err);
+        if (st) return fail("eval data: %s%s", err.msg, "");
+    }
+
+    cli_common c = {.backend = o->backend, .threads = o->threads, .device = o->device};
+    if ((rc = cli_open_backend(&c, &tr->be))) return rc;
+    esft_model_options mo = {.trainable = true};
+    if (esft_model_load(load_path, tr->be, &mo, &tr->m, &err)) return fail("%s%s", err.msg, "");
+    if (!o->resume_dir) {
+        /* the base is the loaded file itself */
+        tr->base_fingerprint = esft_model_fingerprint(tr->m->gguf);
+    }
+    if (esft_prompts_tokenize(tr->m, tr->task, &tr->prompts, &err)) return fail("%s%s", err.msg, "");
+    if (tr->eval_task && esft_prompts_tokenize(tr->m, tr->eval_task, &tr->eval_prompts, &err))
+        return fail("%s%s", err.msg, "");
+    tr->selected = calloc((size_t)tr->m->n_params, sizeof *tr->selected);
+    int n_sel = 0;
+    for (int i = 0; i < tr->m->n_params; i++) n_sel += tr->selected[i] = params_match(tr->cfg.params, tr->m->params[i].name);
+    if (n_sel == 0)
+        return fprintf(stderr, "esft train: --params %s matches no tensor of %s\n", tr->cfg.params, load_path), ESFT_EXIT_USAGE;
+    return open_metrics(tr);
+}
+
+/* ---- progress ---- */
+
+static void format_duration(double s, char *buf, size_t cap) {
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(buf, cap, "%ldh%02ldm", t / 3600, t / 60 % 60);
+    else if (t >= 60) snprintf(buf, cap, "%ldm%02lds", t / 60, t % 60);
+    else snprintf(buf, cap, "%lds", t);
+}
+
+static void on_gen_progress(void *user, const esft_gen_progress *p) {
+    trainer *tr = user;
+    if (!tr->tty || tr->o->quiet) return;
+    static const int width = 100;
+    const int N = tr->cfg.pop, iters = tr->o->iters;
+    double now = esft_now_seconds();
+    double done_members = (double)(tr->iter - tr->start_iter) * N + tr->member +
+                          (p->total ? (double)p->done / p->total : 0);
+    double total_members = (double)(iters - tr->start_iter) * N;
+    double elapsed = now - tr->t_start;
+    char eta[32] = "?";
+    if (done_members > 0.05) format_duration(elapsed / done_members * (total_members - done_members), eta, sizeof eta);
+    double tps = p->seconds > 0 ? (p->prompt_tokens + p->new_tokens) / p->seconds : 0;
+    fprintf(stderr, "\r%-*.*s", width, width, "");
+    fprintf(stderr, "\riter %d/%d  member %d/%d  seq %d/%d  %.0f tok/s  ETA %s", tr->iter + 1, iters,
+            tr->member + 1, N, p->done, p->total, tps, eta);
+    fflush(stderr);
+}
+
+/* ---- the loop ---- */
+
+static esft_status set_unperturbed(trainer *tr, esft_err *err) {
+    for (int i = 0; i < tr->m->n_params; i++) {
+        esft_param *p = &tr->m->params[i];
+        if (!tr->selected[i] || p->work_is_master) continue;
+        if (esft_perturb(tr->be, &p->work, &p->master, p->n, p->id, 0, 0.0f))
+            return esft_errf(err, ESFT_ERR_DEVICE, "%s", tr->be->err.msg);
+    }
+    return ESFT_OK;
+}
+
+static int run_eval(trainer *tr, cJSON *line, esft_err *err) {
+    int n = tr->eval_task->n_items;
+    if (tr->o->eval_limit > 0 && tr->o->eval_limit < n) n = tr->o->eval_limit;
+    int *items = malloc((size_t)n * sizeof *items);
+    if (!items) return ESFT_EXIT_RUNTIME;
+    for (int i = 0; i < n; i++) items[i] = i;
+    esft_eval_result r;
+    esft_eval_params ep = {.max_new = tr->cfg.max_new, .max_slots = tr->o->max_slots ? tr->o->max_slots : 64};
+    esft_status st = set_unperturbed(tr, err);
+    if (!st) st = esft_evaluate(tr->m, tr->eval_task, &tr->eval_prompts, items, n, &ep, &r, err);
+    free(items);
+    if (st) return ESFT_EXIT_RUNTIME;
+    cJSON_AddNumberToObject(line, "eval_accuracy", r.accuracy);
+    cJSON_AddNumberToObject(line, "eval_reward", r.mean_reward);
+    cJSON_AddNumberToObject(line, "eval_items", n);
+    esft_eval_result_free(&r, n);
+    return ESFT_EXIT_OK;
+}
+
+static int train_loop(trainer *tr) {
+    const esft_run_config *c = &tr->cfg;
+    const int N = c->pop, B = c->batch < tr->task->n_items ? c->batch : tr->task->n_items;
+    esft_err err = {{0}};
+    double *R = calloc((size_t)N, sizeof *R), *z = calloc((size_t)N, sizeof *z);
+    double *parts = calloc((size_t)N * ESFT_TASK_MAX_PARTS, sizeof *parts);
+    long *tokens = calloc((size_t)N, sizeof *tokens);
+    uint64_t *seeds = calloc((size_t)N, sizeof *seeds);
+    float *coeffs = calloc((size_t)N, sizeof *coeffs);
+    int *batch = calloc((size_t)B, sizeof *batch);
+    if (!R || !z || !parts || !tokens || !seeds || !coeffs || !batch) return fail("out of memory%s%s", "", "");
+    int rc = ESFT_EXIT_OK;
+    tr->t_start = esft_now_seconds();
+    if (!tr->o->quiet)
+        fprintf(stderr, "esft train: %s on %s | task %s (%d items, batch %d) | pop %d sigma %g alpha %g | "
+                        "max_new %d | iterations %d..%d\n",
+                tr->base_path, tr->be->device_name, c->task, tr->task->n_items, B, N, c->sigma, c->alpha,
+                c->max_new, tr->start_iter + 1, tr->o->iters);
+    for (tr->iter = tr->start_iter; tr->iter < tr->o->iters && !rc; tr->iter++) {
+        const int t = tr->iter;
+        const double it0 = esft_now_seconds();
+        double t_perturb = 0, t_gen = 0, t_update = 0, t_reward = 0;
+        long it_tokens = 0;
+        esft_select_batch(c->run_seed, (uint64_t)t, tr->task->n_items, B, batch);
+        for (tr->member = 0; tr->member < N; tr->member++) {
+            const int k = tr->member;
+            float sign;
+            uint64_t seed = esft_es_member(c->run_seed, (uint64_t)t, k, c->antithetic, &sign);
+            double t0 = esft_now_seconds();
+            for (int i = 0; i < tr->m->n_params && !rc; i++) {
+                esft_param *p = &tr->m->params[i];
+                if (!tr->selected[i]) continue;
+                if (esft_perturb(tr->be, &p->work, &p->master, p->n, p->id, seed, sign * c->sigma)) {
+                    rc = fail("perturb: %s%s", tr->be->err.msg, "");
+                }
+            }
+            esft_synchronize(tr->be);
+            double t1 = esft_now_seconds();
+            t_perturb += t1 - t0;
+            if (rc) break;
+            esft_eval_result r;
+            esft_eval_params ep = {.max_new = c->max_new,
+                                   .max_slots = tr->o->max_slots ? tr->o->max_slots : (B < 64 ? B : 64),
+                                   .on_progress = on_gen_progress, .user = tr};
+            if (esft_evaluate(tr->m, tr->task, &tr->prompts, batch, B, &ep, &r, &err)) {
+                rc = fail("%s%s", err.msg, "");
+                break;
+            }
+            t_gen += r.seconds;
+            t_reward += esft_now_seconds() - t1 - r.seconds;
+            R[k] = r.mean_reward;
+            for (int q = 0; q < tr->task->n_parts; q++) parts[(size_t)k * ESFT_TASK_MAX_PARTS + q] = r.mean_parts[q];
+            tokens[k] = r.new_tokens;
+            it_tokens += r.new_tokens;
+        }
+        if (rc) break;
+        /* update: one fused pass per trained tensor */
+        double u0 = esft_now_seconds();
+        esft_shape_fitness(c->shaping, R, N, z);
+        int n_seeds = esft_es_coefficients(c->run_seed, (uint64_t)t, z, N, c->alpha, c->antithetic, seeds, coeffs);
+        for (int i = 0; i < tr->m->n_params && !rc; i++) {
+            esft_param *p = &tr->m->params[i];
+            if (!tr->selected[i]) continue;
+            if (c->weight_decay > 0 && esft_scale(tr->be, &p->master, p->n, 1.0f - c->alpha * c->weight_decay))
+                rc = fail("weight decay: %s%s", tr->be->err.msg, "");
+            else if (esft_es_update(tr->be, &p->master, p->n, p->id, seeds, coeffs, n_seeds))
+                rc = fail("es_update: %s%s", tr->be->err.msg, "");
+        }
+        esft_synchronize(tr->be);
+        t_update = esft_now_seconds() - u0;
+        if (rc) break;
+
+        /* metrics */
+        double mean = 0, var = 0, mn = R[0], mx = R[0];
+        for (int k = 0; k < N; k++) mean += R[k] / N, mn = fmin(mn, R[k]), mx = fmax(mx, R[k]);
+        for (int k = 0; k < N; k++) var += (R[k] - mean) * (R[k] - mean) / N;
+        double it_s = esft_now_seconds() - it0;
+        cJSON *line = cJSON_CreateObject();
+        cJSON_AddNumberToObject(line, "iter", t);
+        cJSON_AddNumberToObject(line, "reward_mean", mean);
+        cJSON_AddNumberToObject(line, "reward_std", sqrt(var));
+        cJSON_AddNumberToObject(line, "reward_min", mn);
+        cJSON_AddNumberToObject(line, "reward_max", mx);
+        cJSON_AddItemToObject(line, "rewards", cJSON_CreateDoubleArray(R, N));
+        for (int q = 0; q < tr->task->n_parts; q++) {
+            double pm = 0;
+            for (int k = 0; k < N; k++) pm += parts[(size_t)k * ESFT_TASK_MAX_PARTS + q] / N;
+            char key[64];
+            snprintf(key, sizeof key, "%s_mean", tr->task->part_names[q]);
+            cJSON_AddNumberToObject(line, key, pm);
+        }
+        cJSON_AddNumberToObject(line, "tokens", (double)it_tokens);
+        cJSON_AddNumberToObject(line, "seconds", it_s);
+        cJSON_AddNumberToObject(line, "seconds_generate", t_gen);
+        cJSON_AddNumberToObject(line, "seconds_perturb", t_perturb);
+        cJSON_AddNumberToObject(line, "seconds_update", t_update);
+        cJSON_AddNumberToObject(line, "seconds_reward", t_reward);
+        cJSON_AddNumberToObject(line, "tokens_per_second", t_gen > 0 ? it_tokens / t_gen : 0);
+        const bool last = t + 1 == tr->o->iters;
+        if (tr->eval_task && ((tr->o->eval_every > 0 && (t + 1) % tr->o->eval_every == 0) || last)) {
+            if ((rc = run_eval(tr, line, &err))) {
+                fail("eval: %s%s", err.msg, "");
+                cJSON_Delete(line);
+                break;
+            }
+        }
+        char *s = cJSON_PrintUnformatted(line);
+        if (!s || fprintf(tr->metrics, "%s\n", s) < 0 || fflush(tr->metrics)) rc = fail("%s: write failed%s", tr->metrics_path, "");
+        free(s);
+        if (!tr->o->quiet) {
+            const cJSON *acc = cJSON_GetObjectItem(line, "eval_accuracy");
+            char accs[48] = "";
+            if (acc) snprintf(accs, sizeof accs, " | eval acc %.1f%%", 100 * acc->valuedouble);
+            fprintf(stderr, "%siter %d/%d: reward %.4f (min %.4f max %.4f) | %ld tokens, %.0f tok/s | %.1f s%s\n",
+                    tr->tty ? "\r\033[K" : "", t + 1, tr->o->iters, mean, mn, mx, it_tokens,
+                    t_gen > 0 ? it_tokens / t_gen : 0, it_s, accs);
+        }
+        cJSON_Delete(line);
+        if (rc) break;
+        /* checkpoint */
+        if (last || (tr->o->checkpoint_every > 0 && (t + 1) % tr->o->checkpoint_every == 0)) {
+            esft_ckpt_info info = {.cfg = *c, .iteration = t + 1, .iters_total = tr->o->iters,
+                                   .base_fingerprint = tr->base_fingerprint};
+            snprintf(info.base_path, sizeof info.base_path, "%s", tr->base_path);
+            if (esft_checkpoint_write(tr->m, &info, tr->ckpt_path, &err)) rc = fail("checkpoint: %s%s", err.msg, "");
+            else if (last && esft_checkpoint_write(tr->m, &info, tr->final_path, &err))
+                rc = fail("final model: %s%s", err.msg, "");
+        }
+    }
+    if (!rc && !tr->o->quiet)
+        fprintf(stderr, "esft train: done in %.1f s; metrics %s, final model %s\n",
+                esft_now_seconds() - tr->t_start, tr->metrics_path, tr->final_path);
+    free(R), free(z), free(parts), free(tokens), free(seeds), free(coeffs), free(batch);
+    return rc;
+}
+
+int esft_train(const esft_train_options *opts) {
+    trainer tr = {.o = opts, .tty = isatty(STDERR_FILENO)};
+    int rc = setup(&tr);
+    if (!rc) rc = train_loop(&tr);
+    if (tr.metrics) fclose(tr.metrics);
+    free(tr.selected);
+    esft_prompts_free(&tr.prompts);
+    esft_prompts_free(&tr.eval_prompts);
+    esft_task_free(tr.task);
+    esft_task_free(tr.eval_task);
+    esft_model_free(tr.m);
+    esft_backend_destroy(tr.be);
+    return rc;
+}
