@@ -43,6 +43,16 @@ static int write_samples(const char *path, const esft_task *t, const int *items,
     return ESFT_EXIT_OK;
 }
 
+/* A live line on a terminal: sequences done, tokens/s. */
+static void show_progress(void *user, const esft_gen_progress *p) {
+    (void)user;
+    double tps = p->seconds > 0 ? (p->prompt_tokens + p->new_tokens) / p->seconds : 0;
+    fprintf(stderr, "\r\033[Keval: %d/%d responses, %ld tokens generated, %.0f tok/s", p->done,
+            p->total, p->new_tokens, tps);
+    if (p->done == p->total) fprintf(stderr, "\r\033[K");
+    fflush(stderr);
+}
+
 int cmd_eval(int argc, char **argv) {
     cli_common c = {0};
     const char *task_name = NULL, *data = NULL, *out = NULL, *kl_base = NULL, *split = "eval";
@@ -95,7 +105,8 @@ int cmd_eval(int argc, char **argv) {
     rc = ESFT_EXIT_RUNTIME;
     if (esft_model_load(model_path, be, NULL, &m, &err)) goto fail;
     if (esft_prompts_tokenize(m, t, &prompts, &err)) goto fail;
-    esft_eval_params ep = {.max_new = max_new ? max_new : t->default_max_new, .max_slots = max_slots, .keep = true};
+    esft_eval_params ep = {.max_new = max_new ? max_new : t->default_max_new, .max_slots = max_slots,
+                           .keep = true, .on_progress = isatty(STDERR_FILENO) ? show_progress : NULL};
     if (esft_evaluate(m, t, &prompts, items, n, &ep, &r, &err)) goto fail;
     printf("%s on %s (%d items): accuracy %.2f%% (%d/%d), mean reward %.4f", model_path, task_name, n,
            100.0 * r.accuracy, (int)(r.accuracy * n + 0.5), n, r.mean_reward);

@@ -110,7 +110,10 @@ int cmd_generate(int argc, char **argv) {
 
     prompt_set ps = {0};
     if (prompts_file) {
-        if ((rc = read_prompts_jsonl(prompts_file, &ps))) return rc;
+        if ((rc = read_prompts_jsonl(prompts_file, &ps))) {
+            prompt_set_free(&ps);
+            return rc;
+        }
     } else {
         ps.texts = malloc(sizeof *ps.texts);
         if (!ps.texts || !(ps.texts[0] = strdup(prompt))) return ESFT_EXIT_RUNTIME;

@@ -10,5 +10,7 @@ int cmd_synth(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
+int cmd_score(int argc, char **argv);
+int cmd_data(int argc, char **argv);
 
 #endif

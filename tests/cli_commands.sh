@@ -22,7 +22,7 @@ expect() {
 expect 0 "$ESFT" --help
 expect 2 "$ESFT"
 expect 2 "$ESFT" frobnicate
-for sub in generate devices synth train eval plot; do expect 0 "$ESFT" $sub --help; done
+for sub in generate devices synth train eval plot score data; do expect 0 "$ESFT" $sub --help; done
 expect 0 "$ESFT" bench --help
 expect 0 "$ESFT" bench decode --help
 expect 0 "$ESFT" bench matmul --help

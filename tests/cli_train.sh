@@ -44,6 +44,16 @@ cmp -s "$TMP/c/checkpoint.gguf" "$TMP/d/final.gguf" && bad "options had no effec
 # the checkpoint is a model esft generate loads
 expect 0 "$ESFT" generate --model "$TMP/a/final.gguf" --prompt "abc" --max-new 4
 
+# eval: KL of a model to itself is 0, of the fine-tuned model to its base > 0
+expect 0 "$ESFT" eval --model "$M" --task conciseness --split train --max-new 6 --kl-base "$M" --out "$TMP/ev.jsonl"
+grep -q "KL(model || base) = 0.000000 " "$TMP/out" && ok || bad "KL to itself: $(cat "$TMP/out")"
+[ "$(wc -l <"$TMP/ev.jsonl")" = 2 ] && grep -q '"response"' "$TMP/ev.jsonl" && ok || bad "eval --out JSONL"
+expect 0 "$ESFT" eval --model "$TMP/a/final.gguf" --task conciseness --split train --max-new 6 --kl-base "$M"
+kl=$(sed -n 's/.*KL(model || base) = \([0-9.]*\) .*/\1/p' "$TMP/out")
+awk -v k="$kl" 'BEGIN { exit !(k > 0) }' && ok || bad "KL of the trained model should be > 0: '$kl'"
+expect 0 "$ESFT" plot "$TMP/a/metrics.jsonl" -o "$TMP/a/curve.svg"
+grep -q "<svg" "$TMP/a/curve.svg" && ok || bad "plot wrote no SVG"
+
 # bad input: one line, non-zero exit
 printf '[{"context": "x", "numbers": [1,2], "target": "3"},' > "$TMP/trunc.json"
 printf '[]' > "$TMP/empty.json"

@@ -152,8 +152,19 @@ int main(void) {
             lcf8 += cf >= 8;
             if (cf < 8) printf("  prompt %2d: llama.cpp (f32 weights) greedy agrees for %d of 8\n", i, cf);
         }
-        esft_gen_result_free(&res[i]);
     }
+    /* 3. the first 16 prompts one by one give exactly the batched tokens */
+    int same = 0;
+    gp.max_new = 16;
+    for (int i = 0; i < 16; i++) {
+        esft_gen_result one;
+        CHECK(esft_generate(m, &reqs[i], 1, &gp, &one, NULL, &err) == ESFT_OK);
+        same += one.n_tokens == 16 && memcmp(one.tokens, res[i].tokens, 16 * sizeof(int32_t)) == 0;
+        esft_gen_result_free(&one);
+    }
+    printf("16 prompts batched vs one by one: %d of 16 identical (16 tokens each)\n", same);
+    CHECK(same == 16);
+    for (int i = 0; i < n_prompts; i++) esft_gen_result_free(&res[i]);
     printf("greedy 32 tokens equal transformers': %d of %d prompts\n", hf32, n_prompts);
     printf("first 8 greedy tokens equal llama.cpp's on the Q4_1 file: %d of %d prompts "
            "(llama.cpp quantises activations to 8 bits there; informational)\n", lc8, n_prompts);

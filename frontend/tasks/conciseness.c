@@ -87,7 +87,8 @@ static void conciseness_score(const esft_task *t, int item, const char *response
     const char *target = t->items[item].target;
     double lr = (double)esft_utf8_length(response, len);
     double lt = (double)esft_utf8_length(target, strlen(target));
-    out->reward = -fabs(lr - lt);
+    double gap = fabs(lr - lt);
+    out->reward = gap > 0.0 ? -gap : 0.0; /* Python's -abs(0) is 0, not -0 */
     out->parts[0] = lr;
     out->correct = answer_matches(response, len, target);
 }

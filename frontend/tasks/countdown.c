@@ -73,9 +73,14 @@ double esft_countdown_format_reward(const char *r, size_t n) {
 /* ---------------------------------------------------------------------- */
 /* Expression evaluation with Python's semantics.                          */
 
+/* Python ints are exact; 128 bits hold any sum or product of 16 numbers
+ * below 10^2.3, beyond that (and for powers) double is the fallback. */
+typedef __int128 pyint;
+#define PYINT_MIN ((pyint)((unsigned __int128)1 << 127))
+
 typedef struct pyval {
     bool is_int; /* Python int (exact) or float */
-    int64_t i;
+    pyint i;
     double d;
 } pyval;
 
@@ -92,7 +97,7 @@ enum tok { T_END, T_NUM, T_PLUS, T_MINUS, T_STAR, T_SLASH, T_DSLASH, T_DSTAR, T_
 #define MAX_DEPTH 1000 /* recursion guard */
 #define MAX_PARENS 200 /* CPython's tokenizer refuses deeper parenthesis nesting */
 
-static pyval pv_int(int64_t i) { return (pyval){true, i, 0.0}; }
+static pyval pv_int(pyint i) { return (pyval){true, i, 0.0}; }
 static pyval pv_float(double d) { return (pyval){false, 0, d}; }
 static double pv_double(pyval v) { return v.is_int ? (double)v.i : v.d; }
 
@@ -172,7 +177,7 @@ static bool float_pow(parser *p, double a, double b, pyval *out) {
 /* a OP b for OP in + - * / // **, ints exact where Python's are. */
 static bool binop(parser *p, enum tok op, pyval a, pyval b, pyval *out) {
     bool ints = a.is_int && b.is_int;
-    int64_t r;
+    pyint r;
     switch (op) {
     case T_PLUS:
         if (ints && !__builtin_add_overflow(a.i, b.i, &r)) {
@@ -201,8 +206,8 @@ static bool binop(parser *p, enum tok op, pyval a, pyval b, pyval *out) {
         return true;
     case T_DSLASH:
         if (is_zero(b)) return fail(p, "division by zero");
-        if (ints && !(a.i == INT64_MIN && b.i == -1)) {
-            int64_t q = a.i / b.i;
+        if (ints && !(a.i == PYINT_MIN && b.i == -1)) {
+            pyint q = a.i / b.i;
             if ((a.i % b.i != 0) && ((a.i < 0) != (b.i < 0))) q--;
             *out = pv_int(q);
         } else {
@@ -211,7 +216,7 @@ static bool binop(parser *p, enum tok op, pyval a, pyval b, pyval *out) {
         return true;
     case T_DSTAR:
         if (ints && b.i >= 0) {
-            int64_t res = 1, base = a.i, e = b.i;
+            pyint res = 1, base = a.i, e = b.i;
             bool ovf = false;
             while (e && !ovf) {
                 if (e & 1) ovf |= __builtin_mul_overflow(res, base, &res);
@@ -239,11 +244,10 @@ static bool parse_number(parser *p, pyval *out) {
         for (size_t k = start; k < end; k++)
             if (p->s[k] != '0') return fail(p, "leading zeros in a decimal literal");
     }
-    int64_t v = 0;
+    pyint v = 0;
     bool ovf = false;
     for (size_t k = start; k < end && !ovf; k++)
-        ovf = __builtin_mul_overflow(v, (int64_t)10, &v) ||
-              __builtin_add_overflow(v, (int64_t)(p->s[k] - '0'), &v);
+        ovf = __builtin_mul_overflow(v, (pyint)10, &v) || __builtin_add_overflow(v, (pyint)(p->s[k] - '0'), &v);
     if (!ovf) {
         *out = pv_int(v);
     } else {
@@ -301,7 +305,7 @@ static bool parse_factor(parser *p, pyval *out) {
         if (ok) {
             if (t == T_PLUS)
                 *out = v;
-            else if (v.is_int && v.i != INT64_MIN)
+            else if (v.is_int && v.i != PYINT_MIN)
                 *out = pv_int(-v.i);
             else
                 *out = pv_float(-pv_double(v));

@@ -16,10 +16,11 @@
  * gives these characters: + - * / (true division), // (floor division),
  * ** (power, right-associative, binding tighter than a unary minus on its
  * left), unary + and -, parentheses; a decimal literal with a leading zero
- * (other than all zeros) is a syntax error; ints stay exact (int64) until a
- * division; division or modulo by zero, a complex or overflowing power, and
- * any syntax error score 0. Where Python would use a bigint beyond int64 this
- * falls back to double arithmetic. */
+ * (other than all zeros) is a syntax error; ints stay exact (128-bit) until a
+ * division; division by zero, a complex or overflowing power, a non-finite
+ * value and any syntax error score 0. Where Python would hold an int beyond
+ * 128 bits this falls back to double arithmetic (only reachable with **, or
+ * with products of more than 16 numbers of 99). */
 #ifndef ESFT_COUNTDOWN_H
 #define ESFT_COUNTDOWN_H
 

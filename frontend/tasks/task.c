@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "task_internal.h"
 
 const char *const esft_task_names[] = {"countdown", "conciseness", NULL};
@@ -26,34 +27,12 @@ esft_task *esft_task_alloc(const char *name, int n_items) {
 
 esft_status esft_task_read_json_array(const char *path, cJSON **out, esft_err *err) {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return esft_errf(err, ESFT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (!buf) break;
-        if (n + 1 == cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0) break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!buf) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: out of memory reading the file", path);
-    if (bad) {
-        free(buf);
-        return esft_errf(err, ESFT_ERR_IO, "%s: read error", path);
-    }
-    buf[n] = '\0';
+    size_t n = 0;
+    errno = 0;
+    char *buf = cli_read_file(path, &n);
+    if (!buf)
+        return esft_errf(err, errno == ENOMEM ? ESFT_ERR_OUT_OF_MEMORY : ESFT_ERR_IO,
+                         "%s: cannot read: %s", path, strerror(errno ? errno : EIO));
     if (strlen(buf) != n) {
         free(buf);
         return esft_errf(err, ESFT_ERR_FORMAT, "%s: not a JSON text (contains a NUL byte)", path);
