@@ -757,20 +757,14 @@ static void cv_text(canvas *cv, double x, double y, const char *s, double fp, rg
 /* ------------------------------------------------------------------------ */
 /* PNG encoding: RGB, filter 0, zlib stream of stored deflate blocks.        */
 
-static uint32_t crc_table[256];
-
-static void crc_init(void) {
-    for (uint32_t n = 0; n < 256; n++) {
-        uint32_t c = n;
-        for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        crc_table[n] = c;
-    }
-}
-
+/* CRC-32 (IEEE, reflected), bit by bit: a table would be global state, and
+ * a ~1 MB image takes milliseconds either way. */
 static uint32_t crc_update(uint32_t crc, const uint8_t *p, size_t n) {
-    if (!crc_table[1]) crc_init();
     crc = ~crc;
-    for (size_t i = 0; i < n; i++) crc = crc_table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
+    for (size_t i = 0; i < n; i++) {
+        crc ^= p[i];
+        for (int k = 0; k < 8; k++) crc = (crc & 1) ? 0xEDB88320u ^ (crc >> 1) : crc >> 1;
+    }
     return ~crc;
 }
 
