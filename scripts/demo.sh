@@ -18,5 +18,5 @@ echo "\$ esft train --task conciseness --pop 8 --sigma 0.001 --alpha 0.0005 --it
 echo
 "$ESFT" plot "$OUT/metrics.jsonl" -o "$OUT/reward.png"
 echo
-echo "\$ esft generate --model $OUT/final.gguf --chat --prompt 'Solve: 3 + 5 =' --max-new 48"
-"$ESFT" generate --model "$OUT/final.gguf" --chat --prompt "Solve: 3 + 5 =" --max-new 48
+echo "\$ esft generate --model $OUT/final.gguf --prompt 'Solve: 3 + 5 =' --max-new 48"
+"$ESFT" generate --model "$OUT/final.gguf" --prompt "Solve: 3 + 5 =" --max-new 48

@@ -40,7 +40,12 @@ same_file "$TMP/a/final.gguf" "$TMP/c/final.gguf"
 [ "$(wc -l <"$TMP/c/metrics.jsonl")" = 4 ] && ok || bad "resumed metrics.jsonl should have 4 lines"
 # antithetic and rank shaping run and differ from the plain run
 expect 0 "$ESFT" train "${COMMON[@]}" --iters 2 --antithetic --shaping rank --params 'blk.*' --out "$TMP/d"
-cmp -s "$TMP/c/checkpoint.gguf" "$TMP/d/final.gguf" && bad "options had no effect" || ok
+# weight decay shrinks the weights: same run with and without it differs
+expect 0 "$ESFT" train "${COMMON[@]}" --iters 2 --out "$TMP/p2"
+expect 0 "$ESFT" train "${COMMON[@]}" --iters 2 --weight-decay 2 --out "$TMP/wd"
+cmp -s "$TMP/p2/final.gguf" "$TMP/wd/final.gguf" && bad "--weight-decay had no effect" || ok
+cmp -s "$TMP/p2/final.gguf" "$TMP/d/final.gguf" && bad "--antithetic/--shaping/--params had no effect" || ok
+expect 2 "$ESFT" train "${COMMON[@]}" --iters 2 --weight-decay 100 --out "$TMP/wd2"
 # the checkpoint is a model esft generate loads
 expect 0 "$ESFT" generate --model "$TMP/a/final.gguf" --prompt "abc" --max-new 4
 
