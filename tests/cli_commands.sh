@@ -2,22 +2,7 @@
 # The esft program as a user drives it: help, exit codes, one-line errors on
 # bad input, generation on the default model.
 set -u
-ESFT=${ESFT_BIN:?}
-TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
-pass=0; fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-
-# expect CODE CMD... : exit code CODE; on failure, stderr must be one line.
-expect() {
-  local want=$1; shift
-  "$@" >"$TMP/out" 2>"$TMP/err"; local got=$?
-  if [ "$got" != "$want" ]; then bad "exit $got (want $want): $*"; cat "$TMP/err" >&2; return; fi
-  if [ "$want" != 0 ] && [ "$(wc -l <"$TMP/err")" != 1 ]; then
-    bad "stderr is not one line: $*"; cat "$TMP/err" >&2; return
-  fi
-  ok
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib_cli.sh"
 
 expect 0 "$ESFT" --help
 expect 2 "$ESFT"
@@ -67,5 +52,4 @@ else
   echo "note: $MODEL absent, real-model checks skipped"
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

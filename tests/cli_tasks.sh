@@ -3,22 +3,7 @@
 # responses, generated problems solved by their own solutions, determinism,
 # and one-line errors with exit 1 (bad input) or 2 (usage).
 set -u
-ESFT=${ESFT_BIN:?}
-TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
-pass=0; fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-
-# expect CODE CMD... : exit code CODE; on failure, stderr must be one line.
-expect() {
-  local want=$1; shift
-  "$@" >"$TMP/out" 2>"$TMP/err"; local got=$?
-  if [ "$got" != "$want" ]; then bad "exit $got (want $want): $*"; cat "$TMP/err" >&2; return; fi
-  if [ "$want" != 0 ] && [ "$(wc -l <"$TMP/err")" != 1 ]; then
-    bad "stderr is not one line: $*"; cat "$TMP/err" >&2; return
-  fi
-  ok
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib_cli.sh"
 # has FILE TEXT: FILE contains TEXT literally.
 has() { grep -qF -- "$2" "$1" && ok || { bad "$1 lacks: $2"; cat "$1" >&2; }; }
 
@@ -146,5 +131,4 @@ expect 2 "$ESFT" data countdown --n 3 --numbers three
 expect 2 "$ESFT" data countdown --n 3 --seed -1
 expect 1 "$ESFT" data countdown --n 3 --out "$TMP/no/such/dir/x.json"
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

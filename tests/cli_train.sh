@@ -3,20 +3,7 @@
 # give identical weights), exact resume, metrics, and one-line errors for bad
 # input.
 set -u
-ESFT=${ESFT_BIN:?}
-TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
-pass=0; fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-expect() { # expect CODE CMD...: exit code; a failure's stderr is one line
-  local want=$1; shift
-  "$@" >"$TMP/out" 2>"$TMP/err"; local got=$?
-  if [ "$got" != "$want" ]; then bad "exit $got (want $want): $*"; cat "$TMP/err" >&2; return 1; fi
-  if [ "$want" != 0 ] && [ "$(wc -l <"$TMP/err")" != 1 ]; then
-    bad "stderr is not one line: $*"; cat "$TMP/err" >&2; return 1
-  fi
-  ok
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib_cli.sh"
 # tensor data of a GGUF, without metadata: compare with `esft`'s own reader
 # would not be independent, so compare whole files (they must be identical).
 same_file() { cmp -s "$1" "$2" && ok || bad "$1 and $2 differ"; }
@@ -81,5 +68,4 @@ grep -q "not the model" "$TMP/err" && ok || bad "resume with another model: $(ca
 expect 2 "$ESFT" train --resume "$TMP/c" --pop 6 --iters 6 --quiet
 expect 1 "$ESFT" train --resume "$TMP/nowhere" --iters 6 --quiet
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

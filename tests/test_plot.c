@@ -35,22 +35,6 @@ static void write_text(const char *path, const char *text) {
     fclose(f);
 }
 
-static char *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    if (b) b[n] = 0;
-    if (len) *len = (size_t)n;
-    return b;
-}
 
 /* The synthetic run: 41 iterations, mean 0.2 + 0.015 i, std 0.05, min/max
  * mean -/+ 0.15, eval accuracy 0.05 + i/400 every 10th iteration; plus a
@@ -99,7 +83,7 @@ typedef struct image {
  * kind; every check counts as a test. */
 static bool read_png(const char *path, image *img) {
     size_t len;
-    uint8_t *d = (uint8_t *)read_all(path, &len);
+    uint8_t *d = (uint8_t *)test_read_file(path, &len);
     CHECKF(d != NULL, "%s unreadable", path);
     if (!d) return false;
     static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
@@ -358,7 +342,7 @@ static void test_svg(const char *metrics, const esft_plot_data *d) {
     esft_err err = {{0}};
     esft_status st = esft_plot_metrics(metrics, svg_path, "A&B <run>", &err);
     CHECKF(st == ESFT_OK, "%s", err.msg);
-    char *svg = read_all(svg_path, NULL);
+    char *svg = test_read_file(svg_path, NULL);
     CHECK(svg != NULL);
     if (!svg) return;
     CHECK(strncmp(svg, "<?xml", 5) == 0);

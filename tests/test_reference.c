@@ -16,22 +16,6 @@
 #include "registry.h"
 #include "testutil.h"
 
-static char *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) buf[n] = 0;
-    if (len) *len = (size_t)n;
-    return buf;
-}
 
 static int json_ints(const cJSON *arr, int32_t *out, int max) {
     int n = 0;
@@ -63,7 +47,7 @@ int main(void) {
     fclose(probe);
 
     snprintf(fx, sizeof fx, "%s/fixtures/smollm2_reference.json", ESFT_TEST_DATA_DIR);
-    char *json = read_all(fx, NULL);
+    char *json = test_read_file(fx, NULL);
     CHECKF(json != NULL, "cannot read %s", fx);
     cJSON *root = json ? cJSON_Parse(json) : NULL;
     CHECK(root != NULL);
@@ -73,7 +57,7 @@ int main(void) {
     const int V = 49152;
     snprintf(fx, sizeof fx, "%s/fixtures/smollm2_logits.f32", ESFT_TEST_DATA_DIR);
     size_t logits_len = 0;
-    float *ref_logits = (float *)read_all(fx, &logits_len);
+    float *ref_logits = (float *)test_read_file(fx, &logits_len);
     CHECK(ref_logits && logits_len == (size_t)n_prompts * V * sizeof(float));
 
     esft_backend *be = NULL;

@@ -40,6 +40,24 @@ static int test_passed_ = 0, test_failed_ = 0;
     (printf("%d passed, %d failed\n", test_passed_, test_failed_),                    \
      (test_failed_ == 0 && test_passed_ > 0) ? 0 : 1)
 
+/* The whole file as a NUL-terminated malloc'd buffer (NULL on failure). */
+static inline char *test_read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    if (b) b[n] = 0;
+    if (b && len) *len = (size_t)n;
+    return b;
+}
+
 /* Exit code for "required resource absent": ctest reports the test skipped. */
 #define TEST_SKIP_CODE 77
 
