@@ -9,9 +9,15 @@
 #include <string.h>
 
 #include "cpu/cpu_backend.h"
+#ifdef ESFT_HAVE_OPENCL
+#include "opencl/opencl_backend.h"
+#endif
 
 static const esft_backend_driver *const drivers[] = {
     &esft_cpu_driver,
+#ifdef ESFT_HAVE_OPENCL
+    &esft_opencl_driver,
+#endif
 };
 
 static const char *const known_names[] = {"auto", "cpu", "cuda", "vulkan", "opencl"};

@@ -1,0 +1,14 @@
+/* The opencl backend: OpenCL C kernels (kernels/opencl) for every op but
+ * GEMM, which goes through CLBlast. f32 throughout. One in-order queue per
+ * backend; download() and synchronize() wait for it. Compiled programs are
+ * cached on disk (see opencl_cache.c), so a slow compiler (PoCL) is paid
+ * once per source/options/device/driver combination. */
+#ifndef ESFT_OPENCL_BACKEND_H
+#define ESFT_OPENCL_BACKEND_H
+
+#include "../backend.h"
+#include "../registry.h"
+
+extern const esft_backend_driver esft_opencl_driver;
+
+#endif

@@ -1,0 +1,203 @@
+/* Program build with an on-disk binary cache, and OpenCL error names.
+ *
+ * Key: FNV-1a 64 over (every source string, the build options, the device
+ * name, the device's driver version, the platform version). The binary
+ * lives in $ESFT_CACHE_DIR, else $XDG_CACHE_HOME/esft, else ~/.cache/esft,
+ * as opencl-<key>.bin, written to a temporary name and renamed into place so
+ * concurrent processes never read a half-written file. A cache that cannot
+ * be read or written only costs a compile; a stale or corrupt binary is
+ * rejected by clBuildProgram and rebuilt from source. */
+#include "opencl_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const char *esft_cl_errstr(cl_int e) {
+    switch (e) {
+    case CL_SUCCESS: return "CL_SUCCESS";
+    case CL_DEVICE_NOT_FOUND: return "CL_DEVICE_NOT_FOUND";
+    case CL_DEVICE_NOT_AVAILABLE: return "CL_DEVICE_NOT_AVAILABLE";
+    case CL_COMPILER_NOT_AVAILABLE: return "CL_COMPILER_NOT_AVAILABLE";
+    case CL_MEM_OBJECT_ALLOCATION_FAILURE: return "CL_MEM_OBJECT_ALLOCATION_FAILURE";
+    case CL_OUT_OF_RESOURCES: return "CL_OUT_OF_RESOURCES";
+    case CL_OUT_OF_HOST_MEMORY: return "CL_OUT_OF_HOST_MEMORY";
+    case CL_MEM_COPY_OVERLAP: return "CL_MEM_COPY_OVERLAP";
+    case CL_BUILD_PROGRAM_FAILURE: return "CL_BUILD_PROGRAM_FAILURE";
+    case CL_INVALID_VALUE: return "CL_INVALID_VALUE";
+    case CL_INVALID_PLATFORM: return "CL_INVALID_PLATFORM";
+    case CL_INVALID_DEVICE: return "CL_INVALID_DEVICE";
+    case CL_INVALID_CONTEXT: return "CL_INVALID_CONTEXT";
+    case CL_INVALID_COMMAND_QUEUE: return "CL_INVALID_COMMAND_QUEUE";
+    case CL_INVALID_MEM_OBJECT: return "CL_INVALID_MEM_OBJECT";
+    case CL_INVALID_BINARY: return "CL_INVALID_BINARY";
+    case CL_INVALID_BUILD_OPTIONS: return "CL_INVALID_BUILD_OPTIONS";
+    case CL_INVALID_PROGRAM: return "CL_INVALID_PROGRAM";
+    case CL_INVALID_KERNEL_NAME: return "CL_INVALID_KERNEL_NAME";
+    case CL_INVALID_KERNEL: return "CL_INVALID_KERNEL";
+    case CL_INVALID_ARG_INDEX: return "CL_INVALID_ARG_INDEX";
+    case CL_INVALID_ARG_VALUE: return "CL_INVALID_ARG_VALUE";
+    case CL_INVALID_ARG_SIZE: return "CL_INVALID_ARG_SIZE";
+    case CL_INVALID_KERNEL_ARGS: return "CL_INVALID_KERNEL_ARGS";
+    case CL_INVALID_WORK_DIMENSION: return "CL_INVALID_WORK_DIMENSION";
+    case CL_INVALID_WORK_GROUP_SIZE: return "CL_INVALID_WORK_GROUP_SIZE";
+    case CL_INVALID_WORK_ITEM_SIZE: return "CL_INVALID_WORK_ITEM_SIZE";
+    case CL_INVALID_GLOBAL_OFFSET: return "CL_INVALID_GLOBAL_OFFSET";
+    case CL_INVALID_BUFFER_SIZE: return "CL_INVALID_BUFFER_SIZE";
+    case CL_INVALID_GLOBAL_WORK_SIZE: return "CL_INVALID_GLOBAL_WORK_SIZE";
+    case -1001: return "CL_PLATFORM_NOT_FOUND_KHR";
+    default: return "unknown OpenCL error";
+    }
+}
+
+static uint64_t fnv1a64(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001B3ull;
+    }
+    return h;
+}
+
+static uint64_t fnv1a64_str(uint64_t h, const char *s) {
+    h = fnv1a64(h, s, strlen(s));
+    return fnv1a64(h, "\0", 1); /* separator: ("ab","c") != ("a","bc") */
+}
+
+/* The cache directory (created if missing), or "" when none can be used. */
+static void cache_dir(char *out, size_t cap) {
+    out[0] = '\0';
+    const char *env = getenv("ESFT_CACHE_DIR");
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    if (env && env[0])
+        snprintf(out, cap, "%s", env);
+    else if (xdg && xdg[0])
+        snprintf(out, cap, "%s/esft", xdg);
+    else if (home && home[0])
+        snprintf(out, cap, "%s/.cache/esft", home);
+    else
+        return;
+    /* mkdir -p */
+    for (char *p = out + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        mkdir(out, 0755);
+        *p = '/';
+    }
+    if (mkdir(out, 0755) != 0 && errno != EEXIST) out[0] = '\0';
+}
+
+static void dev_str(cl_device_id d, cl_device_info what, char *out, size_t cap) {
+    out[0] = '\0';
+    if (clGetDeviceInfo(d, what, cap, out, NULL) != CL_SUCCESS) out[0] = '\0';
+    out[cap - 1] = '\0';
+}
+
+static unsigned char *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    unsigned char *buf = NULL;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long sz = ftell(f);
+        if (sz > 0 && fseek(f, 0, SEEK_SET) == 0) {
+            buf = malloc((size_t)sz);
+            if (buf && fread(buf, 1, (size_t)sz, f) != (size_t)sz) {
+                free(buf);
+                buf = NULL;
+            }
+            *len = (size_t)sz;
+        }
+    }
+    fclose(f);
+    return buf;
+}
+
+static void write_binary(cl_program prog, const char *path) {
+    size_t sz = 0;
+    if (clGetProgramInfo(prog, CL_PROGRAM_BINARY_SIZES, sizeof sz, &sz, NULL) != CL_SUCCESS ||
+        sz == 0)
+        return;
+    unsigned char *bin = malloc(sz);
+    if (!bin) return;
+    unsigned char *bins[1] = {bin};
+    if (clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) == CL_SUCCESS) {
+        char tmp[1100];
+        snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+        FILE *f = fopen(tmp, "wb");
+        if (f) {
+            int ok = fwrite(bin, 1, sz, f) == sz;
+            ok = (fclose(f) == 0) && ok;
+            if (!ok || rename(tmp, path) != 0) remove(tmp);
+        }
+    }
+    free(bin);
+}
+
+esft_status esft_cl_build_program(ocl_ctx *c, const char *const *srcs, size_t n,
+                                  const char *options, cl_program *out, esft_err *err) {
+    *out = NULL;
+    char name[256], drv[256], pver[256], dir[900], path[1000];
+    dev_str(c->device, CL_DEVICE_NAME, name, sizeof name);
+    dev_str(c->device, CL_DRIVER_VERSION, drv, sizeof drv);
+    pver[0] = '\0';
+    if (clGetPlatformInfo(c->platform, CL_PLATFORM_VERSION, sizeof pver, pver, NULL) != CL_SUCCESS)
+        pver[0] = '\0';
+    pver[sizeof pver - 1] = '\0';
+    uint64_t h = 0xCBF29CE484222325ull;
+    for (size_t i = 0; i < n; i++) h = fnv1a64_str(h, srcs[i]);
+    h = fnv1a64_str(h, options);
+    h = fnv1a64_str(h, name);
+    h = fnv1a64_str(h, drv);
+    h = fnv1a64_str(h, pver);
+    cache_dir(dir, sizeof dir);
+    path[0] = '\0';
+    if (dir[0]) snprintf(path, sizeof path, "%s/opencl-%016llx.bin", dir, (unsigned long long)h);
+
+    cl_int e;
+    /* 1. a cached binary */
+    if (path[0]) {
+        size_t len = 0;
+        unsigned char *bin = read_file(path, &len);
+        if (bin) {
+            const unsigned char *bins[1] = {bin};
+            cl_int bst = CL_SUCCESS;
+            cl_program p = clCreateProgramWithBinary(c->context, 1, &c->device, &len, bins, &bst, &e);
+            free(bin);
+            if (p && e == CL_SUCCESS && bst == CL_SUCCESS &&
+                clBuildProgram(p, 1, &c->device, options, NULL, NULL) == CL_SUCCESS) {
+                *out = p;
+                return ESFT_OK;
+            }
+            if (p) clReleaseProgram(p);
+            remove(path); /* stale or corrupt: rebuild below */
+        }
+    }
+    /* 2. from source */
+    size_t *lens = malloc(n * sizeof *lens);
+    if (!lens) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "opencl: out of memory");
+    for (size_t i = 0; i < n; i++) lens[i] = strlen(srcs[i]);
+    cl_program p = clCreateProgramWithSource(c->context, (cl_uint)n, (const char **)srcs, lens, &e);
+    free(lens);
+    if (!p || e != CL_SUCCESS)
+        return esft_errf(err, ESFT_ERR_DEVICE, "opencl: clCreateProgramWithSource: %s (%d)",
+                         esft_cl_errstr(e), e);
+    e = clBuildProgram(p, 1, &c->device, options, NULL, NULL);
+    if (e != CL_SUCCESS) {
+        char log[600] = "";
+        size_t ll = 0;
+        clGetProgramBuildInfo(p, c->device, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, &ll);
+        log[sizeof log - 1] = '\0';
+        for (char *q = log; *q; q++)
+            if (*q == '\n') *q = ' ';
+        clReleaseProgram(p);
+        return esft_errf(err, ESFT_ERR_DEVICE, "opencl: building kernels for %s: %s (%d): %.400s",
+                         name, esft_cl_errstr(e), e, log);
+    }
+    if (path[0]) write_binary(p, path);
+    *out = p;
+    return ESFT_OK;
+}
