@@ -130,6 +130,84 @@ static int bench_decode(int argc, char **argv) {
     return rc;
 }
 
+/* GFLOP/s of the backend's f32 matmul at decode and prefill shapes. */
+static int matmul_table(esft_backend *be, int reps) {
+    static const int shapes[][3] = {
+        {1, 1536, 576}, {1, 576, 1536}, {1, 49152, 576}, {8, 1536, 576}, {64, 1536, 576},
+        {256, 1536, 576}, {512, 1536, 576}, {1024, 1024, 1024},
+    };
+    int rc = ESFT_EXIT_OK;
+    printf("matmul y = x W^T (f32)\n%6s %6s %6s %12s %10s\n", "T", "N", "K", "GFLOP/s", "ms/call");
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0] && !rc; s++) {
+        const int T = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+        esft_buf x = {0}, w = {0}, y = {0};
+        float *host = malloc((size_t)(N > T ? N : T) * K * sizeof *host);
+        if (!host || esft_buf_alloc(be, &x, ESFT_F32, (size_t)T * K) ||
+            esft_buf_alloc(be, &w, ESFT_F32, (size_t)N * K) ||
+            esft_buf_alloc(be, &y, ESFT_F32, (size_t)T * N)) {
+            fprintf(stderr, "esft bench: allocation failed\n");
+            rc = ESFT_EXIT_RUNTIME;
+        } else {
+            for (size_t i = 0; i < (size_t)N * K; i++) host[i] = (float)((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
+            esft_upload(&w, 0, host, (size_t)N * K);
+            esft_upload(&x, 0, host, (size_t)T * K);
+            esft_matmul(be, &y, &x, &w, NULL, T, N, K); /* warm-up */
+            esft_synchronize(be);
+            int n = 0;
+            double t0 = esft_now_seconds(), dt;
+            do {
+                esft_matmul(be, &y, &x, &w, NULL, T, N, K);
+                n++;
+                esft_synchronize(be);
+                dt = esft_now_seconds() - t0;
+            } while (reps ? n < reps : dt < 0.5);
+            printf("%6d %6d %6d %12.1f %10.3f\n", T, N, K, 2.0 * T * N * K * n / dt / 1e9, dt * 1e3 / n);
+        }
+        free(host);
+        esft_buf_free(&x);
+        esft_buf_free(&w);
+        esft_buf_free(&y);
+    }
+    return rc;
+}
+
+/* Normals/s and bytes/s of perturb and es_update over n f32 weights. */
+static int noise_table(esft_backend *be, size_t n) {
+    esft_buf master = {0}, work = {0};
+    if (esft_buf_alloc(be, &master, ESFT_F32, n) || esft_buf_alloc(be, &work, ESFT_F32, n)) {
+        fprintf(stderr, "esft bench: allocation of %zu weights failed\n", n);
+        esft_buf_free(&master);
+        return ESFT_EXIT_RUNTIME;
+    }
+    float *zero = calloc(n, sizeof *zero);
+    if (zero) esft_upload(&master, 0, zero, n);
+    free(zero);
+    uint64_t seeds[30];
+    float coeffs[30];
+    for (int k = 0; k < 30; k++) seeds[k] = 1000 + (uint64_t)k, coeffs[k] = 1e-6f;
+    printf("\nES noise over %zu f32 weights\n%-14s %14s %10s %10s\n", n, "op", "G normals/s", "GB/s",
+           "ms/call");
+    struct { const char *name; int k; } rows[] = {{"perturb", 0}, {"es_update K=1", 1}, {"es_update K=30", 30}};
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+        int calls = 0;
+        double t0 = esft_now_seconds(), dt;
+        do {
+            if (rows[r].k == 0) esft_perturb(be, &work, &master, n, 7, 42, 0.001f);
+            else esft_es_update(be, &master, n, 7, seeds, coeffs, rows[r].k);
+            esft_synchronize(be);
+            calls++;
+            dt = esft_now_seconds() - t0;
+        } while (dt < 0.5 || calls < 2);
+        const double normals = (double)n * (rows[r].k ? rows[r].k : 1) * calls;
+        const double bytes = 8.0 * (double)n * calls; /* read + write 4 bytes each */
+        printf("%-14s %14.3f %10.1f %10.2f\n", rows[r].name, normals / dt / 1e9, bytes / dt / 1e9,
+               dt * 1e3 / calls);
+    }
+    esft_buf_free(&master);
+    esft_buf_free(&work);
+    return ESFT_EXIT_OK;
+}
+
 static int bench_matmul(int argc, char **argv) {
     cli_common c = {0};
     int reps = 0;
@@ -144,50 +222,31 @@ static int bench_matmul(int argc, char **argv) {
     if (rc) return rc < 0 ? ESFT_EXIT_OK : rc;
     esft_backend *be = NULL;
     if ((rc = cli_open_backend(&c, &be))) return rc;
-    static const int shapes[][3] = {
-        {1, 1536, 576}, {1, 576, 1536}, {1, 49152, 576}, {8, 1536, 576}, {64, 1536, 576},
-        {256, 1536, 576}, {512, 1536, 576}, {1024, 1024, 1024},
+    printf("backend %s (%s), %d threads\n", be->kind, be->device_name, be->n_threads);
+    rc = matmul_table(be, reps);
+    esft_backend_destroy(be);
+    return rc;
+}
+
+static int bench_ops(int argc, char **argv) {
+    cli_common c = {0};
+    int weights_m = 16;
+    const cli_opt opts[] = {
+        {"weights", CLI_INT, &weights_m, "M", "millions of weights for the noise ops (default 16)", 1, 100000},
+        CLI_COMMON_OPTS(c),
     };
-    printf("backend %s (%s), %d threads\n%6s %6s %6s %12s %10s\n", be->kind, be->device_name,
-           be->n_threads, "T", "N", "K", "GFLOP/s", "ms/call");
-    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0] && !rc; s++) {
-        const int T = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
-        esft_buf x = {0}, w = {0}, y = {0};
-        float *host = malloc((size_t)(N > T ? N : T) * K * sizeof *host);
-        if (!host || esft_buf_alloc(be, &x, ESFT_F32, (size_t)T * K) ||
-            esft_buf_alloc(be, &w, ESFT_F32, (size_t)N * K) ||
-            esft_buf_alloc(be, &y, ESFT_F32, (size_t)T * N)) {
-            fprintf(stderr, "esft bench matmul: allocation failed\n");
-            rc = ESFT_EXIT_RUNTIME;
-        } else {
-            for (size_t i = 0; i < (size_t)N * K; i++) host[i] = (float)((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
-            esft_upload(&w, 0, host, (size_t)N * K);
-            esft_upload(&x, 0, host, (size_t)T * K);
-            esft_matmul(be, &y, &x, &w, NULL, T, N, K); /* warm-up */
-            esft_synchronize(be);
-            int n = reps;
-            double t0 = esft_now_seconds(), dt;
-            if (n == 0) {
-                n = 0;
-                do {
-                    esft_matmul(be, &y, &x, &w, NULL, T, N, K);
-                    n++;
-                    esft_synchronize(be);
-                    dt = esft_now_seconds() - t0;
-                } while (dt < 0.5);
-            } else {
-                for (int r = 0; r < n; r++) esft_matmul(be, &y, &x, &w, NULL, T, N, K);
-                esft_synchronize(be);
-                dt = esft_now_seconds() - t0;
-            }
-            double gflops = 2.0 * T * N * K * n / dt / 1e9;
-            printf("%6d %6d %6d %12.1f %10.3f\n", T, N, K, gflops, dt * 1e3 / n);
-        }
-        free(host);
-        esft_buf_free(&x);
-        esft_buf_free(&w);
-        esft_buf_free(&y);
-    }
+    const cli_command cmd = {"bench ops", "[--backend B] [--threads N]",
+                             "The same micro-benchmarks on any backend: matmul GFLOP/s at decode and\n"
+                             "prefill shapes, perturb and es_update in normals/s and GB/s.\n"
+                             "(Decode tokens/s of a model: esft bench decode.)",
+                             opts, (int)(sizeof opts / sizeof opts[0]), 0, 0};
+    int rc = cli_parse(&cmd, argc, argv, NULL, NULL);
+    if (rc) return rc < 0 ? ESFT_EXIT_OK : rc;
+    esft_backend *be = NULL;
+    if ((rc = cli_open_backend(&c, &be))) return rc;
+    printf("backend %s (%s), %d threads\n", be->kind, be->device_name, be->n_threads);
+    rc = matmul_table(be, 0);
+    if (!rc) rc = noise_table(be, (size_t)weights_m * 1000000);
     esft_backend_destroy(be);
     return rc;
 }
@@ -195,9 +254,11 @@ static int bench_matmul(int argc, char **argv) {
 int cmd_bench(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "decode") == 0) return bench_decode(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "matmul") == 0) return bench_matmul(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "ops") == 0) return bench_ops(argc - 1, argv + 1);
     FILE *out = (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) ? stdout : stderr;
-    fprintf(out, "usage: esft bench decode|matmul [options]\n\n"
+    fprintf(out, "usage: esft bench decode|ops|matmul [options]\n\n"
                  "  decode   tokens/s per batch size on a model, with the matmul GFLOP/s reached\n"
+                 "  ops      matmul GFLOP/s and perturb/es_update normals/s on a backend\n"
                  "  matmul   the backend's matmul GFLOP/s at decode and prefill shapes\n\n"
                  "Run 'esft bench <what> --help' for options.\n");
     return out == stdout ? ESFT_EXIT_OK : ESFT_EXIT_USAGE;

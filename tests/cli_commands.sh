@@ -11,6 +11,7 @@ for sub in generate devices synth train eval plot score data; do expect 0 "$ESFT
 expect 0 "$ESFT" bench --help
 expect 0 "$ESFT" bench decode --help
 expect 0 "$ESFT" bench matmul --help
+expect 0 "$ESFT" bench ops --help
 expect 2 "$ESFT" generate --prompt hi --max-new banana
 expect 2 "$ESFT" generate --prompt hi --max-new -3
 expect 2 "$ESFT" generate --prompt hi --top-p 1.5

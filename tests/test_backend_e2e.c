@@ -1,0 +1,177 @@
+/* Every non-cpu backend end to end against the cpu backend:
+ *  - greedy generation on SmolLM2-135M-Instruct: the first 20 prompts of the
+ *    reference fixture, 16 tokens each, batched; >= 18 of 20 identical;
+ *  - 3 ES iterations on a tiny model: member rewards identical and master
+ *    weights within 1e-5 (normwise, per tensor) of the cpu run.
+ * With only the cpu backend built, there is nothing to compare: skipped. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "generate.h"
+#include "model.h"
+#include "registry.h"
+#include "synth.h"
+#include "testutil.h"
+#include "train.h"
+
+enum { N_PROMPTS = 20, N_NEW = 16, MAXIDS = 512 };
+
+/* Greedy tokens for the fixture's first 20 prompts on backend `name`. */
+static bool generate_on(const char *name, const char *model_path, int32_t out[N_PROMPTS][N_NEW]) {
+    char fx[1024];
+    snprintf(fx, sizeof fx, "%s/fixtures/smollm2_reference.json", ESFT_TEST_DATA_DIR);
+    char *json = test_read_file(fx, NULL);
+    cJSON *root = json ? cJSON_Parse(json) : NULL;
+    free(json);
+    if (!root) return false;
+    esft_backend *be = NULL;
+    esft_err err = {{0}};
+    esft_backend_options bo = {0};
+    esft_model *m = NULL;
+    bool ok = esft_backend_open(name, &bo, &be, &err) == ESFT_OK &&
+              esft_model_load(model_path, be, NULL, &m, &err) == ESFT_OK;
+    static int32_t ids[N_PROMPTS][MAXIDS];
+    esft_gen_request reqs[N_PROMPTS];
+    const cJSON *prompts = cJSON_GetObjectItem(root, "prompts");
+    for (int i = 0; ok && i < N_PROMPTS; i++) {
+        const cJSON *arr = cJSON_GetObjectItem(cJSON_GetArrayItem(prompts, i), "input_ids"), *it;
+        int n = 0;
+        cJSON_ArrayForEach(it, arr) if (n < MAXIDS) ids[i][n++] = (int32_t)it->valueint;
+        reqs[i] = (esft_gen_request){ids[i], n};
+    }
+    esft_gen_result res[N_PROMPTS];
+    esft_gen_params gp = {.max_new = N_NEW, .ignore_eog = true};
+    ok = ok && esft_generate(m, reqs, N_PROMPTS, &gp, res, NULL, &err) == ESFT_OK;
+    for (int i = 0; ok && i < N_PROMPTS; i++) {
+        memcpy(out[i], res[i].tokens, sizeof out[i]);
+        esft_gen_result_free(&res[i]);
+    }
+    if (!ok) fprintf(stderr, "%s: %s\n", name, err.msg[0] ? err.msg : be ? be->err.msg : "failed");
+    esft_model_free(m);
+    esft_backend_destroy(be);
+    cJSON_Delete(root);
+    return ok;
+}
+
+static int train_on(const char *name, const char *model, const char *out) {
+    esft_train_options o = {0};
+    o.model_path = model;
+    o.out_dir = out;
+    o.iters = 3;
+    o.quiet = true;
+    o.backend = name;
+    esft_run_config *c = &o.cfg;
+    c->pop = 6;
+    c->sigma = 0.05f;
+    c->alpha = 0.02f;
+    c->max_new = 8;
+    c->run_seed = 5;
+    c->shaping = (esft_shaping)-1;
+    c->weight_decay = NAN;
+    snprintf(c->task, sizeof c->task, "conciseness");
+    return esft_train(&o);
+}
+
+/* Member rewards of every iteration, as one string per metrics line. */
+static int read_rewards(const char *dir, char lines[8][512]) {
+    char path[1100];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    char *text = test_read_file(path, NULL);
+    int n = 0;
+    char *save = NULL;
+    for (char *l = text ? strtok_r(text, "\n", &save) : NULL; l && n < 8; l = strtok_r(NULL, "\n", &save)) {
+        cJSON *o = cJSON_Parse(l);
+        char *r = o ? cJSON_PrintUnformatted(cJSON_GetObjectItem(o, "rewards")) : NULL;
+        snprintf(lines[n++], 512, "%s", r ? r : "?");
+        free(r);
+        cJSON_Delete(o);
+    }
+    free(text);
+    return n;
+}
+
+static void compare_training(const char *name, const char *model) {
+    char dir_cpu[1024], dir_be[1024], f_cpu[1100], f_be[1100];
+    snprintf(dir_cpu, sizeof dir_cpu, "%s/e2e_train_cpu", ESFT_TEST_BINARY_DIR);
+    snprintf(dir_be, sizeof dir_be, "%s/e2e_train_%s", ESFT_TEST_BINARY_DIR, name);
+    CHECK(train_on("cpu", model, dir_cpu) == 0);
+    CHECK(train_on(name, model, dir_be) == 0);
+    char r_cpu[8][512], r_be[8][512];
+    int n_cpu = read_rewards(dir_cpu, r_cpu), n_be = read_rewards(dir_be, r_be);
+    CHECK(n_cpu == 3 && n_be == 3);
+    for (int i = 0; i < n_cpu && i < n_be; i++)
+        CHECKF(strcmp(r_cpu[i], r_be[i]) == 0, "%s iteration %d rewards %s vs cpu %s", name, i, r_be[i], r_cpu[i]);
+    snprintf(f_cpu, sizeof f_cpu, "%s/final.gguf", dir_cpu);
+    snprintf(f_be, sizeof f_be, "%s/final.gguf", dir_be);
+    gguf_file *a = NULL, *b = NULL;
+    esft_err err = {{0}};
+    CHECK(gguf_open(f_cpu, &a, &err) == ESFT_OK && gguf_open(f_be, &b, &err) == ESFT_OK);
+    double worst = 0;
+    for (size_t i = 0; a && b && i < gguf_n_tensors(a); i++) {
+        const gguf_tensor_info *ta = gguf_tensor_at(a, i), *tb = gguf_find_tensor(b, ta->name);
+        CHECK(tb && tb->n_elements == ta->n_elements && ta->type == GGML_TYPE_F32);
+        if (!tb) continue;
+        const float *x = ta->data, *y = tb->data;
+        double dmax = 0, vmax = 0;
+        for (uint64_t k = 0; k < ta->n_elements; k++) {
+            dmax = fmax(dmax, fabs((double)x[k] - y[k]));
+            vmax = fmax(vmax, fabs((double)x[k]));
+        }
+        worst = fmax(worst, dmax / fmax(vmax, 1e-30));
+    }
+    printf("  %s: 3 ES iterations: member rewards %s cpu's; master weights max normwise diff %.3g\n",
+           name, strcmp(r_cpu[2], r_be[2]) == 0 ? "equal" : "DIFFER from", worst);
+    CHECKF(worst <= 1e-5, "%s master weights differ from cpu by %.3g", name, worst);
+    gguf_close(a);
+    gguf_close(b);
+}
+
+int main(void) {
+    const char *dir = getenv("ESFT_MODEL_DIR");
+    char model_path[1024], tiny[1024];
+    snprintf(model_path, sizeof model_path, "%s/SmolLM2-135M-Instruct.Q4_1.gguf",
+             dir ? dir : ESFT_TEST_DATA_DIR "/../models/cache");
+    snprintf(tiny, sizeof tiny, "%s/e2e_tiny.gguf", ESFT_TEST_BINARY_DIR);
+    esft_synth_spec s;
+    esft_synth_preset("tiny", &s);
+    esft_err err = {{0}};
+    CHECKF(esft_synth_write(&s, tiny, &err) == ESFT_OK, "%s", err.msg);
+    FILE *probe = fopen(model_path, "rb");
+    const bool have_model = probe != NULL;
+    if (probe) fclose(probe);
+
+    static int32_t ref[N_PROMPTS][N_NEW], got[N_PROMPTS][N_NEW];
+    bool have_ref = false;
+    int compared = 0;
+    for (int d = 0; d < esft_registry_n_drivers(); d++) {
+        const esft_backend_driver *drv = esft_registry_driver(d);
+        if (strcmp(drv->name, "cpu") == 0) continue;
+        esft_device_info info[4];
+        if (drv->enumerate(info, 4, &err) <= 0) {
+            printf("%s: no device here, skipped\n", drv->name);
+            continue;
+        }
+        compared++;
+        compare_training(drv->name, tiny);
+        if (!have_model) {
+            printf("%s: %s absent, generation check skipped\n", drv->name, model_path);
+            continue;
+        }
+        if (!have_ref) have_ref = generate_on("cpu", model_path, ref);
+        CHECK(have_ref);
+        CHECK(generate_on(drv->name, model_path, got));
+        int same = 0;
+        for (int i = 0; i < N_PROMPTS; i++) same += memcmp(ref[i], got[i], sizeof ref[i]) == 0;
+        printf("  %s: greedy generation equals cpu for %d of %d prompts (%d tokens each)\n", drv->name,
+               same, N_PROMPTS, N_NEW);
+        CHECKF(same >= 18, "%s: only %d of %d prompts equal cpu", drv->name, same, N_PROMPTS);
+    }
+    if (compared == 0) {
+        printf("SKIP: only the cpu backend has a device here\n");
+        return TEST_SKIP_CODE;
+    }
+    return TEST_EXIT();
+}
