@@ -1,12 +1,16 @@
 /* The compiled-in backends and the choice behind `--backend auto`.
  *
  * A backend joins esft by adding its driver to `drivers` below (guarded by
- * its build option). `auto` asks every driver for its devices, orders them by
- * rank (GPUs first, CPUs last) and opens the first one that initialises. */
+ * its build option). `auto` asks hwloc which GPUs sit on the PCI bus and every
+ * driver for its devices, orders them (esft_registry_rank: hwloc's candidates
+ * first, then by rank, CPUs last) and opens the first one that initialises. */
 #include "registry.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
+
+#include "hwloc_rank.h"
 
 #include "cpu/cpu_backend.h"
 #ifdef ESFT_HAVE_OPENCL
@@ -41,11 +45,7 @@ bool esft_backend_name_known(const char *name) {
 }
 
 #define MAX_DEVICES 16
-
-typedef struct candidate {
-    const esft_backend_driver *driver;
-    esft_device_info info;
-} candidate;
+#define MAX_RANKED 32
 
 /* Appends "; name: why" to a bounded list of reasons (truncating quietly). */
 static void append_reason(char *buf, size_t cap, const char *name, const char *why) {
@@ -56,38 +56,177 @@ static void append_reason(char *buf, size_t cap, const char *name, const char *w
     buf[used] = '\0';
 }
 
-static esft_status open_auto(const esft_backend_options *opts, esft_backend **out, esft_err *err) {
-    candidate cands[MAX_DEVICES * 4];
-    int n = 0;
-    char reasons[384] = "";
-    for (int d = 0; d < esft_registry_n_drivers(); d++) {
+typedef struct pool_entry {
+    esft_device_info info;
+    bool taken;
+} pool_entry;
+
+/* An entry auto cannot use, without a device of its own. */
+static esft_ranked_device unusable(const char *backend, const char *name, const char *pci,
+                                   const char *hw, const char *reason) {
+    esft_ranked_device r;
+    memset(&r, 0, sizeof r);
+    r.info.backend = backend;
+    r.info.index = -1;
+    r.info.is_gpu = hw != NULL;
+    r.info.rank = -1;
+    snprintf(r.info.name, sizeof r.info.name, "%s", name);
+    snprintf(r.info.pci_id, sizeof r.info.pci_id, "%s", pci);
+    snprintf(r.hwloc, sizeof r.hwloc, "%s", hw ? hw : "");
+    snprintf(r.reason, sizeof r.reason, "%s", reason);
+    r.order = -1;
+    return r;
+}
+
+int esft_registry_rank(esft_ranked_device *out, int max, unsigned flags) {
+    pool_entry pool[MAX_DEVICES * 4];
+    int n_pool = 0;
+    int n_drv = esft_registry_n_drivers();
+    char drv_fail[8][256];
+    bool drv_ok[8];
+    esft_ranked_device usable[MAX_RANKED], bad[MAX_RANKED];
+    int n_use = 0, n_bad = 0;
+
+    for (int d = 0; d < n_drv && d < 8; d++) {
         esft_device_info infos[MAX_DEVICES];
         esft_err e = {{0}};
         int k = drivers[d]->enumerate(infos, MAX_DEVICES, &e);
+        drv_ok[d] = k >= 0;
+        drv_fail[d][0] = '\0';
         if (k < 0) {
-            append_reason(reasons, sizeof reasons, drivers[d]->name, e.msg);
+            snprintf(drv_fail[d], sizeof drv_fail[d], "%s", e.msg);
+            if (n_bad < MAX_RANKED) {
+                char why[256];
+                snprintf(why, sizeof why, "unavailable: %s", e.msg);
+                bad[n_bad++] = unusable(drivers[d]->name, "", "", NULL, why);
+            }
             continue;
         }
-        for (int i = 0; i < k && n < (int)(sizeof cands / sizeof cands[0]); i++)
-            cands[n++] = (candidate){drivers[d], infos[i]};
-    }
-    /* stable insertion sort by rank */
-    for (int i = 1; i < n; i++) {
-        candidate c = cands[i];
-        int j = i - 1;
-        while (j >= 0 && cands[j].info.rank > c.info.rank) {
-            cands[j + 1] = cands[j];
-            j--;
+        for (int i = 0; i < k && n_pool < (int)(sizeof pool / sizeof pool[0]); i++) {
+            infos[i].backend = drivers[d]->name;
+            pool[n_pool++] = (pool_entry){infos[i], false};
         }
-        cands[j + 1] = c;
     }
+
+    /* hwloc's candidates first, in their order */
+    esft_hw_candidate hw[MAX_RANKED];
+    esft_err herr = {{0}};
+    int n_hw = esft_hwloc_candidates(hw, MAX_RANKED, &herr);
+    if (n_hw < 0 && n_bad < MAX_RANKED) bad[n_bad++] = unusable("hwloc", "", "", NULL, herr.msg);
+    if (n_hw > MAX_RANKED) n_hw = MAX_RANKED;
+    for (int c = 0; c < n_hw; c++) {
+        char desc[64], why[256];
+        esft_hw_candidate_describe(&hw[c], desc, sizeof desc);
+        int d = -1;
+        for (int i = 0; i < n_drv; i++)
+            if (strcmp(drivers[i]->name, hw[c].backend) == 0) d = i;
+        char name[128];
+        snprintf(name, sizeof name, "%s %s [%04x:%04x]", hw[c].vendor, hw[c].kind, hw[c].vendor_id,
+                 hw[c].device_id);
+        if (d < 0) {
+            snprintf(why, sizeof why, "%s backend not built into this esft", hw[c].backend);
+        } else if (d < 8 && !drv_ok[d]) {
+            snprintf(why, sizeof why, "%s unavailable: %s", hw[c].backend, drv_fail[d]);
+        } else {
+            /* the backend's device at this PCI id; if the backend reports no
+             * PCI ids, its next GPU in its own order */
+            int hit = -1;
+            for (int i = 0; i < n_pool && hit < 0; i++)
+                if (!pool[i].taken && pool[i].info.backend == drivers[d]->name &&
+                    strcasecmp(pool[i].info.pci_id, hw[c].pci_id) == 0)
+                    hit = i;
+            for (int i = 0; i < n_pool && hit < 0; i++)
+                if (!pool[i].taken && pool[i].info.backend == drivers[d]->name &&
+                    pool[i].info.is_gpu && !pool[i].info.pci_id[0])
+                    hit = i;
+            if (hit >= 0) {
+                pool[hit].taken = true;
+                if (n_use < MAX_RANKED) {
+                    esft_ranked_device *r = &usable[n_use++];
+                    memset(r, 0, sizeof *r);
+                    r->info = pool[hit].info;
+                    if (!r->info.pci_id[0])
+                        snprintf(r->info.pci_id, sizeof r->info.pci_id, "%s", hw[c].pci_id);
+                    snprintf(r->hwloc, sizeof r->hwloc, "%s", desc);
+                }
+                continue;
+            }
+            snprintf(why, sizeof why, "%s reports no device at %s", hw[c].backend, hw[c].pci_id);
+        }
+        if (n_bad < MAX_RANKED) bad[n_bad++] = unusable(hw[c].backend, name, hw[c].pci_id, desc, why);
+    }
+
+    /* then every other device by rank (stable: driver order breaks ties) */
+    int first_rest = n_use;
+    for (int i = 0; i < n_pool && n_use < MAX_RANKED; i++) {
+        if (pool[i].taken) continue;
+        esft_ranked_device *r = &usable[n_use];
+        memset(r, 0, sizeof *r);
+        r->info = pool[i].info;
+        int j = n_use++;
+        while (j > first_rest && usable[j - 1].info.rank > r->info.rank) {
+            esft_ranked_device t = usable[j - 1];
+            usable[j - 1] = usable[j];
+            usable[j] = t;
+            r = &usable[--j];
+        }
+    }
+
+    if (flags & ESFT_RANK_PROBE) {
+        for (int i = 0; i < n_use; i++) {
+            const esft_backend_driver *drv = esft_registry_find(usable[i].info.backend);
+            esft_backend_options o = {0};
+            o.device_index = usable[i].info.index;
+            esft_backend *be = NULL;
+            esft_err e = {{0}};
+            if (drv && drv->create(&o, &be, &e) == ESFT_OK) {
+                esft_backend_destroy(be);
+                usable[i].picked = true;
+                break;
+            }
+            /* it does not initialise: auto skips it */
+            esft_ranked_device r = usable[i];
+            snprintf(r.reason, sizeof r.reason, "does not initialise: %s", e.msg);
+            r.order = -1;
+            memmove(&usable[i], &usable[i + 1], (size_t)(n_use - i - 1) * sizeof usable[0]);
+            n_use--;
+            i--;
+            if (n_bad < MAX_RANKED) {
+                memmove(&bad[1], &bad[0], (size_t)n_bad * sizeof bad[0]);
+                bad[0] = r;
+                n_bad++;
+            }
+        }
+    }
+
+    int n = 0;
+    for (int i = 0; i < n_use && n < max; i++) {
+        out[n] = usable[i];
+        out[n].order = i;
+        n++;
+    }
+    for (int i = 0; i < n_bad && n < max; i++) out[n++] = bad[i];
+    return n;
+}
+
+static esft_status open_auto(const esft_backend_options *opts, esft_backend **out, esft_err *err) {
+    esft_ranked_device ranked[MAX_RANKED];
+    int n = esft_registry_rank(ranked, MAX_RANKED, 0);
+    char reasons[384] = "";
     for (int i = 0; i < n; i++) {
+        if (ranked[i].order < 0) continue;
+        const esft_backend_driver *d = esft_registry_find(ranked[i].info.backend);
         esft_backend_options o = opts ? *opts : (esft_backend_options){0};
-        o.device_index = cands[i].info.index;
+        o.device_index = ranked[i].info.index;
         esft_err e = {{0}};
-        if (cands[i].driver->create(&o, out, &e) == ESFT_OK) return ESFT_OK;
-        append_reason(reasons, sizeof reasons, cands[i].driver->name, e.msg);
+        if (d && d->create(&o, out, &e) == ESFT_OK) return ESFT_OK;
+        append_reason(reasons, sizeof reasons, ranked[i].info.backend, e.msg);
     }
+    for (int i = 0; i < n; i++)
+        if (ranked[i].order < 0)
+            append_reason(reasons, sizeof reasons,
+                          ranked[i].hwloc[0] ? ranked[i].hwloc : ranked[i].info.backend,
+                          ranked[i].reason);
     return esft_errf(err, ESFT_ERR_DEVICE, "--backend auto: no usable device (%s)",
                      reasons[0] ? reasons : "none found");
 }

@@ -35,6 +35,29 @@ const esft_backend_driver *esft_registry_find(const char *name); /* NULL if not 
 /* Names a user may pass to --backend, built or not (for messages). */
 bool esft_backend_name_known(const char *name);
 
+/* One place in auto's order, or a device auto cannot use (order < 0). */
+typedef struct esft_ranked_device {
+    esft_device_info info; /* info.backend names the backend even when it is not
+                            * built; info.index is -1 for entries without a device */
+    int order;             /* 0: auto tries it first; -1: auto cannot use it */
+    bool picked;           /* ESFT_RANK_PROBE: the device auto opens */
+    char hwloc[64];        /* "NVIDIA GPU 0000:65:00.0 [10de:2330]", "" if hwloc did not place it */
+    char reason[256];      /* why auto cannot use it ("" when usable) */
+} esft_ranked_device;
+
+/* Also open (and close) the usable devices in order until one initialises;
+ * those that fail move to order -1 with the failure as reason. */
+#define ESFT_RANK_PROBE 1u
+
+/* Auto's order: the hwloc PCI candidates (esft_hwloc_candidates) whose
+ * backend is built and reports the device (matched by PCI id, or by the
+ * backend's GPU order when it reports none), then every other device by its
+ * rank. After them come the entries auto cannot use: hwloc candidates whose
+ * backend is not built, unavailable or lacks the device, and backends whose
+ * API is unusable (info.index -1, info.name ""). Returns the number of
+ * entries written (at most max). */
+int esft_registry_rank(esft_ranked_device *out, int max, unsigned flags);
+
 /* Opens a backend by name ("auto" ranks every device). */
 esft_status esft_backend_open(const char *name, const esft_backend_options *opts,
                               esft_backend **out, esft_err *err);

@@ -1,4 +1,6 @@
-/* esft devices: what the registry found, and which device auto picks. */
+/* esft devices: every device of every built backend in `--backend auto`'s
+ * order, the PCI GPUs and accelerators hwloc sees and what became of them,
+ * and which device auto picks. */
 #include <stdio.h>
 #include <string.h>
 
@@ -6,47 +8,72 @@
 #include "commands.h"
 #include "registry.h"
 
+#define MAX_ROWS 32
+
 int cmd_devices(int argc, char **argv) {
-    const cli_command cmd = {"devices", "", "Lists every compute device of every backend built into esft.",
+    const cli_command cmd = {"devices", "",
+                             "Lists every compute device of every backend built into esft, in the "
+                             "order --backend auto tries them, and the PCI GPUs hwloc sees.",
                              NULL, 0, 0, 0};
     int rc = cli_parse(&cmd, argc, argv, NULL, NULL);
     if (rc) return rc < 0 ? ESFT_EXIT_OK : rc;
 
-    const char *built[] = {"cpu", "opencl", "vulkan", "cuda"};
-    printf("%-8s %-3s %-4s %-10s %-14s %-5s %s\n", "backend", "idx", "kind", "memory", "pci", "rank",
-           "name");
-    const char *auto_backend = NULL;
-    int auto_index = -1, best_rank = 1 << 30;
-    for (size_t b = 0; b < sizeof built / sizeof built[0]; b++) {
-        const esft_backend_driver *d = esft_registry_find(built[b]);
-        if (!d) {
-            printf("%-8s  -  (not built into this esft)\n", built[b]);
-            continue;
-        }
-        esft_device_info infos[16];
-        esft_err err = {{0}};
-        int n = d->enumerate(infos, 16, &err);
-        if (n < 0) {
-            printf("%-8s  -  unavailable: %s\n", built[b], err.msg);
-            continue;
-        }
-        if (n == 0) printf("%-8s  -  no devices\n", built[b]);
-        for (int i = 0; i < n; i++) {
-            char mem[32] = "?";
-            if (infos[i].memory_bytes)
-                snprintf(mem, sizeof mem, "%.1f GiB", infos[i].memory_bytes / 1073741824.0);
-            printf("%-8s %-3d %-4s %-10s %-14s %-5d %s\n", built[b], infos[i].index,
-                   infos[i].is_gpu ? "gpu" : "cpu", mem, infos[i].pci_id[0] ? infos[i].pci_id : "-",
-                   infos[i].rank, infos[i].name);
-            if (infos[i].rank < best_rank) {
-                best_rank = infos[i].rank;
-                auto_backend = built[b];
-                auto_index = infos[i].index;
-            }
-        }
+    esft_ranked_device r[MAX_ROWS];
+    int n = esft_registry_rank(r, MAX_ROWS, ESFT_RANK_PROBE);
+
+    printf("%-8s %-3s %-4s %-10s %-14s %-5s %-4s %s\n", "backend", "idx", "kind", "memory", "pci",
+           "rank", "auto", "name");
+    const esft_ranked_device *pick = NULL;
+    for (int i = 0; i < n; i++) {
+        if (r[i].info.index < 0) continue; /* no device of its own: listed below */
+        char mem[32] = "?", order[16] = "-";
+        if (r[i].info.memory_bytes)
+            snprintf(mem, sizeof mem, "%.1f GiB", r[i].info.memory_bytes / 1073741824.0);
+        if (r[i].order >= 0) snprintf(order, sizeof order, "%s%d", r[i].picked ? "*" : "", r[i].order + 1);
+        if (r[i].picked) pick = &r[i];
+        printf("%-8s %-3d %-4s %-10s %-14s %-5d %-4s %s%s%s\n", r[i].info.backend, r[i].info.index,
+               r[i].info.is_gpu ? "gpu" : "cpu", mem, r[i].info.pci_id[0] ? r[i].info.pci_id : "-",
+               r[i].info.rank, order, r[i].info.name, r[i].reason[0] ? "  -- " : "", r[i].reason);
     }
-    if (auto_backend)
-        printf("\n--backend auto picks: %s device %d\n", auto_backend, auto_index);
+    /* backends without a listed device: not built, unusable API, none found */
+    const char *names[] = {"cpu", "opencl", "vulkan", "cuda"};
+    for (size_t b = 0; b < sizeof names / sizeof names[0]; b++) {
+        if (!esft_registry_find(names[b])) {
+            printf("%-8s  -  (not built into this esft)\n", names[b]);
+            continue;
+        }
+        bool listed = false;
+        for (int i = 0; i < n; i++) {
+            if (strcmp(r[i].info.backend, names[b]) != 0 || r[i].hwloc[0]) {
+                if (r[i].info.index >= 0 && strcmp(r[i].info.backend, names[b]) == 0) listed = true;
+                continue;
+            }
+            if (r[i].info.index < 0) printf("%-8s  -  %s\n", names[b], r[i].reason);
+            listed = true;
+        }
+        if (!listed) printf("%-8s  -  no devices\n", names[b]);
+    }
+
+    printf("\nPCI GPUs and accelerators (hwloc):\n");
+    int n_hw = 0;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(r[i].info.backend, "hwloc") == 0) {
+            printf("  (topology unavailable: %s)\n", r[i].reason);
+            n_hw++;
+        }
+        if (!r[i].hwloc[0]) continue;
+        n_hw++;
+        if (r[i].order >= 0)
+            printf("  %-40s %s device %d (auto #%d)\n", r[i].hwloc, r[i].info.backend, r[i].info.index,
+                   r[i].order + 1);
+        else
+            printf("  %-40s %s\n", r[i].hwloc, r[i].reason);
+    }
+    if (!n_hw) printf("  (none)\n");
+
+    if (pick)
+        printf("\n--backend auto picks: %s device %d (%s)\n", pick->info.backend, pick->info.index,
+               pick->info.name);
     else
         printf("\n--backend auto: no usable device\n");
     return ESFT_EXIT_OK;

@@ -53,4 +53,23 @@ else
   echo "note: $MODEL absent, real-model checks skipped"
 fi
 
+# Device ranking: hwloc's PCI GPUs (from a committed topology) are listed
+# with what became of them; without an OpenCL ICD auto still picks cpu.
+HW=${ESFT_TEST_DATA_DIR:?}/data/hwloc
+cpu_only() { grep -q "^cuda .*not built" "$TMP/out" && grep -q "^vulkan .*not built" "$TMP/out"; }
+expect 0 env HWLOC_XMLFILE="$HW/nvidia.xml" "$ESFT" devices
+grep -Eq "NVIDIA GPU 0000:65:00.0 .*cuda (backend not built|unavailable|reports no device)" "$TMP/out" \
+  && ok || bad "devices does not say what became of the hwloc NVIDIA GPU"
+if cpu_only; then grep -q "auto picks: cpu" "$TMP/out" && ok || bad "auto with nvidia.xml: $(grep auto "$TMP/out")"; fi
+expect 0 env HWLOC_XMLFILE="$HW/amd.xml" "$ESFT" devices
+grep -q "AMD GPU 0000:c1:00.0" "$TMP/out" && ok || bad "devices does not list the hwloc AMD GPU"
+mkdir -p "$TMP/empty"
+expect 0 env OCL_ICD_VENDORS="$TMP/empty" "$ESFT" devices
+if cpu_only; then grep -q "auto picks: cpu" "$TMP/out" && ok || bad "auto without an ICD: $(grep auto "$TMP/out")"; fi
+if ! grep -q "^opencl .*not built" "$TMP/out"; then
+  grep -q "^opencl .*unavailable" "$TMP/out" && ok || bad "opencl without an ICD: $(grep ^opencl "$TMP/out")"
+  expect 1 env OCL_ICD_VENDORS="$TMP/empty" "$ESFT" generate --backend opencl --model "$TMP/tiny.gguf" --prompt "abc" --max-new 1
+  grep -q "opencl" "$TMP/err" && ok || bad "--backend opencl without an ICD: $(cat "$TMP/err")"
+fi
+
 finish

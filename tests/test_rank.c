@@ -1,0 +1,145 @@
+/* Device ranking for --backend auto: hwloc PCI candidates from committed XML
+ * topologies (tests/data/hwloc/), and the order the registry builds on them. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "hwloc_rank.h"
+#include "registry.h"
+#include "testutil.h"
+
+#define MAX_C 16
+
+static void use_topology(const char *name) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/data/hwloc/%s", ESFT_TEST_DATA_DIR, name);
+    setenv("HWLOC_XMLFILE", path, 1);
+}
+
+static int candidates(const char *topo, esft_hw_candidate *c) {
+    use_topology(topo);
+    esft_err err = {{0}};
+    int n = esft_hwloc_candidates(c, MAX_C, &err);
+    CHECKF(n >= 0, "%s: %s", topo, err.msg);
+    return n;
+}
+
+static bool is(const esft_hw_candidate *c, const char *backend, const char *pci, unsigned vendor) {
+    return strcmp(c->backend, backend) == 0 && strcmp(c->pci_id, pci) == 0 && c->vendor_id == vendor;
+}
+
+/* The ranked entry hwloc placed for (backend, pci), or NULL. */
+static const esft_ranked_device *find_hw(const esft_ranked_device *r, int n, const char *backend,
+                                         const char *pci) {
+    for (int i = 0; i < n; i++)
+        if (r[i].hwloc[0] && strcmp(r[i].info.backend, backend) == 0 &&
+            strcmp(r[i].info.pci_id, pci) == 0)
+            return &r[i];
+    return NULL;
+}
+
+/* On this build (no cuda, no vulkan): auto orders cpu first, keeps the
+ * hwloc GPUs as "not built" entries, and opens the cpu backend. */
+static void check_auto(const char *topo, const char *const *not_built, int n_not_built) {
+    use_topology(topo);
+    esft_ranked_device r[32];
+    int n = esft_registry_rank(r, 32, 0);
+    CHECKF(n >= 1, "%s: empty ranking", topo);
+    bool gpu_backends = esft_registry_find("cuda") || esft_registry_find("vulkan");
+    if (gpu_backends) return; /* a GPU build ranks the real GPUs instead */
+    CHECKF(n >= 1 && strcmp(r[0].info.backend, "cpu") == 0 && r[0].order == 0, "%s: first is %s",
+           topo, n >= 1 ? r[0].info.backend : "?");
+    /* orders are 0..k-1 and precede every unusable entry */
+    int k = 0;
+    while (k < n && r[k].order == k) k++;
+    for (int i = k; i < n; i++) CHECKF(r[i].order < 0, "%s: entry %d order %d", topo, i, r[i].order);
+    for (int i = 0; i < n_not_built; i += 2) {
+        const esft_ranked_device *e = find_hw(r, n, not_built[i], not_built[i + 1]);
+        CHECKF(e != NULL, "%s: no entry for %s %s", topo, not_built[i], not_built[i + 1]);
+        if (!e) continue;
+        char want[64];
+        snprintf(want, sizeof want, "%s backend not built into this esft", not_built[i]);
+        CHECKF(e->order < 0 && strstr(e->reason, want), "%s: %s: %s", topo, e->hwloc, e->reason);
+        CHECK(e->info.is_gpu && e->info.index == -1);
+    }
+    /* an opencl candidate for a non-NVIDIA GPU is never matched to a CPU device */
+    for (int i = 0; i < n; i++)
+        if (r[i].hwloc[0] && r[i].order >= 0) CHECKF(r[i].info.is_gpu, "%s: %s", topo, r[i].hwloc);
+
+    esft_backend *be = NULL;
+    esft_err err = {{0}};
+    esft_backend_options o = {0};
+    o.n_threads = 1;
+    CHECKF(esft_backend_open("auto", &o, &be, &err) == ESFT_OK, "%s: %s", topo, err.msg);
+    if (be) {
+        CHECKF(strcmp(be->kind, "cpu") == 0, "%s: auto opened %s", topo, be->kind);
+        esft_backend_destroy(be);
+    }
+
+    /* probing marks exactly the device auto opens */
+    n = esft_registry_rank(r, 32, ESFT_RANK_PROBE);
+    int picked = 0;
+    for (int i = 0; i < n; i++) picked += r[i].picked;
+    CHECK(picked == 1 && r[0].picked && strcmp(r[0].info.backend, "cpu") == 0);
+}
+
+int main(void) {
+    esft_hw_candidate c[MAX_C];
+
+    int n = candidates("nogpu.xml", c);
+    CHECKF(n == 0, "nogpu: %d candidates", n);
+
+    n = candidates("nvidia.xml", c);
+    CHECKF(n == 1, "nvidia: %d candidates", n);
+    if (n == 1) {
+        CHECK(is(&c[0], "cuda", "0000:65:00.0", 0x10de));
+        CHECK(c[0].device_id == 0x2330 && c[0].class_id == 0x0302);
+        CHECK(strcmp(c[0].vendor, "NVIDIA") == 0 && strcmp(c[0].kind, "GPU") == 0);
+        char d[64];
+        esft_hw_candidate_describe(&c[0], d, sizeof d);
+        CHECKF(strcmp(d, "NVIDIA GPU 0000:65:00.0 [10de:2330]") == 0, "%s", d);
+    }
+
+    n = candidates("amd.xml", c);
+    CHECKF(n == 2, "amd: %d candidates", n);
+    if (n == 2) {
+        CHECK(is(&c[0], "vulkan", "0000:c1:00.0", 0x1002));
+        CHECK(is(&c[1], "opencl", "0000:c1:00.0", 0x1002));
+    }
+
+    /* Intel GPU 03:00.0, AMD GPU 41:00.0, NVIDIA GPU 65:00.0, NVIDIA
+     * accelerator (class 0x1200) b3:00.0, and a host bridge to ignore */
+    n = candidates("both.xml", c);
+    CHECKF(n == 6, "both: %d candidates", n);
+    if (n == 6) {
+        CHECK(is(&c[0], "cuda", "0000:65:00.0", 0x10de));
+        CHECK(is(&c[1], "cuda", "0000:b3:00.0", 0x10de));
+        CHECK(strcmp(c[1].kind, "accelerator") == 0 && c[1].class_id == 0x1200);
+        CHECK(is(&c[2], "vulkan", "0000:03:00.0", 0x8086));
+        CHECK(is(&c[3], "vulkan", "0000:41:00.0", 0x1002));
+        CHECK(is(&c[4], "opencl", "0000:03:00.0", 0x8086));
+        CHECK(is(&c[5], "opencl", "0000:41:00.0", 0x1002));
+    }
+    /* a short buffer still reports how many there are */
+    use_topology("both.xml");
+    esft_err err = {{0}};
+    CHECK(esft_hwloc_candidates(c, 2, &err) == 6 && is(&c[1], "cuda", "0000:b3:00.0", 0x10de));
+
+    check_auto("nogpu.xml", NULL, 0);
+    const char *nv[] = {"cuda", "0000:65:00.0"};
+    check_auto("nvidia.xml", nv, 2);
+    const char *amd[] = {"vulkan", "0000:c1:00.0"};
+    check_auto("amd.xml", amd, 2);
+    const char *both[] = {"cuda", "0000:65:00.0", "cuda", "0000:b3:00.0", "vulkan", "0000:41:00.0",
+                          "vulkan", "0000:03:00.0"};
+    check_auto("both.xml", both, 8);
+
+    /* a topology that cannot load: no candidates, auto still works */
+    setenv("HWLOC_XMLFILE", "/nonexistent/esft-topology.xml", 1);
+    int bad = esft_hwloc_candidates(c, MAX_C, &err);
+    CHECKF(bad <= 0, "unloadable topology gave %d candidates", bad);
+    esft_ranked_device r[32];
+    n = esft_registry_rank(r, 32, 0);
+    CHECK(n >= 1 && r[0].order == 0);
+    return TEST_EXIT();
+}
