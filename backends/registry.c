@@ -16,9 +16,15 @@
 #ifdef ESFT_HAVE_OPENCL
 #include "opencl/opencl_backend.h"
 #endif
+#ifdef ESFT_HAVE_VULKAN
+#include "vulkan/vulkan_backend.h"
+#endif
 
 static const esft_backend_driver *const drivers[] = {
     &esft_cpu_driver,
+#ifdef ESFT_HAVE_VULKAN
+    &esft_vulkan_driver,
+#endif
 #ifdef ESFT_HAVE_OPENCL
     &esft_opencl_driver,
 #endif

@@ -2,8 +2,10 @@
 # Generates, at build time, a C source that holds each file as a
 # NUL-terminated `const char <prefix>_<name>[]` array (name = the file name
 # with every non-alphanumeric character replaced by '_') and regenerates it
-# whenever one of the files changes. Used for OpenCL C kernels and the shared
-# Philox header, so the binary never reads kernel sources from disk.
+# whenever one of the files changes, plus `const unsigned long
+# <prefix>_<name>_size` (the byte count, without the NUL). Used for OpenCL C
+# kernels, the shared Philox header and SPIR-V modules, so the binary never
+# reads kernel sources from disk.
 function(esft_embed_files output prefix)
   set(files ${ARGN})
   add_custom_command(
@@ -28,6 +30,7 @@ if(CMAKE_SCRIPT_MODE_FILE AND DEFINED ESFT_EMBED_OUTPUT)
     # break the initializer into lines of 16 bytes
     string(REGEX REPLACE "((0x[0-9a-f][0-9a-f],){16})" "\\1\n" body "${body}")
     string(APPEND out "const char ${ESFT_EMBED_PREFIX}_${ident}[${nbytes} + 1] = {\n${body}0x00};\n")
+    string(APPEND out "const unsigned long ${ESFT_EMBED_PREFIX}_${ident}_size = ${nbytes};\n")
   endforeach()
   file(WRITE ${ESFT_EMBED_OUTPUT}.tmp "${out}")
   file(RENAME ${ESFT_EMBED_OUTPUT}.tmp ${ESFT_EMBED_OUTPUT})

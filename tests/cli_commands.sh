@@ -75,5 +75,14 @@ if ! grep -q "^opencl .*not built" "$TMP/out"; then
   expect 1 "${NOICD[@]}" "$ESFT" generate --backend opencl --model "$TMP/tiny.gguf" --prompt "abc" --max-new 1
   grep -q "opencl" "$TMP/err" && ok || bad "--backend opencl without an ICD: $(cat "$TMP/err")"
 fi
+# Without a Vulkan driver (no ICD), vulkan is unavailable with a reason and
+# auto still opens a device.
+expect 0 env VK_ICD_FILENAMES="$TMP/empty/none.json" "$ESFT" devices
+if ! grep -q "^vulkan .*not built" "$TMP/out"; then
+  grep -q "^vulkan .*unavailable" "$TMP/out" && ok || bad "vulkan without a driver: $(grep ^vulkan "$TMP/out")"
+  grep -q "auto picks: " "$TMP/out" && ok || bad "auto without a Vulkan driver: $(grep auto "$TMP/out")"
+  expect 1 env VK_ICD_FILENAMES="$TMP/empty/none.json" "$ESFT" generate --backend vulkan --model "$TMP/tiny.gguf" --prompt "abc" --max-new 1
+  grep -q "vulkan" "$TMP/err" && ok || bad "--backend vulkan without a driver: $(cat "$TMP/err")"
+fi
 
 finish

@@ -134,6 +134,21 @@ int main(void) {
                           "vulkan", "0000:03:00.0"};
     check_auto("both.xml", both, 8);
 
+    /* CPU implementations of the GPU APIs (PoCL, lavapipe) rank after the
+     * cpu backend, whatever is built: auto never prefers them */
+    use_topology("nogpu.xml");
+    {
+        esft_ranked_device rr[32];
+        int nr = esft_registry_rank(rr, 32, 0), cpu_at = -1;
+        for (int i = 0; i < nr; i++)
+            if (rr[i].order >= 0 && strcmp(rr[i].info.backend, "cpu") == 0 && cpu_at < 0) cpu_at = i;
+        CHECKF(cpu_at >= 0, "nogpu: the cpu backend is not ranked");
+        for (int i = 0; i < nr; i++)
+            if (rr[i].order >= 0 && !rr[i].info.is_gpu && strcmp(rr[i].info.backend, "cpu") != 0)
+                CHECKF(i > cpu_at, "nogpu: %s %s ranks before the cpu backend", rr[i].info.backend,
+                       rr[i].info.name);
+    }
+
     /* a topology that cannot load: no candidates, auto still works */
     setenv("HWLOC_XMLFILE", "/nonexistent/esft-topology.xml", 1);
     int bad = esft_hwloc_candidates(c, MAX_C, &err);
