@@ -13,6 +13,9 @@
 #include "hwloc_rank.h"
 
 #include "cpu/cpu_backend.h"
+#ifdef ESFT_HAVE_CUDA
+#include "cuda/cuda_backend.h"
+#endif
 #ifdef ESFT_HAVE_OPENCL
 #include "opencl/opencl_backend.h"
 #endif
@@ -22,6 +25,9 @@
 
 static const esft_backend_driver *const drivers[] = {
     &esft_cpu_driver,
+#ifdef ESFT_HAVE_CUDA
+    &esft_cuda_driver,
+#endif
 #ifdef ESFT_HAVE_VULKAN
     &esft_vulkan_driver,
 #endif

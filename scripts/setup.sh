@@ -48,9 +48,16 @@ fi
 bash "$ROOT/scripts/fetch-model.sh" smollm2-135m >/dev/null
 
 # --- 3. build -----------------------------------------------------------------
+# Where the CUDA toolkit is installed, the cuda backend must build (ON, not
+# AUTO): a broken CUDA build fails here instead of quietly dropping out.
+CUDA_OPT=()
+if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
+  CUDA_OPT=(-DESFT_CUDA=ON)
+  command -v nvcc >/dev/null 2>&1 || export PATH="/usr/local/cuda/bin:$PATH"
+fi
 build() { # build DIR [cmake args...]
   local dir=$1; shift
-  cmake -S "$ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DESFT_WERROR=ON "$@" >/dev/null
+  cmake -S "$ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DESFT_WERROR=ON "${CUDA_OPT[@]}" "$@" >/dev/null
   cmake --build "$dir" -j"$(nproc)" >/dev/null
 }
 [ "$MODE" = none ] && exit 0

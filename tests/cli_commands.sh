@@ -84,5 +84,15 @@ if ! grep -q "^vulkan .*not built" "$TMP/out"; then
   expect 1 env VK_ICD_FILENAMES="$TMP/empty/none.json" "$ESFT" generate --backend vulkan --model "$TMP/tiny.gguf" --prompt "abc" --max-new 1
   grep -q "vulkan" "$TMP/err" && ok || bad "--backend vulkan without a driver: $(cat "$TMP/err")"
 fi
+# Without an NVIDIA driver, cuda (when built) is unavailable with the reason
+# and auto opens another device, even with an NVIDIA GPU on the PCI bus.
+if ! grep -q "^cuda .*not built" "$TMP/out" && ! [ -e /dev/nvidiactl ]; then
+  expect 0 env HWLOC_XMLFILE="$HW/nvidia.xml" "$ESFT" devices
+  grep -q "^cuda .*unavailable: no NVIDIA driver" "$TMP/out" && ok || bad "cuda without a driver: $(grep ^cuda "$TMP/out")"
+  grep -Eq "NVIDIA GPU 0000:65:00.0 .*cuda unavailable" "$TMP/out" && ok || bad "the hwloc NVIDIA GPU without a driver: $(grep NVIDIA "$TMP/out")"
+  grep -q "auto picks: " "$TMP/out" && ok || bad "auto without an NVIDIA driver: $(grep auto "$TMP/out")"
+  expect 1 "$ESFT" generate --backend cuda --model "$TMP/tiny.gguf" --prompt "abc" --max-new 1
+  grep -q "cuda: unavailable: no NVIDIA driver" "$TMP/err" && ok || bad "--backend cuda without a driver: $(cat "$TMP/err")"
+fi
 
 finish

@@ -3,6 +3,11 @@
  *    reference fixture, 16 tokens each, batched; >= 18 of 20 identical;
  *  - 3 ES iterations on a tiny model: member rewards identical and master
  *    weights within 1e-5 (normwise, per tensor) of the cpu run.
+ * Both run with f32 working weights (cuda: ESFT_CUDA_WORK_DTYPE=f32), so
+ * any difference is the backend's. cuda's default bf16 weights are then
+ * checked against the same cpu run, more loosely: generation >= 8 of 20
+ * prompts identical (rounding the weights to 8 bits of mantissa moves some
+ * greedy choices), ES iterations run and keep finite weights within 1e-2.
  * With only the cpu backend built, there is nothing to compare: skipped. */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -93,16 +98,17 @@ static int read_rewards(const char *dir, char lines[8][512]) {
     return n;
 }
 
-static void compare_training(const char *name, const char *model) {
+static void compare_training(const char *name, const char *model, double tol, bool same_rewards) {
     char dir_cpu[1024], dir_be[1024], f_cpu[1100], f_be[1100];
     snprintf(dir_cpu, sizeof dir_cpu, "%s/e2e_train_cpu", ESFT_TEST_BINARY_DIR);
-    snprintf(dir_be, sizeof dir_be, "%s/e2e_train_%s", ESFT_TEST_BINARY_DIR, name);
+    snprintf(dir_be, sizeof dir_be, "%s/e2e_train_%s%s", ESFT_TEST_BINARY_DIR, name,
+             same_rewards ? "" : "_lowp");
     CHECK(train_on("cpu", model, dir_cpu) == 0);
     CHECK(train_on(name, model, dir_be) == 0);
     char r_cpu[8][512], r_be[8][512];
     int n_cpu = read_rewards(dir_cpu, r_cpu), n_be = read_rewards(dir_be, r_be);
     CHECK(n_cpu == 3 && n_be == 3);
-    for (int i = 0; i < n_cpu && i < n_be; i++)
+    for (int i = 0; same_rewards && i < n_cpu && i < n_be; i++)
         CHECKF(strcmp(r_cpu[i], r_be[i]) == 0, "%s iteration %d rewards %s vs cpu %s", name, i, r_be[i], r_cpu[i]);
     snprintf(f_cpu, sizeof f_cpu, "%s/final.gguf", dir_cpu);
     snprintf(f_be, sizeof f_be, "%s/final.gguf", dir_be);
@@ -117,6 +123,7 @@ static void compare_training(const char *name, const char *model) {
         const float *x = ta->data, *y = tb->data;
         double dmax = 0, vmax = 0;
         for (uint64_t k = 0; k < ta->n_elements; k++) {
+            if (!isfinite(y[k])) dmax = INFINITY;
             dmax = fmax(dmax, fabs((double)x[k] - y[k]));
             vmax = fmax(vmax, fabs((double)x[k]));
         }
@@ -124,7 +131,7 @@ static void compare_training(const char *name, const char *model) {
     }
     printf("  %s: 3 ES iterations: member rewards %s cpu's; master weights max normwise diff %.3g\n",
            name, strcmp(r_cpu[2], r_be[2]) == 0 ? "equal" : "DIFFER from", worst);
-    CHECKF(worst <= 1e-5, "%s master weights differ from cpu by %.3g", name, worst);
+    CHECKF(worst <= tol, "%s master weights differ from cpu by %.3g", name, worst);
     gguf_close(a);
     gguf_close(b);
 }
@@ -155,19 +162,32 @@ int main(void) {
             continue;
         }
         compared++;
-        compare_training(drv->name, tiny);
+        /* cuda: f32 working weights first, then its default (bf16) */
+        const bool lowp = strcmp(drv->name, "cuda") == 0;
+        if (lowp) setenv("ESFT_CUDA_WORK_DTYPE", "f32", 1);
+        compare_training(drv->name, tiny, 1e-5, true);
+        if (lowp) {
+            unsetenv("ESFT_CUDA_WORK_DTYPE");
+            compare_training(drv->name, tiny, 1e-2, false);
+        }
         if (!have_model) {
             printf("%s: %s absent, generation check skipped\n", drv->name, model_path);
             continue;
         }
         if (!have_ref) have_ref = generate_on("cpu", model_path, ref);
         CHECK(have_ref);
-        CHECK(generate_on(drv->name, model_path, got));
-        int same = 0;
-        for (int i = 0; i < N_PROMPTS; i++) same += memcmp(ref[i], got[i], sizeof ref[i]) == 0;
-        printf("  %s: greedy generation equals cpu for %d of %d prompts (%d tokens each)\n", drv->name,
-               same, N_PROMPTS, N_NEW);
-        CHECKF(same >= 18, "%s: only %d of %d prompts equal cpu", drv->name, same, N_PROMPTS);
+        for (int pass = 0; pass < (lowp ? 2 : 1); pass++) {
+            if (lowp && pass == 0) setenv("ESFT_CUDA_WORK_DTYPE", "f32", 1);
+            if (lowp && pass == 1) unsetenv("ESFT_CUDA_WORK_DTYPE");
+            const int need = pass == 0 ? 18 : 8;
+            CHECK(generate_on(drv->name, model_path, got));
+            int same = 0;
+            for (int i = 0; i < N_PROMPTS; i++) same += memcmp(ref[i], got[i], sizeof ref[i]) == 0;
+            printf("  %s%s: greedy generation equals cpu for %d of %d prompts (%d tokens each)\n",
+                   drv->name, pass ? " (bf16 weights)" : "", same, N_PROMPTS, N_NEW);
+            CHECKF(same >= need, "%s: only %d of %d prompts equal cpu (need %d)", drv->name, same,
+                   N_PROMPTS, need);
+        }
     }
     if (compared == 0) {
         printf("SKIP: only the cpu backend has a device here\n");

@@ -3,7 +3,7 @@
  * Written in the subset of C that C11, OpenCL C (1.2+) and CUDA C++ all
  * accept: no <stdint.h> types on the device side (ESFT_U32 / ESFT_U64 /
  * ESFT_S32 are macros per compiler), no pointers (results are small structs
- * returned by value), no library calls except sqrt, and bit casts through a
+ * returned by value), no library calls except sqrt and fma, and bit casts through a
  * per-compiler macro. GLSL gets the same rounds via umulExtended.
  *
  * Contents:
@@ -29,10 +29,11 @@
  *          quadrant rotation.
  * The result agrees with a libm double-precision evaluation to about
  * 2e-7 relative (a few ulps); the u32 streams are bit-identical everywhere.
- * A backend that evaluates these formulas with the same operation order and
- * fused multiply-adds where the polynomials are written `p * x + c` gets
- * the same bits as the cpu backend (its AVX-512, AVX2 and scalar paths all
- * agree bit for bit).
+ * The fused multiply-adds are explicit (ESFT_FMAF: fmaf, OpenCL fma,
+ * CUDA __fmaf_rn), so the result does not hang on a compiler's contraction
+ * choices: every backend that evaluates these formulas in this operation
+ * order gets the same bits as the cpu backend (its AVX-512, AVX2 and scalar
+ * paths all agree bit for bit).
  *
  * The ES ops built on eps (every backend, DESIGN.md §1):
  *   perturb:   work[i] = cast(master[i] + sigma * eps(seed, tid, i))
@@ -56,6 +57,7 @@
 #define ESFT_AS_F32(u) as_float(u)
 #define ESFT_AS_U32(f) as_uint(f)
 #define ESFT_SQRTF(x) sqrt(x)
+#define ESFT_FMAF(a, b, c) fma(a, b, c)
 #elif defined(__CUDACC__)
 #define ESFT_U32 unsigned int
 #define ESFT_U64 unsigned long long
@@ -71,6 +73,11 @@ ESFT_FN unsigned int esft_as_u32_host_(float f) { union { unsigned int u; float 
 #define ESFT_AS_U32(f) esft_as_u32_host_(f)
 #endif
 #define ESFT_SQRTF(x) sqrtf(x)
+#ifdef __CUDA_ARCH__
+#define ESFT_FMAF(a, b, c) __fmaf_rn(a, b, c)
+#else
+#define ESFT_FMAF(a, b, c) fmaf(a, b, c)
+#endif
 #else /* host C */
 #include <math.h>
 #include <stdint.h>
@@ -83,6 +90,7 @@ static inline uint32_t esft_as_u32_(float f) { union { uint32_t u; float f; } v;
 #define ESFT_AS_F32(u) esft_as_f32_(u)
 #define ESFT_AS_U32(f) esft_as_u32_(f)
 #define ESFT_SQRTF(x) sqrtf(x)
+#define ESFT_FMAF(a, b, c) fmaf(a, b, c)
 #endif
 
 /* Philox4x32 constants. */
@@ -161,13 +169,13 @@ ESFT_FN float esft_neg2log_u1(ESFT_U32 a) {
     float s = (m - 1.0f) / (m + 1.0f);
     float s2 = s * s;
     float p = 0.11111111111111111f;          /* 1/9 */
-    p = p * s2 + 0.14285714285714285f;       /* 1/7 */
-    p = p * s2 + 0.2f;                       /* 1/5 */
-    p = p * s2 + 0.33333333333333333f;       /* 1/3 */
+    p = ESFT_FMAF(p, s2, 0.14285714285714285f); /* 1/7 */
+    p = ESFT_FMAF(p, s2, 0.2f); /* 1/5 */
+    p = ESFT_FMAF(p, s2, 0.33333333333333333f); /* 1/3 */
     p = p * s2;
     float s_2 = s + s;
-    float lnm = s_2 + s_2 * p;
-    float ln = e * 0.693145751953125f + (lnm + e * 1.4286068202862268e-06f);
+    float lnm = ESFT_FMAF(s_2, p, s_2);
+    float ln = ESFT_FMAF(e, 0.693145751953125f, ESFT_FMAF(e, 1.4286068202862268e-06f, lnm));
     return -2.0f * ln;
 }
 
@@ -179,18 +187,18 @@ ESFT_FN esft_f32x2 esft_cossin_u2(ESFT_U32 c) {
     float ff = f * f;
     /* sin(2 pi f) = f * (2pi - (2pi)^3/3! f^2 + ...) */
     float sp = 4.2058693944897634e+01f;             /* (2pi)^9/9! */
-    sp = sp * ff - 7.6705859753061360e+01f;         /* -(2pi)^7/7! */
-    sp = sp * ff + 8.1605249276075040e+01f;         /* (2pi)^5/5! */
-    sp = sp * ff - 4.1341702240399755e+01f;         /* -(2pi)^3/3! */
-    sp = sp * ff + 6.2831853071795865e+00f;         /* 2pi */
+    sp = ESFT_FMAF(sp, ff, -7.6705859753061360e+01f); /* -(2pi)^7/7! */
+    sp = ESFT_FMAF(sp, ff, 8.1605249276075040e+01f); /* (2pi)^5/5! */
+    sp = ESFT_FMAF(sp, ff, -4.1341702240399755e+01f); /* -(2pi)^3/3! */
+    sp = ESFT_FMAF(sp, ff, 6.2831853071795865e+00f); /* 2pi */
     float sn = f * sp;
     /* cos(2 pi f) = 1 - (2pi)^2/2! f^2 + ... */
     float cp = -2.6426256783374388e+01f;            /* -(2pi)^10/10! */
-    cp = cp * ff + 6.0244641371876640e+01f;         /* (2pi)^8/8! */
-    cp = cp * ff - 8.5456817206693710e+01f;         /* -(2pi)^6/6! */
-    cp = cp * ff + 6.4939394022668280e+01f;         /* (2pi)^4/4! */
-    cp = cp * ff - 1.9739208802178716e+01f;         /* -(2pi)^2/2! */
-    float cs = 1.0f + ff * cp;
+    cp = ESFT_FMAF(cp, ff, 6.0244641371876640e+01f); /* (2pi)^8/8! */
+    cp = ESFT_FMAF(cp, ff, -8.5456817206693710e+01f); /* -(2pi)^6/6! */
+    cp = ESFT_FMAF(cp, ff, 6.4939394022668280e+01f); /* (2pi)^4/4! */
+    cp = ESFT_FMAF(cp, ff, -1.9739208802178716e+01f); /* -(2pi)^2/2! */
+    float cs = ESFT_FMAF(ff, cp, 1.0f);
     /* rotate by q quarter turns */
     ESFT_S32 odd = q & 1;
     float c0 = odd ? sn : cs;
