@@ -519,6 +519,7 @@ static int train_loop(trainer *tr) {
     const esft_run_config *c = &tr->cfg;
     const esft_dist *d = tr->dist;
     const int N = c->pop, B = c->batch < tr->task->n_items ? c->batch : tr->task->n_items;
+    const int hash_every = tr->o->hash_every > 0 ? tr->o->hash_every : 10; /* 0: a caller's default */
     int lo, hi;
     esft_dist_block(N, d->size, d->rank, &lo, &hi);
     esft_err err = {{0}};
@@ -559,7 +560,7 @@ static int train_loop(trainer *tr) {
         if ((rc = apply_update(tr, t, R, z, seeds, coeffs))) break;
         double t_update = esft_now_seconds() - u0;
         const bool last = t + 1 == tr->o->iters;
-        if (d->size > 1 && (last || (t + 1) % tr->o->hash_every == 0) && (rc = check_hashes(tr, t + 1))) break;
+        if (d->size > 1 && (last || (t + 1) % hash_every == 0) && (rc = check_hashes(tr, t + 1))) break;
 
         /* metrics */
         double mean = 0, var = 0, mn = R[0], mx = R[0];
