@@ -18,6 +18,9 @@ int cmd_train(int argc, char **argv) {
     float sigma = NAN, alpha = NAN, wd = NAN;
     uint64_t seed = UINT64_MAX;
     bool antithetic = false;
+    c.device = -1; /* not given: under MPI, ranks on a node share its devices */
+    o.hash_every = 10;
+    float mpi_timeout = 1800;
     const cli_opt opts[] = {
         {"model", CLI_STR, &c.model, "FILE", "base GGUF model (default: SmolLM2-135M-Instruct)", 0, 0},
         {"task", CLI_STR, &task, "T", "countdown | conciseness", 0, 0},
@@ -41,11 +44,16 @@ int cmd_train(int argc, char **argv) {
         {"resume", CLI_STR, &o.resume_dir, "DIR", "continue the run saved in DIR (same --out)", 0, 0},
         {"max-slots", CLI_INT, &o.max_slots, "N", "sequences decoded together (default min(batch, 64))", 0, 1 << 20},
         {"quiet", CLI_FLAG, &o.quiet, NULL, "no progress output", 0, 0},
+        {"hash-every", CLI_INT, &o.hash_every, "K", "MPI: ranks compare weight hashes every K iterations and at the end (default 10)", 1, 1 << 24},
+        {"mpi-timeout", CLI_FLOAT, &mpi_timeout, "S", "MPI: abort the job when a rank waits S seconds for the others (default 1800)", 1, 1e7},
+        {"no-bind", CLI_FLAG, &o.no_bind, NULL, "MPI: do not bind ranks to the cores near their device", 0, 0},
         CLI_COMMON_OPTS(c),
     };
     const cli_command cmd = {"train", "--task T [--data F] --out DIR [options]",
                              "Fine-tunes every weight of a model with evolution strategies\n"
-                             "(Qiu et al. 2025): population N, noise sigma, learning rate alpha, greedy decoding.",
+                             "(Qiu et al. 2025): population N, noise sigma, learning rate alpha, greedy decoding.\n"
+                             "Under mpirun/srun the members are shared out over the ranks; each rank takes\n"
+                             "the device of its node-local rank unless --device is given.",
                              opts, (int)(sizeof opts / sizeof opts[0]), 0, 0};
     int rc = cli_parse(&cmd, argc, argv, NULL, NULL);
     if (rc) return rc < 0 ? ESFT_EXIT_OK : rc;
@@ -54,6 +62,7 @@ int cmd_train(int argc, char **argv) {
     o.backend = c.backend;
     o.threads = c.threads;
     o.device = c.device;
+    o.mpi_timeout = mpi_timeout;
     o.iters = iters ? iters : 10;
     esft_run_config *cfg = &o.cfg;
     cfg->pop = pop;

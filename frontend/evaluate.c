@@ -39,6 +39,16 @@ void esft_eval_result_free(esft_eval_result *r, int n) {
     memset(r, 0, sizeof *r);
 }
 
+void esft_eval_summarise(const esft_score *scores, int n, int n_parts, esft_eval_result *out) {
+    out->mean_reward = out->accuracy = 0;
+    for (int k = 0; k < ESFT_TASK_MAX_PARTS; k++) out->mean_parts[k] = 0;
+    for (int i = 0; i < n; i++) {
+        out->mean_reward += scores[i].reward / n;
+        out->accuracy += (double)scores[i].correct / n;
+        for (int k = 0; k < n_parts; k++) out->mean_parts[k] += scores[i].parts[k] / n;
+    }
+}
+
 esft_status esft_evaluate(esft_model *m, const esft_task *t, const esft_prompts *prompts,
                           const int *items, int n, const esft_eval_params *p,
                           esft_eval_result *out, esft_err *err) {
@@ -63,12 +73,8 @@ esft_status esft_evaluate(esft_model *m, const esft_task *t, const esft_prompts 
     out->n = n;
     out->new_tokens = stats.new_tokens;
     out->seconds = stats.seconds;
-    for (int i = 0; i < n; i++) {
-        t->score(t, items[i], res[i].text, res[i].text_len, &scores[i]);
-        out->mean_reward += scores[i].reward / n;
-        out->accuracy += (double)scores[i].correct / n;
-        for (int k = 0; k < t->n_parts; k++) out->mean_parts[k] += scores[i].parts[k] / n;
-    }
+    for (int i = 0; i < n; i++) t->score(t, items[i], res[i].text, res[i].text_len, &scores[i]);
+    esft_eval_summarise(scores, n, t->n_parts, out);
     if (p->keep) {
         out->responses = res;
         out->scores = scores;

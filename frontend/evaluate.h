@@ -44,6 +44,12 @@ esft_status esft_evaluate(esft_model *m, const esft_task *t, const esft_prompts 
                           esft_eval_result *out, esft_err *err);
 void esft_eval_result_free(esft_eval_result *r, int n);
 
+/* Sets out's mean reward, accuracy and mean parts from scores[0..n), in
+ * item order. esft_evaluate uses it, and so does a split eval after
+ * gathering every rank's scores: the same sums in the same order give the
+ * same bits. */
+void esft_eval_summarise(const esft_score *scores, int n, int n_parts, esft_eval_result *out);
+
 /* Mean over generated tokens of KL(model || base) of the next-token
  * distributions along each prompt + response (teacher forcing). Both models
  * must share the tokenizer. */

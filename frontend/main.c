@@ -4,6 +4,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "registry.h"
 
 typedef struct subcommand {
     const char *name;
@@ -47,7 +48,13 @@ int main(int argc, char **argv) {
         return ESFT_EXIT_OK;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("esft %s\n", ESFT_VERSION);
+        /* what this binary was built with: scripts and tests ask (e.g. mpi) */
+        printf("esft %s\nbuilt with:", ESFT_VERSION);
+        for (int i = 0; i < esft_registry_n_drivers(); i++) printf(" %s", esft_registry_driver(i)->name);
+#ifdef ESFT_HAVE_MPI
+        printf(" mpi");
+#endif
+        printf("\n");
         return ESFT_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)

@@ -8,7 +8,12 @@
  *       z = shape(R);  master += Σ_j coeff_j · ε(seed_j)      (one fused pass per tensor)
  *
  * Everything random derives from (run_seed, t, k), so a resumed run is the
- * uninterrupted run, bit for bit. */
+ * uninterrupted run, bit for bit.
+ *
+ * Under MPI (distributed.h) rank r evaluates only its block of members;
+ * every rank then holds the same N rewards (gathered in member order) and
+ * applies the same update to its own copy of the weights, so a run over P
+ * ranks is the one-process run, bit for bit. Rank 0 alone writes. */
 #include "train.h"
 
 #include <errno.h>
@@ -23,11 +28,17 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "distributed.h"
 #include "evaluate.h"
+#include "placement.h"
 #include "registry.h"
 
 typedef struct trainer {
     const esft_train_options *o;
+    esft_dist *dist;
+    bool lead;                   /* rank 0: the one rank that writes */
+    bool stopped_together;       /* every rank saw the failure (no abort needed) */
+    esft_placement place;
     esft_run_config cfg;
     esft_backend *be;
     esft_model *m;
@@ -179,12 +190,34 @@ static int open_metrics(trainer *tr) {
     return ESFT_EXIT_OK;
 }
 
+/* The device (and cores) of this rank, then the backend on it. Threads
+ * default to the cores the rank was bound to, since OpenMP counted the
+ * cores before the binding. */
+static int open_backend(trainer *tr) {
+    const esft_train_options *o = tr->o;
+    const esft_dist *d = tr->dist;
+    char msg[256];
+    if (esft_place_rank(o->backend, o->device, d->local_rank, d->local_size, !o->no_bind, &tr->place, msg,
+                        sizeof msg))
+        return fail("rank placement: %s%s", msg, "");
+    if (msg[0] && !o->quiet) fprintf(stderr, "esft train: rank %d: %s\n", d->rank, msg);
+    cli_common c = {.backend = tr->place.backend, .device = tr->place.device,
+                    .threads = o->threads ? o->threads : tr->place.n_pus};
+    int rc = cli_open_backend(&c, &tr->be);
+    if (rc || d->size == 1 || o->quiet) return rc;
+    char where[256];
+    esft_placement_describe(&tr->place, where, sizeof where);
+    fprintf(stderr, "esft train: rank %d/%d (node rank %d/%d): %s, %d threads\n", d->rank, d->size,
+            d->local_rank, d->local_size, where, tr->be->n_threads);
+    return ESFT_EXIT_OK;
+}
+
 static int setup(trainer *tr) {
     const esft_train_options *o = tr->o;
     esft_err err = {{0}};
     tr->cfg = o->cfg;
     if (!o->out_dir) return fprintf(stderr, "esft train: --out DIR is required\n"), ESFT_EXIT_USAGE;
-    if (make_dir(o->out_dir))
+    if (tr->lead && make_dir(o->out_dir))
         return fail("--out %s: cannot create or write the directory (%s)", o->out_dir, strerror(errno));
     snprintf(tr->metrics_path, sizeof tr->metrics_path, "%s/metrics.jsonl", o->out_dir);
     snprintf(tr->ckpt_path, sizeof tr->ckpt_path, "%s/checkpoint.gguf", o->out_dir);
@@ -238,8 +271,7 @@ static int setup(trainer *tr) {
         if (st) return fail("eval data: %s%s", err.msg, "");
     }
 
-    cli_common c = {.backend = o->backend, .threads = o->threads, .device = o->device};
-    if ((rc = cli_open_backend(&c, &tr->be))) return rc;
+    if ((rc = open_backend(tr))) return rc;
     esft_model_options mo = {.trainable = true};
     if (esft_model_load(load_path, tr->be, &mo, &tr->m, &err)) return fail("%s%s", err.msg, "");
     if (!o->resume_dir) {
@@ -254,7 +286,7 @@ static int setup(trainer *tr) {
     for (int i = 0; i < tr->m->n_params; i++) n_sel += tr->selected[i] = params_match(tr->cfg.params, tr->m->params[i].name);
     if (n_sel == 0)
         return fprintf(stderr, "esft train: --params %s matches no tensor of %s\n", tr->cfg.params, load_path), ESFT_EXIT_USAGE;
-    return open_metrics(tr);
+    return tr->lead ? open_metrics(tr) : ESFT_EXIT_OK;
 }
 
 /* ---- progress ---- */
@@ -297,102 +329,243 @@ static esft_status set_unperturbed(trainer *tr, esft_err *err) {
     return ESFT_OK;
 }
 
-static int run_eval(trainer *tr, cJSON *line, esft_err *err) {
+static int write_metrics(trainer *tr, cJSON *line, double mean, double mn, double mx, long it_tokens,
+                         double t_gen, double it_s) {
+    int rc = ESFT_EXIT_OK;
+    char *s = cJSON_PrintUnformatted(line);
+    if (!s || fprintf(tr->metrics, "%s\n", s) < 0 || fflush(tr->metrics)) rc = fail("%s: write failed%s", tr->metrics_path, "");
+    free(s);
+    if (!tr->o->quiet) {
+        const cJSON *acc = cJSON_GetObjectItem(line, "eval_accuracy");
+        char accs[48] = "";
+        if (acc) snprintf(accs, sizeof accs, " | eval acc %.1f%%", 100 * acc->valuedouble);
+        fprintf(stderr, "%siter %d/%d: reward %.4f (min %.4f max %.4f) | %ld tokens, %.0f tok/s | %.1f s%s\n",
+                tr->tty ? "\r\033[K" : "", tr->iter + 1, tr->o->iters, mean, mn, mx, it_tokens,
+                t_gen > 0 ? it_tokens / t_gen : 0, it_s, accs);
+    }
+    return rc;
+}
+
+static int write_checkpoint(trainer *tr, int done, bool last) {
+    esft_err err = {{0}};
+    esft_ckpt_info info = {.cfg = tr->cfg, .iteration = done, .iters_total = tr->o->iters,
+                           .base_fingerprint = tr->base_fingerprint};
+    snprintf(info.base_path, sizeof info.base_path, "%s", tr->base_path);
+    if (esft_checkpoint_write(tr->m, &info, tr->ckpt_path, &err)) return fail("checkpoint: %s%s", err.msg, "");
+    if (last && esft_checkpoint_write(tr->m, &info, tr->final_path, &err)) return fail("final model: %s%s", err.msg, "");
+    return ESFT_EXIT_OK;
+}
+
+/* Eval items are dealt to ranks like members; the per-item scores are
+ * gathered and summed in item order, as one process would. */
+enum { EV_REWARD, EV_CORRECT, EV_PARTS, EV_WIDTH = EV_PARTS + ESFT_TASK_MAX_PARTS };
+
+static int run_eval(trainer *tr, cJSON *line, int iter1, esft_err *err) {
+    const esft_dist *d = tr->dist;
     int n = tr->eval_task->n_items;
     if (tr->o->eval_limit > 0 && tr->o->eval_limit < n) n = tr->o->eval_limit;
-    int *items = malloc((size_t)n * sizeof *items);
-    if (!items) return ESFT_EXIT_RUNTIME;
-    for (int i = 0; i < n; i++) items[i] = i;
-    esft_eval_result r;
-    esft_eval_params ep = {.max_new = tr->cfg.max_new, .max_slots = tr->o->max_slots ? tr->o->max_slots : 64};
-    esft_status st = set_unperturbed(tr, err);
-    if (!st) st = esft_evaluate(tr->m, tr->eval_task, &tr->eval_prompts, items, n, &ep, &r, err);
-    free(items);
-    if (st) return ESFT_EXIT_RUNTIME;
-    cJSON_AddNumberToObject(line, "eval_accuracy", r.accuracy);
-    cJSON_AddNumberToObject(line, "eval_reward", r.mean_reward);
+    int lo, hi;
+    esft_dist_block(n, d->size, d->rank, &lo, &hi);
+    int *items = malloc((size_t)(hi - lo + 1) * sizeof *items);
+    double *mine = calloc((size_t)(hi - lo + 1) * EV_WIDTH, sizeof *mine);
+    double *all = calloc((size_t)n * EV_WIDTH + 1, sizeof *all);
+    esft_score *scores = calloc((size_t)n + 1, sizeof *scores);
+    esft_status st = ESFT_OK;
+    if (!items || !mine || !all || !scores) st = esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+    for (int i = lo; i < hi; i++) items[i - lo] = i;
+    esft_eval_params ep = {.max_new = tr->cfg.max_new, .max_slots = tr->o->max_slots ? tr->o->max_slots : 64,
+                           .keep = true};
+    if (!st) st = set_unperturbed(tr, err);
+    esft_eval_result r = {0};
+    if (!st && hi > lo) st = esft_evaluate(tr->m, tr->eval_task, &tr->eval_prompts, items, hi - lo, &ep, &r, err);
+    for (int i = 0; !st && i < hi - lo; i++) {
+        double *rec = mine + (size_t)i * EV_WIDTH;
+        rec[EV_REWARD] = r.scores[i].reward;
+        rec[EV_CORRECT] = r.scores[i].correct;
+        for (int q = 0; q < ESFT_TASK_MAX_PARTS; q++) rec[EV_PARTS + q] = r.scores[i].parts[q];
+    }
+    esft_eval_result_free(&r, hi - lo);
+    if (st) { /* this rank alone failed: the caller ends the job */
+        free(items), free(mine), free(all), free(scores);
+        return ESFT_EXIT_RUNTIME;
+    }
+    esft_dist_gather_items(d, mine, n, EV_WIDTH, all, "eval scores", iter1);
+    for (int i = 0; i < n; i++) {
+        const double *rec = all + (size_t)i * EV_WIDTH;
+        scores[i].reward = rec[EV_REWARD];
+        scores[i].correct = rec[EV_CORRECT] != 0;
+        for (int q = 0; q < ESFT_TASK_MAX_PARTS; q++) scores[i].parts[q] = rec[EV_PARTS + q];
+    }
+    esft_eval_result sum = {0};
+    esft_eval_summarise(scores, n, tr->eval_task->n_parts, &sum);
+    cJSON_AddNumberToObject(line, "eval_accuracy", sum.accuracy);
+    cJSON_AddNumberToObject(line, "eval_reward", sum.mean_reward);
     cJSON_AddNumberToObject(line, "eval_items", n);
-    esft_eval_result_free(&r, n);
+    free(items), free(mine), free(all), free(scores);
     return ESFT_EXIT_OK;
+}
+
+/* Hash of this rank's trained master weights (the only ones ES changes),
+ * tensor by tensor in model order. ESFT_TEST_FLIP_BIT_RANK=r flips one bit
+ * of rank r's copy before hashing: the fault the check exists to catch,
+ * for tests. */
+static esft_status master_hash(trainer *tr, uint64_t *out, esft_err *err) {
+    size_t max_n = 0;
+    for (int i = 0; i < tr->m->n_params; i++)
+        if (tr->selected[i] && tr->m->params[i].n > max_n) max_n = tr->m->params[i].n;
+    float *host = malloc((max_n ? max_n : 1) * sizeof *host);
+    if (!host) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+    const char *flip = getenv("ESFT_TEST_FLIP_BIT_RANK");
+    bool flip_here = flip && *flip && atoi(flip) == tr->dist->rank;
+    uint64_t h = ESFT_HASH_INIT;
+    for (int i = 0; i < tr->m->n_params; i++) {
+        const esft_param *p = &tr->m->params[i];
+        if (!tr->selected[i]) continue;
+        if (esft_download(&p->master, 0, host, p->n)) {
+            free(host);
+            return esft_errf(err, ESFT_ERR_DEVICE, "%s: %s", p->name, tr->be->err.msg);
+        }
+        if (flip_here) {
+            uint32_t bits;
+            memcpy(&bits, host, sizeof bits);
+            bits ^= 1u;
+            memcpy(host, &bits, sizeof bits);
+            flip_here = false;
+        }
+        h = esft_hash_bytes(h, host, p->n * sizeof *host);
+    }
+    free(host);
+    *out = h;
+    return ESFT_OK;
+}
+
+/* Ranks compare weight hashes; a mismatch stops every rank (each sees it). */
+static int check_hashes(trainer *tr, int iter1) {
+    const esft_dist *d = tr->dist;
+    esft_err err = {{0}};
+    uint64_t h = 0;
+    if (master_hash(tr, &h, &err)) return fail("weight hash: %s%s", err.msg, "");
+    uint64_t *all = calloc((size_t)d->size, sizeof *all);
+    if (!all) return fail("out of memory%s%s", "", "");
+    esft_dist_allgather_u64(d, h, all, "weight hashes", iter1);
+    char ranks[256];
+    int n_bad = esft_dist_hash_mismatch(all, d->size, ranks, sizeof ranks);
+    if (n_bad && tr->lead)
+        fprintf(stderr, "esft train: iteration %d: the master weights of rank%s %s differ from rank 0's "
+                        "(weight hash %016llx, rank 0 %016llx); stopping\n",
+                iter1, n_bad > 1 ? "s" : "", ranks, (unsigned long long)all[strtol(ranks, NULL, 10)],
+                (unsigned long long)all[0]);
+    free(all);
+    if (!n_bad) return ESFT_EXIT_OK;
+    tr->stopped_together = true;
+    return ESFT_EXIT_RUNTIME;
+}
+
+/* What a rank reports per member: reward, reward parts, tokens, seconds. */
+enum { MR_REWARD, MR_PARTS, MR_TOKENS = MR_PARTS + ESFT_TASK_MAX_PARTS, MR_GEN, MR_PERTURB, MR_SCORE, MR_WIDTH };
+
+/* Perturbs and evaluates members [lo, hi) of iteration t into mine. */
+static int eval_members(trainer *tr, int t, int lo, int hi, const int *batch, int B, double *mine) {
+    const esft_run_config *c = &tr->cfg;
+    esft_err err = {{0}};
+    for (tr->member = lo; tr->member < hi; tr->member++) {
+        const int k = tr->member;
+        double *rec = mine + (size_t)(k - lo) * MR_WIDTH;
+        float sign;
+        uint64_t seed = esft_es_member(c->run_seed, (uint64_t)t, k, c->antithetic, &sign);
+        double t0 = esft_now_seconds();
+        for (int i = 0; i < tr->m->n_params; i++) {
+            esft_param *p = &tr->m->params[i];
+            if (!tr->selected[i]) continue;
+            if (esft_perturb(tr->be, &p->work, &p->master, p->n, p->id, seed, sign * c->sigma))
+                return fail("perturb: %s%s", tr->be->err.msg, "");
+        }
+        esft_synchronize(tr->be);
+        double t1 = esft_now_seconds();
+        rec[MR_PERTURB] = t1 - t0;
+        esft_eval_result r;
+        esft_eval_params ep = {.max_new = c->max_new,
+                               .max_slots = tr->o->max_slots ? tr->o->max_slots : (B < 64 ? B : 64),
+                               .on_progress = on_gen_progress, .user = tr};
+        if (esft_evaluate(tr->m, tr->task, &tr->prompts, batch, B, &ep, &r, &err)) return fail("%s%s", err.msg, "");
+        rec[MR_GEN] = r.seconds;
+        rec[MR_SCORE] = esft_now_seconds() - t1 - r.seconds;
+        rec[MR_REWARD] = r.mean_reward;
+        for (int q = 0; q < ESFT_TASK_MAX_PARTS; q++) rec[MR_PARTS + q] = r.mean_parts[q];
+        rec[MR_TOKENS] = (double)r.new_tokens;
+    }
+    return ESFT_EXIT_OK;
+}
+
+/* master (+ weight decay) += Σ_j coeff_j · ε(seed_j), one fused pass per tensor */
+static int apply_update(trainer *tr, int t, const double *R, double *z, uint64_t *seeds, float *coeffs) {
+    const esft_run_config *c = &tr->cfg;
+    esft_shape_fitness(c->shaping, R, c->pop, z);
+    int n_seeds = esft_es_coefficients(c->run_seed, (uint64_t)t, z, c->pop, c->alpha, c->antithetic, seeds, coeffs);
+    int rc = ESFT_EXIT_OK;
+    for (int i = 0; i < tr->m->n_params && !rc; i++) {
+        esft_param *p = &tr->m->params[i];
+        if (!tr->selected[i]) continue;
+        if (c->weight_decay > 0 && esft_scale(tr->be, &p->master, p->n, 1.0f - c->alpha * c->weight_decay))
+            rc = fail("weight decay: %s%s", tr->be->err.msg, "");
+        else if (esft_es_update(tr->be, &p->master, p->n, p->id, seeds, coeffs, n_seeds))
+            rc = fail("es_update: %s%s", tr->be->err.msg, "");
+    }
+    esft_synchronize(tr->be);
+    return rc;
 }
 
 static int train_loop(trainer *tr) {
     const esft_run_config *c = &tr->cfg;
+    const esft_dist *d = tr->dist;
     const int N = c->pop, B = c->batch < tr->task->n_items ? c->batch : tr->task->n_items;
+    const int hash_every = tr->o->hash_every > 0 ? tr->o->hash_every : 10; /* 0: a caller's default */
+    int lo, hi;
+    esft_dist_block(N, d->size, d->rank, &lo, &hi);
     esft_err err = {{0}};
     double *R = calloc((size_t)N, sizeof *R), *z = calloc((size_t)N, sizeof *z);
     double *parts = calloc((size_t)N * ESFT_TASK_MAX_PARTS, sizeof *parts);
-    long *tokens = calloc((size_t)N, sizeof *tokens);
+    double *mine = calloc((size_t)(hi - lo + 1) * MR_WIDTH, sizeof *mine);
+    double *all = calloc((size_t)N * MR_WIDTH, sizeof *all);
     uint64_t *seeds = calloc((size_t)N, sizeof *seeds);
     float *coeffs = calloc((size_t)N, sizeof *coeffs);
     int *batch = calloc((size_t)B, sizeof *batch);
-    if (!R || !z || !parts || !tokens || !seeds || !coeffs || !batch) return fail("out of memory%s%s", "", "");
     int rc = ESFT_EXIT_OK;
+    if (!R || !z || !parts || !mine || !all || !seeds || !coeffs || !batch) rc = fail("out of memory%s%s", "", "");
     tr->t_start = esft_now_seconds();
-    if (!tr->o->quiet)
+    char ranks[48] = "";
+    if (d->size > 1) snprintf(ranks, sizeof ranks, " | %d ranks", d->size);
+    if (!rc && tr->lead && !tr->o->quiet)
         fprintf(stderr, "esft train: %s on %s | task %s (%d items, batch %d) | pop %d sigma %g alpha %g | "
-                        "max_new %d | iterations %d..%d\n",
+                        "max_new %d | iterations %d..%d%s\n",
                 tr->base_path, tr->be->device_name, c->task, tr->task->n_items, B, N, c->sigma, c->alpha,
-                c->max_new, tr->start_iter + 1, tr->o->iters);
+                c->max_new, tr->start_iter + 1, tr->o->iters, ranks);
     for (tr->iter = tr->start_iter; tr->iter < tr->o->iters && !rc; tr->iter++) {
         const int t = tr->iter;
         const double it0 = esft_now_seconds();
-        double t_perturb = 0, t_gen = 0, t_update = 0, t_reward = 0;
-        long it_tokens = 0;
         esft_select_batch(c->run_seed, (uint64_t)t, tr->task->n_items, B, batch);
-        for (tr->member = 0; tr->member < N; tr->member++) {
-            const int k = tr->member;
-            float sign;
-            uint64_t seed = esft_es_member(c->run_seed, (uint64_t)t, k, c->antithetic, &sign);
-            double t0 = esft_now_seconds();
-            for (int i = 0; i < tr->m->n_params && !rc; i++) {
-                esft_param *p = &tr->m->params[i];
-                if (!tr->selected[i]) continue;
-                if (esft_perturb(tr->be, &p->work, &p->master, p->n, p->id, seed, sign * c->sigma)) {
-                    rc = fail("perturb: %s%s", tr->be->err.msg, "");
-                }
-            }
-            esft_synchronize(tr->be);
-            double t1 = esft_now_seconds();
-            t_perturb += t1 - t0;
-            if (rc) break;
-            esft_eval_result r;
-            esft_eval_params ep = {.max_new = c->max_new,
-                                   .max_slots = tr->o->max_slots ? tr->o->max_slots : (B < 64 ? B : 64),
-                                   .on_progress = on_gen_progress, .user = tr};
-            if (esft_evaluate(tr->m, tr->task, &tr->prompts, batch, B, &ep, &r, &err)) {
-                rc = fail("%s%s", err.msg, "");
-                break;
-            }
-            t_gen += r.seconds;
-            t_reward += esft_now_seconds() - t1 - r.seconds;
-            R[k] = r.mean_reward;
-            for (int q = 0; q < tr->task->n_parts; q++) parts[(size_t)k * ESFT_TASK_MAX_PARTS + q] = r.mean_parts[q];
-            tokens[k] = r.new_tokens;
-            it_tokens += r.new_tokens;
+        if ((rc = eval_members(tr, t, lo, hi, batch, B, mine))) break;
+        /* every rank gets every member's record, in member order */
+        esft_dist_gather_items(d, mine, N, MR_WIDTH, all, "member rewards", t + 1);
+        double t_perturb = 0, t_gen = 0, t_reward = 0;
+        long it_tokens = 0;
+        for (int k = 0; k < N; k++) {
+            const double *rec = all + (size_t)k * MR_WIDTH;
+            R[k] = rec[MR_REWARD];
+            for (int q = 0; q < ESFT_TASK_MAX_PARTS; q++) parts[(size_t)k * ESFT_TASK_MAX_PARTS + q] = rec[MR_PARTS + q];
+            it_tokens += (long)rec[MR_TOKENS];
+            t_gen += rec[MR_GEN], t_perturb += rec[MR_PERTURB], t_reward += rec[MR_SCORE];
         }
-        if (rc) break;
-        /* update: one fused pass per trained tensor */
         double u0 = esft_now_seconds();
-        esft_shape_fitness(c->shaping, R, N, z);
-        int n_seeds = esft_es_coefficients(c->run_seed, (uint64_t)t, z, N, c->alpha, c->antithetic, seeds, coeffs);
-        for (int i = 0; i < tr->m->n_params && !rc; i++) {
-            esft_param *p = &tr->m->params[i];
-            if (!tr->selected[i]) continue;
-            if (c->weight_decay > 0 && esft_scale(tr->be, &p->master, p->n, 1.0f - c->alpha * c->weight_decay))
-                rc = fail("weight decay: %s%s", tr->be->err.msg, "");
-            else if (esft_es_update(tr->be, &p->master, p->n, p->id, seeds, coeffs, n_seeds))
-                rc = fail("es_update: %s%s", tr->be->err.msg, "");
-        }
-        esft_synchronize(tr->be);
-        t_update = esft_now_seconds() - u0;
-        if (rc) break;
+        if ((rc = apply_update(tr, t, R, z, seeds, coeffs))) break;
+        double t_update = esft_now_seconds() - u0;
+        const bool last = t + 1 == tr->o->iters;
+        if (d->size > 1 && (last || (t + 1) % hash_every == 0) && (rc = check_hashes(tr, t + 1))) break;
 
         /* metrics */
         double mean = 0, var = 0, mn = R[0], mx = R[0];
         for (int k = 0; k < N; k++) mean += R[k] / N, mn = fmin(mn, R[k]), mx = fmax(mx, R[k]);
         for (int k = 0; k < N; k++) var += (R[k] - mean) * (R[k] - mean) / N;
-        double it_s = esft_now_seconds() - it0;
         cJSON *line = cJSON_CreateObject();
         cJSON_AddNumberToObject(line, "iter", t);
         cJSON_AddNumberToObject(line, "reward_mean", mean);
@@ -407,6 +580,9 @@ static int train_loop(trainer *tr) {
             snprintf(key, sizeof key, "%s_mean", tr->task->part_names[q]);
             cJSON_AddNumberToObject(line, key, pm);
         }
+        /* wall time of the iteration (eval excluded); the parts are sums over
+         * members, whichever rank ran them */
+        double it_s = esft_now_seconds() - it0;
         cJSON_AddNumberToObject(line, "tokens", (double)it_tokens);
         cJSON_AddNumberToObject(line, "seconds", it_s);
         cJSON_AddNumberToObject(line, "seconds_generate", t_gen);
@@ -414,48 +590,46 @@ static int train_loop(trainer *tr) {
         cJSON_AddNumberToObject(line, "seconds_update", t_update);
         cJSON_AddNumberToObject(line, "seconds_reward", t_reward);
         cJSON_AddNumberToObject(line, "tokens_per_second", t_gen > 0 ? it_tokens / t_gen : 0);
-        const bool last = t + 1 == tr->o->iters;
+        cJSON_AddNumberToObject(line, "ranks", d->size);
         if (tr->eval_task && ((tr->o->eval_every > 0 && (t + 1) % tr->o->eval_every == 0) || last)) {
-            if ((rc = run_eval(tr, line, &err))) {
+            if ((rc = run_eval(tr, line, t + 1, &err))) {
                 fail("eval: %s%s", err.msg, "");
                 cJSON_Delete(line);
                 break;
             }
         }
-        char *s = cJSON_PrintUnformatted(line);
-        if (!s || fprintf(tr->metrics, "%s\n", s) < 0 || fflush(tr->metrics)) rc = fail("%s: write failed%s", tr->metrics_path, "");
-        free(s);
-        if (!tr->o->quiet) {
-            const cJSON *acc = cJSON_GetObjectItem(line, "eval_accuracy");
-            char accs[48] = "";
-            if (acc) snprintf(accs, sizeof accs, " | eval acc %.1f%%", 100 * acc->valuedouble);
-            fprintf(stderr, "%siter %d/%d: reward %.4f (min %.4f max %.4f) | %ld tokens, %.0f tok/s | %.1f s%s\n",
-                    tr->tty ? "\r\033[K" : "", t + 1, tr->o->iters, mean, mn, mx, it_tokens,
-                    t_gen > 0 ? it_tokens / t_gen : 0, it_s, accs);
-        }
+        if (tr->lead) rc = write_metrics(tr, line, mean, mn, mx, it_tokens, t_gen, it_s);
         cJSON_Delete(line);
         if (rc) break;
-        /* checkpoint */
-        if (last || (tr->o->checkpoint_every > 0 && (t + 1) % tr->o->checkpoint_every == 0)) {
-            esft_ckpt_info info = {.cfg = *c, .iteration = t + 1, .iters_total = tr->o->iters,
-                                   .base_fingerprint = tr->base_fingerprint};
-            snprintf(info.base_path, sizeof info.base_path, "%s", tr->base_path);
-            if (esft_checkpoint_write(tr->m, &info, tr->ckpt_path, &err)) rc = fail("checkpoint: %s%s", err.msg, "");
-            else if (last && esft_checkpoint_write(tr->m, &info, tr->final_path, &err))
-                rc = fail("final model: %s%s", err.msg, "");
-        }
+        if (tr->lead && (last || (tr->o->checkpoint_every > 0 && (t + 1) % tr->o->checkpoint_every == 0)))
+            rc = write_checkpoint(tr, t + 1, last);
     }
-    if (!rc && !tr->o->quiet)
+    if (!rc && tr->lead && !tr->o->quiet)
         fprintf(stderr, "esft train: done in %.1f s; metrics %s, final model %s\n",
                 esft_now_seconds() - tr->t_start, tr->metrics_path, tr->final_path);
-    free(R), free(z), free(parts), free(tokens), free(seeds), free(coeffs), free(batch);
+    free(R), free(z), free(parts), free(mine), free(all), free(seeds), free(coeffs), free(batch);
     return rc;
 }
 
 int esft_train(const esft_train_options *opts) {
-    trainer tr = {.o = opts, .tty = isatty(STDERR_FILENO)};
+    esft_dist dist;
+    char msg[256] = "";
+    if (esft_dist_init(&dist, opts->mpi_timeout > 0 ? opts->mpi_timeout : 1800, msg, sizeof msg))
+        return fail("MPI: %s%s", msg, "");
+    trainer tr = {.o = opts, .dist = &dist, .lead = dist.rank == 0,
+                  .tty = dist.rank == 0 && isatty(STDERR_FILENO)};
     int rc = setup(&tr);
-    if (!rc) rc = train_loop(&tr);
+    /* A setup failure on any rank stops them all here, together: each rank
+     * has read the same flags and files, so most failures are everyone's,
+     * and the one rank that printed the reason is enough. */
+    int worst = rc;
+    esft_dist_max_int(&dist, rc, &worst, "setup", 0);
+    if (worst) {
+        rc = rc ? rc : worst;
+        tr.stopped_together = true;
+    } else {
+        rc = train_loop(&tr);
+    }
     if (tr.metrics) fclose(tr.metrics);
     free(tr.selected);
     esft_prompts_free(&tr.prompts);
@@ -464,5 +638,9 @@ int esft_train(const esft_train_options *opts) {
     esft_task_free(tr.eval_task);
     esft_model_free(tr.m);
     esft_backend_destroy(tr.be);
+    /* a failure only this rank saw: the others would wait for it in the
+     * next collective, so end the whole job now */
+    if (rc && !tr.stopped_together) esft_dist_abort(&dist, rc);
+    esft_dist_finalize(&dist);
     return rc;
 }

@@ -23,7 +23,11 @@ typedef struct esft_train_options {
     bool quiet;                 /* no progress output */
     /* backend */
     const char *backend;
-    int threads, device;
+    int threads, device;        /* device -1: not given (ranks share a node's devices) */
+    /* distribution (frontend/distributed.h) */
+    int hash_every;             /* compare ranks' weight hashes every K iterations and at the end */
+    double mpi_timeout;         /* seconds a rank waits for the others before aborting the job */
+    bool no_bind;               /* ranks do not bind to cores */
 } esft_train_options;
 
 /* Runs (or resumes) training. Returns an exit code (0, 1, 2) after printing

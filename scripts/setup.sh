@@ -30,7 +30,7 @@ log() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
 PACKAGES=(build-essential cmake pkg-config git ca-certificates unzip python3 python3-pip
           libopenblas-dev libcjson-dev libpcre2-dev libhwloc-dev hwloc
           pocl-opencl-icd ocl-icd-opencl-dev opencl-headers libclblast-dev clinfo
-          libvulkan-dev mesa-vulkan-drivers glslc)
+          libvulkan-dev mesa-vulkan-drivers glslc openmpi-bin libopenmpi-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
