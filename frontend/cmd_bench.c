@@ -266,19 +266,21 @@ static int bench_matmul(int argc, char **argv) {
     cli_common c = {0};
     int reps = 0;
     bool large = false;
+    const char *dtype = NULL;
     const cli_opt opts[] = {
         {"reps", CLI_INT, &reps, "N", "repetitions per shape (default: about 0.5 s each)", 0, 1 << 20},
         {"large", CLI_FLAG, &large, NULL, "also 4096^3 and 8192^3 on the cpu (GPU backends always)", 0, 0},
+        {"dtype", CLI_STR, &dtype, "D", "work dtype of W: f32 | f16 | bf16 (default: the backend's)", 0, 0},
         CLI_COMMON_OPTS(c),
     };
-    const cli_command cmd = {"bench matmul", "[--backend B] [--threads N] [--large]",
+    const cli_command cmd = {"bench matmul", "[--backend B] [--threads N] [--large] [--dtype D]",
                              "GFLOP/s and TFLOP/s of the backend's matmul at decode and prefill\n"
                              "shapes, W in the backend's work dtype (bf16/f16 on cuda).",
                              opts, (int)(sizeof opts / sizeof opts[0]), 0, 0};
     int rc = cli_parse(&cmd, argc, argv, NULL, NULL);
     if (rc) return rc < 0 ? ESFT_EXIT_OK : rc;
     esft_backend *be = NULL;
-    if ((rc = cli_open_backend(&c, &be))) return rc;
+    if ((rc = cli_open_backend_dtype(&c, dtype, &be))) return rc;
     printf("backend %s (%s), %d threads\n", be->kind, be->device_name, be->n_threads);
     rc = matmul_table(be, reps, large);
     esft_backend_destroy(be);
@@ -289,12 +291,14 @@ static int bench_ops(int argc, char **argv) {
     cli_common c = {0};
     int weights_m = 16;
     bool large = false;
+    const char *dtype = NULL;
     const cli_opt opts[] = {
         {"weights", CLI_INT, &weights_m, "M", "millions of weights for the noise ops (default 16)", 1, 100000},
         {"large", CLI_FLAG, &large, NULL, "also 4096^3 and 8192^3 matmuls on the cpu", 0, 0},
+        {"dtype", CLI_STR, &dtype, "D", "work dtype: f32 | f16 | bf16 (default: the backend's)", 0, 0},
         CLI_COMMON_OPTS(c),
     };
-    const cli_command cmd = {"bench ops", "[--backend B] [--threads N] [--weights M] [--large]",
+    const cli_command cmd = {"bench ops", "[--backend B] [--threads N] [--weights M] [--large] [--dtype D]",
                              "The same micro-benchmarks on any backend: matmul GFLOP/s at decode and\n"
                              "prefill shapes (W in the work dtype), perturb and es_update in\n"
                              "normals/s and GB/s.\n"
@@ -303,7 +307,7 @@ static int bench_ops(int argc, char **argv) {
     int rc = cli_parse(&cmd, argc, argv, NULL, NULL);
     if (rc) return rc < 0 ? ESFT_EXIT_OK : rc;
     esft_backend *be = NULL;
-    if ((rc = cli_open_backend(&c, &be))) return rc;
+    if ((rc = cli_open_backend_dtype(&c, dtype, &be))) return rc;
     printf("backend %s (%s), %d threads\n", be->kind, be->device_name, be->n_threads);
     rc = matmul_table(be, 0, large);
     if (!rc) rc = noise_table(be, (size_t)weights_m * 1000000);

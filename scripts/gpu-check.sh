@@ -4,9 +4,9 @@
 #   1. unpacks .deps/debs/*.deb (scripts/fetch-gpu-deps.sh) into .deps/root
 #   2. builds esft with the cuda backend into build-gpu (Release, -j$(nproc))
 #   3. nvidia-smi and `esft devices`
-#   4. the conformance suite (every op of every backend against the cpu
+#   4. random-weight models with SmolLM2-135M and Qwen2.5-1.5B dimensions
+#   5. the conformance suite (every op of every backend against the cpu
 #      backend) and the end-to-end test (generation and ES iterations)
-#   5. random-weight models with SmolLM2-135M and Qwen2.5-1.5B dimensions
 #   6. esft bench decode (batch 1, 64, 256) on both, esft bench ops, and a
 #      PyTorch/cuBLAS reference (bf16 GEMM TFLOP/s, copy GB/s) when importable
 #   7. times one ES iteration: population 30, batch 200, max_new 256, 1.5B
@@ -25,6 +25,7 @@
 #   ESFT_GPU_CHECK_BUDGET   seconds for the whole script (default 470)
 #   ESFT_GPU_CHECK_THREADS  host threads for esft (default: all cores)
 #   ESFT_GPU_CHECK_BUILD    build directory (default build-gpu)
+#   ESFT_GPU_CHECK_JOBS     parallel build jobs (default: nproc)
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -39,7 +40,7 @@ SMALL=0
 for arg in "$@"; do
   case "$arg" in
     --small) SMALL=1 ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "gpu-check.sh: unknown option '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -52,12 +53,13 @@ STEPS=$WORK/steps.txt FIGURES=$WORK/figures.txt
 : >"$STEPS"
 : >"$FIGURES"
 ESFT=$BUILD/esft
+ncpu=$(nproc 2>/dev/null || echo 4) # before OMP_NUM_THREADS: nproc honours it
+JOBS=${ESFT_GPU_CHECK_JOBS:-$ncpu}
 THREAD_ARGS=()
 [ -n "$THREADS" ] && THREAD_ARGS=(--threads "$THREADS") && export OMP_NUM_THREADS=$THREADS
-ncpu=$(nproc 2>/dev/null || echo 4)
 
 # --- step bookkeeping --------------------------------------------------------
-STATE=(ROOT OUT BUILD WORK ESFT BK TM ES PREFIX_ARGS THREAD_ARGS ncpu CUDA_MODE)
+STATE=(ROOT OUT BUILD WORK ESFT BK TM ES PREFIX_ARGS THREAD_ARGS JOBS CUDA_MODE)
 record() { printf '%-30s %-5s %7s  %s\n' "$1" "$2" "$3" "${4:-}" >>"$STEPS"; }
 figure() { printf '  %s\n' "$*" >>"$FIGURES"; }
 skip() { record "$1" SKIP - "$2"; }
@@ -98,8 +100,11 @@ step() {
 
 write_summary() {
   {
-    echo "esft gpu-check  $(date -u '+%Y-%m-%d %H:%M UTC')  host $(hostname)  ${ncpu} cores"
-    echo "commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (+ uncommitted changes)')"
+    echo "esft gpu-check  $(date -u '+%Y-%m-%d %H:%M UTC')  host $(uname -n)  ${ncpu} cores"
+    # the device machine gets a copy of the tree, maybe without .git
+    if git -C "$ROOT" rev-parse --short HEAD >/dev/null 2>&1; then
+      echo "commit $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD || echo ' (+ uncommitted changes)')"
+    fi
     echo "mode: $MODE_LINE"
     echo "total ${SECONDS}s of a ${BUDGET}s budget"
     echo
@@ -121,10 +126,10 @@ unpack_debs() {
     if command -v dpkg >/dev/null; then
       dpkg -x "$deb" "$root" || return 1
     else
-      local data
+      local data z
       data=$(ar t "$deb" | grep '^data\.tar') || return 1
-      ar p "$deb" "$data" | tar -x --auto-compress -f - -C "$root" 2>/dev/null ||
-        ar p "$deb" "$data" | tar -xJ -C "$root" || return 1
+      case $data in *.xz) z=-J ;; *.zst) z=--zstd ;; *.gz) z=-z ;; *) z= ;; esac
+      ar p "$deb" "$data" | tar -x $z -f - -C "$root" || return 1
     fi
   done
 }
@@ -139,7 +144,7 @@ fi
 build() {
   cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DESFT_CUDA="$CUDA_MODE" \
     -DESFT_OPENCL=OFF -DESFT_VULKAN=OFF -DESFT_MPI=OFF "${PREFIX_ARGS[@]}" &&
-    cmake --build "$BUILD" -j"$ncpu"
+    cmake --build "$BUILD" -j"$JOBS"
 }
 step build build.log 300 build
 BUILT=$?
@@ -175,32 +180,33 @@ if ((BUILT != 0)); then
   exit 1
 fi
 
-# --- 4. conformance ---------------------------------------------------------------------
-for t in test_backend_ops test_backend_e2e; do
-  step "$t" conformance.log 150 env ESFT_MODEL_DIR="${ESFT_MODEL_DIR:-$ROOT/models/cache}" "$BUILD/tests/$t"
-done
-# which backends the suite covered, and how many op checks failed
-covered=$(grep -o '^\[[a-z]*\]' "$OUT/conformance.log" | sort -u | tr -d '[]' | tr '\n' ' ')
-figure "conformance: backends ${covered:-none}; op rows FAIL: $(grep -c '^\[.*FAIL' "$OUT/conformance.log")"
-if [ "$BK" = cpu ]; then skip "conformance on cuda" "no cuda device here"; fi
-
-# --- 5. models ---------------------------------------------------------------------------
+# --- 4. models --------------------------------------------------------------------------
+# The 1.5B model (single-threaded, ~40 s) is written in the background while
+# the conformance suite runs.
 SMOL=$WORK/smollm2-135m.gguf QWEN=$WORK/qwen2.5-1.5b.gguf
 synth() { # synth PRESET FILE: bf16 storage halves the file; the same seed each time
   [ -s "$2" ] && { echo "$2 exists"; return 0; }
   "$ESFT" synth --preset "$1" --type bf16 --out "$2.tmp" && mv "$2.tmp" "$2"
 }
 step "synth smollm2-135m" models.log 60 synth smollm2-135m "$SMOL"
-HAVE_QWEN=1
-if ((SMALL)); then
-  HAVE_QWEN=0
-  skip "synth qwen2.5-1.5b" "small sizes: the 1.5B model is for a GPU"
-else
-  step "synth qwen2.5-1.5b" models.log 150 synth qwen2.5-1.5b "$QWEN" || HAVE_QWEN=0
-fi
+step "synth qwen2.5-1.5b" models.log 150 synth qwen2.5-1.5b "$QWEN" &
+QWEN_PID=$!
+
+# --- 5. conformance ---------------------------------------------------------------------
+for t in test_backend_ops test_backend_e2e; do
+  step "$t" conformance.log 150 env ESFT_MODEL_DIR="${ESFT_MODEL_DIR:-$ROOT/models/cache}" "$BUILD/tests/$t"
+done
+# which backends the suite covered, and how many op checks failed
+covered=$(grep -o '^\[[a-z]*\]' "$OUT/conformance.log" | sort -u | tr -d '[]' | paste -sd' ')
+figure "conformance: backends ${covered:-none}; op rows FAIL: $(grep -c '^\[.*FAIL' "$OUT/conformance.log")"
+if [ "$BK" = cpu ]; then skip "conformance on cuda" "no cuda device here"; fi
+
+wait "$QWEN_PID"
 
 # --- 6. benchmarks ------------------------------------------------------------------------
 if ((SMALL)); then DEC=(--batch 1,4 --prompt-len 8 --new 8) WEIGHTS=16; else DEC=(--batch 1,64,256) WEIGHTS=256; fi
+DEC_QWEN=("${DEC[@]}")
+((SMALL)) && DEC_QWEN=(--batch 1 --prompt-len 4 --new 4)
 decode_figures() { # LABEL FILE: one line per batch; batch 1 against HBM on a GPU
   awk -v m="$1" -v gpu="$([ "$BK" = cuda ] && echo 1)" '
     /^ *[0-9]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+$/ {
@@ -208,14 +214,16 @@ decode_figures() { # LABEL FILE: one line per batch; batch 1 against HBM on a GP
       if (gpu) printf " (%.0f%% of 4.3 TB/s)", $4 / 43
       printf "\n" }' "$2"
 }
-bench_decode() { # LABEL MODEL
-  step "bench decode $1" bench.log 120 "$ESFT" bench decode --backend "$BK" "${THREAD_ARGS[@]}" \
-    --model "$2" "${DEC[@]}" || return
-  sed -n "/=== bench decode $1/,\$p" "$OUT/bench.log" >"$WORK/decode-$1.txt"
-  decode_figures "$1" "$WORK/decode-$1.txt" | while read -r l; do figure "$l"; done
+bench_decode() { # LABEL MODEL SIZE-OPTIONS...
+  local label=$1 model=$2
+  shift 2
+  step "bench decode $label" bench.log 120 "$ESFT" bench decode --backend "$BK" "${THREAD_ARGS[@]}" \
+    --model "$model" "$@" || return
+  sed -n "/=== bench decode $label/,\$p" "$OUT/bench.log" >"$WORK/decode-$label.txt"
+  decode_figures "$label" "$WORK/decode-$label.txt" | while read -r l; do figure "$l"; done
 }
-[ -s "$SMOL" ] && bench_decode smollm2-135m "$SMOL"
-((HAVE_QWEN)) && [ -s "$QWEN" ] && bench_decode qwen2.5-1.5b "$QWEN"
+[ -s "$SMOL" ] && bench_decode smollm2-135m "$SMOL" "${DEC[@]}"
+[ -s "$QWEN" ] && bench_decode qwen2.5-1.5b "$QWEN" "${DEC_QWEN[@]}"
 if step "bench ops" bench.log 120 "$ESFT" bench ops --backend "$BK" "${THREAD_ARGS[@]}" --weights "$WEIGHTS"; then
   sed -n '/=== bench ops/,$p' "$OUT/bench.log" >"$WORK/ops.txt"
   awk '/^matmul y/ {dt = $7; sub(/,/, "", dt)}
@@ -242,9 +250,21 @@ s = timed(lambda: y.copy_(x), 20)
 print(f"torch f32 copy 1 GiB: {2 * x.numel() * 4 / s / 1e9:.0f} GB/s (read + write)")
 EOF
 }
+# fractions of the references: GEMM against cuBLAS, noise ops against a copy
+fractions() {
+  awk 'function num(unit,  i) { for (i = 2; i <= NF; i++) if (index($i, unit) == 1) return $(i - 1) }
+    /matmul .*largest/ {mm = num("TFLOP/s")}   /torch bf16 matmul/ {tf = num("TFLOP/s")}
+    /torch f32 copy/ {gb = num("GB/s")}         /^  perturb:/ {pg = num("GB/s")}
+    /^  es_update K=1:/ {ug = num("GB/s")}
+    END {
+      if (mm && tf) printf "  => esft matmul at %.0f%% of the torch/cuBLAS bf16 GEMM\n", 100 * mm / tf
+      if (gb && pg) printf "  => perturb at %.1f%%, es_update K=1 at %.1f%% of torch copy bandwidth\n", 100 * pg / gb, 100 * ug / gb
+    }' "$FIGURES" >>"$FIGURES.tmp" && cat "$FIGURES.tmp" >>"$FIGURES" && rm -f "$FIGURES.tmp"
+}
 if [ "$BK" = cuda ] && python3 -c 'import torch' 2>/dev/null; then
   step "torch reference" bench.log 90 torch_ref &&
     grep '^torch ' "$OUT/bench.log" | while read -r l; do figure "reference: $l"; done
+  fractions
 else
   skip "torch reference" "needs the cuda backend and PyTorch"
 fi
@@ -255,12 +275,27 @@ if ((SMALL)); then
 else
   TM=$QWEN TL=qwen2.5-1.5b ES=(--pop 30 --batch 200 --max-new 256 --max-slots 200)
 fi
+# train writes checkpoint.gguf and final.gguf after the iteration (6 GB each
+# for the 1.5B model: tens of seconds of disk, nothing to measure), so the
+# run is stopped once metrics.jsonl holds the iteration's whole line.
 es_iteration() {
+  local metrics=$WORK/train/metrics.jsonl pid
   rm -rf "$WORK/train"
-  "$ESFT" data countdown --n 200 --seed 1 --out "$WORK/countdown.json" &&
-    "$ESFT" train --task countdown --data "$WORK/countdown.json" --model "$TM" --out "$WORK/train" \
-      --iters 1 --seed 1 "${ES[@]}" --backend "$BK" "${THREAD_ARGS[@]}" &&
-    cat "$WORK/train/metrics.jsonl"
+  "$ESFT" data countdown --n 200 --seed 1 --out "$WORK/countdown.json" || return
+  "$ESFT" train --task countdown --data "$WORK/countdown.json" --model "$TM" --out "$WORK/train" \
+    --iters 1 --seed 1 "${ES[@]}" --backend "$BK" "${THREAD_ARGS[@]}" &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ -s "$metrics" ] && [ -z "$(tail -c 1 "$metrics")" ]; then
+      kill "$pid"
+      wait "$pid"
+      echo "(train stopped before its checkpoint writes)"
+      cat "$metrics"
+      return 0
+    fi
+    sleep 0.2
+  done
+  wait "$pid" && cat "$metrics"
 }
 if [ -s "$TM" ]; then
   if step "ES iteration ($TL)" train.log 240 es_iteration; then
@@ -273,7 +308,7 @@ print(f"  ES iteration {sys.argv[2]} ({sys.argv[3]}): {m['seconds']:.1f} s = gen
 EOF
       figure "ES iteration: $(tail -1 "$WORK/train/metrics.jsonl")"
   fi
-  rm -rf "$WORK/train" # checkpoint.gguf and final.gguf of the 1.5B model: 6 GB each
+  rm -rf "$WORK/train"
 else
   skip "ES iteration ($TL)" "no model"
 fi

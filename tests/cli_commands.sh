@@ -19,6 +19,12 @@ expect 2 "$ESFT" generate --prompt hi --nonsense
 expect 2 "$ESFT" generate
 expect 2 "$ESFT" generate --prompt hi --backend warp-drive
 expect 2 "$ESFT" bench decode --batch 1,x
+expect 2 "$ESFT" bench matmul --dtype f8
+# bench times W in the work dtype (here converted to bf16 on the host) and
+# labels it; TFLOP/s is a column
+expect 0 "$ESFT" bench matmul --backend cpu --threads 1 --reps 1 --dtype bf16
+grep -q "W bf16" "$TMP/out" && grep -q "TFLOP/s" "$TMP/out" && [ "$(grep -cE '^ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9.]+ +[0-9.]+ +[0-9.]+$' "$TMP/out")" -eq 8 ] \
+  && ok || bad "bench matmul --dtype bf16: $(cat "$TMP/out")"
 expect 2 "$ESFT" synth --preset huge --out "$TMP/x.gguf"
 expect 1 "$ESFT" generate --model "$TMP/missing.gguf" --prompt hi
 printf 'not a gguf file at all' > "$TMP/junk.gguf"
