@@ -150,11 +150,12 @@ static void *host_in_dtype(const float *src, size_t n, esft_dtype wd) {
     return dst;
 }
 
-/* Seconds per call of y = x W^T, repeated for about 0.5 s (or reps times). */
-static double time_matmul(esft_backend *be, esft_buf *y, const esft_buf *x, const esft_buf *w, int T,
-                          int N, int K, int reps, int *calls) {
-    esft_matmul(be, y, x, w, NULL, T, N, K); /* warm-up */
-    esft_synchronize(be);
+/* Seconds per call of y = x W^T into *sec, repeated for about 0.5 s (or
+ * reps times); a failing warm-up call (say, an unsupported dtype) stops it. */
+static esft_status time_matmul(esft_backend *be, esft_buf *y, const esft_buf *x, const esft_buf *w,
+                               int T, int N, int K, int reps, double *sec) {
+    esft_status st = esft_matmul(be, y, x, w, NULL, T, N, K);
+    if (st || (st = esft_synchronize(be))) return st;
     int n = 0;
     double t0 = esft_now_seconds(), dt;
     do {
@@ -163,8 +164,8 @@ static double time_matmul(esft_backend *be, esft_buf *y, const esft_buf *x, cons
         esft_synchronize(be);
         dt = esft_now_seconds() - t0;
     } while (reps ? n < reps : dt < 0.5);
-    *calls = n;
-    return dt / n;
+    *sec = dt / n;
+    return ESFT_OK;
 }
 
 /* One row of the matmul table: W in the backend's work dtype, x and y f32. */
@@ -174,6 +175,7 @@ static int matmul_row(esft_backend *be, int T, int N, int K, int reps) {
     esft_buf x = {0}, w = {0}, y = {0};
     float *host = malloc((nw > nx ? nw : nx) * sizeof *host);
     void *wh = NULL;
+    double sec;
     int rc = ESFT_EXIT_OK;
     if (host)
         for (size_t i = 0; i < (nw > nx ? nw : nx); i++)
@@ -185,9 +187,10 @@ static int matmul_row(esft_backend *be, int T, int N, int K, int reps) {
     } else if (esft_upload(&w, 0, wh, nw) || esft_upload(&x, 0, host, nx)) {
         fprintf(stderr, "esft bench: upload for matmul %dx%dx%d failed: %s\n", T, N, K, be->err.msg);
         rc = ESFT_EXIT_RUNTIME;
+    } else if (time_matmul(be, &y, &x, &w, T, N, K, reps, &sec)) {
+        fprintf(stderr, "esft bench: matmul %dx%dx%d: %s\n", T, N, K, be->err.msg);
+        rc = ESFT_EXIT_RUNTIME;
     } else {
-        int calls;
-        const double sec = time_matmul(be, &y, &x, &w, T, N, K, reps, &calls);
         const double flops = 2.0 * T * N * K / sec;
         printf("%6d %6d %6d %12.1f %9.3f %10.3f\n", T, N, K, flops / 1e9, flops / 1e12, sec * 1e3);
         fflush(stdout);

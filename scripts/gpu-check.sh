@@ -29,12 +29,13 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+abspath() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; } # before the cd
+OUT=$(abspath "${OUT:-$ROOT/out/gpu-check}")
+BUILD=$(abspath "${ESFT_GPU_CHECK_BUILD:-$ROOT/build-gpu}")
 cd "$ROOT" || exit 1
-OUT=${OUT:-$ROOT/out/gpu-check}
 CUDA_MODE=${ESFT_GPU_CHECK_CUDA:-ON}
 BUDGET=${ESFT_GPU_CHECK_BUDGET:-470}
 THREADS=${ESFT_GPU_CHECK_THREADS:-}
-BUILD=${ESFT_GPU_CHECK_BUILD:-$ROOT/build-gpu}
 WORK=$BUILD/gpu-check
 SMALL=0
 for arg in "$@"; do
@@ -53,7 +54,7 @@ STEPS=$WORK/steps.txt FIGURES=$WORK/figures.txt
 : >"$STEPS"
 : >"$FIGURES"
 ESFT=$BUILD/esft
-ncpu=$(nproc 2>/dev/null || echo 4) # before OMP_NUM_THREADS: nproc honours it
+ncpu=$(env -u OMP_NUM_THREADS nproc 2>/dev/null || echo 4) # nproc honours OMP_NUM_THREADS
 JOBS=${ESFT_GPU_CHECK_JOBS:-$ncpu}
 THREAD_ARGS=()
 [ -n "$THREADS" ] && THREAD_ARGS=(--threads "$THREADS") && export OMP_NUM_THREADS=$THREADS
@@ -210,7 +211,7 @@ DEC_QWEN=("${DEC[@]}")
 decode_figures() { # LABEL FILE: one line per batch; batch 1 against HBM on a GPU
   awk -v m="$1" -v gpu="$([ "$BK" = cuda ] && echo 1)" '
     /^ *[0-9]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+$/ {
-      printf "decode %s: batch %d %.0f tok/s, weights read %.0f GB/s", m, $1, $2, $4
+      printf "decode %s: batch %d %.1f tok/s, weights read %.1f GB/s", m, $1, $2, $4
       if (gpu) printf " (%.0f%% of 4.3 TB/s)", $4 / 43
       printf "\n" }' "$2"
 }
