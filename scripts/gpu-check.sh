@@ -108,6 +108,8 @@ write_summary() {
     fi
     echo "mode: $MODE_LINE"
     echo "total ${SECONDS}s of a ${BUDGET}s budget"
+    echo "configure:"
+    grep -h '^-- esft: ' "$OUT/build.log" 2>/dev/null | sed 's/^-- esft: /  /' | awk '!seen[$0]++'
     echo
     printf '%-30s %-5s %7s  %s\n' step result time note
     cat "$STEPS"
