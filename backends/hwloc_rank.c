@@ -1,11 +1,27 @@
-/* PCI GPUs and accelerators from the hwloc topology, as backend candidates. */
+/* PCI GPUs and accelerators from the hwloc topology, as backend candidates.
+ * hwloc is optional (ESFT_HWLOC): without it there are no candidates and
+ * the registry ranks each backend's own devices, which is all a machine
+ * with one kind of GPU needs. */
 #include "hwloc_rank.h"
 
-#include <hwloc.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#ifndef ESFT_HAVE_HWLOC
+
+int esft_hwloc_candidates(esft_hw_candidate *out, int max, esft_err *err) {
+    (void)out, (void)max;
+    esft_errf(err, ESFT_ERR_DEVICE,
+              "esft was built without hwloc: PCI GPUs are not listed, auto ranks each "
+              "backend's own devices");
+    return -1;
+}
+
+#else
+
+#include <hwloc.h>
 
 #define MAX_PCI_GPUS 64
 
@@ -68,6 +84,8 @@ int esft_hwloc_candidates(esft_hw_candidate *out, int max, esft_err *err) {
         }
     return n;
 }
+
+#endif /* ESFT_HAVE_HWLOC */
 
 void esft_hw_candidate_describe(const esft_hw_candidate *c, char *buf, size_t cap) {
     snprintf(buf, cap, "%s %s %s [%04x:%04x]", c->vendor, c->kind, c->pci_id, c->vendor_id,

@@ -25,7 +25,7 @@ typedef struct esft_hw_candidate {
 /* Fills up to max candidates in auto's order (all cuda candidates, then all
  * vulkan ones, then all opencl ones; bus order within each) and returns how
  * many there are (may exceed max), or -1 with a reason in err when the
- * topology cannot be loaded. */
+ * topology cannot be loaded or esft was built without hwloc. */
 int esft_hwloc_candidates(esft_hw_candidate *out, int max, esft_err *err);
 
 /* "NVIDIA GPU 0000:65:00.0 [10de:2330]" */

@@ -144,6 +144,10 @@ const char *cli_default_model(char *buf, size_t cap) {
 }
 
 int cli_open_backend(const cli_common *c, esft_backend **out) {
+    return cli_open_backend_dtype(c, NULL, out);
+}
+
+int cli_open_backend_dtype(const cli_common *c, const char *dtype, esft_backend **out) {
     const char *name = c->backend ? c->backend : "auto";
     if (!esft_backend_name_known(name)) {
         fprintf(stderr, "esft: --backend %s: unknown backend (expected auto, cpu, cuda, vulkan or opencl)\n",
@@ -151,6 +155,14 @@ int cli_open_backend(const cli_common *c, esft_backend **out) {
         return ESFT_EXIT_USAGE;
     }
     esft_backend_options o = {.n_threads = c->threads, .device_index = c->device};
+    if (dtype) {
+        for (esft_dtype d = ESFT_F32; d <= ESFT_BF16; d++)
+            if (strcmp(dtype, esft_dtype_name(d)) == 0) o.work_dtype = d, o.work_dtype_set = true;
+        if (!o.work_dtype_set) {
+            fprintf(stderr, "esft: --dtype %s: expected f32, f16 or bf16\n", dtype);
+            return ESFT_EXIT_USAGE;
+        }
+    }
     esft_err err = {{0}};
     if (esft_backend_open(name, &o, out, &err) != ESFT_OK) {
         fprintf(stderr, "esft: %s\n", err.msg);

@@ -66,6 +66,9 @@ const char *cli_default_model(char *buf, size_t cap);
 
 /* Opens the backend named by the common options; prints the error itself. */
 int cli_open_backend(const cli_common *c, esft_backend **out);
+/* The same with work dtype "f32", "f16" or "bf16" (NULL: the backend's
+ * default); a backend that does not offer it fails to open. */
+int cli_open_backend_dtype(const cli_common *c, const char *dtype, esft_backend **out);
 
 /* Reads a whole file into a NUL-terminated buffer; NULL on failure (errno). */
 char *cli_read_file(const char *path, size_t *len);

@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "generate.h"
 #include "model.h"
+#include "quant.h"
 
 /* Parses "1,8,32" into up to max positive ints; returns the count or -1. */
 static int parse_int_list(const char *s, int *out, int max) {
@@ -108,7 +109,12 @@ static int bench_decode(int argc, char **argv) {
            be->n_threads);
     printf("prompt %d tokens, %d decoded tokens per sequence; matmul %.3f GFLOP per token\n",
            prompt_len, n_new, flops / 1e9);
-    printf("%6s %12s %14s %12s\n", "batch", "decode tok/s", "matmul GFLOP/s", "prefill tok/s");
+    /* each decode step reads every matmul weight once, whatever the batch:
+     * weight GB/s against the memory bandwidth says how close batch 1 is */
+    const double weight_bytes = flops / 2 * (double)esft_dtype_size(be->work_dtype);
+    printf("matmul weights %.3f GB (%s)\n", weight_bytes / 1e9, esft_dtype_name(be->work_dtype));
+    printf("%6s %12s %14s %14s %12s\n", "batch", "decode tok/s", "matmul GFLOP/s", "weight GB/s",
+           "prefill tok/s");
     double warm_s;
     long warm_n;
     rc = run_generate(m, 1, prompt_len, 2, &warm_s, &warm_n); /* warm-up */
@@ -121,7 +127,8 @@ static int bench_decode(int argc, char **argv) {
         double dt = t_full - t_prefill;
         double toks = (double)(n2 - n1);
         double tps = dt > 0 ? toks / dt : 0;
-        printf("%6d %12.1f %14.1f %12.1f\n", bs[i], tps, tps * flops / 1e9,
+        printf("%6d %12.1f %14.1f %14.1f %12.1f\n", bs[i], tps, tps * flops / 1e9,
+               tps / bs[i] * weight_bytes / 1e9,
                t_prefill > 0 ? bs[i] * (double)prompt_len / t_prefill : 0);
         fflush(stdout);
     }
@@ -130,51 +137,98 @@ static int bench_decode(int argc, char **argv) {
     return rc;
 }
 
-/* GFLOP/s of the backend's f32 matmul at decode and prefill shapes. */
-static int matmul_table(esft_backend *be, int reps) {
-    static const int shapes[][3] = {
-        {1, 1536, 576}, {1, 576, 1536}, {1, 49152, 576}, {8, 1536, 576}, {64, 1536, 576},
-        {256, 1536, 576}, {512, 1536, 576}, {1024, 1024, 1024},
-    };
-    int rc = ESFT_EXIT_OK;
-    printf("matmul y = x W^T (f32)\n%6s %6s %6s %12s %10s\n", "T", "N", "K", "GFLOP/s", "ms/call");
-    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0] && !rc; s++) {
-        const int T = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
-        esft_buf x = {0}, w = {0}, y = {0};
-        float *host = malloc((size_t)(N > T ? N : T) * K * sizeof *host);
-        if (!host || esft_buf_alloc(be, &x, ESFT_F32, (size_t)T * K) ||
-            esft_buf_alloc(be, &w, ESFT_F32, (size_t)N * K) ||
-            esft_buf_alloc(be, &y, ESFT_F32, (size_t)T * N)) {
-            fprintf(stderr, "esft bench: allocation failed\n");
-            rc = ESFT_EXIT_RUNTIME;
-        } else {
-            for (size_t i = 0; i < (size_t)N * K; i++) host[i] = (float)((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
-            esft_upload(&w, 0, host, (size_t)N * K);
-            esft_upload(&x, 0, host, (size_t)T * K);
-            esft_matmul(be, &y, &x, &w, NULL, T, N, K); /* warm-up */
-            esft_synchronize(be);
-            int n = 0;
-            double t0 = esft_now_seconds(), dt;
-            do {
-                esft_matmul(be, &y, &x, &w, NULL, T, N, K);
-                n++;
-                esft_synchronize(be);
-                dt = esft_now_seconds() - t0;
-            } while (reps ? n < reps : dt < 0.5);
-            printf("%6d %6d %6d %12.1f %10.3f\n", T, N, K, 2.0 * T * N * K * n / dt / 1e9, dt * 1e3 / n);
-        }
-        free(host);
-        esft_buf_free(&x);
-        esft_buf_free(&w);
-        esft_buf_free(&y);
+/* Host copy of n f32 values in dtype wd (f32, f16 or bf16), for upload into
+ * a buffer of that dtype; NULL when out of memory. */
+static void *host_in_dtype(const float *src, size_t n, esft_dtype wd) {
+    const ggml_type t = wd == ESFT_F16 ? GGML_TYPE_F16 : wd == ESFT_BF16 ? GGML_TYPE_BF16 : GGML_TYPE_F32;
+    void *dst = malloc(n * esft_dtype_size(wd));
+    esft_err err = {{0}};
+    if (dst && ggml_quantize(t, src, dst, n, &err)) {
+        free(dst);
+        return NULL;
     }
+    return dst;
+}
+
+/* Seconds per call of y = x W^T into *sec, repeated for about 0.5 s (or
+ * reps times); a failing warm-up call (say, an unsupported dtype) stops it. */
+static esft_status time_matmul(esft_backend *be, esft_buf *y, const esft_buf *x, const esft_buf *w,
+                               int T, int N, int K, int reps, double *sec) {
+    esft_status st = esft_matmul(be, y, x, w, NULL, T, N, K);
+    if (st || (st = esft_synchronize(be))) return st;
+    int n = 0;
+    double t0 = esft_now_seconds(), dt;
+    do {
+        esft_matmul(be, y, x, w, NULL, T, N, K);
+        n++;
+        esft_synchronize(be);
+        dt = esft_now_seconds() - t0;
+    } while (reps ? n < reps : dt < 0.5);
+    *sec = dt / n;
+    return ESFT_OK;
+}
+
+/* One row of the matmul table: W in the backend's work dtype, x and y f32. */
+static int matmul_row(esft_backend *be, int T, int N, int K, int reps) {
+    const esft_dtype wd = be->work_dtype;
+    const size_t nw = (size_t)N * K, nx = (size_t)T * K;
+    esft_buf x = {0}, w = {0}, y = {0};
+    float *host = malloc((nw > nx ? nw : nx) * sizeof *host);
+    void *wh = NULL;
+    double sec;
+    int rc = ESFT_EXIT_OK;
+    if (host)
+        for (size_t i = 0; i < (nw > nx ? nw : nx); i++)
+            host[i] = (float)((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
+    if (!host || !(wh = host_in_dtype(host, nw, wd)) || esft_buf_alloc(be, &x, ESFT_F32, nx) ||
+        esft_buf_alloc(be, &w, wd, nw) || esft_buf_alloc(be, &y, ESFT_F32, (size_t)T * N)) {
+        fprintf(stderr, "esft bench: allocation for matmul %dx%dx%d failed\n", T, N, K);
+        rc = ESFT_EXIT_RUNTIME;
+    } else if (esft_upload(&w, 0, wh, nw) || esft_upload(&x, 0, host, nx)) {
+        fprintf(stderr, "esft bench: upload for matmul %dx%dx%d failed: %s\n", T, N, K, be->err.msg);
+        rc = ESFT_EXIT_RUNTIME;
+    } else if (time_matmul(be, &y, &x, &w, T, N, K, reps, &sec)) {
+        fprintf(stderr, "esft bench: matmul %dx%dx%d: %s\n", T, N, K, be->err.msg);
+        rc = ESFT_EXIT_RUNTIME;
+    } else {
+        const double flops = 2.0 * T * N * K / sec;
+        printf("%6d %6d %6d %12.1f %9.3f %10.3f\n", T, N, K, flops / 1e9, flops / 1e12, sec * 1e3);
+        fflush(stdout);
+    }
+    free(wh);
+    free(host);
+    esft_buf_free(&x);
+    esft_buf_free(&w);
+    esft_buf_free(&y);
     return rc;
 }
 
-/* Normals/s and bytes/s of perturb and es_update over n f32 weights. */
+/* GFLOP/s (and TFLOP/s) of the backend's matmul at decode and prefill
+ * shapes, W in its work dtype (bf16/f16 on cuda), activations f32. The
+ * large square shapes measure GEMM peak; they run on GPU backends, or on
+ * any backend with large (8192^3 is ~1 TFLOP a call: minutes on a CPU). */
+static int matmul_table(esft_backend *be, int reps, bool large) {
+    static const int shapes[][3] = {
+        {1, 1536, 576}, {1, 576, 1536}, {1, 49152, 576}, {8, 1536, 576}, {64, 1536, 576},
+        {256, 1536, 576}, {512, 1536, 576}, {1024, 1024, 1024},
+        {4096, 4096, 4096}, {8192, 8192, 8192},
+    };
+    const size_t n_small = 8, n_all = sizeof shapes / sizeof shapes[0];
+    const bool gpu = strcmp(be->kind, "cpu") != 0;
+    int rc = ESFT_EXIT_OK;
+    printf("matmul y = x W^T (W %s, x and y f32)\n%6s %6s %6s %12s %9s %10s\n",
+           esft_dtype_name(be->work_dtype), "T", "N", "K", "GFLOP/s", "TFLOP/s", "ms/call");
+    for (size_t s = 0; s < (large || gpu ? n_all : n_small) && !rc; s++)
+        rc = matmul_row(be, shapes[s][0], shapes[s][1], shapes[s][2], reps);
+    return rc;
+}
+
+/* Normals/s and bytes/s of perturb (f32 master -> work-dtype copy) and
+ * es_update (f32 master in place) over n weights. */
 static int noise_table(esft_backend *be, size_t n) {
+    const esft_dtype wd = be->work_dtype;
     esft_buf master = {0}, work = {0};
-    if (esft_buf_alloc(be, &master, ESFT_F32, n) || esft_buf_alloc(be, &work, ESFT_F32, n)) {
+    if (esft_buf_alloc(be, &master, ESFT_F32, n) || esft_buf_alloc(be, &work, wd, n)) {
         fprintf(stderr, "esft bench: allocation of %zu weights failed\n", n);
         esft_buf_free(&master);
         return ESFT_EXIT_RUNTIME;
@@ -185,8 +239,8 @@ static int noise_table(esft_backend *be, size_t n) {
     uint64_t seeds[30];
     float coeffs[30];
     for (int k = 0; k < 30; k++) seeds[k] = 1000 + (uint64_t)k, coeffs[k] = 1e-6f;
-    printf("\nES noise over %zu f32 weights\n%-14s %14s %10s %10s\n", n, "op", "G normals/s", "GB/s",
-           "ms/call");
+    printf("\nES noise over %zu weights (master f32, work %s)\n%-14s %14s %10s %10s\n", n,
+           esft_dtype_name(wd), "op", "G normals/s", "GB/s", "ms/call");
     struct { const char *name; int k; } rows[] = {{"perturb", 0}, {"es_update K=1", 1}, {"es_update K=30", 30}};
     for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
         int calls = 0;
@@ -199,7 +253,10 @@ static int noise_table(esft_backend *be, size_t n) {
             dt = esft_now_seconds() - t0;
         } while (dt < 0.5 || calls < 2);
         const double normals = (double)n * (rows[r].k ? rows[r].k : 1) * calls;
-        const double bytes = 8.0 * (double)n * calls; /* read + write 4 bytes each */
+        /* perturb reads f32 and writes the work dtype; es_update reads and
+         * writes f32 */
+        const double per = rows[r].k ? 8.0 : 4.0 + (double)esft_dtype_size(wd);
+        const double bytes = per * (double)n * calls;
         printf("%-14s %14.3f %10.1f %10.2f\n", rows[r].name, normals / dt / 1e9, bytes / dt / 1e9,
                dt * 1e3 / calls);
     }
@@ -211,19 +268,24 @@ static int noise_table(esft_backend *be, size_t n) {
 static int bench_matmul(int argc, char **argv) {
     cli_common c = {0};
     int reps = 0;
+    bool large = false;
+    const char *dtype = NULL;
     const cli_opt opts[] = {
         {"reps", CLI_INT, &reps, "N", "repetitions per shape (default: about 0.5 s each)", 0, 1 << 20},
+        {"large", CLI_FLAG, &large, NULL, "also 4096^3 and 8192^3 on the cpu (GPU backends always)", 0, 0},
+        {"dtype", CLI_STR, &dtype, "D", "work dtype of W: f32 | f16 | bf16 (default: the backend's)", 0, 0},
         CLI_COMMON_OPTS(c),
     };
-    const cli_command cmd = {"bench matmul", "[--backend B] [--threads N]",
-                             "GFLOP/s of the backend's matmul at decode and prefill shapes (f32).",
+    const cli_command cmd = {"bench matmul", "[--backend B] [--threads N] [--large] [--dtype D]",
+                             "GFLOP/s and TFLOP/s of the backend's matmul at decode and prefill\n"
+                             "shapes, W in the backend's work dtype (bf16/f16 on cuda).",
                              opts, (int)(sizeof opts / sizeof opts[0]), 0, 0};
     int rc = cli_parse(&cmd, argc, argv, NULL, NULL);
     if (rc) return rc < 0 ? ESFT_EXIT_OK : rc;
     esft_backend *be = NULL;
-    if ((rc = cli_open_backend(&c, &be))) return rc;
+    if ((rc = cli_open_backend_dtype(&c, dtype, &be))) return rc;
     printf("backend %s (%s), %d threads\n", be->kind, be->device_name, be->n_threads);
-    rc = matmul_table(be, reps);
+    rc = matmul_table(be, reps, large);
     esft_backend_destroy(be);
     return rc;
 }
@@ -231,21 +293,26 @@ static int bench_matmul(int argc, char **argv) {
 static int bench_ops(int argc, char **argv) {
     cli_common c = {0};
     int weights_m = 16;
+    bool large = false;
+    const char *dtype = NULL;
     const cli_opt opts[] = {
         {"weights", CLI_INT, &weights_m, "M", "millions of weights for the noise ops (default 16)", 1, 100000},
+        {"large", CLI_FLAG, &large, NULL, "also 4096^3 and 8192^3 matmuls on the cpu", 0, 0},
+        {"dtype", CLI_STR, &dtype, "D", "work dtype: f32 | f16 | bf16 (default: the backend's)", 0, 0},
         CLI_COMMON_OPTS(c),
     };
-    const cli_command cmd = {"bench ops", "[--backend B] [--threads N]",
+    const cli_command cmd = {"bench ops", "[--backend B] [--threads N] [--weights M] [--large] [--dtype D]",
                              "The same micro-benchmarks on any backend: matmul GFLOP/s at decode and\n"
-                             "prefill shapes, perturb and es_update in normals/s and GB/s.\n"
+                             "prefill shapes (W in the work dtype), perturb and es_update in\n"
+                             "normals/s and GB/s.\n"
                              "(Decode tokens/s of a model: esft bench decode.)",
                              opts, (int)(sizeof opts / sizeof opts[0]), 0, 0};
     int rc = cli_parse(&cmd, argc, argv, NULL, NULL);
     if (rc) return rc < 0 ? ESFT_EXIT_OK : rc;
     esft_backend *be = NULL;
-    if ((rc = cli_open_backend(&c, &be))) return rc;
+    if ((rc = cli_open_backend_dtype(&c, dtype, &be))) return rc;
     printf("backend %s (%s), %d threads\n", be->kind, be->device_name, be->n_threads);
-    rc = matmul_table(be, 0);
+    rc = matmul_table(be, 0, large);
     if (!rc) rc = noise_table(be, (size_t)weights_m * 1000000);
     esft_backend_destroy(be);
     return rc;

@@ -451,7 +451,8 @@ static void t_matmul(esft_backend *be, esft_dtype wd) {
     if (!op_begin(be, ESFT_OP_MATMUL, wd)) return;
     const int shapes[][3] = {{1, 1, 1},     {1, 3, 17},     {3, 17, 129},  {1, 129, 17},
                              {17, 129, 3},  {2, 1000, 64},  {1, 576, 1536}, {5, 576, 1536},
-                             {4, 1536, 576}, {1, 1031, 577}, {33, 65, 130}};
+                             {4, 1536, 576}, {1, 1031, 577}, {33, 65, 130},
+                             {19, 67, 600}}; /* T > 8, K over several cpu blocks */
     double tol = wd == ESFT_F32 ? 1e-5 : wd == ESFT_F16 ? 1e-3 : 1e-2;
     double worst = 0;
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {

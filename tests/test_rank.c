@@ -1,5 +1,7 @@
 /* Device ranking for --backend auto: hwloc PCI candidates from committed XML
- * topologies (tests/data/hwloc/), and the order the registry builds on them. */
+ * topologies (tests/data/hwloc/), and the order the registry builds on them.
+ * Built without hwloc (ESFT_HWLOC=OFF): no candidates, a reason saying so,
+ * and a ranking that still opens the cpu backend. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,18 +16,6 @@ static void use_topology(const char *name) {
     char path[1024];
     snprintf(path, sizeof path, "%s/data/hwloc/%s", ESFT_TEST_DATA_DIR, name);
     setenv("HWLOC_XMLFILE", path, 1);
-}
-
-static int candidates(const char *topo, esft_hw_candidate *c) {
-    use_topology(topo);
-    esft_err err = {{0}};
-    int n = esft_hwloc_candidates(c, MAX_C, &err);
-    CHECKF(n >= 0, "%s: %s", topo, err.msg);
-    return n;
-}
-
-static bool is(const esft_hw_candidate *c, const char *backend, const char *pci, unsigned vendor) {
-    return strcmp(c->backend, backend) == 0 && strcmp(c->pci_id, pci) == 0 && c->vendor_id == vendor;
 }
 
 /* The ranked entry hwloc placed for (backend, pci), or NULL. */
@@ -83,7 +73,21 @@ static void check_auto(const char *topo, const char *const *not_built, int n_not
     CHECK(picked == 1 && r[0].picked && strcmp(r[0].info.backend, "cpu") == 0);
 }
 
-int main(void) {
+#ifdef ESFT_HAVE_HWLOC
+static int candidates(const char *topo, esft_hw_candidate *c) {
+    use_topology(topo);
+    esft_err err = {{0}};
+    int n = esft_hwloc_candidates(c, MAX_C, &err);
+    CHECKF(n >= 0, "%s: %s", topo, err.msg);
+    return n;
+}
+
+static bool is(const esft_hw_candidate *c, const char *backend, const char *pci, unsigned vendor) {
+    return strcmp(c->backend, backend) == 0 && strcmp(c->pci_id, pci) == 0 && c->vendor_id == vendor;
+}
+
+/* The committed topologies: candidates, their order, and auto on them. */
+static void check_topologies(void) {
     esft_hw_candidate c[MAX_C];
 
     int n = candidates("nogpu.xml", c);
@@ -125,7 +129,6 @@ int main(void) {
     esft_err err = {{0}};
     CHECK(esft_hwloc_candidates(c, 2, &err) == 6 && is(&c[1], "cuda", "0000:b3:00.0", 0x10de));
 
-    check_auto("nogpu.xml", NULL, 0);
     const char *nv[] = {"cuda", "0000:65:00.0"};
     check_auto("nvidia.xml", nv, 2);
     const char *amd[] = {"vulkan", "0000:c1:00.0"};
@@ -133,6 +136,30 @@ int main(void) {
     const char *both[] = {"cuda", "0000:65:00.0", "cuda", "0000:b3:00.0", "vulkan", "0000:41:00.0",
                           "vulkan", "0000:03:00.0"};
     check_auto("both.xml", both, 8);
+}
+#else
+/* Without hwloc: -1, a reason that says why, shown by the ranking. */
+static void check_without_hwloc(void) {
+    esft_hw_candidate c[MAX_C];
+    esft_err err = {{0}};
+    CHECK(esft_hwloc_candidates(c, MAX_C, &err) == -1);
+    CHECKF(strstr(err.msg, "built without hwloc") != NULL, "reason: %s", err.msg);
+    esft_ranked_device r[32];
+    int n = esft_registry_rank(r, 32, 0), shown = 0;
+    for (int i = 0; i < n; i++)
+        shown += strcmp(r[i].info.backend, "hwloc") == 0 && r[i].order < 0 &&
+                 strstr(r[i].reason, "built without hwloc") != NULL;
+    CHECKF(shown == 1, "the ranking shows the missing hwloc %d times", shown);
+}
+#endif
+
+int main(void) {
+#ifdef ESFT_HAVE_HWLOC
+    check_topologies();
+#else
+    check_without_hwloc();
+#endif
+    check_auto("nogpu.xml", NULL, 0);
 
     /* CPU implementations of the GPU APIs (PoCL, lavapipe) rank after the
      * cpu backend, whatever is built: auto never prefers them */
@@ -150,11 +177,13 @@ int main(void) {
     }
 
     /* a topology that cannot load: no candidates, auto still works */
+    esft_hw_candidate c[MAX_C];
+    esft_err err = {{0}};
     setenv("HWLOC_XMLFILE", "/nonexistent/esft-topology.xml", 1);
     int bad = esft_hwloc_candidates(c, MAX_C, &err);
     CHECKF(bad <= 0, "unloadable topology gave %d candidates", bad);
     esft_ranked_device r[32];
-    n = esft_registry_rank(r, 32, 0);
+    int n = esft_registry_rank(r, 32, 0);
     CHECK(n >= 1 && r[0].order == 0);
     return TEST_EXIT();
 }

@@ -1,7 +1,9 @@
 /* cpu backend: lifetime, memory, device discovery and the op table. */
 #include "cpu_internal.h"
 
+#ifdef ESFT_HAVE_OPENBLAS
 #include <cblas.h>
+#endif
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,8 +200,10 @@ esft_status esft_cpu_backend_create(const esft_backend_options *opts, esft_backe
     snprintf(be->device_name, sizeof be->device_name, "%s (%d threads)", model, c->n_threads);
     be->work_dtype = wd;
     be->n_threads = c->n_threads;
+#ifdef ESFT_HAVE_OPENBLAS
     /* BLAS runs single-threaded inside our own OpenMP threads (cpu_matmul.c) */
     openblas_set_num_threads(1);
+#endif
     *out = be;
     return ESFT_OK;
 }

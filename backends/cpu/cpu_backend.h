@@ -1,5 +1,6 @@
-/* The cpu backend: plain C11 + OpenMP, OpenBLAS sgemm for matmul. It is the
- * reference every other backend is checked against. */
+/* The cpu backend: plain C11 + OpenMP, OpenBLAS sgemm for matmul (its own
+ * blocked kernel when built without OpenBLAS). It is the reference every
+ * other backend is checked against. */
 #ifndef ESFT_CPU_BACKEND_H
 #define ESFT_CPU_BACKEND_H
 

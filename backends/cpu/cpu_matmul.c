@@ -8,20 +8,27 @@
  *  - 2 <= T <= SMALL_T (batched decode): the same streaming kernel with a
  *    4-row x 2-token register tile, each 16-row block of W reused from L1
  *    for all tokens, so W is still read from memory once.
- *  - T > SMALL_T: single-threaded OpenBLAS sgemm on each thread's rows of W.
+ *  - T > SMALL_T: single-threaded OpenBLAS sgemm on each thread's rows of W,
+ *    or, in a build without OpenBLAS (ESFT_OPENBLAS=OFF), the same register
+ *    tile blocked over K and W rows so both operands are reused from cache.
  * f16/bf16 W: rows are converted on the fly (T == 1) or in ~4 MB blocks of
- * rows into scratch and multiplied with sgemm. The bias is added after. */
+ * rows into scratch and multiplied as f32. The bias is added after. */
 #include "cpu_internal.h"
 
+#include <stdbool.h>
+
+#ifdef ESFT_HAVE_OPENBLAS
 #include <cblas.h>
+#endif
 #include <omp.h>
 
-/* Rows [n0, n1) of y = W x for one token, f32 W. */
+/* Rows [n0, n1) of y = W x for one token, f32 W whose rows are ldw floats
+ * apart, over K columns; acc adds to y instead (K-blocked GEMM). */
 static void gemv_f32_rows(float *restrict y, const float *restrict x, const float *restrict W,
-                          int n0, int n1, int K) {
+                          size_t ldw, int n0, int n1, int K, bool acc) {
     int n = n0;
     for (; n + 4 <= n1; n += 4) {
-        const float *w0 = W + (size_t)n * K, *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;
+        const float *w0 = W + (size_t)n * ldw, *w1 = w0 + ldw, *w2 = w1 + ldw, *w3 = w2 + ldw;
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
 #pragma omp simd reduction(+ : s0, s1, s2, s3)
         for (int k = 0; k < K; k++) {
@@ -30,27 +37,28 @@ static void gemv_f32_rows(float *restrict y, const float *restrict x, const floa
             s2 += x[k] * w2[k];
             s3 += x[k] * w3[k];
         }
+        if (acc) s0 += y[n], s1 += y[n + 1], s2 += y[n + 2], s3 += y[n + 3];
         y[n] = s0;
         y[n + 1] = s1;
         y[n + 2] = s2;
         y[n + 3] = s3;
     }
     for (; n < n1; n++) {
-        const float *w0 = W + (size_t)n * K;
+        const float *w0 = W + (size_t)n * ldw;
         float s0 = 0;
 #pragma omp simd reduction(+ : s0)
         for (int k = 0; k < K; k++) s0 += x[k] * w0[k];
-        y[n] = s0;
+        y[n] = acc ? y[n] + s0 : s0;
     }
 }
 
 /* y0/y1 rows [n0, n1) for two tokens x0, x1: a 4-row x 2-token register tile. */
 static void gemv2_f32_rows(float *restrict y0, float *restrict y1, const float *restrict x0,
-                           const float *restrict x1, const float *restrict W, int n0, int n1,
-                           int K) {
+                           const float *restrict x1, const float *restrict W, size_t ldw, int n0,
+                           int n1, int K, bool acc) {
     int n = n0;
     for (; n + 4 <= n1; n += 4) {
-        const float *w0 = W + (size_t)n * K, *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;
+        const float *w0 = W + (size_t)n * ldw, *w1 = w0 + ldw, *w2 = w1 + ldw, *w3 = w2 + ldw;
         float a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
 #pragma omp simd reduction(+ : a0, a1, a2, a3, b0, b1, b2, b3)
         for (int k = 0; k < K; k++) {
@@ -63,12 +71,33 @@ static void gemv2_f32_rows(float *restrict y0, float *restrict y1, const float *
             b2 += x1[k] * w2[k];
             b3 += x1[k] * w3[k];
         }
+        if (acc) {
+            a0 += y0[n], a1 += y0[n + 1], a2 += y0[n + 2], a3 += y0[n + 3];
+            b0 += y1[n], b1 += y1[n + 1], b2 += y1[n + 2], b3 += y1[n + 3];
+        }
         y0[n] = a0, y0[n + 1] = a1, y0[n + 2] = a2, y0[n + 3] = a3;
         y1[n] = b0, y1[n + 1] = b1, y1[n + 2] = b2, y1[n + 3] = b3;
     }
     if (n < n1) {
-        gemv_f32_rows(y0, x0, W, n, n1, K);
-        gemv_f32_rows(y1, x1, W, n, n1, K);
+        gemv_f32_rows(y0, x0, W, ldw, n, n1, K, acc);
+        gemv_f32_rows(y1, x1, W, ldw, n, n1, K, acc);
+    }
+}
+
+/* Rows [n0, n1) of y (rows ldy floats apart) = x W^T over columns
+ * [k0, k0 + kc) of x and W (rows ldx and ldw floats apart), all T tokens,
+ * 2 at a time; acc adds to y. Each nb-row block of W is read once and
+ * reused from cache for every token. */
+static void gemm_panel(float *restrict Y, size_t ldy, const float *restrict X, size_t ldx,
+                       const float *restrict W, size_t ldw, int T, int n0, int n1, int k0, int kc,
+                       int nb, bool acc) {
+    for (int b = n0; b < n1; b += nb) {
+        int e = b + nb < n1 ? b + nb : n1;
+        int t = 0;
+        for (; t + 2 <= T; t += 2)
+            gemv2_f32_rows(Y + (size_t)t * ldy, Y + (size_t)(t + 1) * ldy, X + (size_t)t * ldx + k0,
+                           X + (size_t)(t + 1) * ldx + k0, W + k0, ldw, b, e, kc, acc);
+        if (t < T) gemv_f32_rows(Y + (size_t)t * ldy, X + (size_t)t * ldx + k0, W + k0, ldw, b, e, kc, acc);
     }
 }
 
@@ -76,15 +105,24 @@ static void gemv2_f32_rows(float *restrict y0, float *restrict y1, const float *
  * is read from memory once and reused from L1/L2 for all T tokens. */
 static void gemm_small_rows(float *restrict Y, const float *restrict X, const float *restrict W,
                             int T, int n0, int n1, int N, int K) {
-    const int NB = 16;
-    for (int b = n0; b < n1; b += NB) {
-        int e = b + NB < n1 ? b + NB : n1;
-        int t = 0;
-        for (; t + 2 <= T; t += 2)
-            gemv2_f32_rows(Y + (size_t)t * N, Y + (size_t)(t + 1) * N, X + (size_t)t * K,
-                           X + (size_t)(t + 1) * K, W, b, e, K);
-        if (t < T) gemv_f32_rows(Y + (size_t)t * N, X + (size_t)t * K, W, b, e, K);
-    }
+    gemm_panel(Y, (size_t)N, X, (size_t)K, W, (size_t)K, T, n0, n1, 0, K, 16, false);
+}
+
+/* Y[T x cnt] (rows ldy floats apart) = X[T x K] . Wr[cnt x K]^T on one
+ * thread: OpenBLAS sgemm when built with it, else gemm_panel blocked so an
+ * 8-row x 1024-column block of W (32 KB) stays in L1/L2 while every token
+ * passes over it. Long K blocks measured best (about half of OpenBLAS):
+ * each 4x2 tile ends in 8 horizontal sums, so short blocks pay for them
+ * more often than they gain in locality. */
+static void sgemm_nt(float *Y, int ldy, const float *X, const float *Wr, int T, int cnt, int K) {
+#ifdef ESFT_HAVE_OPENBLAS
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, cnt, K, 1.0f, X, K, Wr, K, 0.0f, Y, ldy);
+#else
+    enum { KB = 1024, NB = 8 };
+    for (int k0 = 0; k0 < K; k0 += KB)
+        gemm_panel(Y, (size_t)ldy, X, (size_t)K, Wr, (size_t)K, T, 0, cnt, k0,
+                   K - k0 < KB ? K - k0 : KB, NB, k0 > 0);
+#endif
 }
 
 static float dot_f32(const float *restrict a, const float *restrict b, int K) {
@@ -126,7 +164,7 @@ esft_status esft_cpu_matmul(esft_backend *be, esft_buf *y, const esft_buf *x, co
             {
                 int n0, n1;
                 thread_range(N, omp_get_num_threads(), omp_get_thread_num(), &n0, &n1);
-                gemv_f32_rows(Y, X, W, n0, n1, K);
+                gemv_f32_rows(Y, X, W, (size_t)K, n0, n1, K, false);
             }
         } else if (T <= SMALL_T) {
 #pragma omp parallel num_threads(nt) if (par)
@@ -136,16 +174,14 @@ esft_status esft_cpu_matmul(esft_backend *be, esft_buf *y, const esft_buf *x, co
                 gemm_small_rows(Y, X, W, T, n0, n1, N, K);
             }
         } else {
-            /* Each thread multiplies its own rows of W with single-threaded
-             * OpenBLAS: one thread pool, no spinning OpenMP workers fighting
-             * BLAS threads for the cores. */
+            /* Each thread multiplies its own rows of W single-threaded: one
+             * thread pool, no spinning OpenMP workers fighting BLAS threads
+             * for the cores. */
 #pragma omp parallel num_threads(nt) if (par)
             {
                 int n0, n1;
                 thread_range(N, omp_get_num_threads(), omp_get_thread_num(), &n0, &n1);
-                if (n1 > n0)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, n1 - n0, K, 1.0f, X, K,
-                                W + (size_t)n0 * K, K, 0.0f, Y + n0, N);
+                if (n1 > n0) sgemm_nt(Y + n0, N, X, W + (size_t)n0 * K, T, n1 - n0, K);
             }
         }
     } else if (T == 1) {
@@ -164,7 +200,7 @@ esft_status esft_cpu_matmul(esft_backend *be, esft_buf *y, const esft_buf *x, co
         }
     } else {
         /* Each thread converts blocks of its rows of W to f32 (~1 MB of
-         * scratch per thread) and multiplies them with sgemm into
+         * scratch per thread) and multiplies them with sgemm_nt into
          * y[:, n0 .. n0+cnt). */
         size_t es = esft_dtype_size(wd);
         const char *W = w->handle;
@@ -185,8 +221,7 @@ esft_status esft_cpu_matmul(esft_backend *be, esft_buf *y, const esft_buf *x, co
                 for (int r = 0; r < cnt; r++)
                     esft_cpu_row_to_f32(mine + (size_t)r * K, W + (size_t)(b0 + r) * K * es, wd,
                                         (size_t)K);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, cnt, K, 1.0f, X, K, mine, K,
-                            0.0f, Y + b0, N);
+                sgemm_nt(Y + b0, N, X, mine, T, cnt, K);
             }
         }
     }
