@@ -1,11 +1,14 @@
 #include "placement.h"
 
 #include <errno.h>
-#include <hwloc.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "registry.h"
+
+#ifdef ESFT_HAVE_HWLOC
+#include <hwloc.h>
+#endif
 
 #define MAX_LISTED 32
 
@@ -67,6 +70,7 @@ static void place_named(const char *backend, int device, int lr, esft_placement 
     if (out->device < k) snprintf(out->pci_id, sizeof out->pci_id, "%s", infos[out->device].pci_id);
 }
 
+#ifdef ESFT_HAVE_HWLOC
 /* The cores near the device: its nearest non-I/O ancestor's cpuset, or,
  * without PCI locality, this rank's even share of the node's cores. */
 static hwloc_bitmap_t cores_for(hwloc_topology_t topo, const esft_placement *p, int lr, int ls) {
@@ -108,6 +112,12 @@ static void bind_rank(esft_placement *p, int lr, int ls, char *msg, size_t cap) 
     hwloc_bitmap_free(set);
     hwloc_topology_destroy(topo);
 }
+#else
+static void bind_rank(esft_placement *p, int lr, int ls, char *msg, size_t cap) {
+    (void)p, (void)lr, (void)ls;
+    snprintf(msg, cap, "esft was built without hwloc; not binding to cores");
+}
+#endif
 
 int esft_place_rank(const char *backend, int device, int lr, int ls, bool bind, esft_placement *out,
                     char *msg, size_t cap) {
