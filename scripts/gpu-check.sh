@@ -202,7 +202,15 @@ done
 # which backends the suite covered, and how many op checks failed
 covered=$(grep -o '^\[[a-z]*\]' "$OUT/conformance.log" | sort -u | tr -d '[]' | paste -sd' ')
 figure "conformance: backends ${covered:-none}; op rows FAIL: $(grep -c '^\[.*FAIL' "$OUT/conformance.log")"
-if [ "$BK" = cpu ]; then skip "conformance on cuda" "no cuda device here"; fi
+if [ "$BK" = cpu ]; then
+  skip "conformance on cuda" "no cuda device here"
+elif ! grep -q '^\[cuda\]' "$OUT/conformance.log"; then
+  record "conformance on cuda" FAIL - "the suite did not reach the cuda backend (see conformance.log)"
+else
+  n_bad=$(grep -c '^\[cuda\].* FAIL' "$OUT/conformance.log")
+  if ((n_bad)); then record "conformance on cuda" FAIL - "$n_bad op rows failed"
+  else record "conformance on cuda" PASS - "$(grep -c '^\[cuda\]' "$OUT/conformance.log") op rows"; fi
+fi
 
 wait "$QWEN_PID"
 
