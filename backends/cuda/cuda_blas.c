@@ -14,12 +14,16 @@ static const char *const cublas_names[] = {"libcublas.so.13", "libcublas.so.12",
 #define ESFT_CUDA_LIBDIR ""
 #endif
 
+/* RTLD_NODELETE: cuBLAS stays mapped after the last close. Reopening it
+ * per backend would be slow, and its statically linked C++ runtime keeps
+ * allocations (exception pools) that only its own data points to. */
 static void *open_cublas(const char *name) {
-    void *lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+    const int flags = RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE;
+    void *lib = dlopen(name, flags);
     if (!lib && ESFT_CUDA_LIBDIR[0]) {
         char path[1024];
         snprintf(path, sizeof path, "%s/%s", ESFT_CUDA_LIBDIR, name);
-        lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        lib = dlopen(path, flags);
     }
     return lib;
 }
