@@ -59,7 +59,7 @@ typedef struct cli_common {
 #define CLI_COMMON_OPTS(c)                                                                     \
     {"backend", CLI_STR, &(c).backend, "B", "auto|cpu|cuda|vulkan|opencl (default auto)", 0, 0}, \
     {"threads", CLI_INT, &(c).threads, "N", "host threads (default: all cores)", 0, 4096},       \
-    {"device", CLI_INT, &(c).device, "I", "device index within the backend (default 0)", 0, 64}
+    {"device", CLI_INT, &(c).device, "I", "device index within the backend (default 0; train under MPI: the rank's local rank)", 0, 64}
 
 /* Default model path: $ESFT_MODEL_DIR or the source tree's models/cache. */
 const char *cli_default_model(char *buf, size_t cap);
