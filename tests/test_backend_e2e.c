@@ -103,7 +103,11 @@ static void compare_training(const char *name, const char *model, double tol, bo
     snprintf(dir_cpu, sizeof dir_cpu, "%s/e2e_train_cpu", ESFT_TEST_BINARY_DIR);
     snprintf(dir_be, sizeof dir_be, "%s/e2e_train_%s%s", ESFT_TEST_BINARY_DIR, name,
              same_rewards ? "" : "_lowp");
-    CHECK(train_on("cpu", model, dir_cpu) == 0);
+    static bool cpu_trained = false; /* the reference run, once for every backend */
+    if (!cpu_trained) {
+        CHECK(train_on("cpu", model, dir_cpu) == 0);
+        cpu_trained = true;
+    }
     CHECK(train_on(name, model, dir_be) == 0);
     char r_cpu[8][512], r_be[8][512];
     int n_cpu = read_rewards(dir_cpu, r_cpu), n_be = read_rewards(dir_be, r_be);

@@ -1,9 +1,6 @@
 /* cuda backend ops: argument marshalling for the kernels of kernels/cuda
  * and GEMM through cuBLAS. Everything is enqueued on the backend's stream;
  * nothing here waits for the device. */
-#include <stdlib.h>
-#include <string.h>
-
 #include "cuda_internal.h"
 
 #define DEV(b) ((b)->handle)
@@ -39,23 +36,25 @@ esft_status esft_cu_perturb(esft_backend *be, esft_buf *work, const esft_buf *ma
                                       tensor_id, seed, sigma));
 }
 
-/* The member list goes to the device (seeds then coefficients, one staged
- * upload) ahead of the kernel, in stream order. */
+/* The member list goes to the device (seeds, then coefficients: two staged
+ * uploads) ahead of the kernel, in stream order. */
 esft_status esft_cu_es_update(esft_backend *be, esft_buf *master, size_t n, uint32_t tensor_id,
                               const uint64_t *seeds, const float *coeffs, int n_members) {
     if (n_members <= 0 || n == 0) return ESFT_OK;
     cuda_ctx *c = cuda_ctx_of(be);
     size_t K = (size_t)n_members, bytes = K * (sizeof *seeds + sizeof *coeffs);
-    unsigned char *side = malloc(bytes);
-    if (!side) return esft_errf(&be->err, ESFT_ERR_OUT_OF_MEMORY, "es_update: out of memory");
-    memcpy(side, seeds, K * sizeof *seeds);
-    memcpy(side + K * sizeof *seeds, coeffs, K * sizeof *coeffs);
+    unsigned char *side = NULL;
     esft_status st = esft_cuda_ensure(be, &c->side, &c->side_bytes, bytes, "es_update (members)");
-    if (st == ESFT_OK) st = esft_cuda_put(be, c->side, side, bytes, "es_update (members)");
-    free(side);
+    if (st == ESFT_OK) {
+        side = c->side;
+        st = esft_cuda_put(be, side, seeds, K * sizeof *seeds, "es_update (seeds)");
+    }
+    if (st == ESFT_OK)
+        st = esft_cuda_put(be, side + K * sizeof *seeds, coeffs, K * sizeof *coeffs,
+                           "es_update (coefficients)");
     if (st != ESFT_OK) return st;
-    const uint64_t *dseeds = (const uint64_t *)c->side;
-    const float *dcoeffs = (const float *)((const unsigned char *)c->side + K * sizeof *seeds);
+    const uint64_t *dseeds = (const uint64_t *)side;
+    const float *dcoeffs = (const float *)(side + K * sizeof *seeds);
     return launched(be, "es_update",
                     esft_cuda_es_update(c->stream, F32(master), n, tensor_id, dseeds, dcoeffs,
                                         n_members));
