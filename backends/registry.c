@@ -94,7 +94,7 @@ int esft_registry_rank(esft_ranked_device *out, int max, unsigned flags) {
     pool_entry pool[MAX_DEVICES * 4];
     int n_pool = 0;
     int n_drv = esft_registry_n_drivers();
-    char drv_fail[8][256];
+    char drv_fail[8][sizeof(((esft_err *)0)->msg)];
     bool drv_ok[8];
     esft_ranked_device usable[MAX_RANKED], bad[MAX_RANKED];
     int n_use = 0, n_bad = 0;
@@ -108,7 +108,7 @@ int esft_registry_rank(esft_ranked_device *out, int max, unsigned flags) {
         if (k < 0) {
             snprintf(drv_fail[d], sizeof drv_fail[d], "%s", e.msg);
             if (n_bad < MAX_RANKED) {
-                char why[256];
+                char why[sizeof e.msg + 16];
                 snprintf(why, sizeof why, "unavailable: %s", e.msg);
                 bad[n_bad++] = unusable(drivers[d]->name, "", "", NULL, why);
             }
@@ -127,7 +127,7 @@ int esft_registry_rank(esft_ranked_device *out, int max, unsigned flags) {
     if (n_hw < 0 && n_bad < MAX_RANKED) bad[n_bad++] = unusable("hwloc", "", "", NULL, herr.msg);
     if (n_hw > MAX_RANKED) n_hw = MAX_RANKED;
     for (int c = 0; c < n_hw; c++) {
-        char desc[64], why[256];
+        char desc[64], why[sizeof drv_fail[0] + 64];
         esft_hw_candidate_describe(&hw[c], desc, sizeof desc);
         int d = -1;
         for (int i = 0; i < n_drv; i++)

@@ -42,7 +42,9 @@ typedef struct esft_ranked_device {
     int order;             /* 0: auto tries it first; -1: auto cannot use it */
     bool picked;           /* ESFT_RANK_PROBE: the device auto opens */
     char hwloc[64];        /* "NVIDIA GPU 0000:65:00.0 [10de:2330]", "" if hwloc did not place it */
-    char reason[256];      /* why auto cannot use it ("" when usable) */
+    /* why auto cannot use it ("" when usable): a backend's whole error message
+     * plus a short prefix such as "does not initialise: " */
+    char reason[sizeof(((esft_err *)0)->msg) + 64];
 } esft_ranked_device;
 
 /* Also open (and close) the usable devices in order until one initialises;

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,9 +27,13 @@ void cli_print_help(const cli_command *cmd) {
     printf("  %-26s %s\n", "--help", "show this help");
 }
 
-static int usage_error(const cli_command *cmd, const char *fmt, const char *a, const char *b) {
+static int usage_error(const cli_command *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int usage_error(const cli_command *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
     fprintf(stderr, "esft %s: ", cmd->name);
-    fprintf(stderr, fmt, a, b);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
     fprintf(stderr, " (see 'esft %s --help')\n", cmd->name);
     return ESFT_EXIT_USAGE;
 }
@@ -43,7 +48,7 @@ static int set_value(const cli_command *cmd, const cli_opt *o, const char *val) 
     case CLI_LIST: {
         cli_list *l = o->dst;
         if (l->n >= (int)(sizeof l->items / sizeof l->items[0]))
-            return usage_error(cmd, "too many --%s values%s", o->name, "");
+            return usage_error(cmd, "too many --%s values", o->name);
         l->items[l->n++] = val;
         return ESFT_EXIT_OK;
     }
@@ -97,7 +102,7 @@ int cli_parse(const cli_command *cmd, int argc, char **argv, const char **pos, i
         }
         if (only_positional || a[0] != '-' || a[1] == '\0') {
             if (np >= cmd->max_positional)
-                return usage_error(cmd, "unexpected argument '%s'%s", a, "");
+                return usage_error(cmd, "unexpected argument '%s'", a);
             pos[np++] = a;
             continue;
         }
@@ -105,7 +110,7 @@ int cli_parse(const cli_command *cmd, int argc, char **argv, const char **pos, i
             cli_print_help(cmd);
             return -1;
         }
-        if (a[1] != '-') return usage_error(cmd, "unknown option '%s'%s", a, "");
+        if (a[1] != '-') return usage_error(cmd, "unknown option '%s'", a);
         const char *name = a + 2;
         const char *eq = strchr(name, '=');
         size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
@@ -114,15 +119,15 @@ int cli_parse(const cli_command *cmd, int argc, char **argv, const char **pos, i
             if (strlen(cmd->opts[k].name) == name_len &&
                 strncmp(cmd->opts[k].name, name, name_len) == 0)
                 o = &cmd->opts[k];
-        if (!o) return usage_error(cmd, "unknown option '%s'%s", a, "");
+        if (!o) return usage_error(cmd, "unknown option '%s'", a);
         if (o->kind == CLI_FLAG) {
-            if (eq) return usage_error(cmd, "--%s takes no value%s", o->name, "");
+            if (eq) return usage_error(cmd, "--%s takes no value", o->name);
             set_value(cmd, o, NULL);
             continue;
         }
         const char *val = eq ? eq + 1 : NULL;
         if (!val) {
-            if (i + 1 >= argc) return usage_error(cmd, "--%s needs a value%s", o->name, "");
+            if (i + 1 >= argc) return usage_error(cmd, "--%s needs a value", o->name);
             val = argv[++i];
         }
         int rc = set_value(cmd, o, val);

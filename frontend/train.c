@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,10 +59,15 @@ typedef struct trainer {
     double last_gen_tps;
 } trainer;
 
-static int fail(const char *fmt, const char *a, const char *b) {
+/* Prints "esft train: <message>" as one line; returns the runtime-failure exit code. */
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
     fprintf(stderr, "esft train: ");
-    fprintf(stderr, fmt, a, b);
+    vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
+    va_end(ap);
     return ESFT_EXIT_RUNTIME;
 }
 
@@ -199,7 +205,7 @@ static int open_backend(trainer *tr) {
     char msg[256];
     if (esft_place_rank(o->backend, o->device, d->local_rank, d->local_size, !o->no_bind, &tr->place, msg,
                         sizeof msg))
-        return fail("rank placement: %s%s", msg, "");
+        return fail("rank placement: %s", msg);
     if (msg[0] && !o->quiet) fprintf(stderr, "esft train: rank %d: %s\n", d->rank, msg);
     cli_common c = {.backend = tr->place.backend, .device = tr->place.device,
                     .threads = o->threads ? o->threads : tr->place.n_pus};
@@ -227,17 +233,17 @@ static int setup(trainer *tr) {
     if (o->resume_dir) {
         snprintf(load_path, sizeof load_path, "%s/checkpoint.gguf", o->resume_dir);
         gguf_file *f = NULL;
-        if (gguf_open(load_path, &f, &err)) return fail("--resume: %s%s", err.msg, "");
+        if (gguf_open(load_path, &f, &err)) return fail("--resume: %s", err.msg);
         esft_ckpt_info info;
         esft_status st = esft_checkpoint_read_info(f, &info, &err);
         gguf_close(f);
-        if (st) return fail("--resume: %s%s", err.msg, "");
+        if (st) return fail("--resume: %s", err.msg);
         int rc = merge_resume_config(&tr->cfg, &info.cfg, o);
         if (rc) return rc;
         tr->start_iter = info.iteration;
         snprintf(tr->base_path, sizeof tr->base_path, "%s", o->model_path ? o->model_path : info.base_path);
         gguf_file *base = NULL;
-        if (gguf_open(tr->base_path, &base, &err)) return fail("--resume: base model: %s%s", err.msg, "");
+        if (gguf_open(tr->base_path, &base, &err)) return fail("--resume: base model: %s", err.msg);
         tr->base_fingerprint = esft_model_fingerprint(base);
         gguf_close(base);
         if (tr->base_fingerprint != info.base_fingerprint)
@@ -255,7 +261,7 @@ static int setup(trainer *tr) {
 
     if (esft_task_load(tr->cfg.task, o->data_path, "train", &tr->task, &err))
         return err.msg[0] && strstr(err.msg, "unknown task") ? (fprintf(stderr, "esft train: %s\n", err.msg), ESFT_EXIT_USAGE)
-                                                          : fail("%s%s", err.msg, "");
+                                                          : fail("%s", err.msg);
     if (!o->resume_dir) {
         fill_defaults(&tr->cfg, tr->task);
         tr->cfg.chat = tr->task->chat;
@@ -268,19 +274,19 @@ static int setup(trainer *tr) {
     /* eval set: given, or the task's own */
     if (o->eval_data_path || o->eval_every > 0) {
         esft_status st = esft_task_load(tr->cfg.task, o->eval_data_path, "eval", &tr->eval_task, &err);
-        if (st) return fail("eval data: %s%s", err.msg, "");
+        if (st) return fail("eval data: %s", err.msg);
     }
 
     if ((rc = open_backend(tr))) return rc;
     esft_model_options mo = {.trainable = true};
-    if (esft_model_load(load_path, tr->be, &mo, &tr->m, &err)) return fail("%s%s", err.msg, "");
+    if (esft_model_load(load_path, tr->be, &mo, &tr->m, &err)) return fail("%s", err.msg);
     if (!o->resume_dir) {
         /* the base is the loaded file itself */
         tr->base_fingerprint = esft_model_fingerprint(tr->m->gguf);
     }
-    if (esft_prompts_tokenize(tr->m, tr->task, &tr->prompts, &err)) return fail("%s%s", err.msg, "");
+    if (esft_prompts_tokenize(tr->m, tr->task, &tr->prompts, &err)) return fail("%s", err.msg);
     if (tr->eval_task && esft_prompts_tokenize(tr->m, tr->eval_task, &tr->eval_prompts, &err))
-        return fail("%s%s", err.msg, "");
+        return fail("%s", err.msg);
     tr->selected = calloc((size_t)tr->m->n_params, sizeof *tr->selected);
     int n_sel = 0;
     for (int i = 0; i < tr->m->n_params; i++) n_sel += tr->selected[i] = params_match(tr->cfg.params, tr->m->params[i].name);
@@ -333,7 +339,7 @@ static int write_metrics(trainer *tr, cJSON *line, double mean, double mn, doubl
                          double t_gen, double it_s) {
     int rc = ESFT_EXIT_OK;
     char *s = cJSON_PrintUnformatted(line);
-    if (!s || fprintf(tr->metrics, "%s\n", s) < 0 || fflush(tr->metrics)) rc = fail("%s: write failed%s", tr->metrics_path, "");
+    if (!s || fprintf(tr->metrics, "%s\n", s) < 0 || fflush(tr->metrics)) rc = fail("%s: write failed", tr->metrics_path);
     free(s);
     if (!tr->o->quiet) {
         const cJSON *acc = cJSON_GetObjectItem(line, "eval_accuracy");
@@ -351,8 +357,8 @@ static int write_checkpoint(trainer *tr, int done, bool last) {
     esft_ckpt_info info = {.cfg = tr->cfg, .iteration = done, .iters_total = tr->o->iters,
                            .base_fingerprint = tr->base_fingerprint};
     snprintf(info.base_path, sizeof info.base_path, "%s", tr->base_path);
-    if (esft_checkpoint_write(tr->m, &info, tr->ckpt_path, &err)) return fail("checkpoint: %s%s", err.msg, "");
-    if (last && esft_checkpoint_write(tr->m, &info, tr->final_path, &err)) return fail("final model: %s%s", err.msg, "");
+    if (esft_checkpoint_write(tr->m, &info, tr->ckpt_path, &err)) return fail("checkpoint: %s", err.msg);
+    if (last && esft_checkpoint_write(tr->m, &info, tr->final_path, &err)) return fail("final model: %s", err.msg);
     return ESFT_EXIT_OK;
 }
 
@@ -444,9 +450,9 @@ static int check_hashes(trainer *tr, int iter1) {
     const esft_dist *d = tr->dist;
     esft_err err = {{0}};
     uint64_t h = 0;
-    if (master_hash(tr, &h, &err)) return fail("weight hash: %s%s", err.msg, "");
+    if (master_hash(tr, &h, &err)) return fail("weight hash: %s", err.msg);
     uint64_t *all = calloc((size_t)d->size, sizeof *all);
-    if (!all) return fail("out of memory%s%s", "", "");
+    if (!all) return fail("out of memory");
     esft_dist_allgather_u64(d, h, all, "weight hashes", iter1);
     char ranks[256];
     int n_bad = esft_dist_hash_mismatch(all, d->size, ranks, sizeof ranks);
@@ -478,7 +484,7 @@ static int eval_members(trainer *tr, int t, int lo, int hi, const int *batch, in
             esft_param *p = &tr->m->params[i];
             if (!tr->selected[i]) continue;
             if (esft_perturb(tr->be, &p->work, &p->master, p->n, p->id, seed, sign * c->sigma))
-                return fail("perturb: %s%s", tr->be->err.msg, "");
+                return fail("perturb: %s", tr->be->err.msg);
         }
         esft_synchronize(tr->be);
         double t1 = esft_now_seconds();
@@ -487,7 +493,7 @@ static int eval_members(trainer *tr, int t, int lo, int hi, const int *batch, in
         esft_eval_params ep = {.max_new = c->max_new,
                                .max_slots = tr->o->max_slots ? tr->o->max_slots : (B < 64 ? B : 64),
                                .on_progress = on_gen_progress, .user = tr};
-        if (esft_evaluate(tr->m, tr->task, &tr->prompts, batch, B, &ep, &r, &err)) return fail("%s%s", err.msg, "");
+        if (esft_evaluate(tr->m, tr->task, &tr->prompts, batch, B, &ep, &r, &err)) return fail("%s", err.msg);
         rec[MR_GEN] = r.seconds;
         rec[MR_SCORE] = esft_now_seconds() - t1 - r.seconds;
         rec[MR_REWARD] = r.mean_reward;
@@ -507,9 +513,9 @@ static int apply_update(trainer *tr, int t, const double *R, double *z, uint64_t
         esft_param *p = &tr->m->params[i];
         if (!tr->selected[i]) continue;
         if (c->weight_decay > 0 && esft_scale(tr->be, &p->master, p->n, 1.0f - c->alpha * c->weight_decay))
-            rc = fail("weight decay: %s%s", tr->be->err.msg, "");
+            rc = fail("weight decay: %s", tr->be->err.msg);
         else if (esft_es_update(tr->be, &p->master, p->n, p->id, seeds, coeffs, n_seeds))
-            rc = fail("es_update: %s%s", tr->be->err.msg, "");
+            rc = fail("es_update: %s", tr->be->err.msg);
     }
     esft_synchronize(tr->be);
     return rc;
@@ -531,7 +537,7 @@ static int train_loop(trainer *tr) {
     float *coeffs = calloc((size_t)N, sizeof *coeffs);
     int *batch = calloc((size_t)B, sizeof *batch);
     int rc = ESFT_EXIT_OK;
-    if (!R || !z || !parts || !mine || !all || !seeds || !coeffs || !batch) rc = fail("out of memory%s%s", "", "");
+    if (!R || !z || !parts || !mine || !all || !seeds || !coeffs || !batch) rc = fail("out of memory");
     tr->t_start = esft_now_seconds();
     char ranks[48] = "";
     if (d->size > 1) snprintf(ranks, sizeof ranks, " | %d ranks", d->size);
@@ -593,7 +599,7 @@ static int train_loop(trainer *tr) {
         cJSON_AddNumberToObject(line, "ranks", d->size);
         if (tr->eval_task && ((tr->o->eval_every > 0 && (t + 1) % tr->o->eval_every == 0) || last)) {
             if ((rc = run_eval(tr, line, t + 1, &err))) {
-                fail("eval: %s%s", err.msg, "");
+                fail("eval: %s", err.msg);
                 cJSON_Delete(line);
                 break;
             }
@@ -615,7 +621,7 @@ int esft_train(const esft_train_options *opts) {
     esft_dist dist;
     char msg[256] = "";
     if (esft_dist_init(&dist, opts->mpi_timeout > 0 ? opts->mpi_timeout : 1800, msg, sizeof msg))
-        return fail("MPI: %s%s", msg, "");
+        return fail("MPI: %s", msg);
     trainer tr = {.o = opts, .dist = &dist, .lead = dist.rank == 0,
                   .tty = dist.rank == 0 && isatty(STDERR_FILENO)};
     int rc = setup(&tr);

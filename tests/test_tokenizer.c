@@ -614,7 +614,7 @@ static void check_behaviour(gguf_file *f) {
      * (less bytes without a token, e.g. 0xff in SmolLM2) */
     static const char *const invalid[] = {
         "\xff", "\xfe\xff", "abc\xe4\xb8", "\xe4\xb8 tail", "\xc0\x80", "\xed\xa0\x80 surrogate",
-        "a\x80" "b", "\xf4\x90\x80\x80", "caf\xc3", "\xc3\xa9\xa9", " \xff\xff  \xfe<|im_end|>\xff",
+        ("a\x80" "b"), "\xf4\x90\x80\x80", "caf\xc3", "\xc3\xa9\xa9", " \xff\xff  \xfe<|im_end|>\xff",
         "\xe4\xb8<|im_end|>\xad", "x\xa9\xa9\xa9y", "\x80\x80\x80\x80\x80",
     };
     /* bytes that do have tokens come back exactly */
