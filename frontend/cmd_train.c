@@ -19,6 +19,8 @@ int cmd_train(int argc, char **argv) {
     uint64_t seed = UINT64_MAX;
     bool antithetic = false;
     c.device = -1; /* not given: under MPI, ranks on a node share its devices */
+    /* not given: on --resume the run's recorded values, else their defaults */
+    o.eval_every = o.eval_limit = o.checkpoint_every = o.max_slots = o.log_samples = -1;
     o.hash_every = 10;
     float mpi_timeout = 1800;
     const cli_opt opts[] = {
@@ -28,7 +30,7 @@ int cmd_train(int argc, char **argv) {
         {"pop", CLI_INT, &pop, "N", "population size (default 30)", -1000000, 1000000},
         {"sigma", CLI_FLOAT, &sigma, "S", "noise scale (default 0.001)", 0, 0},
         {"alpha", CLI_FLOAT, &alpha, "A", "learning rate (default 0.0005)", 0, 0},
-        {"iters", CLI_INT, &iters, "K", "total iterations (default 10)", 1, 1 << 24},
+        {"iters", CLI_INT, &iters, "K", "total iterations (default 10; on --resume the run's own)", 1, 1 << 24},
         {"batch", CLI_INT, &batch, "B", "prompts per iteration (default 200; all when fewer)", 1, 1 << 24},
         {"max-new", CLI_INT, &max_new, "N", "tokens generated per prompt (default: the task's)", 1, 1 << 20},
         {"seed", CLI_U64, &seed, "S", "run seed: noise and batches derive from it (default 0)", 0, 0},
@@ -36,12 +38,14 @@ int cmd_train(int argc, char **argv) {
         {"antithetic", CLI_FLAG, &antithetic, NULL, "mirrored noise pairs (needs an even population)", 0, 0},
         {"params", CLI_STR, &params, "GLOBS", "tensors to train, comma-separated globs (default *)", 0, 0},
         {"weight-decay", CLI_FLOAT, &wd, "W", "decay master weights by alpha*W per iteration (default 0)", 0, 0},
-        {"out", CLI_STR, &o.out_dir, "DIR", "output directory: metrics.jsonl, checkpoint.gguf, final.gguf", 0, 0},
+        {"out", CLI_STR, &o.out_dir, "DIR", "output directory: run.json, metrics.jsonl, checkpoint.gguf, final.gguf", 0, 0},
+        {"overwrite", CLI_FLAG, &o.overwrite, NULL, "start afresh in an --out that holds a run (its files are removed)", 0, 0},
         {"eval-data", CLI_STR, &o.eval_data_path, "FILE", "evaluation data (default: the task's own eval set)", 0, 0},
         {"eval-every", CLI_INT, &o.eval_every, "K", "evaluate every K iterations (and at the end)", 0, 1 << 24},
         {"eval-limit", CLI_INT, &o.eval_limit, "N", "evaluate on the first N items only", 0, 1 << 24},
         {"checkpoint-every", CLI_INT, &o.checkpoint_every, "K", "checkpoint every K iterations (and at the end)", 0, 1 << 24},
-        {"resume", CLI_STR, &o.resume_dir, "DIR", "continue the run saved in DIR (same --out)", 0, 0},
+        {"log-samples", CLI_INT, &o.log_samples, "K", "write K (prompt, response, reward) per iteration to samples.jsonl, from the best and worst member (default 0)", 0, 1 << 20},
+        {"resume", CLI_STR, &o.resume_dir, "DIR", "continue the run in DIR: its model, data and settings (flags given must agree)", 0, 0},
         {"max-slots", CLI_INT, &o.max_slots, "N", "sequences decoded together (default min(batch, 64))", 0, 1 << 20},
         {"quiet", CLI_FLAG, &o.quiet, NULL, "no progress output", 0, 0},
         {"hash-every", CLI_INT, &o.hash_every, "K", "MPI: ranks compare weight hashes every K iterations and at the end (default 10)", 1, 1 << 24},
@@ -63,7 +67,7 @@ int cmd_train(int argc, char **argv) {
     o.threads = c.threads;
     o.device = c.device;
     o.mpi_timeout = mpi_timeout;
-    o.iters = iters ? iters : 10;
+    o.iters = iters; /* 0: 10, or the run's own on --resume */
     esft_run_config *cfg = &o.cfg;
     cfg->pop = pop;
     cfg->sigma = sigma;

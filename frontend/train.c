@@ -32,7 +32,10 @@
 #include "distributed.h"
 #include "evaluate.h"
 #include "placement.h"
+#include "progress.h"
 #include "registry.h"
+#include "run_dir.h"
+#include "utf8.h"
 
 typedef struct trainer {
     const esft_train_options *o;
@@ -41,57 +44,59 @@ typedef struct trainer {
     bool stopped_together;       /* every rank saw the failure (no abort needed) */
     esft_placement place;
     esft_run_config cfg;
+    int iters;                   /* total iterations of the run */
+    esft_run_record rec;         /* what run.json records (effective settings) */
     esft_backend *be;
     esft_model *m;
     esft_task *task, *eval_task;
     esft_prompts prompts, eval_prompts;
     bool *selected;              /* [n_params]: tensors ES trains */
-    int start_iter;
+    int start_iter;              /* iterations already done (resume) */
     uint64_t base_fingerprint;
     char base_path[1024];
-    char metrics_path[1100], ckpt_path[1100], final_path[1100];
-    FILE *metrics;
-    bool tty;
+    char *metrics_path, *ckpt_path, *final_path, *samples_path; /* in --out */
+    FILE *metrics, *samples;
+    int lock_fd;                 /* DIR/.lock, held for the run (rank 0) */
     /* progress */
-    int iter, member;
-    double t_start, member_t0;
-    long member_tokens;
-    double last_gen_tps;
+    esft_progress progress;
+    int iter, member;            /* 0-based: the iteration and member running */
+    double t_start, iter_t0;
+    int zero_signal_iters;       /* iterations whose members all scored the same */
+    int zero_signal_streak;      /* ... in a row, up to the last one */
+    /* samples: the best and worst member of this rank in this iteration */
+    esft_eval_result best, worst;
+    int best_member, worst_member;
 } trainer;
 
-/* Prints "esft train: <message>" as one line; returns the runtime-failure exit code. */
+/* Prints "esft train: <message>" as one line and returns code. */
+static int report(int code, const char *fmt, va_list ap) {
+    fprintf(stderr, "esft train: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    return code;
+}
+
+/* A runtime failure (exit code 1). */
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int fail(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "esft train: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    int rc = report(ESFT_EXIT_RUNTIME, fmt, ap);
     va_end(ap);
-    return ESFT_EXIT_RUNTIME;
+    return rc;
+}
+
+/* A usage error (exit code 2). */
+static int usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = report(ESFT_EXIT_USAGE, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 /* ---- setup ---- */
-
-static int make_dir(const char *dir) {
-    char tmp[1024];
-    snprintf(tmp, sizeof tmp, "%s", dir);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(tmp, 0777) && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0777) && errno != EEXIST) return -1;
-    /* writable? */
-    char probe[1100];
-    snprintf(probe, sizeof probe, "%s/.esft-write-test.%d", dir, (int)getpid());
-    FILE *f = fopen(probe, "w");
-    if (!f) return -1;
-    fclose(f);
-    unlink(probe);
-    return 0;
-}
 
 static bool params_match(const char *globs, const char *name) {
     char buf[256];
@@ -102,7 +107,7 @@ static bool params_match(const char *globs, const char *name) {
     return false;
 }
 
-/* On resume, every explicitly given setting must agree with the checkpoint;
+/* On resume, every explicitly given setting must agree with the run's;
  * settings not given are taken from it. */
 static int merge_resume_config(esft_run_config *cfg, const esft_run_config *ck, const esft_train_options *o) {
     char a[300], b[300];
@@ -110,9 +115,7 @@ static int merge_resume_config(esft_run_config *cfg, const esft_run_config *ck, 
     do {                                                                                \
         snprintf(a, sizeof a, fa, va);                                                  \
         snprintf(b, sizeof b, fb, vb);                                                  \
-        fprintf(stderr, "esft train: --resume %s: %s %s differs from the run's %s\n",   \
-                o->resume_dir, flag, a, b);                                             \
-        return ESFT_EXIT_USAGE;                                                         \
+        return usage("--resume %s: %s %s differs from the run's %s", o->resume_dir, flag, a, b); \
     } while (0)
     if (cfg->pop != INT_MIN && cfg->pop != ck->pop) CONFLICT("--pop", "%d", cfg->pop, "%d", ck->pop);
     if (!isnan(cfg->sigma) && cfg->sigma != ck->sigma) CONFLICT("--sigma", "%g", cfg->sigma, "%g", ck->sigma);
@@ -145,54 +148,76 @@ static void fill_defaults(esft_run_config *c, const esft_task *t) {
     if (c->run_seed == UINT64_MAX) c->run_seed = 0;
 }
 
-static int validate(const esft_run_config *c, const esft_train_options *o) {
-    char v[64];
-    if (c->pop < 2) {
-        snprintf(v, sizeof v, "%d", c->pop);
-        return fprintf(stderr, "esft train: --pop %s: the population needs at least 2 members\n", v), ESFT_EXIT_USAGE;
-    }
-    if (c->antithetic && c->pop % 2) {
-        snprintf(v, sizeof v, "%d", c->pop);
-        return fprintf(stderr, "esft train: --pop %s is odd: --antithetic pairs members, so it needs an even population\n", v), ESFT_EXIT_USAGE;
-    }
-    if (!(c->sigma > 0) || !isfinite(c->sigma)) {
-        snprintf(v, sizeof v, "%g", c->sigma);
-        return fprintf(stderr, "esft train: --sigma %s: the noise scale must be > 0\n", v), ESFT_EXIT_USAGE;
-    }
-    if (!(c->alpha > 0) || !isfinite(c->alpha)) {
-        snprintf(v, sizeof v, "%g", c->alpha);
-        return fprintf(stderr, "esft train: --alpha %s: the learning rate must be > 0\n", v), ESFT_EXIT_USAGE;
-    }
-    if (c->weight_decay < 0 || c->alpha * c->weight_decay >= 1) {
-        return fprintf(stderr, "esft train: --weight-decay must be >= 0 and alpha * weight_decay < 1\n"), ESFT_EXIT_USAGE;
-    }
-    if (o->iters < 1) return fprintf(stderr, "esft train: --iters must be >= 1\n"), ESFT_EXIT_USAGE;
-    return ESFT_OK;
+static int validate(const esft_run_config *c, int iters) {
+    if (c->pop < 2) return usage("--pop %d: the population needs at least 2 members", c->pop);
+    if (c->antithetic && c->pop % 2)
+        return usage("--pop %d is odd: --antithetic pairs members, so it needs an even population", c->pop);
+    if (!(c->sigma > 0) || !isfinite(c->sigma)) return usage("--sigma %g: the noise scale must be > 0", c->sigma);
+    if (!(c->alpha > 0) || !isfinite(c->alpha)) return usage("--alpha %g: the learning rate must be > 0", c->alpha);
+    if (c->weight_decay < 0 || c->alpha * c->weight_decay >= 1)
+        return usage("--weight-decay must be >= 0 and alpha * weight_decay < 1");
+    if (iters < 1) return usage("--iters must be >= 1");
+    return ESFT_EXIT_OK;
 }
 
-/* Keeps the metrics lines of iterations before `start` (a crash may have
- * left lines past the last checkpoint) and reopens the file for appending. */
-static int open_metrics(trainer *tr) {
-    if (tr->start_iter > 0) {
-        size_t len = 0;
-        char *old = cli_read_file(tr->metrics_path, &len);
-        char tmp[1200];
-        snprintf(tmp, sizeof tmp, "%s.tmp", tr->metrics_path);
-        FILE *f = fopen(tmp, "w");
-        if (!f) return fail("%s: %s", tmp, strerror(errno));
-        char *save = NULL;
-        for (char *line = old ? strtok_r(old, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
-            cJSON *o = cJSON_Parse(line);
-            const cJSON *it = o ? cJSON_GetObjectItem(o, "iter") : NULL;
-            if (cJSON_IsNumber(it) && it->valueint < tr->start_iter) fprintf(f, "%s\n", line);
-            cJSON_Delete(o);
-        }
+/* Number field `key` of a metrics line, or NAN. */
+static double line_number(const cJSON *o, const char *key) {
+    const cJSON *v = o ? cJSON_GetObjectItem(o, key) : NULL;
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+/* Keeps the lines of a JSONL file whose "iter" is <= done (a crash may have
+ * left lines past the last checkpoint), rewriting it atomically. Calls
+ * on_line for every kept line. */
+static int keep_lines_upto(const char *path, int done, void (*on_line)(trainer *, const cJSON *), trainer *tr) {
+    size_t len = 0;
+    char *old = cli_read_file(path, &len);
+    if (!old) return errno == ENOENT ? ESFT_EXIT_OK : fail("%s: %s", path, strerror(errno));
+    size_t n = strlen(path);
+    char *tmp = malloc(n + 5);
+    if (!tmp) {
         free(old);
-        if (fflush(f) || fsync(fileno(f)) || fclose(f) || rename(tmp, tr->metrics_path))
-            return fail("%s: %s", tr->metrics_path, strerror(errno));
+        return fail("out of memory");
     }
-    tr->metrics = fopen(tr->metrics_path, tr->start_iter > 0 ? "a" : "w");
+    snprintf(tmp, n + 5, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    int rc = ESFT_EXIT_OK;
+    if (!f) rc = fail("%s: %s", tmp, strerror(errno));
+    char *save = NULL;
+    for (char *line = f ? strtok_r(old, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+        cJSON *o = cJSON_Parse(line);
+        double it = line_number(o, "iter");
+        if (it <= done) {
+            fprintf(f, "%s\n", line);
+            if (on_line) on_line(tr, o);
+        }
+        cJSON_Delete(o);
+    }
+    free(old);
+    if (f && (fflush(f) || fsync(fileno(f)) || fclose(f) || rename(tmp, path)))
+        rc = fail("%s: %s", path, strerror(errno));
+    free(tmp);
+    return rc;
+}
+
+/* Counts the zero-signal iterations among the metrics lines kept on resume. */
+static void count_zero_signal(trainer *tr, const cJSON *line) {
+    bool zero = line_number(line, "reward_std") == 0;
+    tr->zero_signal_iters += zero;
+    tr->zero_signal_streak = zero ? tr->zero_signal_streak + 1 : 0;
+}
+
+static int open_outputs(trainer *tr) {
+    int rc;
+    if (tr->start_iter > 0) {
+        if ((rc = keep_lines_upto(tr->metrics_path, tr->start_iter, count_zero_signal, tr))) return rc;
+        if ((rc = keep_lines_upto(tr->samples_path, tr->start_iter, NULL, tr))) return rc;
+    }
+    const char *mode = tr->start_iter > 0 ? "a" : "w";
+    tr->metrics = fopen(tr->metrics_path, mode);
     if (!tr->metrics) return fail("%s: %s", tr->metrics_path, strerror(errno));
+    if (tr->rec.log_samples > 0 && !(tr->samples = fopen(tr->samples_path, mode)))
+        return fail("%s: %s", tr->samples_path, strerror(errno));
     return ESFT_EXIT_OK;
 }
 
@@ -218,81 +243,182 @@ static int open_backend(trainer *tr) {
     return ESFT_EXIT_OK;
 }
 
+/* What a resumed run continues from: its record (run.json, absent in runs
+ * made before esft wrote one) and its checkpoint, absent when the run was
+ * stopped before its first one: then it starts again from the record. */
+typedef struct resume_state {
+    esft_run_record old;   /* the run's record, when have_record */
+    bool have_record, from_checkpoint;
+    int iters_total;       /* the run's --iters */
+} resume_state;
+
+static int load_resume_state(trainer *tr, resume_state *rs) {
+    const esft_train_options *o = tr->o;
+    esft_err err = {{0}};
+    esft_status st = esft_run_record_read(o->resume_dir, &rs->old, &err);
+    rs->have_record = st == ESFT_OK;
+    if (st && !(st == ESFT_ERR_IO && errno == ENOENT)) return fail("--resume: %s", err.msg);
+    struct stat sb;
+    rs->from_checkpoint = stat(tr->ckpt_path, &sb) == 0;
+    if (!rs->from_checkpoint && !rs->have_record)
+        return fail("--resume %s: no run here (neither run.json nor checkpoint.gguf)", o->resume_dir);
+    if (!rs->from_checkpoint) {
+        int rc = merge_resume_config(&tr->cfg, &rs->old.cfg, o);
+        if (rc) return rc;
+        snprintf(tr->base_path, sizeof tr->base_path, "%s", o->model_path ? o->model_path : rs->old.model);
+        rs->iters_total = rs->old.iters;
+        if (tr->lead && !o->quiet)
+            fprintf(stderr, "esft train: --resume %s: no checkpoint yet; starting the run again from iteration 1\n",
+                    o->resume_dir);
+        return ESFT_EXIT_OK;
+    }
+    gguf_file *f = NULL;
+    if (gguf_open(tr->ckpt_path, &f, &err)) return fail("--resume: %s", err.msg);
+    esft_ckpt_info info;
+    st = esft_checkpoint_read_info(f, &info, &err);
+    gguf_close(f);
+    if (st) return fail("--resume: %s", err.msg);
+    int rc = merge_resume_config(&tr->cfg, &info.cfg, o);
+    if (rc) return rc;
+    tr->start_iter = info.iteration;
+    rs->iters_total = rs->have_record ? rs->old.iters : info.iters_total;
+    snprintf(tr->base_path, sizeof tr->base_path, "%s",
+             o->model_path ? o->model_path : rs->have_record ? rs->old.model : info.base_path);
+    gguf_file *base = NULL;
+    if (gguf_open(tr->base_path, &base, &err)) return fail("--resume: base model: %s", err.msg);
+    tr->base_fingerprint = esft_model_fingerprint(base);
+    gguf_close(base);
+    if (tr->base_fingerprint != info.base_fingerprint)
+        return usage("--resume %s: model %s is not the model this run started from (%s)", o->resume_dir,
+                     tr->base_path, info.base_path);
+    return ESFT_EXIT_OK;
+}
+
+/* The data file a run uses: the one given, else on resume the recorded one,
+ * which must not have changed since the run started. */
+static int check_data_file(trainer *tr, const char *flag, const char *given, const esft_file_print *recorded,
+                           esft_file_print *now) {
+    esft_err err = {{0}};
+    const char *path = given ? given : recorded->path;
+    if (esft_file_print_take(path, now, &err)) return fail("%s: %s", flag, err.msg);
+    if (!recorded->path || esft_file_print_equal(recorded, now)) return ESFT_EXIT_OK;
+    if (!given)
+        return usage("--resume %s: %s changed since the run started (%lld bytes, fnv1a64 %016llx; now %lld bytes, "
+                     "%016llx); pass %s %s to use it as it is now",
+                     tr->o->resume_dir, path, recorded->size, (unsigned long long)recorded->hash, now->size,
+                     (unsigned long long)now->hash, flag, path);
+    if (tr->lead && !tr->o->quiet)
+        fprintf(stderr, "esft train: %s %s is not the data the run started with (%s); using it from iteration %d\n",
+                flag, given, recorded->path, tr->start_iter + 1);
+    return ESFT_EXIT_OK;
+}
+
+/* A setting that does not change the weights: given, else recorded, else 0. */
+static int setting(int given, int recorded, bool have_record) {
+    return given >= 0 ? given : have_record ? recorded : 0;
+}
+
+/* --params that match nothing: name a few tensors the model does have. */
+static int no_params_match(trainer *tr, const char *load_path) {
+    char names[256] = "";
+    size_t used = 0;
+    for (int i = 0; i < tr->m->n_params && i < 4; i++)
+        used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "", tr->m->params[i].name);
+    return usage("--params %s matches no tensor of %s (it has %d: %s%s)", tr->cfg.params, load_path,
+                 tr->m->n_params, names, tr->m->n_params > 4 ? ", ..." : "");
+}
+
+/* Paths, the directory and its lock; refuses a directory that holds a run
+ * unless resuming it or told to overwrite it. */
+static int prepare_out_dir(trainer *tr) {
+    const esft_train_options *o = tr->o;
+    esft_err err = {{0}};
+    if (!o->out_dir) return usage("--out DIR is required");
+    if (!o->out_dir[0]) return usage("--out: the directory name is empty");
+    if (o->resume_dir && strcmp(o->resume_dir, o->out_dir) != 0)
+        return usage("--resume %s: resume into the same --out directory", o->resume_dir);
+    tr->metrics_path = esft_path_join(o->out_dir, "metrics.jsonl");
+    tr->ckpt_path = esft_path_join(o->out_dir, "checkpoint.gguf");
+    tr->final_path = esft_path_join(o->out_dir, "final.gguf");
+    tr->samples_path = esft_path_join(o->out_dir, "samples.jsonl");
+    if (!tr->metrics_path || !tr->ckpt_path || !tr->final_path || !tr->samples_path) return fail("out of memory");
+    struct stat sb;
+    if (o->resume_dir && (stat(o->resume_dir, &sb) || !S_ISDIR(sb.st_mode)))
+        return fail("--resume %s: no such run directory", o->resume_dir);
+    if (!tr->lead) return ESFT_EXIT_OK;
+    if (esft_run_dir_create(o->out_dir, &err)) return fail("%s", err.msg);
+    if ((tr->lock_fd = esft_run_dir_lock(o->out_dir, &err)) < 0) return fail("%s", err.msg);
+    if (o->resume_dir || !esft_run_dir_holds_run(o->out_dir)) return ESFT_EXIT_OK;
+    if (!o->overwrite) return usage("%s holds a run; use --resume %s or --overwrite", o->out_dir, o->out_dir);
+    if (esft_run_dir_clear(o->out_dir, &err)) return fail("%s", err.msg);
+    return ESFT_EXIT_OK;
+}
+
 static int setup(trainer *tr) {
     const esft_train_options *o = tr->o;
     esft_err err = {{0}};
+    resume_state rs = {0};
     tr->cfg = o->cfg;
-    if (!o->out_dir) return fprintf(stderr, "esft train: --out DIR is required\n"), ESFT_EXIT_USAGE;
-    if (tr->lead && make_dir(o->out_dir))
-        return fail("--out %s: cannot create or write the directory (%s)", o->out_dir, strerror(errno));
-    snprintf(tr->metrics_path, sizeof tr->metrics_path, "%s/metrics.jsonl", o->out_dir);
-    snprintf(tr->ckpt_path, sizeof tr->ckpt_path, "%s/checkpoint.gguf", o->out_dir);
-    snprintf(tr->final_path, sizeof tr->final_path, "%s/final.gguf", o->out_dir);
-
-    char load_path[1100], default_model[1024];
+    int rc = prepare_out_dir(tr);
+    if (!rc && o->model_path && strlen(o->model_path) >= sizeof tr->base_path)
+        rc = usage("--model: the path is longer than %zu bytes", sizeof tr->base_path - 1);
+    if (rc) return rc;
     if (o->resume_dir) {
-        snprintf(load_path, sizeof load_path, "%s/checkpoint.gguf", o->resume_dir);
-        gguf_file *f = NULL;
-        if (gguf_open(load_path, &f, &err)) return fail("--resume: %s", err.msg);
-        esft_ckpt_info info;
-        esft_status st = esft_checkpoint_read_info(f, &info, &err);
-        gguf_close(f);
-        if (st) return fail("--resume: %s", err.msg);
-        int rc = merge_resume_config(&tr->cfg, &info.cfg, o);
-        if (rc) return rc;
-        tr->start_iter = info.iteration;
-        snprintf(tr->base_path, sizeof tr->base_path, "%s", o->model_path ? o->model_path : info.base_path);
-        gguf_file *base = NULL;
-        if (gguf_open(tr->base_path, &base, &err)) return fail("--resume: base model: %s", err.msg);
-        tr->base_fingerprint = esft_model_fingerprint(base);
-        gguf_close(base);
-        if (tr->base_fingerprint != info.base_fingerprint)
-            return fprintf(stderr, "esft train: --resume %s: model %s is not the model this run started from (%s)\n",
-                           o->resume_dir, tr->base_path, info.base_path), ESFT_EXIT_USAGE;
-        if (strcmp(o->resume_dir, o->out_dir) != 0)
-            return fprintf(stderr, "esft train: --resume %s: resume into the same --out directory\n",
-                           o->resume_dir), ESFT_EXIT_USAGE;
+        rc = load_resume_state(tr, &rs);
+    } else if (!tr->cfg.task[0]) {
+        rc = usage("--task is required (countdown, conciseness)");
     } else {
-        if (!tr->cfg.task[0]) return fprintf(stderr, "esft train: --task is required (countdown, conciseness)\n"), ESFT_EXIT_USAGE;
+        char default_model[1024];
         snprintf(tr->base_path, sizeof tr->base_path, "%s",
                  o->model_path ? o->model_path : cli_default_model(default_model, sizeof default_model));
-        snprintf(load_path, sizeof load_path, "%s", tr->base_path);
     }
-
-    if (esft_task_load(tr->cfg.task, o->data_path, "train", &tr->task, &err))
-        return err.msg[0] && strstr(err.msg, "unknown task") ? (fprintf(stderr, "esft train: %s\n", err.msg), ESFT_EXIT_USAGE)
-                                                          : fail("%s", err.msg);
-    if (!o->resume_dir) {
+    const esft_run_record *old = &rs.old;
+    const bool have = rs.have_record;
+    esft_run_record *rec = &tr->rec;
+    if (!rc) {
+        rec->eval_every = setting(o->eval_every, old->eval_every, have);
+        rec->eval_limit = setting(o->eval_limit, old->eval_limit, have);
+        rec->checkpoint_every = setting(o->checkpoint_every, old->checkpoint_every, have);
+        rec->max_slots = setting(o->max_slots, old->max_slots, have);
+        rec->log_samples = setting(o->log_samples, old->log_samples, have);
+        tr->iters = o->iters > 0 ? o->iters : o->resume_dir ? rs.iters_total : 10;
+        rc = check_data_file(tr, "--data", o->data_path, &old->data, &rec->data);
+    }
+    if (!rc && esft_task_load(tr->cfg.task, rec->data.path, "train", &tr->task, &err))
+        rc = strstr(err.msg, "unknown task") ? usage("%s", err.msg) : fail("%s", err.msg);
+    if (!rc && !o->resume_dir) {
         fill_defaults(&tr->cfg, tr->task);
         tr->cfg.chat = tr->task->chat;
     }
-    int rc = validate(&tr->cfg, o);
-    if (rc) return rc;
-    if (o->iters <= tr->start_iter && o->resume_dir)
-        return fprintf(stderr, "esft train: --resume: the run already has %d iterations; pass a larger --iters\n",
-                       tr->start_iter), ESFT_EXIT_USAGE;
-    /* eval set: given, or the task's own */
-    if (o->eval_data_path || o->eval_every > 0) {
-        esft_status st = esft_task_load(tr->cfg.task, o->eval_data_path, "eval", &tr->eval_task, &err);
-        if (st) return fail("eval data: %s", err.msg);
-    }
+    if (!rc) rc = validate(&tr->cfg, tr->iters);
+    if (!rc && o->resume_dir && tr->iters <= tr->start_iter)
+        rc = usage("--resume: the run already has %d iterations; pass a larger --iters", tr->start_iter);
+    /* eval set: given, recorded, or the task's own */
+    if (!rc) rc = check_data_file(tr, "--eval-data", o->eval_data_path, &old->eval_data, &rec->eval_data);
+    if (!rc && (rec->eval_data.path || rec->eval_every > 0) &&
+        esft_task_load(tr->cfg.task, rec->eval_data.path, "eval", &tr->eval_task, &err))
+        rc = fail("eval data: %s", err.msg);
+    esft_run_record_free(&rs.old);
+    if (rc || (rc = open_backend(tr))) return rc;
 
-    if ((rc = open_backend(tr))) return rc;
     esft_model_options mo = {.trainable = true};
+    const char *load_path = rs.from_checkpoint ? tr->ckpt_path : tr->base_path;
     if (esft_model_load(load_path, tr->be, &mo, &tr->m, &err)) return fail("%s", err.msg);
-    if (!o->resume_dir) {
-        /* the base is the loaded file itself */
-        tr->base_fingerprint = esft_model_fingerprint(tr->m->gguf);
-    }
+    if (!rs.from_checkpoint) tr->base_fingerprint = esft_model_fingerprint(tr->m->gguf); /* the base is the file */
     if (esft_prompts_tokenize(tr->m, tr->task, &tr->prompts, &err)) return fail("%s", err.msg);
     if (tr->eval_task && esft_prompts_tokenize(tr->m, tr->eval_task, &tr->eval_prompts, &err))
         return fail("%s", err.msg);
     tr->selected = calloc((size_t)tr->m->n_params, sizeof *tr->selected);
+    if (!tr->selected) return fail("out of memory");
     int n_sel = 0;
     for (int i = 0; i < tr->m->n_params; i++) n_sel += tr->selected[i] = params_match(tr->cfg.params, tr->m->params[i].name);
-    if (n_sel == 0)
-        return fprintf(stderr, "esft train: --params %s matches no tensor of %s\n", tr->cfg.params, load_path), ESFT_EXIT_USAGE;
-    return tr->lead ? open_metrics(tr) : ESFT_EXIT_OK;
+    if (n_sel == 0) return no_params_match(tr, load_path);
+    if (!tr->lead) return ESFT_EXIT_OK;
+    rec->cfg = tr->cfg;
+    rec->iters = tr->iters;
+    if (!(rec->model = realpath(tr->base_path, NULL))) return fail("%s: %s", tr->base_path, strerror(errno));
+    if (esft_run_record_write(o->out_dir, rec, &err)) return fail("%s", err.msg);
+    return open_outputs(tr);
 }
 
 /* ---- progress ---- */
@@ -304,23 +430,122 @@ static void format_duration(double s, char *buf, size_t cap) {
     else snprintf(buf, cap, "%lds", t);
 }
 
+static bool shows_progress(const trainer *tr) { return tr->lead && !tr->o->quiet; }
+
+/* Called after every forward pass of a member's generation: the live line
+ * on a terminal, a heartbeat line at least every 30 s elsewhere. Token
+ * rates: "gen" counts generated tokens, "+prompt" prompt tokens as well. */
 static void on_gen_progress(void *user, const esft_gen_progress *p) {
     trainer *tr = user;
-    if (!tr->tty || tr->o->quiet) return;
-    static const int width = 100;
-    const int N = tr->cfg.pop, iters = tr->o->iters;
     double now = esft_now_seconds();
+    if (!shows_progress(tr) || !esft_progress_due(&tr->progress, now)) return;
+    const int N = tr->cfg.pop, iters = tr->iters;
     double done_members = (double)(tr->iter - tr->start_iter) * N + tr->member +
                           (p->total ? (double)p->done / p->total : 0);
     double total_members = (double)(iters - tr->start_iter) * N;
-    double elapsed = now - tr->t_start;
     char eta[32] = "?";
-    if (done_members > 0.05) format_duration(elapsed / done_members * (total_members - done_members), eta, sizeof eta);
-    double tps = p->seconds > 0 ? (p->prompt_tokens + p->new_tokens) / p->seconds : 0;
-    fprintf(stderr, "\r%-*.*s", width, width, "");
-    fprintf(stderr, "\riter %d/%d  member %d/%d  seq %d/%d  %.0f tok/s  ETA %s", tr->iter + 1, iters,
-            tr->member + 1, N, p->done, p->total, tps, eta);
-    fflush(stderr);
+    if (done_members > 0.05)
+        format_duration((now - tr->t_start) / done_members * (total_members - done_members), eta, sizeof eta);
+    double gen_tps = p->seconds > 0 ? p->new_tokens / p->seconds : 0;
+    double all_tps = p->seconds > 0 ? (p->prompt_tokens + p->new_tokens) / p->seconds : 0;
+    char text[256];
+    if (tr->progress.tty)
+        snprintf(text, sizeof text, "iter %d/%d  member %d/%d  seq %d/%d  gen %.0f tok/s (+prompt %.0f)  ETA %s",
+                 tr->iter + 1, iters, tr->member + 1, N, p->done, p->total, gen_tps, all_tps, eta);
+    else
+        snprintf(text, sizeof text, "esft train: iter %d/%d: member %d/%d, seq %d/%d, %.0f s into the iteration, "
+                 "gen %.0f tok/s (+prompt %.0f), ETA %s", tr->iter + 1, iters, tr->member + 1, N, p->done,
+                 p->total, now - tr->iter_t0, gen_tps, all_tps, eta);
+    esft_progress_update(&tr->progress, now, text);
+}
+
+/* The lasting line of an iteration. */
+static void print_iteration(trainer *tr, const cJSON *line, double mean, double mn, double mx, long it_tokens,
+                            double t_gen, double it_s) {
+    char f[6][128];
+    const char *fields[6];
+    int n = 0;
+    snprintf(f[n++], sizeof f[0], "iter %d/%d", tr->iter + 1, tr->iters);
+    snprintf(f[n++], sizeof f[0], "reward %.4f (min %.4f max %.4f)", mean, mn, mx);
+    snprintf(f[n++], sizeof f[0], "%ld new tokens, gen %.0f tok/s", it_tokens, t_gen > 0 ? it_tokens / t_gen : 0);
+    snprintf(f[n++], sizeof f[0], "%.1f s", it_s);
+    double acc = line_number(line, "eval_accuracy");
+    if (!isnan(acc)) snprintf(f[n++], sizeof f[0], "eval acc %.1f%%", 100 * acc);
+    if (mn == mx) snprintf(f[n++], sizeof f[0], "no signal: all %d members scored %.4f", tr->cfg.pop, mean);
+    for (int i = 0; i < n; i++) fields[i] = f[i];
+    esft_progress_fields(&tr->progress, esft_now_seconds(), fields, n);
+    if (mn == mx && tr->zero_signal_streak == 5)
+        fprintf(stderr, "esft train: 5 iterations in a row without signal (every member got the same reward, so "
+                        "the weights cannot move): try a longer --max-new, the model's chat template, or an "
+                        "easier task\n");
+}
+
+/* ---- samples: what the best and the worst member answered ---- */
+
+static void samples_reset(trainer *tr) {
+    esft_eval_result_free(&tr->best, tr->best.n);
+    esft_eval_result_free(&tr->worst, tr->worst.n);
+    tr->best_member = tr->worst_member = -1;
+}
+
+/* Keeps member k's result r if it is the best or the worst so far (taking
+ * ownership), else frees it. */
+static void samples_offer(trainer *tr, int k, esft_eval_result *r) {
+    if (tr->best_member < 0 || r->mean_reward > tr->best.mean_reward) {
+        if (tr->best_member >= 0 && tr->worst_member < 0) { /* the old best is the lowest seen */
+            tr->worst = tr->best;
+            tr->worst_member = tr->best_member;
+        } else if (tr->best_member >= 0) {
+            esft_eval_result_free(&tr->best, tr->best.n);
+        }
+        tr->best = *r;
+        tr->best_member = k;
+    } else if (r->mean_reward < (tr->worst_member < 0 ? tr->best.mean_reward : tr->worst.mean_reward)) {
+        if (tr->worst_member >= 0) esft_eval_result_free(&tr->worst, tr->worst.n);
+        tr->worst = *r;
+        tr->worst_member = k;
+    } else {
+        esft_eval_result_free(r, r->n);
+    }
+}
+
+static cJSON *sample_line(const trainer *tr, int iter1, const char *which, int member, const esft_eval_result *r,
+                          int i, const int *batch) {
+    const esft_task_item *item = &tr->task->items[batch[i]];
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "iter", iter1);
+    cJSON_AddStringToObject(o, "which", which);
+    cJSON_AddNumberToObject(o, "member", member);
+    cJSON_AddNumberToObject(o, "member_reward", r->mean_reward);
+    cJSON_AddNumberToObject(o, "item", batch[i]);
+    cJSON_AddStringToObject(o, "prompt", item->prompt);
+    char *response = esft_utf8_sanitize(r->responses[i].text ? r->responses[i].text : "", r->responses[i].text_len);
+    cJSON_AddStringToObject(o, "response", response ? response : "");
+    free(response);
+    cJSON_AddNumberToObject(o, "reward", r->scores[i].reward);
+    return o;
+}
+
+/* K lines per iteration, alternating the best and the worst member's
+ * answers to the batch's first items (the best alone when all scored the same). */
+static int write_samples(trainer *tr, int iter1, const int *batch, int B) {
+    if (!tr->samples || tr->best_member < 0) return ESFT_EXIT_OK;
+    const int K = tr->rec.log_samples;
+    const bool two = tr->worst_member >= 0;
+    for (int j = 0; j < K; j++) {
+        const bool worst = two && j % 2 == 1;
+        const int i = two ? j / 2 : j;
+        if (i >= B) break;
+        cJSON *o = worst ? sample_line(tr, iter1, "worst", tr->worst_member, &tr->worst, i, batch)
+                         : sample_line(tr, iter1, "best", tr->best_member, &tr->best, i, batch);
+        char *s = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        bool bad = !s || fprintf(tr->samples, "%s\n", s) < 0;
+        free(s);
+        if (bad) return fail("%s: write failed", tr->samples_path);
+    }
+    if (fflush(tr->samples)) return fail("%s: write failed", tr->samples_path);
+    return ESFT_EXIT_OK;
 }
 
 /* ---- the loop ---- */
@@ -335,26 +560,17 @@ static esft_status set_unperturbed(trainer *tr, esft_err *err) {
     return ESFT_OK;
 }
 
-static int write_metrics(trainer *tr, cJSON *line, double mean, double mn, double mx, long it_tokens,
-                         double t_gen, double it_s) {
+static int write_metrics(trainer *tr, cJSON *line) {
     int rc = ESFT_EXIT_OK;
     char *s = cJSON_PrintUnformatted(line);
     if (!s || fprintf(tr->metrics, "%s\n", s) < 0 || fflush(tr->metrics)) rc = fail("%s: write failed", tr->metrics_path);
     free(s);
-    if (!tr->o->quiet) {
-        const cJSON *acc = cJSON_GetObjectItem(line, "eval_accuracy");
-        char accs[48] = "";
-        if (acc) snprintf(accs, sizeof accs, " | eval acc %.1f%%", 100 * acc->valuedouble);
-        fprintf(stderr, "%siter %d/%d: reward %.4f (min %.4f max %.4f) | %ld tokens, %.0f tok/s | %.1f s%s\n",
-                tr->tty ? "\r\033[K" : "", tr->iter + 1, tr->o->iters, mean, mn, mx, it_tokens,
-                t_gen > 0 ? it_tokens / t_gen : 0, it_s, accs);
-    }
     return rc;
 }
 
 static int write_checkpoint(trainer *tr, int done, bool last) {
     esft_err err = {{0}};
-    esft_ckpt_info info = {.cfg = tr->cfg, .iteration = done, .iters_total = tr->o->iters,
+    esft_ckpt_info info = {.cfg = tr->cfg, .iteration = done, .iters_total = tr->iters,
                            .base_fingerprint = tr->base_fingerprint};
     snprintf(info.base_path, sizeof info.base_path, "%s", tr->base_path);
     if (esft_checkpoint_write(tr->m, &info, tr->ckpt_path, &err)) return fail("checkpoint: %s", err.msg);
@@ -369,7 +585,7 @@ enum { EV_REWARD, EV_CORRECT, EV_PARTS, EV_WIDTH = EV_PARTS + ESFT_TASK_MAX_PART
 static int run_eval(trainer *tr, cJSON *line, int iter1, esft_err *err) {
     const esft_dist *d = tr->dist;
     int n = tr->eval_task->n_items;
-    if (tr->o->eval_limit > 0 && tr->o->eval_limit < n) n = tr->o->eval_limit;
+    if (tr->rec.eval_limit > 0 && tr->rec.eval_limit < n) n = tr->rec.eval_limit;
     int lo, hi;
     esft_dist_block(n, d->size, d->rank, &lo, &hi);
     int *items = malloc((size_t)(hi - lo + 1) * sizeof *items);
@@ -378,8 +594,8 @@ static int run_eval(trainer *tr, cJSON *line, int iter1, esft_err *err) {
     esft_score *scores = calloc((size_t)n + 1, sizeof *scores);
     esft_status st = ESFT_OK;
     if (!items || !mine || !all || !scores) st = esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
-    for (int i = lo; i < hi; i++) items[i - lo] = i;
-    esft_eval_params ep = {.max_new = tr->cfg.max_new, .max_slots = tr->o->max_slots ? tr->o->max_slots : 64,
+    for (int i = lo; !st && i < hi; i++) items[i - lo] = i;
+    esft_eval_params ep = {.max_new = tr->cfg.max_new, .max_slots = tr->rec.max_slots ? tr->rec.max_slots : 64,
                            .keep = true};
     if (!st) st = set_unperturbed(tr, err);
     esft_eval_result r = {0};
@@ -491,14 +707,15 @@ static int eval_members(trainer *tr, int t, int lo, int hi, const int *batch, in
         rec[MR_PERTURB] = t1 - t0;
         esft_eval_result r;
         esft_eval_params ep = {.max_new = c->max_new,
-                               .max_slots = tr->o->max_slots ? tr->o->max_slots : (B < 64 ? B : 64),
-                               .on_progress = on_gen_progress, .user = tr};
+                               .max_slots = tr->rec.max_slots ? tr->rec.max_slots : (B < 64 ? B : 64),
+                               .keep = tr->samples != NULL, .on_progress = on_gen_progress, .user = tr};
         if (esft_evaluate(tr->m, tr->task, &tr->prompts, batch, B, &ep, &r, &err)) return fail("%s", err.msg);
         rec[MR_GEN] = r.seconds;
         rec[MR_SCORE] = esft_now_seconds() - t1 - r.seconds;
         rec[MR_REWARD] = r.mean_reward;
         for (int q = 0; q < ESFT_TASK_MAX_PARTS; q++) rec[MR_PARTS + q] = r.mean_parts[q];
         rec[MR_TOKENS] = (double)r.new_tokens;
+        if (r.responses) samples_offer(tr, k, &r);
     }
     return ESFT_EXIT_OK;
 }
@@ -541,14 +758,19 @@ static int train_loop(trainer *tr) {
     tr->t_start = esft_now_seconds();
     char ranks[48] = "";
     if (d->size > 1) snprintf(ranks, sizeof ranks, " | %d ranks", d->size);
-    if (!rc && tr->lead && !tr->o->quiet)
-        fprintf(stderr, "esft train: %s on %s | task %s (%d items, batch %d) | pop %d sigma %g alpha %g | "
-                        "max_new %d | iterations %d..%d%s\n",
-                tr->base_path, tr->be->device_name, c->task, tr->task->n_items, B, N, c->sigma, c->alpha,
-                c->max_new, tr->start_iter + 1, tr->o->iters, ranks);
-    for (tr->iter = tr->start_iter; tr->iter < tr->o->iters && !rc; tr->iter++) {
+    if (!rc && shows_progress(tr)) {
+        static char f[5][PATH_MAX + 64];
+        snprintf(f[0], sizeof f[0], "esft train: %s", tr->base_path);
+        snprintf(f[1], sizeof f[1], "on %s", tr->be->device_name);
+        snprintf(f[2], sizeof f[2], "task %s (%d items, batch %d)", c->task, tr->task->n_items, B);
+        snprintf(f[3], sizeof f[3], "pop %d sigma %g alpha %g max_new %d", N, c->sigma, c->alpha, c->max_new);
+        snprintf(f[4], sizeof f[4], "iterations %d..%d%s", tr->start_iter + 1, tr->iters, ranks);
+        const char *fields[] = {f[0], f[1], f[2], f[3], f[4]};
+        esft_progress_fields(&tr->progress, esft_now_seconds(), fields, 5);
+    }
+    for (tr->iter = tr->start_iter; tr->iter < tr->iters && !rc; tr->iter++) {
         const int t = tr->iter;
-        const double it0 = esft_now_seconds();
+        const double it0 = tr->iter_t0 = esft_now_seconds();
         esft_select_batch(c->run_seed, (uint64_t)t, tr->task->n_items, B, batch);
         if ((rc = eval_members(tr, t, lo, hi, batch, B, mine))) break;
         /* every rank gets every member's record, in member order */
@@ -565,20 +787,27 @@ static int train_loop(trainer *tr) {
         double u0 = esft_now_seconds();
         if ((rc = apply_update(tr, t, R, z, seeds, coeffs))) break;
         double t_update = esft_now_seconds() - u0;
-        const bool last = t + 1 == tr->o->iters;
+        const bool last = t + 1 == tr->iters;
         if (d->size > 1 && (last || (t + 1) % hash_every == 0) && (rc = check_hashes(tr, t + 1))) break;
 
-        /* metrics */
+        /* metrics; "iter" counts the iterations done, like the progress lines */
         double mean = 0, var = 0, mn = R[0], mx = R[0];
         for (int k = 0; k < N; k++) mean += R[k] / N, mn = fmin(mn, R[k]), mx = fmax(mx, R[k]);
         for (int k = 0; k < N; k++) var += (R[k] - mean) * (R[k] - mean) / N;
+        const bool no_signal = mn == mx;
+        tr->zero_signal_iters += no_signal;
+        tr->zero_signal_streak = no_signal ? tr->zero_signal_streak + 1 : 0;
         cJSON *line = cJSON_CreateObject();
-        cJSON_AddNumberToObject(line, "iter", t);
+        cJSON_AddNumberToObject(line, "iter", t + 1);
         cJSON_AddNumberToObject(line, "reward_mean", mean);
-        cJSON_AddNumberToObject(line, "reward_std", sqrt(var));
+        cJSON_AddNumberToObject(line, "reward_std", no_signal ? 0.0 : sqrt(var));
         cJSON_AddNumberToObject(line, "reward_min", mn);
         cJSON_AddNumberToObject(line, "reward_max", mx);
         cJSON_AddItemToObject(line, "rewards", cJSON_CreateDoubleArray(R, N));
+        /* iterations without signal so far (like TRL's frac_reward_zero_std) */
+        cJSON_AddBoolToObject(line, "zero_signal", no_signal);
+        cJSON_AddNumberToObject(line, "zero_signal_iters", tr->zero_signal_iters);
+        cJSON_AddNumberToObject(line, "frac_zero_signal", (double)tr->zero_signal_iters / (t + 1));
         for (int q = 0; q < tr->task->n_parts; q++) {
             double pm = 0;
             for (int k = 0; k < N; k++) pm += parts[(size_t)k * ESFT_TASK_MAX_PARTS + q] / N;
@@ -597,22 +826,30 @@ static int train_loop(trainer *tr) {
         cJSON_AddNumberToObject(line, "seconds_reward", t_reward);
         cJSON_AddNumberToObject(line, "tokens_per_second", t_gen > 0 ? it_tokens / t_gen : 0);
         cJSON_AddNumberToObject(line, "ranks", d->size);
-        if (tr->eval_task && ((tr->o->eval_every > 0 && (t + 1) % tr->o->eval_every == 0) || last)) {
+        if (tr->eval_task && ((tr->rec.eval_every > 0 && (t + 1) % tr->rec.eval_every == 0) || last)) {
             if ((rc = run_eval(tr, line, t + 1, &err))) {
                 fail("eval: %s", err.msg);
                 cJSON_Delete(line);
                 break;
             }
         }
-        if (tr->lead) rc = write_metrics(tr, line, mean, mn, mx, it_tokens, t_gen, it_s);
+        if (tr->lead) rc = write_metrics(tr, line);
+        if (!rc && tr->lead) rc = write_samples(tr, t + 1, batch, B);
+        if (!rc && shows_progress(tr)) print_iteration(tr, line, mean, mn, mx, it_tokens, t_gen, it_s);
         cJSON_Delete(line);
+        samples_reset(tr);
         if (rc) break;
-        if (tr->lead && (last || (tr->o->checkpoint_every > 0 && (t + 1) % tr->o->checkpoint_every == 0)))
+        if (tr->lead && (last || (tr->rec.checkpoint_every > 0 && (t + 1) % tr->rec.checkpoint_every == 0)))
             rc = write_checkpoint(tr, t + 1, last);
     }
-    if (!rc && tr->lead && !tr->o->quiet)
-        fprintf(stderr, "esft train: done in %.1f s; metrics %s, final model %s\n",
-                esft_now_seconds() - tr->t_start, tr->metrics_path, tr->final_path);
+    if (!rc && shows_progress(tr)) {
+        static char f[3][PATH_MAX + 64];
+        snprintf(f[0], sizeof f[0], "esft train: done in %.1f s", esft_now_seconds() - tr->t_start);
+        snprintf(f[1], sizeof f[1], "metrics %s", tr->metrics_path);
+        snprintf(f[2], sizeof f[2], "final model %s", tr->final_path);
+        const char *fields[] = {f[0], f[1], f[2]};
+        esft_progress_fields(&tr->progress, esft_now_seconds(), fields, 3);
+    }
     free(R), free(z), free(parts), free(mine), free(all), free(seeds), free(coeffs), free(batch);
     return rc;
 }
@@ -622,8 +859,9 @@ int esft_train(const esft_train_options *opts) {
     char msg[256] = "";
     if (esft_dist_init(&dist, opts->mpi_timeout > 0 ? opts->mpi_timeout : 1800, msg, sizeof msg))
         return fail("MPI: %s", msg);
-    trainer tr = {.o = opts, .dist = &dist, .lead = dist.rank == 0,
-                  .tty = dist.rank == 0 && isatty(STDERR_FILENO)};
+    trainer tr = {.o = opts, .dist = &dist, .lead = dist.rank == 0, .lock_fd = -1,
+                  .best_member = -1, .worst_member = -1};
+    esft_progress_init(&tr.progress, stderr, tr.lead && isatty(STDERR_FILENO));
     int rc = setup(&tr);
     /* A setup failure on any rank stops them all here, together: each rank
      * has read the same flags and files, so most failures are everyone's,
@@ -636,7 +874,13 @@ int esft_train(const esft_train_options *opts) {
     } else {
         rc = train_loop(&tr);
     }
+    esft_progress_fini(&tr.progress);
     if (tr.metrics) fclose(tr.metrics);
+    if (tr.samples) fclose(tr.samples);
+    samples_reset(&tr);
+    esft_run_record_free(&tr.rec);
+    esft_run_dir_unlock(tr.lock_fd);
+    free(tr.metrics_path), free(tr.ckpt_path), free(tr.final_path), free(tr.samples_path);
     free(tr.selected);
     esft_prompts_free(&tr.prompts);
     esft_prompts_free(&tr.eval_prompts);

@@ -10,16 +10,20 @@
 
 typedef struct esft_train_options {
     const char *model_path;     /* base GGUF (or NULL on resume: the recorded one) */
-    const char *data_path;      /* task data (NULL: the task's built-in set) */
-    const char *eval_data_path; /* NULL: the task's built-in eval set, if any */
+    const char *data_path;      /* task data (NULL: the task's built-in set; on resume: the recorded one) */
+    const char *eval_data_path; /* NULL: the task's built-in eval set, if any (on resume: the recorded one) */
     const char *out_dir;
     const char *resume_dir;     /* continue the run saved there */
+    bool overwrite;             /* start afresh in an --out that holds a run, removing its files */
     esft_run_config cfg;       /* unset: pop INT_MIN, floats NAN, ints 0, seed UINT64_MAX, shaping -1 */
-    int iters;                  /* total iterations of the run */
-    int eval_every;             /* 0: never (the end is always evaluated if eval data exists) */
-    int eval_limit;             /* eval items (0: all) */
-    int checkpoint_every;       /* 0: only at the end */
-    int max_slots;              /* sequences decoded together (0: min(batch, 64)) */
+    int iters;                  /* total iterations of the run (0: 10, or on resume the run's own) */
+    /* Settings that do not change the weights. Negative: not given, so on
+     * resume the run's recorded value and otherwise the default in brackets. */
+    int eval_every;             /* evaluate every K iterations and at the end [0: only at the end] */
+    int eval_limit;             /* eval items [0: all] */
+    int checkpoint_every;       /* [0: only at the end] */
+    int max_slots;              /* sequences decoded together [0: min(batch, 64)] */
+    int log_samples;            /* (prompt, response, reward) triples per iteration in samples.jsonl [0] */
     bool quiet;                 /* no progress output */
     /* backend */
     const char *backend;

@@ -65,6 +65,7 @@ static int train_on(const char *name, const char *model, const char *out) {
     esft_train_options o = {0};
     o.model_path = model;
     o.out_dir = out;
+    o.overwrite = true; /* the build tree keeps the last run of this test */
     o.iters = 3;
     o.quiet = true;
     o.backend = name;

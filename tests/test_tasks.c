@@ -16,10 +16,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "conciseness.h"
 #include "countdown.h"
 #include "task.h"
 #include "testutil.h"
+#include "utf8.h"
 
 #ifndef ESFT_TEST_DATA_DIR
 #define ESFT_TEST_DATA_DIR "tests"
@@ -663,6 +663,21 @@ static void test_conciseness(void) {
     CHECK(esft_utf8_length("\xed\xa0\x80", 3) == 3);      /* a surrogate: three bad bytes */
     CHECK(esft_utf8_length("\xc0\xaf", 2) == 2);          /* overlong */
     CHECK(esft_utf8_length("\xf4\x90\x80\x80", 4) == 4);  /* beyond U+10FFFF */
+    /* sanitised copies: valid UTF-8 kept, each ill-formed unit and NUL one U+FFFD */
+    static const struct { const char *in; size_t len; const char *out; } clean[] = {
+        {"abc", 3, "abc"},
+        {"a\xf0\x9f\x98\x80" "b", 6, "a\xf0\x9f\x98\x80" "b"},
+        {"\xe6\x97" "A", 3, "\xef\xbf\xbd" "A"},
+        {"\xed\xa0\x80", 3, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},
+        {"x\0y", 3, "x\xef\xbf\xbdy"},
+        {"\xff", 1, "\xef\xbf\xbd"},
+    };
+    for (size_t i = 0; i < sizeof clean / sizeof clean[0]; i++) {
+        char *got = esft_utf8_sanitize(clean[i].in, clean[i].len);
+        CHECKF(got && strcmp(got, clean[i].out) == 0, "sanitize case %zu", i);
+        CHECK(got && esft_utf8_length(got, strlen(got)) == esft_utf8_length(clean[i].in, clean[i].len));
+        free(got);
+    }
 
     CHECKF(esft_task_load("conciseness", NULL, "eval", &t, &err) == ESFT_OK, "%s", err.msg);
     if (t) {

@@ -27,6 +27,7 @@ static esft_train_options base_options(const char *model, const char *out) {
     esft_train_options o = {0};
     o.model_path = model;
     o.out_dir = out;
+    o.overwrite = true; /* the build tree keeps the last run of this test */
     o.iters = 2;
     o.quiet = true;
     o.backend = "cpu";

@@ -1,7 +1,9 @@
-/* The conciseness task: the paper's two training prompts, a small built-in
- * evaluation set, and an optional JSON data set of {prompt, target}. */
-#include "conciseness.h"
-
+/* The conciseness task (Qiu et al. 2025, §4.2): the paper's two training
+ * prompts, a small built-in evaluation set, and an optional JSON data set of
+ * {prompt, target}. Answer in as many characters as the target: reward =
+ * -|len(response) - len(target)| with len counting Unicode code points as
+ * Python's len(str) does (utf8.h); the response is not stripped (the
+ * reference scores the decoded text as is). */
 #include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
@@ -9,6 +11,7 @@
 #include <strings.h>
 
 #include "task_internal.h"
+#include "utf8.h"
 
 typedef struct qa {
     const char *prompt, *target;
@@ -33,42 +36,6 @@ static const qa eval_set[] = {
     {"If no fish can walk and a salmon is a fish, can a salmon walk?", "No"},
     {"Is 17 an even number?", "No"},
 };
-
-size_t esft_utf8_length(const char *str, size_t len) {
-    const unsigned char *s = (const unsigned char *)str;
-    size_t count = 0, i = 0;
-    while (i < len) {
-        unsigned char c = s[i];
-        size_t need;
-        unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-        if (c < 0x80) {
-            need = 0;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            need = 1;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            need = 2;
-            if (c == 0xE0) lo = 0xA0;
-            if (c == 0xED) hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            need = 3;
-            if (c == 0xF0) lo = 0x90;
-            if (c == 0xF4) hi = 0x8F;
-        } else {
-            count++; /* stray continuation byte or invalid lead byte */
-            i++;
-            continue;
-        }
-        size_t k = 1;
-        while (k <= need && i + k < len) {
-            unsigned char b = s[i + k];
-            if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) break;
-            k++;
-        }
-        count++; /* the character, or one replacement for its maximal subpart */
-        i += k;
-    }
-    return count;
-}
 
 /* Surrounding whitespace and one trailing period removed; then compared
  * without regard to ASCII case. */

@@ -1,0 +1,307 @@
+#include "run_dir.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+#include "distributed.h"
+
+/* The files a run writes: what "holds a run" looks for and --overwrite removes. */
+static const char *const run_files[] = {"run.json", "metrics.jsonl", "checkpoint.gguf", "final.gguf",
+                                        "samples.jsonl"};
+enum { N_RUN_FILES = sizeof run_files / sizeof run_files[0] };
+
+char *esft_path_join(const char *dir, const char *name) {
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = malloc(a + b + 2);
+    if (!p) return NULL;
+    memcpy(p, dir, a);
+    p[a] = '/';
+    memcpy(p + a + 1, name, b + 1);
+    return p;
+}
+
+esft_status esft_run_dir_create(const char *dir, esft_err *err) {
+    if (!dir[0]) return esft_errf(err, ESFT_ERR_INVALID_ARG, "--out: the directory name is empty");
+    char *tmp = strdup(dir);
+    if (!tmp) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+    /* each parent, then dir itself; a leading '/' is not a parent */
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        int bad = mkdir(tmp, 0777) && errno != EEXIST;
+        *p = '/';
+        if (bad) {
+            int e = errno;
+            free(tmp);
+            return esft_errf(err, ESFT_ERR_IO, "--out %s: cannot create the directory (%s)", dir, strerror(e));
+        }
+    }
+    free(tmp);
+    struct stat st;
+    if (mkdir(dir, 0777) && errno != EEXIST)
+        return esft_errf(err, ESFT_ERR_IO, "--out %s: cannot create the directory (%s)", dir, strerror(errno));
+    if (stat(dir, &st) || !S_ISDIR(st.st_mode))
+        return esft_errf(err, ESFT_ERR_IO, "--out %s: not a directory", dir);
+    if (access(dir, W_OK | X_OK))
+        return esft_errf(err, ESFT_ERR_IO, "--out %s: the directory is not writable (%s)", dir, strerror(errno));
+    return ESFT_OK;
+}
+
+int esft_run_dir_lock(const char *dir, esft_err *err) {
+    char *path = esft_path_join(dir, ".lock");
+    if (!path) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory"), -1;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        esft_errf(err, ESFT_ERR_IO, "%s: %s", path, strerror(errno));
+        free(path);
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB)) {
+        int e = errno;
+        char holder[32] = "";
+        ssize_t n = pread(fd, holder, sizeof holder - 1, 0);
+        holder[n > 0 ? n : 0] = '\0';
+        holder[strcspn(holder, "\n")] = '\0';
+        close(fd);
+        free(path);
+        if (e == EWOULDBLOCK)
+            esft_errf(err, ESFT_ERR_IO, "--out %s: another esft train (pid %s) is using this directory", dir,
+                      holder[0] ? holder : "unknown");
+        else
+            esft_errf(err, ESFT_ERR_IO, "--out %s: cannot lock the directory (%s)", dir, strerror(e));
+        return -1;
+    }
+    free(path);
+    /* the holder's pid, for the message another run prints */
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) || pwrite(fd, pid, (size_t)n, 0) != n) { /* informational only */ }
+    return fd;
+}
+
+void esft_run_dir_unlock(int fd) {
+    if (fd >= 0) close(fd); /* releases the flock */
+}
+
+bool esft_run_dir_holds_run(const char *dir) {
+    for (int i = 0; i < N_RUN_FILES; i++) {
+        char *p = esft_path_join(dir, run_files[i]);
+        struct stat st;
+        bool there = p && lstat(p, &st) == 0;
+        free(p);
+        if (there) return true;
+    }
+    return false;
+}
+
+esft_status esft_run_dir_clear(const char *dir, esft_err *err) {
+    for (int i = 0; i < N_RUN_FILES; i++) {
+        char *p = esft_path_join(dir, run_files[i]);
+        if (!p) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+        if (unlink(p) && errno != ENOENT) {
+            esft_errf(err, ESFT_ERR_IO, "--overwrite: cannot remove %s (%s)", p, strerror(errno));
+            free(p);
+            return ESFT_ERR_IO;
+        }
+        free(p);
+    }
+    return ESFT_OK;
+}
+
+/* ---- data fingerprints ---- */
+
+esft_status esft_file_print_take(const char *path, esft_file_print *out, esft_err *err) {
+    memset(out, 0, sizeof *out);
+    if (!path) return ESFT_OK;
+    FILE *f = fopen(path, "rb");
+    if (!f) return esft_errf(err, ESFT_ERR_IO, "%s: %s", path, strerror(errno));
+    static const size_t chunk = 1 << 16;
+    unsigned char *buf = malloc(chunk);
+    uint64_t h = ESFT_HASH_INIT;
+    long long size = 0;
+    size_t got;
+    while (buf && (got = fread(buf, 1, chunk, f)) > 0) {
+        h = esft_hash_bytes(h, buf, got);
+        size += (long long)got;
+    }
+    bool bad = !buf || ferror(f);
+    fclose(f);
+    free(buf);
+    if (bad) return esft_errf(err, ESFT_ERR_IO, "%s: read failed", path);
+    /* absolute, so that a run resumed from another directory finds it */
+    out->path = realpath(path, NULL);
+    if (!out->path) return esft_errf(err, ESFT_ERR_IO, "%s: %s", path, strerror(errno));
+    out->hash = h;
+    out->size = size;
+    return ESFT_OK;
+}
+
+bool esft_file_print_equal(const esft_file_print *a, const esft_file_print *b) {
+    if (!a->path || !b->path) return !a->path && !b->path;
+    return a->hash == b->hash && a->size == b->size;
+}
+
+void esft_file_print_free(esft_file_print *p) {
+    free(p->path);
+    p->path = NULL;
+}
+
+/* ---- run.json ---- */
+
+/* The numbers run.json holds, by offset in the record. */
+typedef struct number_field {
+    const char *key;
+    size_t offset;
+    bool is_float; /* float, else int */
+} number_field;
+
+static const number_field numbers[] = {
+    {"iters", offsetof(esft_run_record, iters), false},
+    {"pop", offsetof(esft_run_record, cfg.pop), false},
+    {"sigma", offsetof(esft_run_record, cfg.sigma), true},
+    {"alpha", offsetof(esft_run_record, cfg.alpha), true},
+    {"batch", offsetof(esft_run_record, cfg.batch), false},
+    {"max_new", offsetof(esft_run_record, cfg.max_new), false},
+    {"weight_decay", offsetof(esft_run_record, cfg.weight_decay), true},
+    {"eval_every", offsetof(esft_run_record, eval_every), false},
+    {"eval_limit", offsetof(esft_run_record, eval_limit), false},
+    {"checkpoint_every", offsetof(esft_run_record, checkpoint_every), false},
+    {"max_slots", offsetof(esft_run_record, max_slots), false},
+    {"log_samples", offsetof(esft_run_record, log_samples), false},
+};
+enum { N_NUMBERS = sizeof numbers / sizeof numbers[0] };
+
+static cJSON *print_to_json(const esft_file_print *p) {
+    if (!p->path) return cJSON_CreateNull();
+    cJSON *o = cJSON_CreateObject();
+    char hex[24];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)p->hash);
+    cJSON_AddStringToObject(o, "path", p->path);
+    cJSON_AddStringToObject(o, "fnv1a64", hex);
+    cJSON_AddNumberToObject(o, "bytes", (double)p->size);
+    return o;
+}
+
+static bool print_from_json(const cJSON *o, esft_file_print *p) {
+    memset(p, 0, sizeof *p);
+    if (!o || cJSON_IsNull(o)) return true;
+    const cJSON *path = cJSON_GetObjectItem(o, "path"), *hex = cJSON_GetObjectItem(o, "fnv1a64"),
+                *bytes = cJSON_GetObjectItem(o, "bytes");
+    if (!cJSON_IsString(path) || !cJSON_IsString(hex) || !cJSON_IsNumber(bytes)) return false;
+    char *end = NULL;
+    p->hash = strtoull(hex->valuestring, &end, 16);
+    if (!end || *end) return false;
+    p->size = (long long)bytes->valuedouble;
+    p->path = strdup(path->valuestring);
+    return p->path != NULL;
+}
+
+esft_status esft_run_record_write(const char *dir, const esft_run_record *r, esft_err *err) {
+    const esft_run_config *c = &r->cfg;
+    cJSON *o = cJSON_CreateObject();
+    char seed[24];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->run_seed);
+    cJSON_AddStringToObject(o, "esft_version", ESFT_VERSION);
+    cJSON_AddStringToObject(o, "model", r->model);
+    cJSON_AddStringToObject(o, "task", c->task);
+    cJSON_AddItemToObject(o, "data", print_to_json(&r->data));
+    cJSON_AddItemToObject(o, "eval_data", print_to_json(&r->eval_data));
+    for (size_t i = 0; i < N_NUMBERS; i++) {
+        const void *at = (const char *)r + numbers[i].offset;
+        cJSON_AddNumberToObject(o, numbers[i].key, numbers[i].is_float ? *(const float *)at : *(const int *)at);
+    }
+    cJSON_AddStringToObject(o, "seed", seed); /* a string: 64 bits do not fit a JSON double */
+    cJSON_AddStringToObject(o, "shaping", esft_shaping_name(c->shaping));
+    cJSON_AddBoolToObject(o, "antithetic", c->antithetic);
+    cJSON_AddStringToObject(o, "params", c->params);
+    cJSON_AddBoolToObject(o, "chat", c->chat);
+    cJSON_AddStringToObject(o, "save_dtype", r->save_dtype);
+    char *text = cJSON_Print(o);
+    cJSON_Delete(o);
+    char *path = esft_path_join(dir, "run.json");
+    char *tmp = path ? esft_path_join(dir, ".run.json.tmp") : NULL;
+    esft_status st = ESFT_OK;
+    if (!text || !tmp) {
+        st = esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+    } else {
+        FILE *f = fopen(tmp, "w");
+        bool ok = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF && fflush(f) == 0 && fsync(fileno(f)) == 0;
+        if (f && fclose(f)) ok = false;
+        if (!ok || rename(tmp, path)) {
+            st = esft_errf(err, ESFT_ERR_IO, "%s: %s", path, strerror(errno));
+            unlink(tmp);
+        }
+    }
+    free(text), free(path), free(tmp);
+    return st;
+}
+
+esft_status esft_run_record_read(const char *dir, esft_run_record *r, esft_err *err) {
+    memset(r, 0, sizeof *r);
+    char *path = esft_path_join(dir, "run.json");
+    if (!path) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+    size_t len = 0;
+    char *text = cli_read_file(path, &len);
+    if (!text) {
+        int e = errno;
+        esft_errf(err, ESFT_ERR_IO, "%s: %s", path, strerror(e));
+        free(path);
+        errno = e;
+        return ESFT_ERR_IO;
+    }
+    cJSON *o = cJSON_Parse(text);
+    free(text);
+    esft_run_config *c = &r->cfg;
+#define FIELD(key) cJSON_GetObjectItem(o, key)
+    const cJSON *model = FIELD("model"), *task = FIELD("task"), *seed = FIELD("seed"), *shaping = FIELD("shaping"),
+                *params = FIELD("params"), *save = FIELD("save_dtype");
+    bool ok = o && cJSON_IsString(model) && cJSON_IsString(task) && cJSON_IsString(seed) &&
+              cJSON_IsString(shaping) && cJSON_IsString(params) && cJSON_IsString(save) &&
+              cJSON_IsBool(FIELD("antithetic")) && cJSON_IsBool(FIELD("chat"));
+    for (size_t i = 0; ok && i < N_NUMBERS; i++) {
+        const cJSON *v = FIELD(numbers[i].key);
+        void *at = (char *)r + numbers[i].offset;
+        if (!(ok = cJSON_IsNumber(v))) break;
+        if (numbers[i].is_float) *(float *)at = (float)v->valuedouble;
+        else *(int *)at = v->valueint;
+    }
+    ok = ok && print_from_json(FIELD("data"), &r->data) && print_from_json(FIELD("eval_data"), &r->eval_data);
+    ok = ok && esft_shaping_from_name(shaping->valuestring, &c->shaping);
+    if (ok) {
+        r->model = strdup(model->valuestring);
+        snprintf(c->task, sizeof c->task, "%s", task->valuestring);
+        snprintf(c->params, sizeof c->params, "%s", params->valuestring);
+        snprintf(r->save_dtype, sizeof r->save_dtype, "%s", save->valuestring);
+        c->run_seed = strtoull(seed->valuestring, NULL, 10);
+        c->antithetic = cJSON_IsTrue(FIELD("antithetic"));
+        c->chat = cJSON_IsTrue(FIELD("chat"));
+        ok = r->model != NULL;
+    }
+#undef FIELD
+    cJSON_Delete(o);
+    if (!ok) {
+        esft_run_record_free(r);
+        esft_errf(err, ESFT_ERR_FORMAT, "%s: not a run record of esft train (missing or invalid fields)", path);
+        free(path);
+        return ESFT_ERR_FORMAT;
+    }
+    free(path);
+    return ESFT_OK;
+}
+
+void esft_run_record_free(esft_run_record *r) {
+    free(r->model);
+    r->model = NULL;
+    esft_file_print_free(&r->data);
+    esft_file_print_free(&r->eval_data);
+}
