@@ -459,6 +459,19 @@ static void on_gen_progress(void *user, const esft_gen_progress *p) {
     esft_progress_update(&tr->progress, now, text);
 }
 
+/* The same while the eval set is generated. */
+static void on_eval_progress(void *user, const esft_gen_progress *p) {
+    trainer *tr = user;
+    double now = esft_now_seconds();
+    if (!shows_progress(tr) || !esft_progress_due(&tr->progress, now)) return;
+    double gen_tps = p->seconds > 0 ? p->new_tokens / p->seconds : 0;
+    char text[256];
+    snprintf(text, sizeof text, "%siter %d/%d%seval seq %d/%d%sgen %.0f tok/s", tr->progress.tty ? "" : "esft train: ",
+             tr->iter + 1, tr->iters, tr->progress.tty ? "  " : ": ", p->done, p->total,
+             tr->progress.tty ? "  " : ", ", gen_tps);
+    esft_progress_update(&tr->progress, now, text);
+}
+
 /* The lasting line of an iteration. */
 static void print_iteration(trainer *tr, const cJSON *line, double mean, double mn, double mx, long it_tokens,
                             double t_gen, double it_s) {
@@ -596,7 +609,7 @@ static int run_eval(trainer *tr, cJSON *line, int iter1, esft_err *err) {
     if (!items || !mine || !all || !scores) st = esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
     for (int i = lo; !st && i < hi; i++) items[i - lo] = i;
     esft_eval_params ep = {.max_new = tr->cfg.max_new, .max_slots = tr->rec.max_slots ? tr->rec.max_slots : 64,
-                           .keep = true};
+                           .keep = true, .on_progress = on_eval_progress, .user = tr};
     if (!st) st = set_unperturbed(tr, err);
     esft_eval_result r = {0};
     if (!st && hi > lo) st = esft_evaluate(tr->m, tr->eval_task, &tr->eval_prompts, items, hi - lo, &ep, &r, err);

@@ -109,7 +109,7 @@ case "$MODE" in
       -DCMAKE_BUILD_TYPE=RelWithDebInfo
     run_ctest "$BUILD-asan" ASAN_OPTIONS=detect_leaks=1
     log "test 3/4: clang build without -march=native, fuzzers included"
-    build clang "$BUILD-clang" -DCMAKE_C_COMPILER=clang -DESFT_NATIVE=OFF -DESFT_CUDA=OFF -DESFT_FUZZ=ON
+    build clang "$BUILD-clang" "${CUDA_OPT[@]}" -DCMAKE_C_COMPILER=clang -DESFT_NATIVE=OFF -DESFT_FUZZ=ON
     log "test 4/4: each fuzzer for 30 s"
     ESFT_FUZZ_BUILD_DIR="$BUILD-clang" bash "$ROOT/scripts/fuzz.sh" all 30
     ;;
