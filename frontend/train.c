@@ -229,7 +229,7 @@ static int setup(trainer *tr) {
     snprintf(tr->ckpt_path, sizeof tr->ckpt_path, "%s/checkpoint.gguf", o->out_dir);
     snprintf(tr->final_path, sizeof tr->final_path, "%s/final.gguf", o->out_dir);
 
-    char load_path[1100], default_model[1024];
+    char load_path[1100];
     if (o->resume_dir) {
         snprintf(load_path, sizeof load_path, "%s/checkpoint.gguf", o->resume_dir);
         gguf_file *f = NULL;
@@ -254,8 +254,7 @@ static int setup(trainer *tr) {
                            o->resume_dir), ESFT_EXIT_USAGE;
     } else {
         if (!tr->cfg.task[0]) return fprintf(stderr, "esft train: --task is required (countdown, conciseness)\n"), ESFT_EXIT_USAGE;
-        snprintf(tr->base_path, sizeof tr->base_path, "%s",
-                 o->model_path ? o->model_path : cli_default_model(default_model, sizeof default_model));
+        if (cli_model_path("train", o->model_path, tr->base_path, sizeof tr->base_path)) return ESFT_EXIT_RUNTIME;
         snprintf(load_path, sizeof load_path, "%s", tr->base_path);
     }
 
@@ -284,8 +283,8 @@ static int setup(trainer *tr) {
         /* the base is the loaded file itself */
         tr->base_fingerprint = esft_model_fingerprint(tr->m->gguf);
     }
-    if (esft_prompts_tokenize(tr->m, tr->task, &tr->prompts, &err)) return fail("%s", err.msg);
-    if (tr->eval_task && esft_prompts_tokenize(tr->m, tr->eval_task, &tr->eval_prompts, &err))
+    if (esft_prompts_tokenize(tr->m, tr->task, tr->cfg.max_new, &tr->prompts, &err)) return fail("%s", err.msg);
+    if (tr->eval_task && esft_prompts_tokenize(tr->m, tr->eval_task, tr->cfg.max_new, &tr->eval_prompts, &err))
         return fail("%s", err.msg);
     tr->selected = calloc((size_t)tr->m->n_params, sizeof *tr->selected);
     int n_sel = 0;
