@@ -259,7 +259,7 @@ static esft_status open_auto(const esft_backend_options *opts, esft_backend **ou
     }
     char reasons[384] = "";
     for (int i = 0; i < n; i++) {
-        if (ranked[i].order < 0 || want >= 0) continue;
+        if (ranked[i].order < 0) continue;
         const esft_backend_driver *d = esft_registry_find(ranked[i].info.backend);
         esft_backend_options o = opts ? *opts : (esft_backend_options){0};
         o.device_index = ranked[i].info.index;
