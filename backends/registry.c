@@ -221,9 +221,42 @@ int esft_registry_rank(esft_ranked_device *out, int max, unsigned flags) {
     return n;
 }
 
-static esft_status open_auto(const esft_backend_options *opts, esft_backend **out, esft_err *err) {
+/* Device idx of driver d; `label` names what the user asked for ("opencl",
+ * or "auto (opencl ranked first)") in errors. */
+static esft_status open_indexed(const esft_backend_driver *d, const char *label,
+                                const esft_backend_options *opts, int idx, esft_backend **out,
+                                esft_device_info *info, esft_err *err) {
+    esft_device_info infos[MAX_DEVICES];
+    esft_err e = {{0}};
+    int k = d->enumerate(infos, MAX_DEVICES, &e);
+    if (k < 0) return esft_errf(err, ESFT_ERR_DEVICE, "--backend %s: unavailable: %s", label, e.msg);
+    if (k == 0) return esft_errf(err, ESFT_ERR_DEVICE, "--backend %s: no devices found", label);
+    if (idx >= k)
+        return esft_errf(err, ESFT_ERR_INVALID_ARG,
+                         "--backend %s: --device %d out of range: %s has %d device%s (0..%d)", label,
+                         idx, d->name, k, k == 1 ? "" : "s", k - 1);
+    esft_backend_options o = opts ? *opts : (esft_backend_options){0};
+    o.device_index = idx;
+    esft_status st = d->create(&o, out, &e);
+    if (st != ESFT_OK) return esft_errf(err, st, "--backend %s: %s", label, e.msg);
+    if (info) {
+        *info = infos[idx];
+        info->backend = d->name;
+    }
+    return ESFT_OK;
+}
+
+static esft_status open_auto(const esft_backend_options *opts, esft_backend **out,
+                             esft_device_info *info, esft_err *err) {
     esft_ranked_device ranked[MAX_RANKED];
     int n = esft_registry_rank(ranked, MAX_RANKED, 0);
+    const int want = opts ? opts->device_index : -1;
+    if (want >= 0 && n > 0 && ranked[0].order == 0) { /* that device of auto's first backend */
+        char label[64];
+        snprintf(label, sizeof label, "auto (%s ranked first)", ranked[0].info.backend);
+        return open_indexed(esft_registry_find(ranked[0].info.backend), label, opts, want, out, info,
+                            err);
+    }
     char reasons[384] = "";
     for (int i = 0; i < n; i++) {
         if (ranked[i].order < 0) continue;
@@ -231,7 +264,10 @@ static esft_status open_auto(const esft_backend_options *opts, esft_backend **ou
         esft_backend_options o = opts ? *opts : (esft_backend_options){0};
         o.device_index = ranked[i].info.index;
         esft_err e = {{0}};
-        if (d && d->create(&o, out, &e) == ESFT_OK) return ESFT_OK;
+        if (d && d->create(&o, out, &e) == ESFT_OK) {
+            if (info) *info = ranked[i].info;
+            return ESFT_OK;
+        }
         append_reason(reasons, sizeof reasons, ranked[i].info.backend, e.msg);
     }
     for (int i = 0; i < n; i++)
@@ -243,10 +279,10 @@ static esft_status open_auto(const esft_backend_options *opts, esft_backend **ou
                      reasons[0] ? reasons : "none found");
 }
 
-esft_status esft_backend_open(const char *name, const esft_backend_options *opts,
-                              esft_backend **out, esft_err *err) {
+esft_status esft_backend_open_device(const char *name, const esft_backend_options *opts,
+                                     esft_backend **out, esft_device_info *info, esft_err *err) {
     *out = NULL;
-    if (!name || strcmp(name, "auto") == 0) return open_auto(opts, out, err);
+    if (!name || strcmp(name, "auto") == 0) return open_auto(opts, out, info, err);
     const esft_backend_driver *d = esft_registry_find(name);
     if (!d) {
         if (esft_backend_name_known(name))
@@ -256,16 +292,11 @@ esft_status esft_backend_open(const char *name, const esft_backend_options *opts
                          "--backend %s: unknown backend (expected auto, cpu, cuda, vulkan or opencl)",
                          name);
     }
-    esft_device_info infos[MAX_DEVICES];
-    esft_err e = {{0}};
-    int k = d->enumerate(infos, MAX_DEVICES, &e);
-    if (k < 0) return esft_errf(err, ESFT_ERR_DEVICE, "--backend %s: unavailable: %s", name, e.msg);
-    if (k == 0) return esft_errf(err, ESFT_ERR_DEVICE, "--backend %s: no devices found", name);
-    int idx = opts ? opts->device_index : 0;
-    if (idx < 0 || idx >= k)
-        return esft_errf(err, ESFT_ERR_INVALID_ARG, "--backend %s: device %d out of range (0..%d)",
-                         name, idx, k - 1);
-    esft_status st = d->create(opts, out, &e);
-    if (st != ESFT_OK) return esft_errf(err, st, "--backend %s: %s", name, e.msg);
-    return ESFT_OK;
+    const int idx = opts && opts->device_index > 0 ? opts->device_index : 0;
+    return open_indexed(d, name, opts, idx, out, info, err);
+}
+
+esft_status esft_backend_open(const char *name, const esft_backend_options *opts,
+                              esft_backend **out, esft_err *err) {
+    return esft_backend_open_device(name, opts, out, NULL, err);
 }

@@ -60,8 +60,16 @@ typedef struct esft_ranked_device {
  * entries written (at most max). */
 int esft_registry_rank(esft_ranked_device *out, int max, unsigned flags);
 
-/* Opens a backend by name ("auto" ranks every device). */
+/* Opens a backend by name. opts->device_index picks the device: for a named
+ * backend its index among that backend's devices (< 0: device 0); for
+ * "auto", < 0 lets auto pick (the first device in esft_registry_rank's order
+ * that initialises), >= 0 is that index among the devices of the backend
+ * auto ranks first (as MPI rank placement counts it). An index out of range
+ * fails, naming the backend and its device count. */
 esft_status esft_backend_open(const char *name, const esft_backend_options *opts,
                               esft_backend **out, esft_err *err);
+/* The same, also describing the opened device in *info (when not NULL). */
+esft_status esft_backend_open_device(const char *name, const esft_backend_options *opts,
+                                     esft_backend **out, esft_device_info *info, esft_err *err);
 
 #endif

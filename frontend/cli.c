@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "registry.h"
 
@@ -148,11 +150,31 @@ const char *cli_default_model(char *buf, size_t cap) {
     return buf;
 }
 
+int cli_model_path(const char *cmd, const char *given, char *out, size_t cap) {
+    if (given) {
+        snprintf(out, cap, "%s", given);
+        return ESFT_EXIT_OK;
+    }
+    cli_default_model(out, cap);
+    struct stat sb;
+    if (stat(out, &sb) == 0) return ESFT_EXIT_OK;
+    fprintf(stderr,
+            "esft %s: the default model %s is missing (%s): get it with 'bash scripts/setup.sh' or "
+            "'scripts/fetch-model.sh smollm2-135m', or pick another with --model FILE\n",
+            cmd, out, strerror(errno));
+    return ESFT_EXIT_RUNTIME;
+}
+
 int cli_open_backend(const cli_common *c, esft_backend **out) {
     return cli_open_backend_dtype(c, NULL, out);
 }
 
 int cli_open_backend_dtype(const cli_common *c, const char *dtype, esft_backend **out) {
+    return cli_open_backend_info(c, dtype, out, NULL);
+}
+
+int cli_open_backend_info(const cli_common *c, const char *dtype, esft_backend **out,
+                          esft_device_info *info) {
     const char *name = c->backend ? c->backend : "auto";
     if (!esft_backend_name_known(name)) {
         fprintf(stderr, "esft: --backend %s: unknown backend (expected auto, cpu, cuda, vulkan or opencl)\n",
@@ -169,38 +191,64 @@ int cli_open_backend_dtype(const cli_common *c, const char *dtype, esft_backend 
         }
     }
     esft_err err = {{0}};
-    if (esft_backend_open(name, &o, out, &err) != ESFT_OK) {
+    if (esft_backend_open_device(name, &o, out, info, &err) != ESFT_OK) {
         fprintf(stderr, "esft: %s\n", err.msg);
         return ESFT_EXIT_RUNTIME;
     }
     return ESFT_EXIT_OK;
 }
 
+const char *cli_read_error(int errnum) {
+    switch (errnum) {
+    case EISDIR: return "is a directory";
+    case ENODEV: return "is a device, not a file";
+    case EFBIG: return "larger than the 1 GiB limit";
+    default: return strerror(errnum);
+    }
+}
+
+/* Refuses what cannot be read as a file: a directory, a device, a regular
+ * file over the limit (streams are checked while reading). */
+static int check_readable(int fd, bool is_stdin) {
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) return errno;
+    if (S_ISDIR(sb.st_mode)) return EISDIR;
+    if ((S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode)) && !is_stdin) return ENODEV;
+    if (S_ISREG(sb.st_mode) && (uint64_t)sb.st_size > CLI_READ_MAX) return EFBIG;
+    return 0;
+}
+
 char *cli_read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
+    const bool is_stdin = strcmp(path, "-") == 0;
+    FILE *f = is_stdin ? stdin : fopen(path, "rb");
     if (!f) return NULL;
+    int e = check_readable(fileno(f), is_stdin);
     size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
+    char *buf = e ? NULL : malloc(cap);
+    if (!e && !buf) e = ENOMEM;
     while (buf) {
         size_t got = fread(buf + n, 1, cap - n - 1, f);
         n += got;
         if (got == 0) break;
+        if (n > CLI_READ_MAX) {
+            e = EFBIG;
+            break;
+        }
         if (cap - n - 1 == 0) {
             char *nb = realloc(buf, cap * 2);
             if (!nb) {
-                free(buf);
-                buf = NULL;
+                e = ENOMEM;
                 break;
             }
             buf = nb;
             cap *= 2;
         }
     }
-    int bad = ferror(f);
-    fclose(f);
-    if (!buf || bad) {
+    if (!e && ferror(f)) e = EIO;
+    if (!is_stdin) fclose(f);
+    if (e) {
         free(buf);
-        if (bad) errno = EIO;
+        errno = e;
         return NULL;
     }
     buf[n] = '\0';

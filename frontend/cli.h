@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "backend.h"
+#include "registry.h"
 
 enum { ESFT_EXIT_OK = 0, ESFT_EXIT_RUNTIME = 1, ESFT_EXIT_USAGE = 2 };
 
@@ -48,7 +49,8 @@ typedef struct cli_command {
 int cli_parse(const cli_command *cmd, int argc, char **argv, const char **pos, int *n_pos);
 void cli_print_help(const cli_command *cmd);
 
-/* Options every model-running command shares. */
+/* Options every model-running command shares. Start from CLI_COMMON_INIT:
+ * device -1 means --device was not given. */
 typedef struct cli_common {
     const char *backend;
     int threads;
@@ -56,21 +58,41 @@ typedef struct cli_common {
     const char *model;
 } cli_common;
 
+#define CLI_COMMON_INIT {.device = -1}
+
 #define CLI_COMMON_OPTS(c)                                                                     \
     {"backend", CLI_STR, &(c).backend, "B", "auto|cpu|cuda|vulkan|opencl (default auto)", 0, 0}, \
     {"threads", CLI_INT, &(c).threads, "N", "host threads (default: all cores)", 0, 4096},       \
-    {"device", CLI_INT, &(c).device, "I", "device index within the backend (default 0; train under MPI: the rank's local rank)", 0, 64}
+    {"device", CLI_INT, &(c).device, "I", "device index within the backend (auto: within the backend it ranks first, see 'esft devices'); default auto's pick or 0, train under MPI the rank's local rank", 0, 64}
 
 /* Default model path: $ESFT_MODEL_DIR or the source tree's models/cache. */
 const char *cli_default_model(char *buf, size_t cap);
+
+/* The model a command runs: `given` (--model), else the default model.
+ * Writes the path to out; when the default is used and missing, prints a
+ * one-line error saying how to get it and returns ESFT_EXIT_RUNTIME. */
+int cli_model_path(const char *cmd, const char *given, char *out, size_t cap);
 
 /* Opens the backend named by the common options; prints the error itself. */
 int cli_open_backend(const cli_common *c, esft_backend **out);
 /* The same with work dtype "f32", "f16" or "bf16" (NULL: the backend's
  * default); a backend that does not offer it fails to open. */
 int cli_open_backend_dtype(const cli_common *c, const char *dtype, esft_backend **out);
+/* The same, also describing the opened device (its kind: info->is_gpu). */
+int cli_open_backend_info(const cli_common *c, const char *dtype, esft_backend **out,
+                          esft_device_info *info);
 
-/* Reads a whole file into a NUL-terminated buffer; NULL on failure (errno). */
+/* The most cli_read_file reads: data sets, prompts and responses above it
+ * are refused rather than read without end. */
+#define CLI_READ_MAX ((size_t)1 << 30)
+
+/* Reads a whole file into a NUL-terminated buffer; "-" reads standard input.
+ * Regular files and streams (pipes, FIFOs, stdin) of at most CLI_READ_MAX
+ * bytes are read; a directory (EISDIR), a device such as /dev/zero (ENODEV)
+ * or anything larger (EFBIG) is refused. NULL on failure (errno; describe it
+ * with cli_read_error). */
 char *cli_read_file(const char *path, size_t *len);
+/* What a cli_read_file errno means, in words ("is a directory", ...). */
+const char *cli_read_error(int errnum);
 
 #endif

@@ -69,7 +69,7 @@ static int run_generate(esft_model *m, int batch, int prompt_len, int max_new, d
 }
 
 static int bench_decode(int argc, char **argv) {
-    cli_common c = {0};
+    cli_common c = CLI_COMMON_INIT;
     const char *batches = "1,8,32,64";
     int prompt_len = 16, n_new = 32;
     const cli_opt opts[] = {
@@ -92,10 +92,13 @@ static int bench_decode(int argc, char **argv) {
                 batches);
         return ESFT_EXIT_USAGE;
     }
-    char model_buf[1024];
-    const char *path = c.model ? c.model : cli_default_model(model_buf, sizeof model_buf);
+    char path[1024];
     esft_backend *be = NULL;
     if ((rc = cli_open_backend(&c, &be))) return rc;
+    if ((rc = cli_model_path("bench decode", c.model, path, sizeof path))) {
+        esft_backend_destroy(be);
+        return rc;
+    }
     esft_model *m = NULL;
     esft_err err = {{0}};
     if (esft_model_load(path, be, NULL, &m, &err)) {
@@ -205,20 +208,27 @@ static int matmul_row(esft_backend *be, int T, int N, int K, int reps) {
 
 /* GFLOP/s (and TFLOP/s) of the backend's matmul at decode and prefill
  * shapes, W in its work dtype (bf16/f16 on cuda), activations f32. The
- * large square shapes measure GEMM peak; they run on GPU backends, or on
- * any backend with large (8192^3 is ~1 TFLOP a call: minutes on a CPU). */
-static int matmul_table(esft_backend *be, int reps, bool large) {
+ * large square shapes measure GEMM peak; they run on GPU devices, or on any
+ * device with large (8192^3 is ~1 TFLOP a call: minutes on a CPU, and
+ * OpenCL or Vulkan on a CPU, PoCL or lavapipe, are CPUs). The plan line
+ * says which; dry_run prints only the plan. */
+static int matmul_table(esft_backend *be, const esft_device_info *dev, int reps, bool large,
+                        bool dry_run) {
     static const int shapes[][3] = {
         {1, 1536, 576}, {1, 576, 1536}, {1, 49152, 576}, {8, 1536, 576}, {64, 1536, 576},
         {256, 1536, 576}, {512, 1536, 576}, {1024, 1024, 1024},
         {4096, 4096, 4096}, {8192, 8192, 8192},
     };
     const size_t n_small = 8, n_all = sizeof shapes / sizeof shapes[0];
-    const bool gpu = strcmp(be->kind, "cpu") != 0;
+    const size_t n_run = large || dev->is_gpu ? n_all : n_small;
+    printf("device kind %s: matmul shapes", dev->is_gpu ? "gpu" : "cpu");
+    for (size_t s = 0; s < n_run; s++) printf(" %dx%dx%d", shapes[s][0], shapes[s][1], shapes[s][2]);
+    printf("%s\n", n_run < n_all ? " (--large adds 4096^3 and 8192^3)" : "");
+    if (dry_run) return ESFT_EXIT_OK;
     int rc = ESFT_EXIT_OK;
     printf("matmul y = x W^T (W %s, x and y f32)\n%6s %6s %6s %12s %9s %10s\n",
            esft_dtype_name(be->work_dtype), "T", "N", "K", "GFLOP/s", "TFLOP/s", "ms/call");
-    for (size_t s = 0; s < (large || gpu ? n_all : n_small) && !rc; s++)
+    for (size_t s = 0; s < n_run && !rc; s++)
         rc = matmul_row(be, shapes[s][0], shapes[s][1], shapes[s][2], reps);
     return rc;
 }
@@ -266,38 +276,40 @@ static int noise_table(esft_backend *be, size_t n) {
 }
 
 static int bench_matmul(int argc, char **argv) {
-    cli_common c = {0};
+    cli_common c = CLI_COMMON_INIT;
     int reps = 0;
-    bool large = false;
+    bool large = false, dry_run = false;
     const char *dtype = NULL;
     const cli_opt opts[] = {
         {"reps", CLI_INT, &reps, "N", "repetitions per shape (default: about 0.5 s each)", 0, 1 << 20},
-        {"large", CLI_FLAG, &large, NULL, "also 4096^3 and 8192^3 on the cpu (GPU backends always)", 0, 0},
+        {"large", CLI_FLAG, &large, NULL, "also 4096^3 and 8192^3 on a CPU device (GPUs always)", 0, 0},
+        {"dry-run", CLI_FLAG, &dry_run, NULL, "print the device kind and the shapes, run nothing", 0, 0},
         {"dtype", CLI_STR, &dtype, "D", "work dtype of W: f32 | f16 | bf16 (default: the backend's)", 0, 0},
         CLI_COMMON_OPTS(c),
     };
-    const cli_command cmd = {"bench matmul", "[--backend B] [--threads N] [--large] [--dtype D]",
+    const cli_command cmd = {"bench matmul", "[--backend B] [--threads N] [--large] [--dtype D] [--dry-run]",
                              "GFLOP/s and TFLOP/s of the backend's matmul at decode and prefill\n"
                              "shapes, W in the backend's work dtype (bf16/f16 on cuda).",
                              opts, (int)(sizeof opts / sizeof opts[0]), 0, 0};
     int rc = cli_parse(&cmd, argc, argv, NULL, NULL);
     if (rc) return rc < 0 ? ESFT_EXIT_OK : rc;
     esft_backend *be = NULL;
-    if ((rc = cli_open_backend_dtype(&c, dtype, &be))) return rc;
+    esft_device_info dev;
+    if ((rc = cli_open_backend_info(&c, dtype, &be, &dev))) return rc;
     printf("backend %s (%s), %d threads\n", be->kind, be->device_name, be->n_threads);
-    rc = matmul_table(be, reps, large);
+    rc = matmul_table(be, &dev, reps, large, dry_run);
     esft_backend_destroy(be);
     return rc;
 }
 
 static int bench_ops(int argc, char **argv) {
-    cli_common c = {0};
+    cli_common c = CLI_COMMON_INIT;
     int weights_m = 16;
     bool large = false;
     const char *dtype = NULL;
     const cli_opt opts[] = {
         {"weights", CLI_INT, &weights_m, "M", "millions of weights for the noise ops (default 16)", 1, 100000},
-        {"large", CLI_FLAG, &large, NULL, "also 4096^3 and 8192^3 matmuls on the cpu", 0, 0},
+        {"large", CLI_FLAG, &large, NULL, "also 4096^3 and 8192^3 matmuls on a CPU device", 0, 0},
         {"dtype", CLI_STR, &dtype, "D", "work dtype: f32 | f16 | bf16 (default: the backend's)", 0, 0},
         CLI_COMMON_OPTS(c),
     };
@@ -310,9 +322,10 @@ static int bench_ops(int argc, char **argv) {
     int rc = cli_parse(&cmd, argc, argv, NULL, NULL);
     if (rc) return rc < 0 ? ESFT_EXIT_OK : rc;
     esft_backend *be = NULL;
-    if ((rc = cli_open_backend_dtype(&c, dtype, &be))) return rc;
+    esft_device_info dev;
+    if ((rc = cli_open_backend_info(&c, dtype, &be, &dev))) return rc;
     printf("backend %s (%s), %d threads\n", be->kind, be->device_name, be->n_threads);
-    rc = matmul_table(be, 0, large);
+    rc = matmul_table(be, &dev, 0, large, false);
     if (!rc) rc = noise_table(be, (size_t)weights_m * 1000000);
     esft_backend_destroy(be);
     return rc;

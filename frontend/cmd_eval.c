@@ -54,7 +54,7 @@ static void show_progress(void *user, const esft_gen_progress *p) {
 }
 
 int cmd_eval(int argc, char **argv) {
-    cli_common c = {0};
+    cli_common c = CLI_COMMON_INIT;
     const char *task_name = NULL, *data = NULL, *out = NULL, *kl_base = NULL, *split = "eval";
     int limit = 0, offset = 0, max_new = 0, max_slots = 64;
     const cli_opt opts[] = {
@@ -92,8 +92,7 @@ int cmd_eval(int argc, char **argv) {
         return ESFT_EXIT_USAGE;
     }
     if (limit > 0 && limit < n) n = limit;
-    char model_buf[1024];
-    const char *model_path = c.model ? c.model : cli_default_model(model_buf, sizeof model_buf);
+    char model_path[1024];
     esft_backend *be = NULL;
     esft_model *m = NULL, *base = NULL;
     esft_prompts prompts = {0};
@@ -101,13 +100,16 @@ int cmd_eval(int argc, char **argv) {
     int *items = malloc((size_t)n * sizeof *items);
     if (!items) return ESFT_EXIT_RUNTIME;
     for (int i = 0; i < n; i++) items[i] = offset + i;
-    if ((rc = cli_open_backend(&c, &be))) goto done;
+    if ((rc = cli_open_backend(&c, &be)) ||
+        (rc = cli_model_path("eval", c.model, model_path, sizeof model_path)))
+        goto done;
     rc = ESFT_EXIT_RUNTIME;
     if (esft_model_load(model_path, be, NULL, &m, &err)) goto fail;
-    if (esft_prompts_tokenize(m, t, &prompts, &err)) goto fail;
     esft_eval_params ep = {.max_new = max_new ? max_new : t->default_max_new, .max_slots = max_slots,
                            .keep = true, .on_progress = isatty(STDERR_FILENO) ? show_progress : NULL};
-    if (esft_evaluate(m, t, &prompts, items, n, &ep, &r, &err)) goto fail;
+    if (esft_prompts_tokenize(m, t, ep.max_new, &prompts, &err) ||
+        esft_evaluate(m, t, &prompts, items, n, &ep, &r, &err))
+        goto fail;
     printf("%s on %s (%d items): accuracy %.2f%% (%d/%d), mean reward %.4f", model_path, task_name, n,
            100.0 * r.accuracy, (int)(r.accuracy * n + 0.5), n, r.mean_reward);
     for (int k = 0; k < t->n_parts; k++) printf(", %s %.4f", t->part_names[k], r.mean_parts[k]);

@@ -20,12 +20,13 @@ static void prompt_set_free(prompt_set *ps) {
     free(ps->texts);
 }
 
-/* One JSON object per line with a string field "prompt". */
+/* One JSON object per line with a string field "prompt"; path "-" is
+ * standard input. */
 static int read_prompts_jsonl(const char *path, prompt_set *ps) {
     size_t len;
     char *buf = cli_read_file(path, &len);
     if (!buf) {
-        fprintf(stderr, "esft generate: %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "esft generate: %s: %s\n", path, cli_read_error(errno));
         return ESFT_EXIT_RUNTIME;
     }
     int rc = ESFT_EXIT_OK, line_no = 0, cap = 0;
@@ -71,7 +72,7 @@ static int read_prompts_jsonl(const char *path, prompt_set *ps) {
 }
 
 int cmd_generate(int argc, char **argv) {
-    cli_common c = {0};
+    cli_common c = CLI_COMMON_INIT;
     const char *prompt = NULL, *prompts_file = NULL, *system = NULL;
     int max_new = 128, top_k = 0, max_slots = 0;
     float temp = 0.0f, top_p = 1.0f;
@@ -81,8 +82,8 @@ int cmd_generate(int argc, char **argv) {
     const cli_opt opts[] = {
         {"model", CLI_STR, &c.model, "FILE", "GGUF model (default: SmolLM2-135M-Instruct in the model cache)", 0, 0},
         {"prompt", CLI_STR, &prompt, "TEXT", "prompt to continue", 0, 0},
-        {"prompts", CLI_STR, &prompts_file, "FILE", "JSONL file of {\"prompt\": ...}; prints JSONL", 0, 0},
-        {"max-new", CLI_INT, &max_new, "N", "tokens to generate (default 128)", 0, 1 << 20},
+        {"prompts", CLI_STR, &prompts_file, "FILE", "JSONL file of {\"prompt\": ...} ('-': standard input); prints JSONL", 0, 0},
+        {"max-new", CLI_INT, &max_new, "N", "tokens to generate (default 128); prompt + N must fit the model's context", 0, 1 << 20},
         {"temp", CLI_FLOAT, &temp, "T", "sampling temperature; 0 = greedy (default 0)", 0, 100},
         {"top-k", CLI_INT, &top_k, "K", "sample among the K most likely tokens (0 = off)", 0, 1 << 24},
         {"top-p", CLI_FLOAT, &top_p, "P", "nucleus sampling mass (1 = off)", 0, 1},
@@ -120,8 +121,7 @@ int cmd_generate(int argc, char **argv) {
         ps.n = 1;
     }
 
-    char model_buf[1024];
-    const char *model_path = c.model ? c.model : cli_default_model(model_buf, sizeof model_buf);
+    char model_path[1024];
     esft_backend *be = NULL;
     esft_model *m = NULL;
     esft_gen_request *reqs = calloc((size_t)ps.n, sizeof *reqs);
@@ -132,26 +132,21 @@ int cmd_generate(int argc, char **argv) {
         rc = ESFT_EXIT_RUNTIME;
         goto done;
     }
-    if ((rc = cli_open_backend(&c, &be))) goto done;
+    if ((rc = cli_open_backend(&c, &be)) ||
+        (rc = cli_model_path("generate", c.model, model_path, sizeof model_path)))
+        goto done;
     if (esft_model_load(model_path, be, NULL, &m, &err)) {
         fprintf(stderr, "esft generate: %s\n", err.msg);
         rc = ESFT_EXIT_RUNTIME;
         goto done;
     }
     for (int i = 0; i < ps.n; i++) {
-        char *text = chat ? esft_chatml(system, ps.texts[i]) : strdup(ps.texts[i]);
         size_t n_ids = 0;
-        esft_status st = text ? esft_tokenize(m->tok, text, strlen(text), true, true, &ids[i], &n_ids, &err)
-                              : ESFT_ERR_OUT_OF_MEMORY;
-        free(text);
+        esft_status st = esft_prompt_ids(m, system, ps.texts[i], chat, max_new, &ids[i], &n_ids, &err);
         if (st) {
-            fprintf(stderr, "esft generate: prompt %d: %s\n", i + 1, err.msg);
-            rc = ESFT_EXIT_RUNTIME;
-            goto done;
-        }
-        if (n_ids == 0) {
-            fprintf(stderr, "esft generate: prompt %d is empty\n", i + 1);
-            rc = ESFT_EXIT_USAGE;
+            fprintf(stderr, "esft generate: prompt %d%s%s: %s\n", i + 1, prompts_file ? " of " : "",
+                    prompts_file ? prompts_file : "", err.msg);
+            rc = st == ESFT_ERR_INVALID_ARG ? ESFT_EXIT_USAGE : ESFT_EXIT_RUNTIME;
             goto done;
         }
         reqs[i] = (esft_gen_request){ids[i], (int)n_ids};

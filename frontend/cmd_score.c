@@ -50,7 +50,7 @@ int cmd_score(int argc, char **argv) {
     size_t len;
     char *buf = cli_read_file(responses, &len);
     if (!buf) {
-        fprintf(stderr, "esft score: %s: %s\n", responses, strerror(errno));
+        fprintf(stderr, "esft score: %s: %s\n", responses, cli_read_error(errno));
         esft_task_free(task);
         return ESFT_EXIT_RUNTIME;
     }

@@ -4,21 +4,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-esft_status esft_prompts_tokenize(const esft_model *m, const esft_task *t, esft_prompts *out,
-                                  esft_err *err) {
+esft_status esft_prompts_tokenize(const esft_model *m, const esft_task *t, int max_new,
+                                  esft_prompts *out, esft_err *err) {
     memset(out, 0, sizeof *out);
     out->ids = calloc((size_t)t->n_items, sizeof *out->ids);
     out->len = calloc((size_t)t->n_items, sizeof *out->len);
     if (!out->ids || !out->len) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
     out->n = t->n_items;
     for (int i = 0; i < t->n_items; i++) {
-        char *text = t->chat ? esft_chatml(NULL, t->items[i].prompt) : strdup(t->items[i].prompt);
-        if (!text) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
         size_t n = 0;
-        esft_status st = esft_tokenize(m->tok, text, strlen(text), true, true, &out->ids[i], &n, err);
-        free(text);
-        if (st) return esft_err_prefix(err, st, "%s item %d", t->name, i);
-        if (n == 0) return esft_errf(err, ESFT_ERR_FORMAT, "%s item %d: empty prompt", t->name, i);
+        esft_status st = esft_prompt_ids(m, NULL, t->items[i].prompt, t->chat, max_new, &out->ids[i], &n, err);
+        if (st) return esft_err_prefix(err, st, "%s (task %s) item %d", t->source, t->name, i);
         out->len[i] = (int)n;
     }
     return ESFT_OK;

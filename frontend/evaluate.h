@@ -9,15 +9,17 @@
 #include "model.h"
 #include "task.h"
 
-/* Prompt token ids of every task item (ChatML-wrapped when task->chat). */
+/* Prompt token ids of every task item (ChatML-wrapped when task->chat) for
+ * a generation of max_new tokens: an empty item, or one whose prompt and
+ * max_new exceed the model's context, fails naming the data and the item. */
 typedef struct esft_prompts {
     int n;
     int32_t **ids;
     int *len;
 } esft_prompts;
 
-esft_status esft_prompts_tokenize(const esft_model *m, const esft_task *t, esft_prompts *out,
-                                  esft_err *err);
+esft_status esft_prompts_tokenize(const esft_model *m, const esft_task *t, int max_new,
+                                  esft_prompts *out, esft_err *err);
 void esft_prompts_free(esft_prompts *p);
 
 typedef struct esft_eval_result {

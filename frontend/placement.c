@@ -124,9 +124,9 @@ int esft_place_rank(const char *backend, int device, int lr, int ls, bool bind, 
     memset(out, 0, sizeof *out);
     if (cap) msg[0] = '\0';
     if (!backend) backend = "auto";
-    if (ls <= 1) { /* a lone process: exactly the single-process choice */
+    if (ls <= 1) { /* a lone process: exactly the single-process choice (auto: its own pick) */
         snprintf(out->backend, sizeof out->backend, "%s", backend);
-        out->device = device >= 0 ? device : 0;
+        out->device = device >= 0 ? device : strcmp(backend, "auto") == 0 ? -1 : 0;
         return 0;
     }
     if (!strcmp(backend, "auto")) {

@@ -11,7 +11,7 @@
 
 typedef struct esft_placement {
     char backend[16];   /* the backend to open ("auto" left as is for a lone process) */
-    int device;         /* index among that backend's devices */
+    int device;         /* index among that backend's devices (-1: auto's own pick) */
     char pci_id[32];    /* the device's PCI address, "" if it has none */
     char cpuset[96];    /* the cores bound to, hwloc list syntax; "" when not bound */
     int n_pus;          /* processing units in cpuset (0 when not bound) */

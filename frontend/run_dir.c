@@ -123,6 +123,13 @@ esft_status esft_run_dir_clear(const char *dir, esft_err *err) {
 esft_status esft_file_print_take(const char *path, esft_file_print *out, esft_err *err) {
     memset(out, 0, sizeof *out);
     if (!path) return ESFT_OK;
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        /* a pipe cannot be read twice: recorded, but not fingerprinted */
+        out->path = strdup(path);
+        out->size = -1;
+        return out->path ? ESFT_OK : esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+    }
     FILE *f = fopen(path, "rb");
     if (!f) return esft_errf(err, ESFT_ERR_IO, "%s: %s", path, strerror(errno));
     static const size_t chunk = 1 << 16;
@@ -148,6 +155,7 @@ esft_status esft_file_print_take(const char *path, esft_file_print *out, esft_er
 
 bool esft_file_print_equal(const esft_file_print *a, const esft_file_print *b) {
     if (!a->path || !b->path) return !a->path && !b->path;
+    if (a->size < 0 || b->size < 0) return true; /* not fingerprinted: cannot tell */
     return a->hash == b->hash && a->size == b->size;
 }
 

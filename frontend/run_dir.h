@@ -30,9 +30,9 @@ esft_status esft_run_dir_clear(const char *dir, esft_err *err);
 
 /* A data file as the run saw it: path, size and FNV-1a 64 of its bytes. */
 typedef struct esft_file_print {
-    char *path;     /* NULL: none (the task's built-in set) */
+    char *path;     /* absolute; NULL: none (the task's built-in set) */
     uint64_t hash;
-    long long size;
+    long long size; /* -1: not a regular file (a pipe), so not fingerprinted */
 } esft_file_print;
 
 /* Fingerprints path (NULL gives the empty print). */

@@ -295,7 +295,8 @@ static int load_resume_state(trainer *tr, resume_state *rs) {
 }
 
 /* The data file a run uses: the one given, else on resume the recorded one,
- * which must not have changed since the run started. */
+ * which must not have changed since the run started. Called once the task
+ * has read path, so path is a readable file of a sane size. */
 static int check_data_file(trainer *tr, const char *flag, const char *given, const esft_file_print *recorded,
                            esft_file_print *now) {
     esft_err err = {{0}};
@@ -368,9 +369,7 @@ static int setup(trainer *tr) {
     } else if (!tr->cfg.task[0]) {
         rc = usage("--task is required (countdown, conciseness)");
     } else {
-        char default_model[1024];
-        snprintf(tr->base_path, sizeof tr->base_path, "%s",
-                 o->model_path ? o->model_path : cli_default_model(default_model, sizeof default_model));
+        rc = cli_model_path("train", o->model_path, tr->base_path, sizeof tr->base_path) ? ESFT_EXIT_RUNTIME : 0;
     }
     const esft_run_record *old = &rs.old;
     const bool have = rs.have_record;
@@ -382,10 +381,11 @@ static int setup(trainer *tr) {
         rec->max_slots = setting(o->max_slots, old->max_slots, have);
         rec->log_samples = setting(o->log_samples, old->log_samples, have);
         tr->iters = o->iters > 0 ? o->iters : o->resume_dir ? rs.iters_total : 10;
-        rc = check_data_file(tr, "--data", o->data_path, &old->data, &rec->data);
     }
-    if (!rc && esft_task_load(tr->cfg.task, rec->data.path, "train", &tr->task, &err))
+    const char *data = o->data_path ? o->data_path : old->data.path;
+    if (!rc && esft_task_load(tr->cfg.task, data, "train", &tr->task, &err))
         rc = strstr(err.msg, "unknown task") ? usage("%s", err.msg) : fail("%s", err.msg);
+    if (!rc) rc = check_data_file(tr, "--data", o->data_path, &old->data, &rec->data);
     if (!rc && !o->resume_dir) {
         fill_defaults(&tr->cfg, tr->task);
         tr->cfg.chat = tr->task->chat;
@@ -394,10 +394,11 @@ static int setup(trainer *tr) {
     if (!rc && o->resume_dir && tr->iters <= tr->start_iter)
         rc = usage("--resume: the run already has %d iterations; pass a larger --iters", tr->start_iter);
     /* eval set: given, recorded, or the task's own */
-    if (!rc) rc = check_data_file(tr, "--eval-data", o->eval_data_path, &old->eval_data, &rec->eval_data);
-    if (!rc && (rec->eval_data.path || rec->eval_every > 0) &&
-        esft_task_load(tr->cfg.task, rec->eval_data.path, "eval", &tr->eval_task, &err))
+    const char *eval_data = o->eval_data_path ? o->eval_data_path : old->eval_data.path;
+    if (!rc && (eval_data || rec->eval_every > 0) &&
+        esft_task_load(tr->cfg.task, eval_data, "eval", &tr->eval_task, &err))
         rc = fail("eval data: %s", err.msg);
+    if (!rc) rc = check_data_file(tr, "--eval-data", o->eval_data_path, &old->eval_data, &rec->eval_data);
     esft_run_record_free(&rs.old);
     if (rc || (rc = open_backend(tr))) return rc;
 
@@ -405,8 +406,8 @@ static int setup(trainer *tr) {
     const char *load_path = rs.from_checkpoint ? tr->ckpt_path : tr->base_path;
     if (esft_model_load(load_path, tr->be, &mo, &tr->m, &err)) return fail("%s", err.msg);
     if (!rs.from_checkpoint) tr->base_fingerprint = esft_model_fingerprint(tr->m->gguf); /* the base is the file */
-    if (esft_prompts_tokenize(tr->m, tr->task, &tr->prompts, &err)) return fail("%s", err.msg);
-    if (tr->eval_task && esft_prompts_tokenize(tr->m, tr->eval_task, &tr->eval_prompts, &err))
+    if (esft_prompts_tokenize(tr->m, tr->task, tr->cfg.max_new, &tr->prompts, &err)) return fail("%s", err.msg);
+    if (tr->eval_task && esft_prompts_tokenize(tr->m, tr->eval_task, tr->cfg.max_new, &tr->eval_prompts, &err))
         return fail("%s", err.msg);
     tr->selected = calloc((size_t)tr->m->n_params, sizeof *tr->selected);
     if (!tr->selected) return fail("out of memory");

@@ -139,6 +139,43 @@ static bool cut_at_stop(esft_gen_result *r, size_t added, const esft_gen_params 
     return false;
 }
 
+/* Whether a prompt of n_prompt tokens leaves room for max_new in the
+ * context; the reason in err if not. */
+static esft_status check_context(const esft_model *m, size_t n_prompt, const char *unit,
+                                 int max_new, esft_err *err) {
+    const int ctx = m->hp.n_ctx_train;
+    if (n_prompt + (size_t)max_new <= (size_t)ctx) return ESFT_OK;
+    if (max_new >= ctx)
+        return esft_errf(err, ESFT_ERR_INVALID_ARG,
+                         "--max-new %d leaves no room for a prompt in the model's context of %d tokens",
+                         max_new, ctx);
+    return esft_errf(err, ESFT_ERR_INVALID_ARG,
+                     "the prompt (%s%zu tokens) and --max-new %d exceed the model's context of %d tokens",
+                     unit, n_prompt, max_new, ctx);
+}
+
+esft_status esft_prompt_ids(const esft_model *m, const char *system, const char *prompt, bool chat,
+                            int max_new, int32_t **ids, size_t *n_ids, esft_err *err) {
+    *ids = NULL;
+    *n_ids = 0;
+    char *text = chat ? esft_chatml(system, prompt) : strdup(prompt);
+    if (!text) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+    /* a lower bound on its tokens first: tokenizing megabytes to learn they
+     * cannot fit would take long */
+    const size_t len = strlen(text), per_token = esft_tokenizer_max_token_bytes(m->tok);
+    esft_status st = check_context(m, per_token ? len / per_token : 0, "at least ", max_new, err);
+    if (!st) st = esft_tokenize(m->tok, text, len, true, true, ids, n_ids, err);
+    free(text);
+    if (!st && *n_ids == 0) st = esft_errf(err, ESFT_ERR_INVALID_ARG, "empty prompt (no tokens)");
+    if (!st) st = check_context(m, *n_ids, "", max_new, err);
+    if (st) {
+        free(*ids);
+        *ids = NULL;
+        *n_ids = 0;
+    }
+    return st;
+}
+
 void esft_gen_result_free(esft_gen_result *r) {
     if (!r) return;
     free(r->tokens);
@@ -162,6 +199,8 @@ esft_status esft_generate(esft_model *m, const esft_gen_request *requests, int n
         if (requests[i].n_prompt <= 0)
             return esft_errf(err, ESFT_ERR_INVALID_ARG, "prompt %d is empty (no tokens)", i);
         if (requests[i].n_prompt > max_prompt) max_prompt = requests[i].n_prompt;
+        esft_status st = check_context(m, (size_t)requests[i].n_prompt, "", params->max_new, err);
+        if (st) return esft_err_prefix(err, st, "prompt %d", i);
     }
     if (params->max_new == 0) {
         for (int i = 0; i < n_requests; i++) {

@@ -78,6 +78,15 @@ int32_t esft_sample(float *logits, int n_vocab, const esft_sampling *s, uint64_t
  * with an optional system turn first. Returns a malloc'd string. */
 char *esft_chatml(const char *system, const char *prompt);
 
+/* Token ids of one prompt (ChatML-wrapped when chat, with the system turn
+ * when system != NULL) for a generation of max_new tokens; *ids is malloc'd.
+ * Refused with ESFT_ERR_INVALID_ARG and the reason (callers add which
+ * prompt) when it is empty or prompt + max_new exceeds the model's context;
+ * a text too many bytes long to fit is refused before tokenizing it, so a
+ * huge text fails at once. */
+esft_status esft_prompt_ids(const esft_model *m, const char *system, const char *prompt, bool chat,
+                            int max_new, int32_t **ids, size_t *n_ids, esft_err *err);
+
 double esft_now_seconds(void);
 
 #endif

@@ -182,6 +182,7 @@ struct esft_tokenizer {
 
     bool add_bos;
     int32_t bos, eos, eot, eom, pad;
+    size_t max_text_len; /* longest token text: no token covers more input bytes */
 };
 
 static uint64_t fnv1a(const void *p, size_t n) {
@@ -472,6 +473,7 @@ esft_status esft_tokenizer_from_gguf_ex(const gguf_file *f, const char *pre_over
         memcpy(t->text + off, v->v.str.data, v->v.str.len);
         off += (uint32_t)v->v.str.len;
         t->text[off++] = '\0';
+        if (v->v.str.len > t->max_text_len) t->max_text_len = (size_t)v->v.str.len;
         uint8_t ty = TT_NORMAL;
         if (types) {
             int64_t x = types->v.arr.elem_type == GGUF_VT_INT32 ? types->v.arr.items[i].v.i64
@@ -490,6 +492,16 @@ esft_status esft_tokenizer_from_gguf_ex(const gguf_file *f, const char *pre_over
         t->byte_of_cpt[c] = (int16_t)b;
         t->byte_enc_len[b] = (uint8_t)utf8_put(t->byte_enc[b], c);
         t->byte_tok[b] = vocab_lookup(t, t->byte_enc[b], t->byte_enc_len[b]);
+    }
+    /* BPE starts from byte tokens: without any, every text encodes to nothing */
+    bool any_byte = false;
+    for (int b = 0; b < 256; b++) any_byte |= t->byte_tok[b] >= 0;
+    if (!any_byte) {
+        esft_tokenizer_free(t);
+        return esft_errf(err, ESFT_ERR_FORMAT,
+                         "%s: the vocabulary cannot encode text: tokenizer.ggml.tokens has none of "
+                         "the 256 byte tokens byte-level BPE starts from",
+                         gguf_path(f));
     }
 
     /* merges: "left right", split at the first space after the first byte */
@@ -1121,6 +1133,7 @@ esft_status esft_detokenize(const esft_tokenizer *t, const int32_t *ids, size_t 
 /* ------------------------------------------------------------- queries */
 
 int32_t esft_tokenizer_n_vocab(const esft_tokenizer *t) { return t->n_vocab; }
+size_t esft_tokenizer_max_token_bytes(const esft_tokenizer *t) { return t->max_text_len; }
 int32_t esft_tokenizer_bos(const esft_tokenizer *t) { return t->bos; }
 int32_t esft_tokenizer_eos(const esft_tokenizer *t) { return t->eos; }
 int32_t esft_tokenizer_eot(const esft_tokenizer *t) { return t->eot; }

@@ -51,6 +51,10 @@ esft_status esft_detokenize(const esft_tokenizer *tok, const int32_t *ids, size_
                             size_t *len, esft_err *err);
 
 int32_t esft_tokenizer_n_vocab(const esft_tokenizer *tok);
+/* The longest token text in bytes: no token stands for more input bytes, so
+ * a text of L bytes encodes to at least L / this many tokens (bytes the
+ * vocabulary lacks are dropped and count for nothing). */
+size_t esft_tokenizer_max_token_bytes(const esft_tokenizer *tok);
 int32_t esft_tokenizer_bos(const esft_tokenizer *tok); /* -1 if none */
 int32_t esft_tokenizer_eos(const esft_tokenizer *tok); /* -1 if none */
 int32_t esft_tokenizer_eot(const esft_tokenizer *tok); /* -1 if none */

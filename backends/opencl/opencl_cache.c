@@ -137,6 +137,61 @@ static void write_binary(cl_program prog, const char *path) {
     free(bin);
 }
 
+/* The compiler's whole build log (malloc'd, NUL-terminated), or NULL. */
+static char *build_log(cl_program p, cl_device_id d) {
+    size_t n = 0;
+    if (clGetProgramBuildInfo(p, d, CL_PROGRAM_BUILD_LOG, 0, NULL, &n) != CL_SUCCESS) return NULL;
+    char *log = malloc(n + 1);
+    if (log && clGetProgramBuildInfo(p, d, CL_PROGRAM_BUILD_LOG, n, log, NULL) != CL_SUCCESS) {
+        free(log);
+        return NULL;
+    }
+    if (log) log[n] = '\0';
+    return log;
+}
+
+/* One line for an error message from a failed build's log: its first line
+ * that reports an error (else its first non-blank line), and how many more
+ * lines there are and where the whole log was written (log_path, when it is
+ * not "" and writable). A log can run to hundreds of lines. */
+static void describe_build_log(cl_program p, cl_device_id d, const char *log_path, char *out,
+                               size_t cap) {
+    char *log = build_log(p, d);
+    if (!log || !log[strspn(log, " \t\r\n")]) {
+        snprintf(out, cap, "(the compiler left no build log)");
+        free(log);
+        return;
+    }
+    const char *first = NULL, *blank = NULL;
+    int n_lines = 0;
+    for (const char *line = log; *line;) {
+        size_t len = strcspn(line, "\n");
+        bool has_text = strspn(line, " \t\r") < len;
+        if (has_text) n_lines++;
+        if (has_text && !blank) blank = line;
+        for (const char *q = line; !first && q + 5 <= line + len; q++)
+            if (strncmp(q, "error", 5) == 0) first = line;
+        line += len + (line[len] == '\n');
+    }
+    if (!first) first = blank;
+    const int first_len = (int)strcspn(first, "\r\n");
+    bool saved = false;
+    if (log_path[0]) {
+        FILE *f = fopen(log_path, "w");
+        if (f) {
+            saved = fputs(log, f) >= 0;
+            saved = fclose(f) == 0 && saved;
+        }
+    }
+    char more[1200] = "";
+    if (n_lines > 1 && saved)
+        snprintf(more, sizeof more, " (%d more lines; full log in %s)", n_lines - 1, log_path);
+    else if (n_lines > 1)
+        snprintf(more, sizeof more, " (%d more lines)", n_lines - 1);
+    snprintf(out, cap, "%.*s%s", first_len > 200 ? 200 : first_len, first, more);
+    free(log);
+}
+
 esft_status esft_cl_build_program(ocl_ctx *c, const char *const *srcs, size_t n,
                                   const char *options, cl_program *out, esft_err *err) {
     *out = NULL;
@@ -187,15 +242,12 @@ esft_status esft_cl_build_program(ocl_ctx *c, const char *const *srcs, size_t n,
                          esft_cl_errstr(e), e);
     e = clBuildProgram(p, 1, &c->device, options, NULL, NULL);
     if (e != CL_SUCCESS) {
-        char log[600] = "";
-        size_t ll = 0;
-        clGetProgramBuildInfo(p, c->device, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, &ll);
-        log[sizeof log - 1] = '\0';
-        for (char *q = log; *q; q++)
-            if (*q == '\n') *q = ' ';
+        char log_path[1100] = "", what[400];
+        if (path[0]) snprintf(log_path, sizeof log_path, "%s/opencl-%016llx.build.log", dir, (unsigned long long)h);
+        describe_build_log(p, c->device, log_path, what, sizeof what);
         clReleaseProgram(p);
-        return esft_errf(err, ESFT_ERR_DEVICE, "opencl: building kernels for %s: %s (%d): %.400s",
-                         name, esft_cl_errstr(e), e, log);
+        return esft_errf(err, ESFT_ERR_DEVICE, "opencl: building kernels for %s: %s (%d): %s", name,
+                         esft_cl_errstr(e), e, what);
     }
     if (path[0]) write_binary(p, path);
     *out = p;

@@ -32,7 +32,7 @@ esft_status esft_task_read_json_array(const char *path, cJSON **out, esft_err *e
     char *buf = cli_read_file(path, &n);
     if (!buf)
         return esft_errf(err, errno == ENOMEM ? ESFT_ERR_OUT_OF_MEMORY : ESFT_ERR_IO,
-                         "%s: cannot read: %s", path, strerror(errno ? errno : EIO));
+                         "%s: cannot read: %s", path, cli_read_error(errno ? errno : EIO));
     if (strlen(buf) != n) {
         free(buf);
         return esft_errf(err, ESFT_ERR_FORMAT, "%s: not a JSON text (contains a NUL byte)", path);
@@ -93,9 +93,13 @@ esft_status esft_task_load(const char *name, const char *path, const char *split
     if (!out) return esft_errf(err, ESFT_ERR_INVALID_ARG, "esft_task_load: out is NULL");
     *out = NULL;
     if (!name) return esft_errf(err, ESFT_ERR_INVALID_ARG, "no task given (countdown, conciseness)");
-    if (strcmp(name, "countdown") == 0) return esft_countdown_load(path, out, err);
-    if (strcmp(name, "conciseness") == 0) return esft_conciseness_load(path, split, out, err);
-    return esft_errf(err, ESFT_ERR_INVALID_ARG, "unknown task '%s' (countdown, conciseness)", name);
+    esft_status st;
+    if (strcmp(name, "countdown") == 0) st = esft_countdown_load(path, out, err);
+    else if (strcmp(name, "conciseness") == 0) st = esft_conciseness_load(path, split, out, err);
+    else return esft_errf(err, ESFT_ERR_INVALID_ARG, "unknown task '%s' (countdown, conciseness)", name);
+    if (st == ESFT_OK && path) snprintf((*out)->source, sizeof (*out)->source, "%s", path);
+    else if (st == ESFT_OK) snprintf((*out)->source, sizeof (*out)->source, "built-in %s set", name);
+    return st;
 }
 
 /* Frees the task: its private data first (free_data), then each item's

@@ -26,6 +26,7 @@ typedef struct esft_task_item {
 typedef struct esft_task esft_task;
 struct esft_task {
     const char *name;
+    char source[512];   /* the data file, or "built-in NAME set": errors name items in it */
     int n_items;
     esft_task_item *items;
     int n_parts;
