@@ -97,6 +97,7 @@ if ! grep -q "^vulkan .*not built" "$TMP/out"; then
 fi
 # Without an NVIDIA driver, cuda (when built) is unavailable with the reason
 # and auto opens another device, even with an NVIDIA GPU on the PCI bus.
+expect 0 "$ESFT" devices # $TMP/out holds the last command's output: list the backends again
 if ! grep -q "^cuda .*not built" "$TMP/out" && ! [ -e /dev/nvidiactl ]; then
   expect 0 env HWLOC_XMLFILE="$HW/nvidia.xml" "$ESFT" devices
   grep -q "^cuda .*unavailable: no NVIDIA driver" "$TMP/out" && ok || bad "cuda without a driver: $(grep ^cuda "$TMP/out")"
