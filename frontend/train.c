@@ -28,6 +28,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "atomic_file.h"
 #include "cli.h"
 #include "distributed.h"
 #include "evaluate.h"
@@ -170,28 +171,56 @@ static int validate(const esft_run_config *c, const esft_train_options *o) {
     return ESFT_OK;
 }
 
-/* Keeps the metrics lines of iterations before `start` (a crash may have
- * left lines past the last checkpoint) and reopens the file for appending. */
+/* Iterations completed when a metrics line was written, or -1 for a line
+ * without an iteration. "iter" counts from 0 (the line of iteration t
+ * reports t + 1 done): the one place that knows how lines are numbered. */
+static int metrics_line_iterations_done(const char *text) {
+    cJSON *o = cJSON_Parse(text);
+    const cJSON *it = o ? cJSON_GetObjectItem(o, "iter") : NULL;
+    int done = cJSON_IsNumber(it) ? it->valueint + 1 : -1;
+    cJSON_Delete(o);
+    return done;
+}
+
+/* The checkpoint's own metrics line (esft.metrics_line), for a resume whose
+ * metrics.jsonl lacks it: the run stopped between writing the checkpoint
+ * and appending the line. */
+static void restore_metrics_line(const trainer *tr, FILE *out) {
+    gguf_file *f = NULL;
+    if (gguf_open(tr->ckpt_path, &f, NULL)) return;
+    const char *line = gguf_get_str(f, "esft.metrics_line");
+    if (line && metrics_line_iterations_done(line) == tr->start_iter) fprintf(out, "%s\n", line);
+    gguf_close(f);
+}
+
+/* Keeps the metrics lines of the iterations the checkpoint holds (a crash
+ * may have left lines past it), restores the checkpoint's own line if it is
+ * missing, and reopens the file for appending. A fresh run starts an empty
+ * file. The rewrite is atomic. */
 static int open_metrics(trainer *tr) {
-    if (tr->start_iter > 0) {
-        size_t len = 0;
-        char *old = cli_read_file(tr->metrics_path, &len);
-        char tmp[1200];
-        snprintf(tmp, sizeof tmp, "%s.tmp", tr->metrics_path);
-        FILE *f = fopen(tmp, "w");
-        if (!f) return fail("%s: %s", tmp, strerror(errno));
-        char *save = NULL;
-        for (char *line = old ? strtok_r(old, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
-            cJSON *o = cJSON_Parse(line);
-            const cJSON *it = o ? cJSON_GetObjectItem(o, "iter") : NULL;
-            if (cJSON_IsNumber(it) && it->valueint < tr->start_iter) fprintf(f, "%s\n", line);
-            cJSON_Delete(o);
-        }
+    esft_err err = {{0}};
+    /* the models are saved only after an iteration: refuse a bad target now */
+    if (esft_atomic_check_target(tr->ckpt_path, &err) || esft_atomic_check_target(tr->final_path, &err))
+        return fail("%s", err.msg);
+    size_t len = 0;
+    char *old = tr->start_iter > 0 ? cli_read_file(tr->metrics_path, &len) : NULL;
+    esft_atomic_file f;
+    if (esft_atomic_open(&f, tr->metrics_path, &err)) {
         free(old);
-        if (fflush(f) || fsync(fileno(f)) || fclose(f) || rename(tmp, tr->metrics_path))
-            return fail("%s: %s", tr->metrics_path, strerror(errno));
+        return fail("%s", err.msg);
     }
-    tr->metrics = fopen(tr->metrics_path, tr->start_iter > 0 ? "a" : "w");
+    bool have_last = tr->start_iter == 0;
+    char *save = NULL;
+    for (char *line = old ? strtok_r(old, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+        int done = metrics_line_iterations_done(line);
+        if (done < 1 || done > tr->start_iter) continue;
+        have_last |= done == tr->start_iter;
+        fprintf(f.fp, "%s\n", line);
+    }
+    free(old);
+    if (!have_last) restore_metrics_line(tr, f.fp);
+    if (esft_atomic_commit(&f, &err)) return fail("%s", err.msg);
+    tr->metrics = fopen(tr->metrics_path, "a");
     if (!tr->metrics) return fail("%s: %s", tr->metrics_path, strerror(errno));
     return ESFT_EXIT_OK;
 }
@@ -225,6 +254,7 @@ static int setup(trainer *tr) {
     if (!o->out_dir) return fprintf(stderr, "esft train: --out DIR is required\n"), ESFT_EXIT_USAGE;
     if (tr->lead && make_dir(o->out_dir))
         return fail("--out %s: cannot create or write the directory (%s)", o->out_dir, strerror(errno));
+    if (tr->lead) esft_atomic_remove_stale(o->out_dir); /* temp files of killed writers */
     snprintf(tr->metrics_path, sizeof tr->metrics_path, "%s/metrics.jsonl", o->out_dir);
     snprintf(tr->ckpt_path, sizeof tr->ckpt_path, "%s/checkpoint.gguf", o->out_dir);
     snprintf(tr->final_path, sizeof tr->final_path, "%s/final.gguf", o->out_dir);
