@@ -382,14 +382,38 @@ static int write_metrics(trainer *tr, cJSON *line, double mean, double mn, doubl
     return rc;
 }
 
-static int write_checkpoint(trainer *tr, int done, bool last) {
+/* Seconds and bytes of one saved model, into the iteration's metrics line. */
+static int save_model(trainer *tr, esft_ckpt_info *info, ggml_type dtype, const char *path, const char *what,
+                      cJSON *line, const char *seconds_key, const char *bytes_key) {
     esft_err err = {{0}};
-    esft_ckpt_info info = {.cfg = tr->cfg, .iteration = done, .iters_total = tr->o->iters,
-                           .base_fingerprint = tr->base_fingerprint};
-    snprintf(info.base_path, sizeof info.base_path, "%s", tr->base_path);
-    if (esft_checkpoint_write(tr->m, &info, tr->ckpt_path, &err)) return fail("checkpoint: %s", err.msg);
-    if (last && esft_checkpoint_write(tr->m, &info, tr->final_path, &err)) return fail("final model: %s", err.msg);
+    double t0 = esft_now_seconds();
+    if (esft_checkpoint_write(tr->m, info, dtype, path, &err)) return fail("%s: %s", what, err.msg);
+    struct stat st;
+    cJSON_AddNumberToObject(line, seconds_key, esft_now_seconds() - t0);
+    cJSON_AddNumberToObject(line, bytes_key, stat(path, &st) == 0 ? (double)st.st_size : 0);
     return ESFT_EXIT_OK;
+}
+
+/* Saves checkpoint.gguf (f32 master, resumable) and, after the last
+ * iteration, final.gguf (--save-dtype), before the iteration's metrics line
+ * is appended: the checkpoint carries that line (as it is before the save
+ * timings are added) as esft.metrics_line, so a crash between the two
+ * writes loses nothing: --resume restores the line (open_metrics). The
+ * timings then go into the line itself. */
+static int write_checkpoint(trainer *tr, int done, bool last, cJSON *line) {
+    char *text = cJSON_PrintUnformatted(line);
+    if (!text) return fail("out of memory");
+    esft_ckpt_info info = {.cfg = tr->cfg, .iteration = done, .iters_total = tr->o->iters,
+                           .base_fingerprint = tr->base_fingerprint, .metrics_line = text};
+    snprintf(info.base_path, sizeof info.base_path, "%s", tr->base_path);
+    int rc = save_model(tr, &info, GGML_TYPE_F32, tr->ckpt_path, "checkpoint", line, "seconds_checkpoint",
+                        "checkpoint_bytes");
+    info.metrics_line = NULL; /* the final model is the same for the same run */
+    if (!rc && last)
+        rc = save_model(tr, &info, tr->o->save_dtype, tr->final_path, "final model", line, "seconds_final",
+                        "final_bytes");
+    free(text);
+    return rc;
 }
 
 /* Eval items are dealt to ranks like members; the per-item scores are
@@ -634,11 +658,11 @@ static int train_loop(trainer *tr) {
                 break;
             }
         }
-        if (tr->lead) rc = write_metrics(tr, line, mean, mn, mx, it_tokens, t_gen, it_s);
+        if (tr->lead && (last || (tr->o->checkpoint_every > 0 && (t + 1) % tr->o->checkpoint_every == 0)))
+            rc = write_checkpoint(tr, t + 1, last, line);
+        if (tr->lead && !rc) rc = write_metrics(tr, line, mean, mn, mx, it_tokens, t_gen, it_s);
         cJSON_Delete(line);
         if (rc) break;
-        if (tr->lead && (last || (tr->o->checkpoint_every > 0 && (t + 1) % tr->o->checkpoint_every == 0)))
-            rc = write_checkpoint(tr, t + 1, last);
     }
     if (!rc && tr->lead && !tr->o->quiet)
         fprintf(stderr, "esft train: done in %.1f s; metrics %s, final model %s\n",

@@ -19,6 +19,8 @@ typedef struct esft_train_options {
     int eval_every;             /* 0: never (the end is always evaluated if eval data exists) */
     int eval_limit;             /* eval items (0: all) */
     int checkpoint_every;       /* 0: only at the end */
+    ggml_type save_dtype;       /* final.gguf: F32 (0, also for a zeroed struct), BF16, F16 or Q8_0
+                                   (see esft_save_tensor_type); `esft train` defaults to bf16 */
     int max_slots;              /* sequences decoded together (0: min(batch, 64)) */
     bool quiet;                 /* no progress output */
     /* backend */
