@@ -117,6 +117,8 @@ esft_status esft_checkpoint_write(const esft_model *m, const esft_ckpt_info *inf
     /* a model loaded from a checkpoint carries the run's keys: they are set anew */
     if (!st) gguf_writer_remove_prefix(w, "esft.");
     if (!st) st = gguf_writer_set_u32(w, "general.file_type", ftype, err);
+    /* ggml's GGML_QNT_VERSION, which llama.cpp's quantizer and gguf-py write too */
+    if (!st) st = gguf_writer_set_u32(w, "general.quantization_version", 2, err);
     if (!st) st = set_info_keys(w, info, err);
     for (int i = 0; i < m->n_params && !st; i++) {
         const esft_param *p = &m->params[i];
