@@ -23,17 +23,66 @@ uint64_t esft_model_fingerprint(const gguf_file *f) {
     return h;
 }
 
-esft_status esft_checkpoint_write(const esft_model *m, const esft_ckpt_info *info,
-                                  const char *path, esft_err *err) {
-    gguf_writer *w = gguf_writer_new();
-    if (!w) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
-    size_t total = esft_model_n_elements(m);
-    float *host = malloc(total * sizeof *host);
-    esft_status st = host ? ESFT_OK : esft_errf(err, ESFT_ERR_OUT_OF_MEMORY,
-                                                 "checkpoint: out of memory (%zu floats)", total);
-    if (!st) st = gguf_writer_copy_kvs(w, m->gguf, err);
+static const ggml_type k_save_dtypes[] = {GGML_TYPE_F32, GGML_TYPE_BF16, GGML_TYPE_F16, GGML_TYPE_Q8_0};
+
+bool esft_save_dtype_from_name(const char *name, ggml_type *out) {
+    ggml_type t;
+    if (!name || !ggml_type_from_name(name, &t)) return false;
+    for (size_t i = 0; i < sizeof k_save_dtypes / sizeof k_save_dtypes[0]; i++) {
+        if (k_save_dtypes[i] != t) continue;
+        *out = t;
+        return true;
+    }
+    return false;
+}
+
+ggml_type esft_save_tensor_type(ggml_type dtype, uint32_t n_dims, uint64_t row_len) {
+    if (n_dims < 2) return GGML_TYPE_F32;
+    if (row_len % ggml_block_elems(dtype) != 0) return GGML_TYPE_F16;
+    return dtype;
+}
+
+uint32_t esft_save_file_type(ggml_type dtype) {
+    switch (dtype) {
+    case GGML_TYPE_F16: return 1;
+    case GGML_TYPE_Q8_0: return 7;
+    case GGML_TYPE_BF16: return 32;
+    default: return 0;
+    }
+}
+
+/* One tensor being written: rows of its f32 master, downloaded a piece at a
+ * time and converted into the file's type. */
+typedef struct save_tensor {
+    const esft_param *p;
+    ggml_type type;
+    float **scratch; /* shared f32 staging for converted types */
+    size_t *scratch_n;
+} save_tensor;
+
+static esft_status save_rows(void *user, uint64_t row0, uint64_t n_rows, void *dst, esft_err *err) {
+    const save_tensor *s = user;
+    const esft_param *p = s->p;
+    const size_t n = (size_t)(n_rows * p->ne[0]);
+    float *x = dst; /* f32 is downloaded straight into the writer's buffer */
+    if (s->type != GGML_TYPE_F32) {
+        if (n > *s->scratch_n) {
+            float *grown = realloc(*s->scratch, n * sizeof *grown);
+            if (!grown) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "tensor '%s': out of memory", p->name);
+            *s->scratch = grown;
+            *s->scratch_n = n;
+        }
+        x = *s->scratch;
+    }
+    if (esft_download(&p->master, (size_t)(row0 * p->ne[0]), x, n))
+        return esft_errf(err, ESFT_ERR_DEVICE, "tensor '%s': %s", p->name, p->master.be->err.msg);
+    esft_status st = s->type == GGML_TYPE_F32 ? ESFT_OK : ggml_quantize(s->type, x, dst, n, err);
+    return st ? esft_err_prefix(err, st, "tensor '%s'", p->name) : ESFT_OK;
+}
+
+static esft_status set_info_keys(gguf_writer *w, const esft_ckpt_info *info, esft_err *err) {
     const esft_run_config *c = &info->cfg;
-    if (!st) st = gguf_writer_set_u32(w, "general.file_type", 0, err); /* all f32 */
+    esft_status st = ESFT_OK;
     if (!st) st = gguf_writer_set_u32(w, "esft.iteration", (uint32_t)info->iteration, err);
     if (!st) st = gguf_writer_set_u32(w, "esft.iters_total", (uint32_t)info->iters_total, err);
     if (!st) st = gguf_writer_set_u64(w, "esft.run_seed", c->run_seed, err);
@@ -50,20 +99,37 @@ esft_status esft_checkpoint_write(const esft_model *m, const esft_ckpt_info *inf
     if (!st) st = gguf_writer_set_bool(w, "esft.chat", c->chat, err);
     if (!st) st = gguf_writer_set_u64(w, "esft.base.fingerprint", info->base_fingerprint, err);
     if (!st) st = gguf_writer_set_str(w, "esft.base.path", info->base_path, err);
-    size_t off = 0;
+    if (!st && info->metrics_line) st = gguf_writer_set_str(w, "esft.metrics_line", info->metrics_line, err);
+    return st;
+}
+
+esft_status esft_checkpoint_write(const esft_model *m, const esft_ckpt_info *info, ggml_type dtype,
+                                  const char *path, esft_err *err) {
+    uint32_t ftype = esft_save_file_type(dtype);
+    if (ftype == 0 && dtype != GGML_TYPE_F32)
+        return esft_errf(err, ESFT_ERR_INVALID_ARG, "%s: cannot save a model as %s", path, ggml_type_name(dtype));
+    gguf_writer *w = gguf_writer_new();
+    save_tensor *items = calloc((size_t)m->n_params, sizeof *items);
+    float *scratch = NULL;
+    size_t scratch_n = 0;
+    esft_status st = w && items ? ESFT_OK : esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+    if (!st) st = gguf_writer_copy_kvs(w, m->gguf, err);
+    /* a model loaded from a checkpoint carries the run's keys: they are set anew */
+    if (!st) gguf_writer_remove_prefix(w, "esft.");
+    if (!st) st = gguf_writer_set_u32(w, "general.file_type", ftype, err);
+    /* ggml's GGML_QNT_VERSION, which llama.cpp's quantizer and gguf-py write too */
+    if (!st) st = gguf_writer_set_u32(w, "general.quantization_version", 2, err);
+    if (!st) st = set_info_keys(w, info, err);
     for (int i = 0; i < m->n_params && !st; i++) {
         const esft_param *p = &m->params[i];
-        if ((st = esft_download(&p->master, 0, host + off, p->n))) {
-            esft_errf(err, st, "checkpoint: tensor '%s': %s", p->name, m->be->err.msg);
-            break;
-        }
-        st = gguf_writer_add_tensor(w, p->name, GGML_TYPE_F32, p->n_dims, p->ne, host + off, true,
-                                    err);
-        off += p->n;
+        items[i] = (save_tensor){.p = p, .type = esft_save_tensor_type(dtype, p->n_dims, p->ne[0]),
+                                 .scratch = &scratch, .scratch_n = &scratch_n};
+        st = gguf_writer_add_tensor_rows(w, p->name, items[i].type, p->n_dims, p->ne, save_rows, &items[i], err);
     }
     if (!st) st = gguf_writer_write(w, path, err);
     gguf_writer_free(w);
-    free(host);
+    free(items);
+    free(scratch);
     return st;
 }
 
@@ -92,6 +158,7 @@ esft_status esft_checkpoint_read_info(const gguf_file *f, esft_ckpt_info *info, 
     ok = ok && gguf_get_bool(f, "esft.chat", &c->chat);
     ok = ok && gguf_get_u64(f, "esft.base.fingerprint", &info->base_fingerprint);
     ok = ok && task && shaping && params && base && esft_shaping_from_name(shaping, &c->shaping);
+    info->metrics_line = gguf_get_str(f, "esft.metrics_line");
     if (!ok)
         return esft_errf(err, ESFT_ERR_FORMAT, "%s: not an esft checkpoint (esft.* keys missing or invalid)",
                          gguf_path(f));

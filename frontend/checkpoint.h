@@ -1,6 +1,9 @@
-/* ES checkpoints: GGUF files that llama.cpp loads (the base model's metadata
- * and tokenizer, f32 tensors) plus esft.* keys that describe the run, so that
- * `esft train --resume` continues it bit for bit. Written atomically. */
+/* ES checkpoints and final models: GGUF files that llama.cpp loads (the base
+ * model's metadata and tokenizer, the trained tensors) plus esft.* keys that
+ * describe the run. A checkpoint stores the f32 master weights, so that
+ * `esft train --resume` continues the run bit for bit; a final model may
+ * store them in a smaller type (--save-dtype). Written atomically, streamed
+ * tensor by tensor, a few rows at a time: no host copy of the model. */
 #ifndef ESFT_CHECKPOINT_H
 #define ESFT_CHECKPOINT_H
 
@@ -30,13 +33,28 @@ typedef struct esft_ckpt_info {
     int iters_total;           /* --iters of the run that wrote it */
     uint64_t base_fingerprint; /* of the base model's tensors */
     char base_path[1024];
+    /* esft.metrics_line: the metrics.jsonl line of the iteration that wrote
+     * the checkpoint (NULL: none). read_info points it into the file. */
+    const char *metrics_line;
 } esft_ckpt_info;
 
 /* FNV-1a 64 over every tensor's name, type, shape and data bytes. */
 uint64_t esft_model_fingerprint(const gguf_file *f);
 
-/* Writes the model's master weights (f32) with `info` as esft.* keys. */
-esft_status esft_checkpoint_write(const esft_model *m, const esft_ckpt_info *info,
+/* Types a model can be saved in (--save-dtype): f32, bf16, f16, q8_0. */
+bool esft_save_dtype_from_name(const char *name, ggml_type *out);
+/* The type a tensor is stored in when the model is saved as `dtype`:
+ * 1-D tensors (norms, biases) stay f32, as llama.cpp expects; q8_0 needs
+ * rows of a multiple of its 32-element block, and other matrices fall back
+ * to f16, as llama.cpp's own quantizer does. */
+ggml_type esft_save_tensor_type(ggml_type dtype, uint32_t n_dims, uint64_t row_len);
+/* llama.cpp's general.file_type (enum llama_ftype) of a model saved as
+ * dtype: ALL_F32 0, MOSTLY_F16 1, MOSTLY_Q8_0 7, MOSTLY_BF16 32. */
+uint32_t esft_save_file_type(ggml_type dtype);
+
+/* Writes the model's master weights as `dtype` (see esft_save_tensor_type;
+ * GGML_TYPE_F32 for a checkpoint) with `info` as esft.* keys. */
+esft_status esft_checkpoint_write(const esft_model *m, const esft_ckpt_info *info, ggml_type dtype,
                                   const char *path, esft_err *err);
 
 /* Reads the esft.* keys of a checkpoint; ESFT_ERR_FORMAT if absent. */

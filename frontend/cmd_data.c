@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "atomic_file.h"
 #include "cli.h"
 #include "commands.h"
 #include "countdown.h"
@@ -63,17 +64,22 @@ int cmd_data(int argc, char **argv) {
         fprintf(stderr, "esft data: %s\n", err.msg);
         return ESFT_EXIT_RUNTIME;
     }
-    FILE *f = out_path ? fopen(out_path, "w") : stdout;
-    if (!f) {
-        fprintf(stderr, "esft data: %s: %s\n", out_path, strerror(errno));
+    esft_atomic_file af = {0};
+    if (out_path && esft_atomic_open(&af, out_path, &err)) {
+        fprintf(stderr, "esft data: --out %s\n", err.msg);
         free(json);
         return ESFT_EXIT_RUNTIME;
     }
+    FILE *f = out_path ? af.fp : stdout;
     bool ok = fputs(json, f) >= 0 && fputc('\n', f) != EOF;
-    ok = (f == stdout ? fflush(f) == 0 : fclose(f) == 0) && ok;
     free(json);
+    if (out_path && ok) ok = esft_atomic_commit(&af, &err) == ESFT_OK;
+    else if (out_path) esft_atomic_discard(&af);
+    else ok = ok && fflush(stdout) == 0;
     if (!ok) {
-        fprintf(stderr, "esft data: %s: write failed: %s\n", out_path ? out_path : "stdout", strerror(errno));
+        if (!err.msg[0])
+            snprintf(err.msg, sizeof err.msg, "%s: write failed: %s", out_path ? out_path : "stdout", strerror(errno));
+        fprintf(stderr, "esft data: %s\n", err.msg);
         return ESFT_EXIT_RUNTIME;
     }
     return ESFT_EXIT_OK;

@@ -1,23 +1,22 @@
 /* esft eval: accuracy and mean reward of a model on a task's data, with an
  * optional KL(model || base) over the generated responses. */
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "cli.h"
 #include "commands.h"
 #include "evaluate.h"
 
 static int write_samples(const char *path, const esft_task *t, const int *items,
                          const esft_eval_result *r) {
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        fprintf(stderr, "esft eval: --out %s: %s\n", path, strerror(errno));
+    esft_err err = {{0}};
+    esft_atomic_file f;
+    if (esft_atomic_open(&f, path, &err)) {
+        fprintf(stderr, "esft eval: --out %s\n", err.msg);
         return ESFT_EXIT_RUNTIME;
     }
     for (int i = 0; i < r->n; i++) {
@@ -31,13 +30,12 @@ static int write_samples(const char *path, const esft_task *t, const int *items,
         cJSON_AddStringToObject(o, "finish", esft_finish_name(r->responses[i].finish));
         if (t->items[items[i]].target) cJSON_AddStringToObject(o, "target", t->items[items[i]].target);
         char *s = cJSON_PrintUnformatted(o);
-        if (s) fprintf(f, "%s\n", s);
+        if (s) fprintf(f.fp, "%s\n", s);
         free(s);
         cJSON_Delete(o);
     }
-    if (fflush(f) || fsync(fileno(f)) || fclose(f) || rename(tmp, path)) {
-        fprintf(stderr, "esft eval: --out %s: %s\n", path, strerror(errno));
-        unlink(tmp);
+    if (esft_atomic_commit(&f, &err)) {
+        fprintf(stderr, "esft eval: --out %s\n", err.msg);
         return ESFT_EXIT_RUNTIME;
     }
     return ESFT_EXIT_OK;
@@ -80,6 +78,10 @@ int cmd_eval(int argc, char **argv) {
         return ESFT_EXIT_USAGE;
     }
     esft_err err = {{0}};
+    if (out && esft_atomic_check_target(out, &err)) { /* before the evaluation, not after it */
+        fprintf(stderr, "esft eval: --out %s\n", err.msg);
+        return ESFT_EXIT_RUNTIME;
+    }
     esft_task *t = NULL;
     if (esft_task_load(task_name, data, split, &t, &err)) {
         fprintf(stderr, "esft eval: %s\n", err.msg);

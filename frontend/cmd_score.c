@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "atomic_file.h"
 #include "cli.h"
 #include "commands.h"
 #include "task.h"
@@ -54,13 +55,14 @@ int cmd_score(int argc, char **argv) {
         esft_task_free(task);
         return ESFT_EXIT_RUNTIME;
     }
-    FILE *out = stdout;
-    if (out_path && !(out = fopen(out_path, "w"))) {
-        fprintf(stderr, "esft score: %s: %s\n", out_path, strerror(errno));
+    esft_atomic_file af = {0};
+    if (out_path && esft_atomic_open(&af, out_path, &err)) {
+        fprintf(stderr, "esft score: --out %s\n", err.msg);
         free(buf);
         esft_task_free(task);
         return ESFT_EXIT_RUNTIME;
     }
+    FILE *out = out_path ? af.fp : stdout;
 
     rc = ESFT_EXIT_OK;
     int line_no = 0, n_scored = 0, n_correct = 0;
@@ -127,9 +129,11 @@ int cmd_score(int argc, char **argv) {
         fprintf(stderr, "esft score: %s: no responses\n", responses);
         rc = ESFT_EXIT_RUNTIME;
     }
-    if (out != stdout) {
-        if (fclose(out) != 0 && rc == ESFT_EXIT_OK) {
-            fprintf(stderr, "esft score: %s: %s\n", out_path, strerror(errno));
+    if (out_path && rc != ESFT_EXIT_OK) {
+        esft_atomic_discard(&af);
+    } else if (out_path) {
+        if (esft_atomic_commit(&af, &err)) {
+            fprintf(stderr, "esft score: --out %s\n", err.msg);
             rc = ESFT_EXIT_RUNTIME;
         }
     } else if (fflush(stdout) != 0 && rc == ESFT_EXIT_OK) {

@@ -12,7 +12,7 @@
 int cmd_train(int argc, char **argv) {
     esft_train_options o = {0};
     cli_common c = {0};
-    const char *task = NULL, *shaping = NULL, *params = NULL;
+    const char *task = NULL, *shaping = NULL, *params = NULL, *save_dtype = NULL;
     /* sentinels mark "not given": on --resume the run's own values are used */
     int pop = INT_MIN, batch = 0, max_new = 0, iters = 0;
     float sigma = NAN, alpha = NAN, wd = NAN;
@@ -45,6 +45,8 @@ int cmd_train(int argc, char **argv) {
         {"eval-limit", CLI_INT, &o.eval_limit, "N", "evaluate on the first N items only", 0, 1 << 24},
         {"checkpoint-every", CLI_INT, &o.checkpoint_every, "K", "checkpoint every K iterations (and at the end)", 0, 1 << 24},
         {"log-samples", CLI_INT, &o.log_samples, "K", "write K (prompt, response, reward) per iteration to samples.jsonl, from the best and worst member (default 0)", 0, 1 << 20},
+        {"save-dtype", CLI_STR, &save_dtype, "T",
+         "final.gguf as f32|bf16|f16|q8_0 (default bf16, on --resume the run's; 1-D f32; q8_0 rows not /32: f16)", 0, 0},
         {"resume", CLI_STR, &o.resume_dir, "DIR", "continue the run in DIR: its model, data and settings (flags given must agree)", 0, 0},
         {"max-slots", CLI_INT, &o.max_slots, "N", "sequences decoded together (default min(batch, 64))", 0, 1 << 20},
         {"quiet", CLI_FLAG, &o.quiet, NULL, "no progress output", 0, 0},
@@ -80,6 +82,11 @@ int cmd_train(int argc, char **argv) {
     cfg->shaping = (esft_shaping)-1;
     if (shaping && !esft_shaping_from_name(shaping, &cfg->shaping)) {
         fprintf(stderr, "esft train: --shaping %s: expected zscore, rank or raw\n", shaping);
+        return ESFT_EXIT_USAGE;
+    }
+    o.save_dtype = ESFT_SAVE_DTYPE_UNSET;
+    if (save_dtype && !esft_save_dtype_from_name(save_dtype, &o.save_dtype)) {
+        fprintf(stderr, "esft train: --save-dtype %s: expected f32, bf16, f16 or q8_0\n", save_dtype);
         return ESFT_EXIT_USAGE;
     }
     if (task) snprintf(cfg->task, sizeof cfg->task, "%s", task);

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "atomic_file.h"
+
 /* ------------------------------------------------------------------------ */
 /* Parsing                                                                  */
 
@@ -830,48 +832,6 @@ static uint8_t *png_zlib(const uint8_t *rgbpx, int w, int h, size_t *out_len) {
     return z;
 }
 
-/* Opens path.tmp for writing; commit renames it over path. */
-typedef struct out_file {
-    FILE *f;
-    char *tmp;
-    const char *path;
-} out_file;
-
-static esft_status out_open(out_file *o, const char *path, esft_err *err) {
-    o->path = path;
-    o->tmp = malloc(strlen(path) + 5);
-    if (!o->tmp) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-    sprintf(o->tmp, "%s.tmp", path);
-    o->f = fopen(o->tmp, "wb");
-    if (!o->f) {
-        esft_status st = esft_errf(err, ESFT_ERR_IO, "%s: %s", path, strerror(errno));
-        free(o->tmp);
-        o->tmp = NULL;
-        return st;
-    }
-    return ESFT_OK;
-}
-
-static esft_status out_close(out_file *o, bool ok, esft_err *err) {
-    esft_status st = ESFT_OK;
-    if (ferror(o->f)) ok = false;
-    int e = errno;
-    if (fclose(o->f) != 0 && ok) {
-        ok = false;
-        e = errno;
-    }
-    if (ok && rename(o->tmp, o->path) != 0) {
-        ok = false;
-        e = errno;
-    }
-    if (!ok) {
-        remove(o->tmp);
-        st = esft_errf(err, ESFT_ERR_IO, "%s: write failed: %s", o->path, strerror(e));
-    }
-    free(o->tmp);
-    return st;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Chart geometry helpers                                                    */
 
@@ -1058,8 +1018,8 @@ esft_status esft_plot_write_png(const esft_plot_data *d, const char *title, cons
     uint8_t *z = png_zlib(img, L.width, L.height, &zlen);
     free(img);
     if (!z) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-    out_file o;
-    esft_status st = out_open(&o, path, err);
+    esft_atomic_file o;
+    esft_status st = esft_atomic_open(&o, path, err);
     if (st) {
         free(z);
         return st;
@@ -1073,10 +1033,13 @@ esft_status esft_plot_write_png(const esft_plot_data *d, const char *title, cons
     ihdr[10] = 0; /* deflate */
     ihdr[11] = 0; /* adaptive filtering */
     ihdr[12] = 0; /* no interlace */
-    bool ok = fwrite(sig, 1, 8, o.f) == 8 && png_chunk(o.f, "IHDR", ihdr, 13) &&
-              png_chunk(o.f, "IDAT", z, zlen) && png_chunk(o.f, "IEND", NULL, 0);
+    bool ok = fwrite(sig, 1, 8, o.fp) == 8 && png_chunk(o.fp, "IHDR", ihdr, 13) &&
+              png_chunk(o.fp, "IDAT", z, zlen) && png_chunk(o.fp, "IEND", NULL, 0);
     free(z);
-    return out_close(&o, ok, err);
+    if (ok) return esft_atomic_commit(&o, err);
+    st = esft_errf(err, ESFT_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    esft_atomic_discard(&o);
+    return st;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1134,13 +1097,13 @@ esft_status esft_plot_write_svg(const esft_plot_data *d, const char *title, cons
     chart_text_build(d, &L, &T, measure_svg);
     double *xy = malloc((size_t)d->n * 4 * sizeof *xy + 64);
     if (!xy) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-    out_file o;
-    esft_status st = out_open(&o, path, err);
+    esft_atomic_file o;
+    esft_status st = esft_atomic_open(&o, path, err);
     if (st) {
         free(xy);
         return st;
     }
-    FILE *f = o.f;
+    FILE *f = o.fp;
     char c_grid[8], c_frame[8], c_text[8], c_sub[8], c_minmax[8], c_std[8], c_mean[8], c_acc[8],
         c_rew[8], buf[128];
     hex(C_GRID, c_grid);
@@ -1296,7 +1259,7 @@ esft_status esft_plot_write_svg(const esft_plot_data *d, const char *title, cons
     }
     fputs("</svg>\n", f);
     free(xy);
-    return out_close(&o, true, err);
+    return esft_atomic_commit(&o, err);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "atomic_file.h"
 #include "cli.h"
 #include "distributed.h"
 
@@ -108,6 +109,11 @@ esft_status esft_run_dir_clear(const char *dir, esft_err *err) {
     for (int i = 0; i < N_RUN_FILES; i++) {
         char *p = esft_path_join(dir, run_files[i]);
         if (!p) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+        /* a run writes regular files only: anything else is the user's */
+        if (esft_atomic_check_target(p, err)) {
+            free(p);
+            return esft_err_prefix(err, ESFT_ERR_IO, "--overwrite");
+        }
         if (unlink(p) && errno != ENOENT) {
             esft_errf(err, ESFT_ERR_IO, "--overwrite: cannot remove %s (%s)", p, strerror(errno));
             free(p);

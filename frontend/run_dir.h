@@ -25,7 +25,8 @@ void esft_run_dir_unlock(int fd);
 
 /* Does dir hold a run (any of the files a run writes)? */
 bool esft_run_dir_holds_run(const char *dir);
-/* Removes the files a run writes (for --overwrite). */
+/* Removes the files a run writes (for --overwrite); refuses, removing
+ * nothing more, when one of those names is not a regular file. */
 esft_status esft_run_dir_clear(const char *dir, esft_err *err);
 
 /* A data file as the run saw it: path, size and FNV-1a 64 of its bytes. */

@@ -28,6 +28,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "atomic_file.h"
 #include "cli.h"
 #include "distributed.h"
 #include "evaluate.h"
@@ -45,6 +46,7 @@ typedef struct trainer {
     esft_placement place;
     esft_run_config cfg;
     int iters;                   /* total iterations of the run */
+    ggml_type save_dtype;        /* of final.gguf */
     esft_run_record rec;         /* what run.json records (effective settings) */
     esft_backend *be;
     esft_model *m;
@@ -166,38 +168,58 @@ static double line_number(const cJSON *o, const char *key) {
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
 
-/* Keeps the lines of a JSONL file whose "iter" is <= done (a crash may have
- * left lines past the last checkpoint), rewriting it atomically. Calls
- * on_line for every kept line. */
-static int keep_lines_upto(const char *path, int done, void (*on_line)(trainer *, const cJSON *), trainer *tr) {
-    size_t len = 0;
-    char *old = cli_read_file(path, &len);
-    if (!old) return errno == ENOENT ? ESFT_EXIT_OK : fail("%s: %s", path, strerror(errno));
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 5);
-    if (!tmp) {
-        free(old);
-        return fail("out of memory");
+/* Iterations completed when a metrics or samples line was written ("iter"
+ * counts them from 1), or -1 for a line without one. */
+static int line_iterations_done(const cJSON *o) {
+    double it = line_number(o, "iter");
+    return isnan(it) ? -1 : (int)it;
+}
+
+/* The checkpoint's own metrics line (esft.metrics_line), for a resume whose
+ * metrics.jsonl lacks it: the run stopped between writing the checkpoint
+ * and appending the line. */
+static void restore_metrics_line(trainer *tr, FILE *out, void (*on_line)(trainer *, const cJSON *)) {
+    gguf_file *f = NULL;
+    if (gguf_open(tr->ckpt_path, &f, NULL)) return;
+    const char *line = gguf_get_str(f, "esft.metrics_line");
+    cJSON *o = line ? cJSON_Parse(line) : NULL;
+    if (o && line_iterations_done(o) == tr->start_iter) {
+        fprintf(out, "%s\n", line);
+        if (on_line) on_line(tr, o);
     }
-    snprintf(tmp, n + 5, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    int rc = ESFT_EXIT_OK;
-    if (!f) rc = fail("%s: %s", tmp, strerror(errno));
+    cJSON_Delete(o);
+    gguf_close(f);
+}
+
+/* Rewrites a JSONL file atomically with the lines of the iterations the
+ * checkpoint holds (a crash may have left lines past it); a fresh run
+ * starts it empty. on_line sees each kept line; with restore, the
+ * checkpoint's own metrics line is put back if it is missing. */
+static int keep_lines_upto(trainer *tr, const char *path, bool restore, void (*on_line)(trainer *, const cJSON *)) {
+    esft_err err = {{0}};
+    size_t len = 0;
+    char *old = tr->start_iter > 0 ? cli_read_file(path, &len) : NULL;
+    esft_atomic_file f;
+    if (esft_atomic_open(&f, path, &err)) {
+        free(old);
+        return fail("%s", err.msg);
+    }
+    bool have_last = tr->start_iter == 0;
     char *save = NULL;
-    for (char *line = f ? strtok_r(old, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+    for (char *line = old ? strtok_r(old, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
         cJSON *o = cJSON_Parse(line);
-        double it = line_number(o, "iter");
-        if (it <= done) {
-            fprintf(f, "%s\n", line);
+        int done = line_iterations_done(o);
+        if (done >= 1 && done <= tr->start_iter) {
+            have_last |= done == tr->start_iter;
+            fprintf(f.fp, "%s\n", line);
             if (on_line) on_line(tr, o);
         }
         cJSON_Delete(o);
     }
     free(old);
-    if (f && (fflush(f) || fsync(fileno(f)) || fclose(f) || rename(tmp, path)))
-        rc = fail("%s: %s", path, strerror(errno));
-    free(tmp);
-    return rc;
+    if (!have_last && restore) restore_metrics_line(tr, f.fp, on_line);
+    if (esft_atomic_commit(&f, &err)) return fail("%s", err.msg);
+    return ESFT_EXIT_OK;
 }
 
 /* Counts the zero-signal iterations among the metrics lines kept on resume. */
@@ -208,15 +230,18 @@ static void count_zero_signal(trainer *tr, const cJSON *line) {
 }
 
 static int open_outputs(trainer *tr) {
-    int rc;
-    if (tr->start_iter > 0) {
-        if ((rc = keep_lines_upto(tr->metrics_path, tr->start_iter, count_zero_signal, tr))) return rc;
-        if ((rc = keep_lines_upto(tr->samples_path, tr->start_iter, NULL, tr))) return rc;
-    }
-    const char *mode = tr->start_iter > 0 ? "a" : "w";
-    tr->metrics = fopen(tr->metrics_path, mode);
+    esft_err err = {{0}};
+    /* the models are saved only after an iteration: refuse a bad target now */
+    if (esft_atomic_check_target(tr->ckpt_path, &err) || esft_atomic_check_target(tr->final_path, &err))
+        return fail("%s", err.msg);
+    struct stat st;
+    bool samples = tr->rec.log_samples > 0 || stat(tr->samples_path, &st) == 0;
+    int rc = keep_lines_upto(tr, tr->metrics_path, true, count_zero_signal);
+    if (!rc && samples) rc = keep_lines_upto(tr, tr->samples_path, false, NULL);
+    if (rc) return rc;
+    tr->metrics = fopen(tr->metrics_path, "a");
     if (!tr->metrics) return fail("%s: %s", tr->metrics_path, strerror(errno));
-    if (tr->rec.log_samples > 0 && !(tr->samples = fopen(tr->samples_path, mode)))
+    if (tr->rec.log_samples > 0 && !(tr->samples = fopen(tr->samples_path, "a")))
         return fail("%s: %s", tr->samples_path, strerror(errno));
     return ESFT_EXIT_OK;
 }
@@ -349,6 +374,7 @@ static int prepare_out_dir(trainer *tr) {
     if (!tr->lead) return ESFT_EXIT_OK;
     if (esft_run_dir_create(o->out_dir, &err)) return fail("%s", err.msg);
     if ((tr->lock_fd = esft_run_dir_lock(o->out_dir, &err)) < 0) return fail("%s", err.msg);
+    esft_atomic_remove_stale(o->out_dir); /* temp files of killed writers (we hold the lock) */
     if (o->resume_dir || !esft_run_dir_holds_run(o->out_dir)) return ESFT_EXIT_OK;
     if (!o->overwrite) return usage("%s holds a run; use --resume %s or --overwrite", o->out_dir, o->out_dir);
     if (esft_run_dir_clear(o->out_dir, &err)) return fail("%s", err.msg);
@@ -380,6 +406,10 @@ static int setup(trainer *tr) {
         rec->checkpoint_every = setting(o->checkpoint_every, old->checkpoint_every, have);
         rec->max_slots = setting(o->max_slots, old->max_slots, have);
         rec->log_samples = setting(o->log_samples, old->log_samples, have);
+        tr->save_dtype = o->save_dtype;
+        if (o->save_dtype == ESFT_SAVE_DTYPE_UNSET && !(have && esft_save_dtype_from_name(old->save_dtype, &tr->save_dtype)))
+            tr->save_dtype = GGML_TYPE_BF16;
+        snprintf(rec->save_dtype, sizeof rec->save_dtype, "%s", ggml_type_name(tr->save_dtype));
         tr->iters = o->iters > 0 ? o->iters : o->resume_dir ? rs.iters_total : 10;
     }
     const char *data = o->data_path ? o->data_path : old->data.path;
@@ -582,14 +612,38 @@ static int write_metrics(trainer *tr, cJSON *line) {
     return rc;
 }
 
-static int write_checkpoint(trainer *tr, int done, bool last) {
+/* Seconds and bytes of one saved model, into the iteration's metrics line. */
+static int save_model(trainer *tr, esft_ckpt_info *info, ggml_type dtype, const char *path, const char *what,
+                      cJSON *line, const char *seconds_key, const char *bytes_key) {
     esft_err err = {{0}};
-    esft_ckpt_info info = {.cfg = tr->cfg, .iteration = done, .iters_total = tr->iters,
-                           .base_fingerprint = tr->base_fingerprint};
-    snprintf(info.base_path, sizeof info.base_path, "%s", tr->base_path);
-    if (esft_checkpoint_write(tr->m, &info, tr->ckpt_path, &err)) return fail("checkpoint: %s", err.msg);
-    if (last && esft_checkpoint_write(tr->m, &info, tr->final_path, &err)) return fail("final model: %s", err.msg);
+    double t0 = esft_now_seconds();
+    if (esft_checkpoint_write(tr->m, info, dtype, path, &err)) return fail("%s: %s", what, err.msg);
+    struct stat st;
+    cJSON_AddNumberToObject(line, seconds_key, esft_now_seconds() - t0);
+    cJSON_AddNumberToObject(line, bytes_key, stat(path, &st) == 0 ? (double)st.st_size : 0);
     return ESFT_EXIT_OK;
+}
+
+/* Saves checkpoint.gguf (f32 master, resumable) and, after the last
+ * iteration, final.gguf (--save-dtype), before the iteration's metrics line
+ * is appended: the checkpoint carries that line (as it is before the save
+ * timings are added) as esft.metrics_line, so a crash between the two
+ * writes loses nothing: --resume restores the line (keep_lines_upto). The
+ * timings then go into the line itself. */
+static int write_checkpoint(trainer *tr, int done, bool last, cJSON *line) {
+    char *text = cJSON_PrintUnformatted(line);
+    if (!text) return fail("out of memory");
+    esft_ckpt_info info = {.cfg = tr->cfg, .iteration = done, .iters_total = tr->iters,
+                           .base_fingerprint = tr->base_fingerprint, .metrics_line = text};
+    snprintf(info.base_path, sizeof info.base_path, "%s", tr->base_path);
+    int rc = save_model(tr, &info, GGML_TYPE_F32, tr->ckpt_path, "checkpoint", line, "seconds_checkpoint",
+                        "checkpoint_bytes");
+    info.metrics_line = NULL; /* the final model is the same for the same run */
+    if (!rc && last)
+        rc = save_model(tr, &info, tr->save_dtype, tr->final_path, "final model", line, "seconds_final",
+                        "final_bytes");
+    free(text);
+    return rc;
 }
 
 /* Eval items are dealt to ranks like members; the per-item scores are
@@ -847,14 +901,14 @@ static int train_loop(trainer *tr) {
                 break;
             }
         }
-        if (tr->lead) rc = write_metrics(tr, line);
+        if (tr->lead && (last || (tr->rec.checkpoint_every > 0 && (t + 1) % tr->rec.checkpoint_every == 0)))
+            rc = write_checkpoint(tr, t + 1, last, line);
+        if (!rc && tr->lead) rc = write_metrics(tr, line);
         if (!rc && tr->lead) rc = write_samples(tr, t + 1, batch, B);
         if (!rc && shows_progress(tr)) print_iteration(tr, line, mean, mn, mx, it_tokens, t_gen, it_s);
         cJSON_Delete(line);
         samples_reset(tr);
         if (rc) break;
-        if (tr->lead && (last || (tr->rec.checkpoint_every > 0 && (t + 1) % tr->rec.checkpoint_every == 0)))
-            rc = write_checkpoint(tr, t + 1, last);
     }
     if (!rc && shows_progress(tr)) {
         static char f[3][PATH_MAX + 64];

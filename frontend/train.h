@@ -8,6 +8,9 @@
 
 #include "checkpoint.h"
 
+/* esft_train_options.save_dtype when not given */
+#define ESFT_SAVE_DTYPE_UNSET ((ggml_type)-1)
+
 typedef struct esft_train_options {
     const char *model_path;     /* base GGUF (or NULL on resume: the recorded one) */
     const char *data_path;      /* task data (NULL: the task's built-in set; on resume: the recorded one) */
@@ -24,6 +27,10 @@ typedef struct esft_train_options {
     int checkpoint_every;       /* [0: only at the end] */
     int max_slots;              /* sequences decoded together [0: min(batch, 64)] */
     int log_samples;            /* (prompt, response, reward) triples per iteration in samples.jsonl [0] */
+    /* final.gguf: F32 (also for a zeroed struct), BF16, F16 or Q8_0 (see
+     * esft_save_tensor_type); ESFT_SAVE_DTYPE_UNSET: on resume the run's,
+     * else bf16 (what `esft train` passes when --save-dtype is not given) */
+    ggml_type save_dtype;
     bool quiet;                 /* no progress output */
     /* backend */
     const char *backend;

@@ -16,9 +16,10 @@
 #define _GNU_SOURCE /* qsort_r */
 #include "gguf.h"
 
+#include "../backends/atomic_file.h"
+
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -761,8 +762,11 @@ typedef struct wtensor {
     uint32_t n_dims;
     uint64_t ne[GGUF_MAX_DIMS];
     uint64_t n_bytes;
-    const void *data;
+    uint64_t row_bytes;  /* bytes of one row (ne[0] elements) */
+    const void *data;    /* NULL when rows() produces the data at write time */
     void *owned;
+    gguf_rows_fn rows;
+    void *user;
 } wtensor;
 
 struct gguf_writer {
@@ -1002,9 +1006,23 @@ esft_status gguf_writer_copy_kvs(gguf_writer *w, const gguf_file *src, esft_err 
     return ESFT_OK;
 }
 
-esft_status gguf_writer_add_tensor(gguf_writer *w, const char *name, ggml_type type,
-                                   uint32_t n_dims, const uint64_t *ne, const void *data,
-                                   bool borrow, esft_err *err) {
+void gguf_writer_remove_prefix(gguf_writer *w, const char *prefix) {
+    if (!w || !prefix) return;
+    size_t kept = 0, len = strlen(prefix);
+    for (size_t i = 0; i < w->n_kv; i++) {
+        if (strncmp(w->kv[i].key, prefix, len) == 0) {
+            free(w->kv[i].key);
+            free(w->kv[i].mem);
+        } else {
+            w->kv[kept++] = w->kv[i];
+        }
+    }
+    w->n_kv = kept;
+}
+
+/* Validates name, type and shape into t (name not yet copied). */
+static esft_status tensor_entry(const gguf_writer *w, const char *name, ggml_type type, uint32_t n_dims,
+                                const uint64_t *ne, wtensor *t, esft_err *err) {
     if (!w || !name || !ne) return esft_errf(err, ESFT_ERR_INVALID_ARG, "gguf writer: NULL argument");
     if (!*name) return esft_errf(err, ESFT_ERR_INVALID_ARG, "gguf writer: empty tensor name");
     if (!ggml_type_known((uint32_t)type))
@@ -1013,52 +1031,81 @@ esft_status gguf_writer_add_tensor(gguf_writer *w, const char *name, ggml_type t
     if (n_dims == 0 || n_dims > GGUF_MAX_DIMS)
         return esft_errf(err, ESFT_ERR_INVALID_ARG, "gguf writer: tensor '%s': n_dims %u not in 1..%d",
                          name, n_dims, GGUF_MAX_DIMS);
-    wtensor t = {.type = type, .n_dims = n_dims};
+    *t = (wtensor){.type = type, .n_dims = n_dims};
     uint64_t nel = 1;
-    for (uint32_t d = 0; d < GGUF_MAX_DIMS; d++) t.ne[d] = d < n_dims ? ne[d] : 1;
+    for (uint32_t d = 0; d < GGUF_MAX_DIMS; d++) t->ne[d] = d < n_dims ? ne[d] : 1;
     for (uint32_t d = 0; d < n_dims; d++) {
-        if (t.ne[d] == 0 || t.ne[d] > (uint64_t)INT64_MAX / nel)
+        if (t->ne[d] == 0 || t->ne[d] > (uint64_t)INT64_MAX / nel)
             return esft_errf(err, ESFT_ERR_INVALID_ARG,
                              "gguf writer: tensor '%s': bad dimension %u = %llu", name, d,
-                             (unsigned long long)t.ne[d]);
-        nel *= t.ne[d];
+                             (unsigned long long)t->ne[d]);
+        nel *= t->ne[d];
     }
-    uint64_t row;
     esft_err e2;
-    if (ggml_row_bytes(type, t.ne[0], &row, &e2))
+    if (ggml_row_bytes(type, t->ne[0], &t->row_bytes, &e2))
         return esft_errf(err, ESFT_ERR_INVALID_ARG, "gguf writer: tensor '%s': %s", name, e2.msg);
-    uint64_t nrows = nel / t.ne[0];
-    if (nrows > UINT64_MAX / row || row * nrows > SIZE_MAX)
+    uint64_t nrows = nel / t->ne[0];
+    if (nrows > UINT64_MAX / t->row_bytes || t->row_bytes * nrows > SIZE_MAX)
         return esft_errf(err, ESFT_ERR_INVALID_ARG, "gguf writer: tensor '%s': too large", name);
-    t.n_bytes = row * nrows;
-    if (!data) return esft_errf(err, ESFT_ERR_INVALID_ARG, "gguf writer: tensor '%s': NULL data", name);
+    t->n_bytes = t->row_bytes * nrows;
     for (size_t i = 0; i < w->n_t; i++)
         if (strcmp(w->t[i].name, name) == 0)
             return esft_errf(err, ESFT_ERR_INVALID_ARG, "gguf writer: duplicate tensor '%s'", name);
+    return ESFT_OK;
+}
+
+/* Appends t with a copy of its name; on failure frees t->owned. */
+static esft_status push_tensor(gguf_writer *w, const char *name, wtensor *t, esft_err *err) {
     if (w->n_t == w->cap_t) {
         size_t cap = w->cap_t ? 2 * w->cap_t : 64;
         wtensor *n = realloc(w->t, cap * sizeof *n);
-        if (!n) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "gguf writer: out of memory");
+        if (!n) {
+            free(t->owned);
+            return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "gguf writer: out of memory");
+        }
         w->t = n;
         w->cap_t = cap;
     }
-    t.name = strdup(name);
-    if (!t.name) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "gguf writer: out of memory");
+    t->name = strdup(name);
+    if (!t->name) {
+        free(t->owned);
+        return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "gguf writer: out of memory");
+    }
+    w->t[w->n_t++] = *t;
+    return ESFT_OK;
+}
+
+esft_status gguf_writer_add_tensor(gguf_writer *w, const char *name, ggml_type type,
+                                   uint32_t n_dims, const uint64_t *ne, const void *data,
+                                   bool borrow, esft_err *err) {
+    wtensor t;
+    esft_status st = tensor_entry(w, name, type, n_dims, ne, &t, err);
+    if (st) return st;
+    if (!data) return esft_errf(err, ESFT_ERR_INVALID_ARG, "gguf writer: tensor '%s': NULL data", name);
     if (borrow) {
         t.data = data;
     } else {
         t.owned = malloc(t.n_bytes ? (size_t)t.n_bytes : 1);
-        if (!t.owned) {
-            free(t.name);
+        if (!t.owned)
             return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY,
                              "gguf writer: tensor '%s': out of memory copying %llu bytes", name,
                              (unsigned long long)t.n_bytes);
-        }
         memcpy(t.owned, data, (size_t)t.n_bytes);
         t.data = t.owned;
     }
-    w->t[w->n_t++] = t;
-    return ESFT_OK;
+    return push_tensor(w, name, &t, err);
+}
+
+esft_status gguf_writer_add_tensor_rows(gguf_writer *w, const char *name, ggml_type type,
+                                        uint32_t n_dims, const uint64_t *ne, gguf_rows_fn rows,
+                                        void *user, esft_err *err) {
+    wtensor t;
+    esft_status st = tensor_entry(w, name, type, n_dims, ne, &t, err);
+    if (st) return st;
+    if (!rows) return esft_errf(err, ESFT_ERR_INVALID_ARG, "gguf writer: tensor '%s': NULL rows function", name);
+    t.rows = rows;
+    t.user = user;
+    return push_tensor(w, name, &t, err);
 }
 
 typedef struct wout {
@@ -1130,6 +1177,30 @@ static void w_pad(wout *o, size_t alignment) {
     }
 }
 
+/* Produced tensors are written in pieces of about this many bytes (at least
+ * one row), so the writer never holds a whole tensor. */
+#define ROWS_CHUNK_BYTES ((uint64_t)4 << 20)
+
+static uint64_t rows_per_chunk(const wtensor *t) {
+    return t->row_bytes >= ROWS_CHUNK_BYTES ? 1 : ROWS_CHUNK_BYTES / t->row_bytes;
+}
+
+/* Writes one tensor's data: from memory, or piece by piece from rows(). */
+static esft_status w_tensor(wout *o, const wtensor *t, void *chunk, esft_err *err) {
+    if (!t->rows) {
+        w_bytes(o, t->data, (size_t)t->n_bytes);
+        return ESFT_OK;
+    }
+    const uint64_t n_rows = t->n_bytes / t->row_bytes, per = rows_per_chunk(t);
+    for (uint64_t r0 = 0; r0 < n_rows && !o->failed; r0 += per) {
+        const uint64_t n = n_rows - r0 < per ? n_rows - r0 : per;
+        esft_status st = t->rows(t->user, r0, n, chunk, err);
+        if (st) return st;
+        w_bytes(o, chunk, (size_t)(n * t->row_bytes));
+    }
+    return ESFT_OK;
+}
+
 esft_status gguf_writer_write(gguf_writer *w, const char *path, esft_err *err) {
     if (!w || !path) return esft_errf(err, ESFT_ERR_INVALID_ARG, "gguf writer: NULL argument");
     if (w->deferred) {
@@ -1137,30 +1208,32 @@ esft_status gguf_writer_write(gguf_writer *w, const char *path, esft_err *err) {
         return w->deferred;
     }
     const size_t al = w->alignment;
-    /* Offsets of each tensor in the data section. */
+    /* Offsets of each tensor in the data section; the largest piece of a
+     * produced tensor sizes the one chunk buffer. */
     uint64_t *offs = malloc((w->n_t ? w->n_t : 1) * sizeof *offs);
     if (!offs) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-    uint64_t off = 0;
+    uint64_t off = 0, chunk_bytes = 0;
     for (size_t i = 0; i < w->n_t; i++) {
+        const wtensor *t = &w->t[i];
         offs[i] = off;
-        off += w->t[i].n_bytes;
+        off += t->n_bytes;
         off += (al - off % al) % al;
+        if (t->rows && rows_per_chunk(t) * t->row_bytes > chunk_bytes) chunk_bytes = rows_per_chunk(t) * t->row_bytes;
     }
-
-    size_t tlen = strlen(path) + 32;
-    char *tmp = malloc(tlen);
-    if (!tmp) {
+    void *chunk = chunk_bytes ? malloc((size_t)chunk_bytes) : NULL;
+    if (chunk_bytes && !chunk) {
         free(offs);
-        return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+        return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: out of memory (%llu bytes)", path,
+                         (unsigned long long)chunk_bytes);
     }
-    snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-    wout o = {.fp = fopen(tmp, "wb")};
-    if (!o.fp) {
-        esft_status st = esft_errf(err, ESFT_ERR_IO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
+    esft_atomic_file af;
+    esft_status st = esft_atomic_open(&af, path, err);
+    if (st) {
         free(offs);
-        free(tmp);
+        free(chunk);
         return st;
     }
+    wout o = {.fp = af.fp};
     setvbuf(o.fp, NULL, _IOFBF, 1 << 20);
 
     w_le(&o, GGUF_MAGIC, 4);
@@ -1181,33 +1254,15 @@ esft_status gguf_writer_write(gguf_writer *w, const char *path, esft_err *err) {
         w_le(&o, offs[i], 8);
     }
     w_pad(&o, al);
-    for (size_t i = 0; i < w->n_t; i++) {
-        w_bytes(&o, w->t[i].data, (size_t)w->t[i].n_bytes);
+    for (size_t i = 0; i < w->n_t && !st; i++) {
+        st = w_tensor(&o, &w->t[i], chunk, err);
         w_pad(&o, al);
     }
     free(offs);
-
-    int e = 0;
-    if (o.failed) e = errno ? errno : EIO;
-    if (!e && fflush(o.fp) != 0) e = errno;
-    if (!e && fsync(fileno(o.fp)) != 0) e = errno;
-    if (fclose(o.fp) != 0 && !e) e = errno;
-    if (!e && rename(tmp, path) != 0) e = errno;
-    if (e) {
-        unlink(tmp);
-        free(tmp);
-        return esft_errf(err, ESFT_ERR_IO, "%s: write failed: %s", path, strerror(e));
+    free(chunk);
+    if (st) {
+        esft_atomic_discard(&af);
+        return st;
     }
-    free(tmp);
-    /* Make the rename durable (best effort). */
-    char *dcopy = strdup(path);
-    if (dcopy) {
-        int dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            (void)fsync(dfd);
-            close(dfd);
-        }
-        free(dcopy);
-    }
-    return ESFT_OK;
+    return esft_atomic_commit(&af, err);
 }

@@ -5,9 +5,11 @@
  * exposes metadata and tensor infos as plain structs. Tensor data pointers
  * point into the mapping and live until gguf_close().
  *
- * The writer collects key/values and tensors in memory order of insertion
- * and writes a GGUF v3 file atomically (temp file in the same directory,
- * fsync, rename). */
+ * The writer collects key/values and tensors in order of insertion and
+ * writes a GGUF v3 file atomically (backends/atomic_file.h). A tensor's data
+ * is either given up front or produced at write time, a few rows at a time,
+ * by a callback, so a large model is written without a copy of it in
+ * memory. */
 #ifndef ESFT_GGUF_H
 #define ESFT_GGUF_H
 
@@ -138,13 +140,26 @@ esft_status gguf_writer_set_f32_arr(gguf_writer *w, const char *key, const float
                                     esft_err *err);
 /* Copies every key/value of a reader (except general.alignment). */
 esft_status gguf_writer_copy_kvs(gguf_writer *w, const gguf_file *src, esft_err *err);
+/* Removes every key that starts with prefix (the others keep their order). */
+void gguf_writer_remove_prefix(gguf_writer *w, const char *prefix);
 
 /* Adds a tensor; `data` (n_bytes as implied by type and shape) is copied
  * unless `borrow` is true, in which case it must outlive gguf_writer_write. */
 esft_status gguf_writer_add_tensor(gguf_writer *w, const char *name, ggml_type type,
                                    uint32_t n_dims, const uint64_t *ne, const void *data,
                                    bool borrow, esft_err *err);
-/* Writes atomically: path.tmp.<pid> in the same directory, fsync, rename. */
+/* Produces rows [row0, row0 + n_rows) of a tensor (a row is ne[0]
+ * elements) in the tensor's file type into dst (n_rows x row bytes). */
+typedef esft_status (*gguf_rows_fn)(void *user, uint64_t row0, uint64_t n_rows, void *dst,
+                                    esft_err *err);
+/* Adds a tensor whose data rows(user, ...) produces during
+ * gguf_writer_write, in order, in pieces of about 4 MiB (at least a row);
+ * user must outlive the write. A failure of rows() abandons the write. */
+esft_status gguf_writer_add_tensor_rows(gguf_writer *w, const char *name, ggml_type type,
+                                        uint32_t n_dims, const uint64_t *ne, gguf_rows_fn rows,
+                                        void *user, esft_err *err);
+/* Writes atomically (backends/atomic_file.h): a path that exists and is not
+ * a regular file is refused. */
 esft_status gguf_writer_write(gguf_writer *w, const char *path, esft_err *err);
 
 #endif

@@ -286,15 +286,16 @@ if ((SMALL)); then
 else
   TM=$QWEN TL=qwen2.5-1.5b ES=(--pop 30 --batch 200 --max-new 256 --max-slots 200)
 fi
-# train writes checkpoint.gguf and final.gguf after the iteration (6 GB each
-# for the 1.5B model: tens of seconds of disk, nothing to measure), so the
-# run is stopped once metrics.jsonl holds the iteration's whole line.
+# train saves checkpoint.gguf and final.gguf after its last iteration, before
+# that iteration's metrics line (9 GB for the 1.5B model: tens of seconds of
+# disk, nothing to measure), so the run asks for 2 iterations and is stopped
+# once metrics.jsonl holds the first one's whole line.
 es_iteration() {
   local metrics=$WORK/train/metrics.jsonl pid
   rm -rf "$WORK/train"
   "$ESFT" data countdown --n 200 --seed 1 --out "$WORK/countdown.json" || return
   "$ESFT" train --task countdown --data "$WORK/countdown.json" --model "$TM" --out "$WORK/train" \
-    --iters 1 --seed 1 "${ES[@]}" --backend "$BK" "${THREAD_ARGS[@]}" &
+    --iters 2 --seed 1 "${ES[@]}" --backend "$BK" "${THREAD_ARGS[@]}" &
   pid=$!
   while kill -0 "$pid" 2>/dev/null; do
     if [ -s "$metrics" ] && [ -z "$(tail -c 1 "$metrics")" ]; then

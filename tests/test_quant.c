@@ -268,6 +268,11 @@ static void test_q8_0_roundtrip(void) {
     CHECK(ggml_quantize(GGML_TYPE_Q8_0, x, q, N, &err) == ESFT_ERR_INVALID_ARG);
     x[5] = 1e10f;
     CHECK(ggml_quantize(GGML_TYPE_Q8_0, x, q, N, &err) == ESFT_ERR_INVALID_ARG);
+    /* the scale max|x| / 127 rounds to f16 infinity from 65520 on */
+    x[5] = -65520.0f * 127.0f;
+    CHECK(ggml_quantize(GGML_TYPE_Q8_0, x, q, N, &err) == ESFT_ERR_INVALID_ARG);
+    x[5] = nextafterf(65520.0f * 127.0f, 0.0f);
+    CHECK(ggml_quantize(GGML_TYPE_Q8_0, x, q, N, &err) == ESFT_OK && ((q[5 / 32 * 34 + 1] << 8) & 0x7c00) != 0x7c00);
     CHECK(ggml_quantize(GGML_TYPE_Q8_0, x, q, 31, &err) == ESFT_ERR_INVALID_ARG);
     CHECK(ggml_quantize(GGML_TYPE_Q4_K, x, q, 256, &err) == ESFT_ERR_UNSUPPORTED);
     /* F32 export is a copy; F16/BF16 agree with the scalar conversions. */

@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../atomic_file.h"
+
 const char *esft_cl_errstr(cl_int e) {
     switch (e) {
     case CL_SUCCESS: return "CL_SUCCESS";
@@ -125,14 +127,7 @@ static void write_binary(cl_program prog, const char *path) {
     if (!bin) return;
     unsigned char *bins[1] = {bin};
     if (clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) == CL_SUCCESS) {
-        char tmp[1100];
-        snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
-        FILE *f = fopen(tmp, "wb");
-        if (f) {
-            int ok = fwrite(bin, 1, sz, f) == sz;
-            ok = (fclose(f) == 0) && ok;
-            if (!ok || rename(tmp, path) != 0) remove(tmp);
-        }
+        (void)esft_atomic_write(path, bin, sz, NULL); /* a cache: failing to save it costs a rebuild */
     }
     free(bin);
 }

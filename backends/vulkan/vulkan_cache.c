@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../atomic_file.h"
+
 static bool cache_path(const uint8_t uuid[VK_UUID_SIZE], char *out, size_t cap) {
     char dir[900];
     const char *env = getenv("ESFT_CACHE_DIR");
@@ -70,16 +72,10 @@ void esft_vk_cache_save(vk_ctx *c, const uint8_t uuid[VK_UUID_SIZE]) {
         sz == 0)
         return;
     void *data = malloc(sz);
-    char path[1024], tmp[1100];
+    char path[1024];
     if (data && c->f.vkGetPipelineCacheData(c->dev, c->cache, &sz, data) == VK_SUCCESS &&
         cache_path(uuid, path, sizeof path)) {
-        snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
-        FILE *f = fopen(tmp, "wb");
-        if (f) {
-            int ok = fwrite(data, 1, sz, f) == sz;
-            ok = (fclose(f) == 0) && ok;
-            if (!ok || rename(tmp, path) != 0) remove(tmp);
-        }
+        (void)esft_atomic_write(path, data, sz, NULL); /* a cache: failing to save it costs a rebuild */
     }
     free(data);
 }
