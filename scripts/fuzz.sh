@@ -26,7 +26,8 @@ targets:
 The build lives in \$ESFT_FUZZ_BUILD_DIR (default build-fuzz/; configured on
 first use with CC=\${ESFT_FUZZ_CC:-clang}). Each target fuzzes a working corpus
 in BUILD/fuzz-work/TARGET/corpus, seeded from tests/fuzz/corpus/TARGET and
-tests/fuzz/regressions/TARGET (never written to). A crash, leak, timeout or
+tests/fuzz/regressions/TARGET (never written to); tests/fuzz/TARGET.dict
+lists tokens the mutations use. A crash, leak, timeout or
 sanitizer report makes the exit status 1; the input is saved under
 BUILD/fuzz-work/TARGET/artifacts/ and its path printed. Minimize it with
 'BUILD/tests/fuzz/fuzz_TARGET -minimize_crash=1 -runs=10000 FILE', fix the
@@ -92,8 +93,10 @@ for t in "${RUN[@]}"; do
     before=$(find "$work/artifacts" -type f | sort)
     log="$work/fuzz.log"
     echo "fuzz.sh: fuzzing $t for $SECONDS_EACH s (log: $log)" >&2
+    dict=()
+    [[ -f "$ROOT/tests/fuzz/$t.dict" ]] && dict=(-dict="$ROOT/tests/fuzz/$t.dict")
     rc=0
-    "$BUILD/tests/fuzz/fuzz_$t" "$work/corpus" -max_total_time="$SECONDS_EACH" -timeout=30 \
+    "$BUILD/tests/fuzz/fuzz_$t" "$work/corpus" "${dict[@]}" -max_total_time="$SECONDS_EACH" -timeout=30 \
         -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix="$work/artifacts/" >"$log" 2>&1 || rc=$?
     execs=$(fuzz_stat number_of_executed_units "$log")
     rate=$(fuzz_stat average_exec_per_sec "$log")
