@@ -34,6 +34,25 @@ esft_status esft_err_prefix(esft_err *err, esft_status status, const char *fmt, 
     return status;
 }
 
+const char *esft_quote(const char *s, size_t len, char *buf, size_t bufsz) {
+    size_t o = 0;
+    for (size_t i = 0; i < len && o + 8 < bufsz; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (i >= 60) {
+            memcpy(buf + o, "...", 3);
+            o += 3;
+            break;
+        }
+        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '\'') {
+            buf[o++] = (char)c;
+        } else {
+            o += (size_t)snprintf(buf + o, bufsz - o, "\\x%02x", c);
+        }
+    }
+    buf[o] = 0;
+    return buf;
+}
+
 const char *esft_status_name(esft_status status) {
     switch (status) {
     case ESFT_OK: return "ok";

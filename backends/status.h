@@ -32,4 +32,11 @@ esft_status esft_err_prefix(esft_err *err, esft_status status, const char *fmt, 
 
 const char *esft_status_name(esft_status status);
 
+/* A name or value taken from an input file, made safe to quote in an error
+ * message: one line, control, quote and non-ASCII bytes escaped (\xNN), at
+ * most ~60 input bytes shown ("..." after). Writes into buf (ESFT_QUOTE_MAX
+ * bytes suffice) and returns it. */
+#define ESFT_QUOTE_MAX 256
+const char *esft_quote(const char *s, size_t len, char *buf, size_t bufsz);
+
 #endif

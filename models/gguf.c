@@ -86,27 +86,6 @@ static void arena_free(arena *a) {
 
 /* -------------------------------------------------------------- helpers */
 
-/* Quotes a name from a file for an error message: control and non-ASCII
- * bytes escaped, at most ~60 bytes shown, always one line. */
-static const char *qname(const char *s, size_t len, char *buf, size_t bufsz) {
-    size_t o = 0;
-    for (size_t i = 0; i < len && o + 8 < bufsz; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (i >= 60) {
-            memcpy(buf + o, "...", 3);
-            o += 3;
-            break;
-        }
-        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '\'') {
-            buf[o++] = (char)c;
-        } else {
-            o += (size_t)snprintf(buf + o, bufsz - o, "\\x%02x", c);
-        }
-    }
-    buf[o] = 0;
-    return buf;
-}
-
 static bool is_pow2(uint64_t a) { return a != 0 && (a & (a - 1)) == 0; }
 
 static size_t vtype_min_size(gguf_vtype t) {
@@ -183,12 +162,12 @@ static esft_status rd_oom(rd *r, size_t n) {
 }
 
 static void set_ctx(rd *r, const char *what, const char *s) {
-    char qb[256];
+    char qb[ESFT_QUOTE_MAX];
     if (!s) {
         r->ctx[0] = 0;
         return;
     }
-    snprintf(r->ctx, sizeof r->ctx, "%s '%s'", what, qname(s, strlen(s), qb, sizeof qb));
+    snprintf(r->ctx, sizeof r->ctx, "%s '%s'", what, esft_quote(s, strlen(s), qb, sizeof qb));
 }
 
 static inline size_t rd_left(const rd *r) { return r->size - r->pos; }
@@ -358,7 +337,7 @@ static esft_status parse(gguf_file *f, esft_err *err) {
     rd r = {.p = f->base, .size = f->size, .name = f->name, .err = err, .mem = &f->mem,
             .values_left = GGUF_MAX_VALUES};
     esft_status st;
-    char qb[256];
+    char qb[ESFT_QUOTE_MAX];
 
     if (f->size < 4)
         return rd_fail(&r, "not a GGUF file (only %zu bytes)", f->size);
@@ -411,7 +390,7 @@ static esft_status parse(gguf_file *f, esft_err *err) {
         if ((st = rd_str(&r, &kv->key, &klen, what))) return st;
         if (klen == 0) return rd_fail(&r, "key #%zu is empty", i);
         if (strlen(kv->key) != klen)
-            return rd_fail(&r, "key '%s' contains a NUL byte", qname(kv->key, klen, qb, sizeof qb));
+            return rd_fail(&r, "key '%s' contains a NUL byte", esft_quote(kv->key, klen, qb, sizeof qb));
         set_ctx(&r, "key", kv->key);
         uint32_t t;
         if ((st = rd_u32(&r, &t, "value type"))) return st;
@@ -424,7 +403,7 @@ static esft_status parse(gguf_file *f, esft_err *err) {
     for (size_t i = 1; i < f->n_kv; i++) {
         const char *a = f->kv[f->kv_sorted[i - 1]].key, *b = f->kv[f->kv_sorted[i]].key;
         if (strcmp(a, b) == 0)
-            return rd_fail(&r, "duplicate key '%s'", qname(b, strlen(b), qb, sizeof qb));
+            return rd_fail(&r, "duplicate key '%s'", esft_quote(b, strlen(b), qb, sizeof qb));
     }
 
     f->alignment = GGUF_DEFAULT_ALIGNMENT;
@@ -451,7 +430,7 @@ static esft_status parse(gguf_file *f, esft_err *err) {
         if (strlen(t->name) != nlen) {
             set_ctx(&r, NULL, NULL);
             return rd_fail(&r, "tensor '%s': name contains a NUL byte",
-                           qname(t->name, nlen, qb, sizeof qb));
+                           esft_quote(t->name, nlen, qb, sizeof qb));
         }
         if ((st = rd_u32(&r, &t->n_dims, "n_dims"))) return st;
         if (t->n_dims == 0 || t->n_dims > GGUF_MAX_DIMS)
@@ -499,12 +478,12 @@ static esft_status parse(gguf_file *f, esft_err *err) {
     for (size_t i = 1; i < f->n_tensors; i++) {
         const char *a = f->ti[f->ti_sorted[i - 1]].name, *b = f->ti[f->ti_sorted[i]].name;
         if (strcmp(a, b) == 0)
-            return rd_fail(&r, "duplicate tensor '%s'", qname(b, strlen(b), qb, sizeof qb));
+            return rd_fail(&r, "duplicate tensor '%s'", esft_quote(b, strlen(b), qb, sizeof qb));
     }
     for (size_t i = 0; i < f->n_tensors; i++) {
         gguf_tensor_info *t = &f->ti[i];
         if (t->offset > data_size || t->n_bytes > data_size - t->offset) {
-            const char *tn = qname(t->name, strlen(t->name), qb, sizeof qb);
+            const char *tn = esft_quote(t->name, strlen(t->name), qb, sizeof qb);
             /* absolute file offsets, when they fit in 64 bits */
             if (t->offset > UINT64_MAX - f->data_offset ||
                 t->n_bytes > UINT64_MAX - f->data_offset - t->offset)
@@ -529,11 +508,11 @@ static esft_status parse(gguf_file *f, esft_err *err) {
         for (size_t i = 1; i < f->n_tensors; i++) {
             const gguf_tensor_info *a = &f->ti[byoff[i - 1]], *b = &f->ti[byoff[i]];
             if (b->offset < a->offset + a->n_bytes) {
-                char qa[256];
+                char qa[ESFT_QUOTE_MAX];
                 st = rd_fail(&r, "tensor '%s' data at offset %llu overlaps tensor '%s' [%llu..%llu)",
-                             qname(b->name, strlen(b->name), qb, sizeof qb),
+                             esft_quote(b->name, strlen(b->name), qb, sizeof qb),
                              (unsigned long long)b->offset,
-                             qname(a->name, strlen(a->name), qa, sizeof qa),
+                             esft_quote(a->name, strlen(a->name), qa, sizeof qa),
                              (unsigned long long)a->offset,
                              (unsigned long long)(a->offset + a->n_bytes));
                 free(byoff);
@@ -855,11 +834,13 @@ static void deep_copy(gguf_value *dst, const gguf_value *src, char **mem) {
         if (src->v.str.len) memcpy(s, src->v.str.data, (size_t)src->v.str.len);
         s[src->v.str.len] = 0;
         dst->v.str.data = s;
+    } else if (src->type == GGUF_VT_ARRAY && src->v.arr.n == 0) {
+        dst->v.arr.items = NULL; /* nothing to carve (the block is NULL when all is empty) */
     } else if (src->type == GGUF_VT_ARRAY) {
         gguf_value *items = (gguf_value *)(void *)*mem;
         *mem += ALIGN16((size_t)src->v.arr.n * sizeof(gguf_value));
         for (uint64_t i = 0; i < src->v.arr.n; i++) deep_copy(&items[i], &src->v.arr.items[i], mem);
-        dst->v.arr.items = src->v.arr.n ? items : NULL;
+        dst->v.arr.items = items;
     }
 }
 

@@ -30,6 +30,11 @@ size_t esft_model_n_elements(const esft_model *m) {
     return n;
 }
 
+/* A name or value from the file, quoted for an error message (one line). */
+static const char *quoted(const char *s, char buf[ESFT_QUOTE_MAX]) {
+    return esft_quote(s, strlen(s), buf, ESFT_QUOTE_MAX);
+}
+
 /* ---- hyper-parameters ---- */
 
 static esft_status need_u32(const gguf_file *f, const char *arch, const char *suffix, int *out,
@@ -59,9 +64,10 @@ static esft_status read_hparams(const gguf_file *f, esft_hparams *hp, esft_err *
         hp->arch = ESFT_ARCH_QWEN2;
         hp->rope_style = ESFT_ROPE_NEOX;
     } else {
+        char qb[ESFT_QUOTE_MAX];
         return esft_errf(err, ESFT_ERR_UNSUPPORTED,
                          "%s: unsupported architecture '%s' (esft runs llama and qwen2)",
-                         gguf_path(f), arch);
+                         gguf_path(f), quoted(arch, qb));
     }
     esft_status st;
     if ((st = need_u32(f, arch, "embedding_length", &hp->n_embd, err)) ||
@@ -172,9 +178,10 @@ static esft_status bind_layers(esft_model *m, esft_err *err) {
                                        L->bv, L->wo, L->ffn_norm, L->w_gate, L->w_up, L->w_down};
             for (size_t j = 0; j < sizeof all / sizeof all[0]; j++) used |= all[j] == p;
         }
+        char qb[ESFT_QUOTE_MAX];
         if (!used)
             return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: tensor '%s' is not supported for %s",
-                             gguf_path(m->gguf), p->name, esft_arch_name(hp->arch));
+                             gguf_path(m->gguf), quoted(p->name, qb), esft_arch_name(hp->arch));
     }
     return ESFT_OK;
 }
@@ -189,15 +196,16 @@ static esft_status load_params(esft_model *m, const esft_model_options *opts, es
     if (!m->params) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
     m->n_params = (int)nt;
     size_t max_n = 0;
+    char qa[ESFT_QUOTE_MAX], qb[ESFT_QUOTE_MAX];
     for (size_t i = 0; i < nt; i++) {
         const gguf_tensor_info *ti = gguf_tensor_at(f, i);
         esft_param *p = &m->params[i];
         if (strlen(ti->name) >= sizeof p->name)
-            return esft_errf(err, ESFT_ERR_FORMAT, "%s: tensor name '%.40s...' too long",
-                             gguf_path(f), ti->name);
+            return esft_errf(err, ESFT_ERR_FORMAT, "%s: tensor name '%s' too long",
+                             gguf_path(f), quoted(ti->name, qb));
         if (!ggml_type_dequantizable(ti->type))
             return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: tensor '%s' has type %s, which esft cannot dequantise",
-                             gguf_path(f), ti->name, ggml_type_name(ti->type));
+                             gguf_path(f), quoted(ti->name, qb), ggml_type_name(ti->type));
         snprintf(p->name, sizeof p->name, "%s", ti->name);
         p->id = esft_tensor_id(ti->name);
         p->n_dims = ti->n_dims;
@@ -209,7 +217,8 @@ static esft_status load_params(esft_model *m, const esft_model_options *opts, es
             if (m->params[j].id == p->id)
                 return esft_errf(err, ESFT_ERR_FORMAT,
                                  "%s: tensors '%s' and '%s' share noise id 0x%08x (FNV-1a collision)",
-                                 gguf_path(f), m->params[j].name, p->name, p->id);
+                                 gguf_path(f), quoted(m->params[j].name, qa), quoted(p->name, qb),
+                                 p->id);
     }
     float *host = malloc(max_n * sizeof *host);
     if (!host) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory (%zu floats)", max_n);
@@ -219,12 +228,12 @@ static esft_status load_params(esft_model *m, const esft_model_options *opts, es
         const gguf_tensor_info *ti = gguf_tensor_at(f, i);
         esft_param *p = &m->params[i];
         if ((st = ggml_dequantize(ti->type, ti->data, host, p->n, err))) {
-            esft_err_prefix(err, st, "%s: tensor '%s'", gguf_path(f), p->name);
+            esft_err_prefix(err, st, "%s: tensor '%s'", gguf_path(f), quoted(p->name, qb));
             break;
         }
         if ((st = esft_buf_alloc(be, &p->master, ESFT_F32, p->n)) ||
             (st = esft_upload(&p->master, 0, host, p->n))) {
-            esft_errf(err, st, "tensor '%s': %s", p->name, be->err.msg);
+            esft_errf(err, st, "tensor '%s': %s", quoted(p->name, qb), be->err.msg);
             break;
         }
         esft_dtype wd = is_matrix(p) ? be->work_dtype : ESFT_F32;
@@ -233,7 +242,7 @@ static esft_status load_params(esft_model *m, const esft_model_options *opts, es
             p->work_is_master = true;
         } else if ((st = esft_buf_alloc(be, &p->work, wd, p->n)) ||
                    (st = esft_perturb(be, &p->work, &p->master, p->n, p->id, 0, 0.0f))) {
-            esft_errf(err, st, "tensor '%s': %s", p->name, be->err.msg);
+            esft_errf(err, st, "tensor '%s': %s", quoted(p->name, qb), be->err.msg);
             break;
         }
     }

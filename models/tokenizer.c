@@ -407,10 +407,11 @@ esft_status esft_tokenizer_from_gguf_ex(const gguf_file *f, const char *pre_over
     const char *model = gguf_get_str(f, "tokenizer.ggml.model");
     if (!model)
         return esft_errf(err, ESFT_ERR_FORMAT, "%s: no tokenizer.ggml.model", gguf_path(f));
+    char qb[ESFT_QUOTE_MAX];
     if (strcmp(model, "gpt2") != 0)
         return esft_errf(err, ESFT_ERR_UNSUPPORTED,
                          "%s: tokenizer.ggml.model '%s' is not supported (only 'gpt2', byte-level BPE)",
-                         gguf_path(f), model);
+                         gguf_path(f), esft_quote(model, strlen(model), qb, sizeof qb));
 
     const char *pre_name = pre_override;
     if (!pre_name) pre_name = gguf_get_str(f, "tokenizer.ggml.pre");
@@ -424,7 +425,7 @@ esft_status esft_tokenizer_from_gguf_ex(const gguf_file *f, const char *pre_over
             o += (size_t)snprintf(names + o, sizeof names - o, "%s%s", i ? ", " : "", PRE_NAMES[i].name);
         return esft_errf(err, ESFT_ERR_UNSUPPORTED,
                          "%s: pre-tokenizer '%s' (tokenizer.ggml.pre) is not supported; supported: %s",
-                         gguf_path(f), pre_name, names);
+                         gguf_path(f), esft_quote(pre_name, strlen(pre_name), qb, sizeof qb), names);
     }
 
     const gguf_value *toks = gguf_get_arr(f, "tokenizer.ggml.tokens");

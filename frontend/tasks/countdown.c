@@ -506,9 +506,10 @@ static esft_status load_item(const char *path, int i, const cJSON *it, esft_task
     }
     d->n_numbers = k;
     if (!parse_target(target, &d->target)) {
+        char qb[ESFT_QUOTE_MAX];
         free(d);
-        return esft_errf(err, ESFT_ERR_FORMAT, "%s: item %d: field 'target' (\"%.40s\") is not a finite number",
-                         path, i, target);
+        return esft_errf(err, ESFT_ERR_FORMAT, "%s: item %d: field 'target' ('%s') is not a finite number",
+                         path, i, esft_quote(target, strlen(target), qb, sizeof qb));
     }
     item->data = d;
     item->prompt = strdup(context);
