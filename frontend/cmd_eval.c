@@ -10,6 +10,8 @@
 #include "cli.h"
 #include "commands.h"
 #include "evaluate.h"
+#include "progress.h"
+#include "utf8.h"
 
 static int write_samples(const char *path, const esft_task *t, const int *items,
                          const esft_eval_result *r) {
@@ -22,7 +24,9 @@ static int write_samples(const char *path, const esft_task *t, const int *items,
     for (int i = 0; i < r->n; i++) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "index", items[i]);
-        cJSON_AddStringToObject(o, "response", r->responses[i].text);
+        char *response = esft_utf8_sanitize(r->responses[i].text, r->responses[i].text_len);
+        cJSON_AddStringToObject(o, "response", response ? response : "");
+        free(response);
         cJSON_AddNumberToObject(o, "reward", r->scores[i].reward);
         for (int k = 0; k < t->n_parts; k++) cJSON_AddNumberToObject(o, t->part_names[k], r->scores[i].parts[k]);
         cJSON_AddBoolToObject(o, "correct", r->scores[i].correct);
@@ -41,14 +45,18 @@ static int write_samples(const char *path, const esft_task *t, const int *items,
     return ESFT_EXIT_OK;
 }
 
-/* A live line on a terminal: sequences done, tokens/s. */
+/* A live line on a terminal (a heartbeat line elsewhere): sequences done,
+ * tokens generated and the rates without and with prompt tokens. */
 static void show_progress(void *user, const esft_gen_progress *p) {
-    (void)user;
-    double tps = p->seconds > 0 ? (p->prompt_tokens + p->new_tokens) / p->seconds : 0;
-    fprintf(stderr, "\r\033[Keval: %d/%d responses, %ld tokens generated, %.0f tok/s", p->done,
-            p->total, p->new_tokens, tps);
-    if (p->done == p->total) fprintf(stderr, "\r\033[K");
-    fflush(stderr);
+    esft_progress *pr = user;
+    double now = esft_now_seconds();
+    if (!esft_progress_due(pr, now)) return;
+    double gen = p->seconds > 0 ? p->new_tokens / p->seconds : 0;
+    double all = p->seconds > 0 ? (p->prompt_tokens + p->new_tokens) / p->seconds : 0;
+    char text[160];
+    snprintf(text, sizeof text, "%seval: %d/%d responses, %ld tokens generated, gen %.0f tok/s (+prompt %.0f)",
+             pr->tty ? "" : "esft ", p->done, p->total, p->new_tokens, gen, all);
+    esft_progress_update(pr, now, text);
 }
 
 int cmd_eval(int argc, char **argv) {
@@ -107,11 +115,14 @@ int cmd_eval(int argc, char **argv) {
         goto done;
     rc = ESFT_EXIT_RUNTIME;
     if (esft_model_load(model_path, be, NULL, &m, &err)) goto fail;
+    esft_progress progress;
+    esft_progress_init(&progress, stderr, isatty(STDERR_FILENO));
     esft_eval_params ep = {.max_new = max_new ? max_new : t->default_max_new, .max_slots = max_slots,
-                           .keep = true, .on_progress = isatty(STDERR_FILENO) ? show_progress : NULL};
-    if (esft_prompts_tokenize(m, t, ep.max_new, &prompts, &err) ||
-        esft_evaluate(m, t, &prompts, items, n, &ep, &r, &err))
-        goto fail;
+                           .keep = true, .on_progress = show_progress, .user = &progress};
+    esft_status st = esft_prompts_tokenize(m, t, ep.max_new, &prompts, &err);
+    if (!st) st = esft_evaluate(m, t, &prompts, items, n, &ep, &r, &err);
+    esft_progress_fini(&progress);
+    if (st) goto fail;
     printf("%s on %s (%d items): accuracy %.2f%% (%d/%d), mean reward %.4f", model_path, task_name, n,
            100.0 * r.accuracy, (int)(r.accuracy * n + 0.5), n, r.mean_reward);
     for (int k = 0; k < t->n_parts; k++) printf(", %s %.4f", t->part_names[k], r.mean_parts[k]);

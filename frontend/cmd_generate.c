@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "generate.h"
 #include "model.h"
+#include "utf8.h"
 
 typedef struct prompt_set {
     char **texts;
@@ -172,7 +173,9 @@ int cmd_generate(int argc, char **argv) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddNumberToObject(o, "index", i);
             cJSON_AddStringToObject(o, "prompt", ps.texts[i]);
-            cJSON_AddStringToObject(o, "response", res[i].text);
+            char *response = esft_utf8_sanitize(res[i].text, res[i].text_len);
+            cJSON_AddStringToObject(o, "response", response ? response : "");
+            free(response);
             cJSON_AddNumberToObject(o, "prompt_tokens", reqs[i].n_prompt);
             cJSON_AddNumberToObject(o, "tokens", res[i].n_tokens);
             cJSON_AddStringToObject(o, "finish", esft_finish_name(res[i].finish));

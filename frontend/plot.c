@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "atomic_file.h"
+#include "cli.h"
 
 /* ------------------------------------------------------------------------ */
 /* Parsing                                                                  */
@@ -181,32 +182,9 @@ fail:
 
 esft_status esft_plot_load(const char *path, esft_plot_data *out, esft_err *err) {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f) return esft_errf(err, ESFT_ERR_IO, "%s: %s", path, strerror(errno));
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (len == cap) {
-            char *t = realloc(buf, cap * 2);
-            if (!t) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = t;
-            cap *= 2;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) break;
-    }
-    bool read_err = ferror(f);
-    fclose(f);
-    if (!buf) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-    if (read_err) {
-        free(buf);
-        return esft_errf(err, ESFT_ERR_IO, "%s: read error", path);
-    }
+    size_t len = 0;
+    char *buf = cli_read_file(path, &len); /* no directories, devices or endless streams */
+    if (!buf) return esft_errf(err, ESFT_ERR_IO, "%s: %s", path, cli_read_error(errno));
     esft_status st = esft_plot_parse(buf, len, path, out, err);
     free(buf);
     return st;

@@ -99,7 +99,7 @@ static esft_status read_hparams(const gguf_file *f, esft_hparams *hp, esft_err *
     if (hp->head_dim <= 0 || hp->head_dim % 2 || hp->head_dim > 1024)
         return esft_errf(err, ESFT_ERR_FORMAT, "%s: bad head dimension %d", gguf_path(f),
                          hp->head_dim);
-    if (!(hp->rms_eps > 0.0f) || !(hp->rope_base > 0.0f))
+    if (!(hp->rms_eps > 0.0f) || !(hp->rope_base > 0.0f) || !isfinite(hp->rms_eps) || !isfinite(hp->rope_base))
         return esft_errf(err, ESFT_ERR_FORMAT, "%s: bad rms epsilon or rope base", gguf_path(f));
     return ESFT_OK;
 }

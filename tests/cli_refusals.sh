@@ -86,5 +86,17 @@ grep -q "prompt 2 of .*huge.jsonl: the prompt (at least .* tokens) and --max-new
   || bad "generate of a 10 MB prompt: $(cat "$TMP/err")"
 expect 2 "$ESFT" generate "${T[@]}" --prompt abc --max-new 512
 grep -q "no room for a prompt" "$TMP/err" && ok || bad "--max-new as long as the context: $(cat "$TMP/err")"
+expect 1 timeout 20 "$ESFT" plot /dev/zero -o "$TMP/p.png" # (a directory is a run's: DIR/metrics.jsonl)
+grep -q "/dev/zero.*is a device" "$TMP/err" && ok || bad "plot /dev/zero: $(cat "$TMP/err")"
 
+# responses of any bytes (the tiny model's are random) are written as valid
+# UTF-8 JSON: eval --out, generate --prompts
+expect 0 "$ESFT" eval "${T[@]}" --task conciseness --max-new 24 --out "$TMP/ev.jsonl"
+printf '{"prompt": "a"}\n{"prompt": "b"}\n' | "$ESFT" generate "${T[@]}" --prompts - --max-new 24 >"$TMP/gen.jsonl" 2>/dev/null
+python3 - "$TMP/ev.jsonl" "$TMP/gen.jsonl" <<'EOF' && ok || bad "responses are not valid UTF-8 JSON"
+import json, sys
+for path in sys.argv[1:]:
+    lines = open(path, "rb").read().decode("utf-8", "strict").splitlines()
+    assert lines and all(isinstance(json.loads(l)["response"], str) for l in lines), path
+EOF
 finish
