@@ -82,7 +82,7 @@ static int replay_dir(const char *dir) {
         snprintf(names[n++], len, "%s/%s", dir, e->d_name);
     }
     closedir(d);
-    if (rc == 0) qsort(names, n, sizeof *names, cmp_str);
+    if (rc == 0 && n > 0) qsort(names, n, sizeof *names, cmp_str); /* an empty folder: names is NULL */
     int count = 0;
     for (size_t i = 0; i < n; i++) {
         struct stat sb;
