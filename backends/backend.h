@@ -154,7 +154,7 @@ typedef struct esft_backend_ops {
 struct esft_backend {
     const esft_backend_ops *ops;
     void *ctx;              /* backend-private state */
-    const char *kind;       /* "cpu", "opencl", "vulkan", "cuda" */
+    const char *kind;       /* its driver's name: "cpu", "cuda" ... */
     char device_name[128];  /* human-readable device description */
     esft_dtype work_dtype;  /* dtype of matmul weights / embedding tables */
     int n_threads;          /* host threads the backend may use */

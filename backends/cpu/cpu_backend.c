@@ -208,7 +208,7 @@ esft_status esft_cpu_backend_create(const esft_backend_options *opts, esft_backe
     return ESFT_OK;
 }
 
-static int cpu_enumerate(esft_device_info *out, int max, esft_err *err) {
+int esft_cpu_enumerate(esft_device_info *out, int max, esft_err *err) {
     (void)err;
     if (max < 1) return 0;
     esft_device_info *d = &out[0];
@@ -223,9 +223,3 @@ static int cpu_enumerate(esft_device_info *out, int max, esft_err *err) {
     d->rank = 1000; /* CPUs rank after every accelerator */
     return 1;
 }
-
-const esft_backend_driver esft_cpu_driver = {
-    .name = "cpu",
-    .enumerate = cpu_enumerate,
-    .create = esft_cpu_backend_create,
-};

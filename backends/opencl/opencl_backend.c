@@ -76,7 +76,7 @@ static void device_name(cl_device_id d, char *out, size_t cap) {
     while (l > 0 && (out[l - 1] == ' ' || out[l - 1] == '\t')) out[--l] = '\0';
 }
 
-static int ocl_enumerate(esft_device_info *out, int max, esft_err *err) {
+int esft_opencl_enumerate(esft_device_info *out, int max, esft_err *err) {
     cl_platform_id plat[MAX_CL_DEVICES];
     cl_device_id devs[MAX_CL_DEVICES];
     int n = list_devices(plat, devs, MAX_CL_DEVICES, err);
@@ -248,7 +248,8 @@ static const char *const kernel_names[K_COUNT] = {
 #undef ESFT_CL_NAME
 };
 
-static esft_status ocl_create(const esft_backend_options *opts, esft_backend **out, esft_err *err) {
+esft_status esft_opencl_create(const esft_backend_options *opts, esft_backend **out,
+                               esft_err *err) {
     *out = NULL;
     esft_backend_options o = opts ? *opts : (esft_backend_options){0};
     if (o.work_dtype_set && o.work_dtype != ESFT_F32)
@@ -337,9 +338,3 @@ fail:
     free(be);
     return st;
 }
-
-const esft_backend_driver esft_opencl_driver = {
-    .name = "opencl",
-    .enumerate = ocl_enumerate,
-    .create = ocl_create,
-};
