@@ -133,8 +133,6 @@ static const esft_backend_ops cpu_ops = {
     .supports = cpu_supports,
     .perturb = esft_cpu_perturb,
     .es_update = esft_cpu_es_update,
-    .noise = esft_cpu_noise,
-    .philox = esft_cpu_philox,
     .matmul = esft_cpu_matmul,
     .rmsnorm = esft_cpu_rmsnorm,
     .rope = esft_cpu_rope,
@@ -144,6 +142,7 @@ static const esft_backend_ops cpu_ops = {
     .attention = esft_cpu_attention,
     .argmax = esft_cpu_argmax,
     .scale = esft_cpu_scale,
+    .test = {.noise = esft_cpu_noise, .philox = esft_cpu_philox},
 };
 
 /* "model name" from /proc/cpuinfo, or a generic name. */

@@ -227,8 +227,6 @@ static const esft_backend_ops cu_ops = {
     .perturb = esft_cu_perturb,
     .es_update = esft_cu_es_update,
     .scale = esft_cu_scale,
-    .noise = esft_cu_noise,
-    .philox = esft_cu_philox,
     .matmul = esft_cu_matmul,
     .rmsnorm = esft_cu_rmsnorm,
     .rope = esft_cu_rope,
@@ -237,6 +235,7 @@ static const esft_backend_ops cu_ops = {
     .get_rows = esft_cu_get_rows,
     .attention = esft_cu_attention,
     .argmax = esft_cu_argmax,
+    .test = {.noise = esft_cu_noise, .philox = esft_cu_philox},
 };
 
 esft_status esft_cuda_create(const esft_backend_options *opts, esft_backend **out,

@@ -229,8 +229,6 @@ static const esft_backend_ops ocl_ops = {
     .supports = ocl_supports,
     .perturb = esft_cl_perturb,
     .es_update = esft_cl_es_update,
-    .noise = esft_cl_noise,
-    .philox = esft_cl_philox,
     .matmul = esft_cl_matmul,
     .rmsnorm = esft_cl_rmsnorm,
     .rope = esft_cl_rope,
@@ -240,6 +238,7 @@ static const esft_backend_ops ocl_ops = {
     .attention = esft_cl_attention,
     .argmax = esft_cl_argmax,
     .scale = esft_cl_scale,
+    .test = {.noise = esft_cl_noise, .philox = esft_cl_philox},
 };
 
 static const char *const kernel_names[K_COUNT] = {

@@ -650,8 +650,6 @@ static const esft_backend_ops vk_ops = {
     .supports = vk_supports,
     .perturb = esft_vk_perturb,
     .es_update = esft_vk_es_update,
-    .noise = esft_vk_noise,
-    .philox = esft_vk_philox,
     .matmul = esft_vk_matmul,
     .rmsnorm = esft_vk_rmsnorm,
     .rope = esft_vk_rope,
@@ -661,6 +659,7 @@ static const esft_backend_ops vk_ops = {
     .attention = esft_vk_attention,
     .argmax = esft_vk_argmax,
     .scale = esft_vk_scale,
+    .test = {.noise = esft_vk_noise, .philox = esft_vk_philox},
 };
 
 esft_status esft_vulkan_create(const esft_backend_options *opts, esft_backend **out,
