@@ -28,8 +28,9 @@ const char *esft_dtype_name(esft_dtype dtype) {
 
 const char *esft_op_name(esft_op op) {
     static const char *const names[ESFT_OP_COUNT] = {
-        "perturb", "es_update", "noise", "philox", "matmul", "rmsnorm",
-        "rope", "swiglu", "add", "get_rows", "attention", "argmax", "scale",
+#define ESFT_OP_NAME_(p, e, name, slot) #name,
+        ESFT_OPS(ESFT_OP_NAME_, )
+#undef ESFT_OP_NAME_
     };
     return (op >= 0 && op < ESFT_OP_COUNT) ? names[op] : "unknown";
 }
@@ -133,20 +134,12 @@ esft_status esft_synchronize(esft_backend *be) {
 
 static bool op_slot_present(const esft_backend *be, esft_op op) {
     const esft_backend_ops *o = be->ops;
+    if (op == ESFT_OP_SCALE) return true; /* generic fallback in esft_scale */
     switch (op) {
-    case ESFT_OP_PERTURB: return o->perturb != NULL;
-    case ESFT_OP_ES_UPDATE: return o->es_update != NULL;
-    case ESFT_OP_NOISE: return o->noise != NULL;
-    case ESFT_OP_PHILOX: return o->philox != NULL;
-    case ESFT_OP_MATMUL: return o->matmul != NULL;
-    case ESFT_OP_RMSNORM: return o->rmsnorm != NULL;
-    case ESFT_OP_ROPE: return o->rope != NULL;
-    case ESFT_OP_SWIGLU: return o->swiglu != NULL;
-    case ESFT_OP_ADD: return o->add != NULL;
-    case ESFT_OP_GET_ROWS: return o->get_rows != NULL;
-    case ESFT_OP_ATTENTION: return o->attention != NULL;
-    case ESFT_OP_ARGMAX: return o->argmax != NULL;
-    case ESFT_OP_SCALE: return true; /* generic fallback below */
+#define ESFT_OP_PRESENT_(p, e, name, slot) \
+    case ESFT_OP_##e: return o->slot != NULL;
+        ESFT_OPS(ESFT_OP_PRESENT_, )
+#undef ESFT_OP_PRESENT_
     default: return false;
     }
 }
@@ -200,19 +193,19 @@ esft_status esft_scale(esft_backend *be, esft_buf *x, size_t n, float factor) {
 esft_status esft_noise(esft_backend *be, esft_buf *out, size_t n, uint64_t first,
                        uint32_t tensor_id, uint64_t seed) {
     const char *op = "noise";
-    REQUIRE_SLOT(noise);
+    REQUIRE_SLOT(test.noise);
     CHECK_BUF(out, ESFT_F32, n);
-    return n ? be->ops->noise(be, out, n, first, tensor_id, seed) : ESFT_OK;
+    return n ? be->ops->test.noise(be, out, n, first, tensor_id, seed) : ESFT_OK;
 }
 
 esft_status esft_philox(esft_backend *be, esft_buf *out, size_t n_blocks, uint64_t first_block,
                         uint32_t c2, uint32_t c3, uint64_t key) {
     const char *op = "philox";
-    REQUIRE_SLOT(philox);
+    REQUIRE_SLOT(test.philox);
     if (n_blocks > SIZE_MAX / 4)
         return esft_errf(&be->err, ESFT_ERR_INVALID_ARG, "philox: too many blocks");
     CHECK_BUF(out, ESFT_I32, n_blocks * 4);
-    return n_blocks ? be->ops->philox(be, out, n_blocks, first_block, c2, c3, key) : ESFT_OK;
+    return n_blocks ? be->ops->test.philox(be, out, n_blocks, first_block, c2, c3, key) : ESFT_OK;
 }
 
 esft_status esft_matmul(esft_backend *be, esft_buf *y, const esft_buf *x, const esft_buf *w,

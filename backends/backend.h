@@ -38,20 +38,30 @@ typedef enum esft_dtype {
 size_t esft_dtype_size(esft_dtype dtype);
 const char *esft_dtype_name(esft_dtype dtype);
 
+/* Every op: ESFT_OP_<E>, its signature esft_<name>_fn (below), its slot in
+ * esft_backend_ops and its checked wrapper esft_<name>(). X(p, E, name,
+ * slot) is called with p passed through. An op is added here, by its
+ * typedef and slot, by its wrapper in backend.c and by the backends that
+ * implement it. */
+#define ESFT_OPS(X, p)                                                          \
+    X(p, PERTURB, perturb, perturb)                                             \
+    X(p, ES_UPDATE, es_update, es_update)                                       \
+    X(p, NOISE, noise, test.noise)                                              \
+    X(p, PHILOX, philox, test.philox)                                           \
+    X(p, MATMUL, matmul, matmul)                                                \
+    X(p, RMSNORM, rmsnorm, rmsnorm)                                             \
+    X(p, ROPE, rope, rope)                                                      \
+    X(p, SWIGLU, swiglu, swiglu)                                                \
+    X(p, ADD, add, add)                                                         \
+    X(p, GET_ROWS, get_rows, get_rows)                                          \
+    X(p, ATTENTION, attention, attention)                                       \
+    X(p, ARGMAX, argmax, argmax)                                                \
+    X(p, SCALE, scale, scale)
+
 typedef enum esft_op {
-    ESFT_OP_PERTURB = 0,
-    ESFT_OP_ES_UPDATE,
-    ESFT_OP_NOISE,
-    ESFT_OP_PHILOX,
-    ESFT_OP_MATMUL,
-    ESFT_OP_RMSNORM,
-    ESFT_OP_ROPE,
-    ESFT_OP_SWIGLU,
-    ESFT_OP_ADD,
-    ESFT_OP_GET_ROWS,
-    ESFT_OP_ATTENTION,
-    ESFT_OP_ARGMAX,
-    ESFT_OP_SCALE,
+#define ESFT_OP_ENUM_(p, e, name, slot) ESFT_OP_##e,
+    ESFT_OPS(ESFT_OP_ENUM_, )
+#undef ESFT_OP_ENUM_
     ESFT_OP_COUNT
 } esft_op;
 
@@ -76,6 +86,76 @@ typedef struct esft_buf {
     void *handle; /* backend-private */
 } esft_buf;
 
+/* --- the ops: each signature is written once, here --- */
+
+/* --- evolution strategies (noise of DESIGN.md §1) --- */
+/* work[i] = cast(master[i] + sigma * eps(seed, tensor_id, i)), i < n.
+ * master is f32; work is f32 or the compute dtype. sigma may be negative
+ * (antithetic member) or zero (plain cast copy). */
+typedef esft_status esft_perturb_fn(esft_backend *be, esft_buf *work, const esft_buf *master,
+                                    size_t n, uint32_t tensor_id, uint64_t seed, float sigma);
+/* master[i] += sum_k coeffs[k] * eps(seeds[k], tensor_id, i), i < n, in
+ * one pass over master; accumulation in f32, k in ascending order. */
+typedef esft_status esft_es_update_fn(esft_backend *be, esft_buf *master, size_t n,
+                                      uint32_t tensor_id, const uint64_t *seeds,
+                                      const float *coeffs, int n_members);
+/* Optional: x[i] *= factor, i < n, f32 (weight decay). Default: a host
+ * round trip through download/upload. */
+typedef esft_status esft_scale_fn(esft_backend *be, esft_buf *x, size_t n, float factor);
+/* Test hook: out[i] = eps(seed, tensor_id, first + i), i < n; out f32. */
+typedef esft_status esft_noise_fn(esft_backend *be, esft_buf *out, size_t n, uint64_t first,
+                                  uint32_t tensor_id, uint64_t seed);
+/* Test hook: raw Philox4x32-10 words, for bit-exactness tests. For block
+ * b < n_blocks, with counter (lo32(first_block + b), hi32(first_block + b),
+ * c2, c3) and key (lo32(key), hi32(key)), out[4b .. 4b+3] = the four output
+ * words. out is I32 (bit pattern of u32). */
+typedef esft_status esft_philox_fn(esft_backend *be, esft_buf *out, size_t n_blocks,
+                                   uint64_t first_block, uint32_t c2, uint32_t c3, uint64_t key);
+
+/* --- transformer ops --- */
+/* y[T x N] = x[T x K] . W[N x K]^T (+ bias[N] if bias != NULL). */
+typedef esft_status esft_matmul_fn(esft_backend *be, esft_buf *y, const esft_buf *x,
+                                   const esft_buf *w, const esft_buf *bias, int T, int N, int K);
+/* y[t, :] = x[t, :] / sqrt(mean(x[t, :]^2) + eps) * w[:], t < T; y may be x. */
+typedef esft_status esft_rmsnorm_fn(esft_backend *be, esft_buf *y, const esft_buf *x,
+                                    const esft_buf *w, int T, int D, float eps);
+/* In place on x[T x n_heads x head_dim], token t at position pos[t]. */
+typedef esft_status esft_rope_fn(esft_backend *be, esft_buf *x, const esft_buf *pos, int T,
+                                 int n_heads, int head_dim, float base, esft_rope_style style);
+/* y[i] = silu(gate[i]) * up[i], i < n; y may alias gate or up. */
+typedef esft_status esft_swiglu_fn(esft_backend *be, esft_buf *y, const esft_buf *gate,
+                                   const esft_buf *up, size_t n);
+/* y[i] = a[i] + b[i], i < n; y may alias a or b. */
+typedef esft_status esft_add_fn(esft_backend *be, esft_buf *y, const esft_buf *a,
+                                const esft_buf *b, size_t n);
+/* y[t, :] = table[ids[t], :] for t < T, rows of length D; y is f32, table
+ * f32 or the compute dtype, ids I32 and each in [0, n_rows). */
+typedef esft_status esft_get_rows_fn(esft_backend *be, esft_buf *y, const esft_buf *table,
+                                     const esft_buf *ids, int T, int D);
+/* Causal attention for a packed batch of T tokens from many sequences.
+ * Token t belongs to KV slot seq[t] at position pos[t]. Its k and v rows
+ * are first stored at kcache/vcache[seq[t]][pos[t]], then
+ *   out[t, h] = softmax_j(scale * q[t, h] . K[seq[t]][j][h / G]) . V[..]
+ * over j in [0, pos[t]], with G = n_heads / n_kv_heads (GQA).
+ * Shapes: q, out [T x n_heads x hd]; k, v [T x n_kv_heads x hd];
+ * caches [n_slots x max_ctx x n_kv_heads x hd]. Positions < pos[t] of
+ * the slot must already hold keys (earlier calls or earlier tokens of
+ * this call). Prefill and decode are the same call. */
+typedef esft_status esft_attention_fn(esft_backend *be, esft_buf *out, const esft_buf *q,
+                                      const esft_buf *k, const esft_buf *v, esft_buf *kcache,
+                                      esft_buf *vcache, const esft_buf *seq, const esft_buf *pos,
+                                      int T, int n_heads, int n_kv_heads, int head_dim,
+                                      int max_ctx, float scale);
+/* ids[t] = the smallest index of the maximum of x[t, :N], t < T. */
+typedef esft_status esft_argmax_fn(esft_backend *be, esft_buf *ids, const esft_buf *x, int T,
+                                   int N);
+
+/* Declares prefix_<op> for every op, with the op's signature: a backend's
+ * private header says ESFT_DECLARE_OPS(esft_cpu) once instead of repeating
+ * each prototype, and the compiler checks each definition against it. */
+#define ESFT_DECLARE_OP_(prefix, e, name, slot) esft_##name##_fn prefix##_##name;
+#define ESFT_DECLARE_OPS(prefix) ESFT_OPS(ESFT_DECLARE_OP_, prefix)
+
 typedef struct esft_backend_ops {
     /* --- lifetime and memory (required) --- */
     void (*destroy)(esft_backend *be);
@@ -91,70 +171,30 @@ typedef struct esft_backend_ops {
      * work_dtype for matmul W / get_rows tables". */
     bool (*supports)(esft_backend *be, esft_op op, esft_dtype dtype);
 
-    /* --- evolution strategies (noise of DESIGN.md §1) --- */
-    /* work[i] = cast(master[i] + sigma * eps(seed, tensor_id, i)), i < n.
-     * master is f32; work is f32 or the compute dtype. sigma may be negative
-     * (antithetic member) or zero (plain cast copy). */
-    esft_status (*perturb)(esft_backend *be, esft_buf *work, const esft_buf *master, size_t n,
-                           uint32_t tensor_id, uint64_t seed, float sigma);
-    /* master[i] += sum_k coeffs[k] * eps(seeds[k], tensor_id, i), i < n, in
-     * one pass over master; accumulation in f32, k in ascending order. */
-    esft_status (*es_update)(esft_backend *be, esft_buf *master, size_t n, uint32_t tensor_id,
-                             const uint64_t *seeds, const float *coeffs, int n_members);
-    /* Optional: x[i] *= factor, i < n, f32 (weight decay). Default: a host
-     * round trip through download/upload. */
-    esft_status (*scale)(esft_backend *be, esft_buf *x, size_t n, float factor);
-    /* out[i] = eps(seed, tensor_id, first + i), i < n; out f32. For tests. */
-    esft_status (*noise)(esft_backend *be, esft_buf *out, size_t n, uint64_t first,
-                         uint32_t tensor_id, uint64_t seed);
-    /* Raw Philox4x32-10 words: for block b < n_blocks, with counter
-     * (lo32(first_block + b), hi32(first_block + b), c2, c3) and key
-     * (lo32(key), hi32(key)), out[4b .. 4b+3] = the four output words.
-     * out is I32 (bit pattern of u32). For bit-exactness tests. */
-    esft_status (*philox)(esft_backend *be, esft_buf *out, size_t n_blocks, uint64_t first_block,
-                          uint32_t c2, uint32_t c3, uint64_t key);
+    /* --- ops (NULL: unsupported, or the default where the op says so) --- */
+    esft_perturb_fn *perturb;
+    esft_es_update_fn *es_update;
+    esft_scale_fn *scale;
+    esft_matmul_fn *matmul;
+    esft_rmsnorm_fn *rmsnorm;
+    esft_rope_fn *rope;
+    esft_swiglu_fn *swiglu;
+    esft_add_fn *add;
+    esft_get_rows_fn *get_rows;
+    esft_attention_fn *attention;
+    esft_argmax_fn *argmax;
 
-    /* --- transformer ops --- */
-    /* y[T x N] = x[T x K] . W[N x K]^T (+ bias[N] if bias != NULL). */
-    esft_status (*matmul)(esft_backend *be, esft_buf *y, const esft_buf *x, const esft_buf *w,
-                          const esft_buf *bias, int T, int N, int K);
-    /* y[t, :] = x[t, :] / sqrt(mean(x[t, :]^2) + eps) * w[:], t < T; y may be x. */
-    esft_status (*rmsnorm)(esft_backend *be, esft_buf *y, const esft_buf *x, const esft_buf *w,
-                           int T, int D, float eps);
-    /* In place on x[T x n_heads x head_dim], token t at position pos[t]. */
-    esft_status (*rope)(esft_backend *be, esft_buf *x, const esft_buf *pos, int T, int n_heads,
-                        int head_dim, float base, esft_rope_style style);
-    /* y[i] = silu(gate[i]) * up[i], i < n; y may alias gate or up. */
-    esft_status (*swiglu)(esft_backend *be, esft_buf *y, const esft_buf *gate, const esft_buf *up,
-                          size_t n);
-    /* y[i] = a[i] + b[i], i < n; y may alias a or b. */
-    esft_status (*add)(esft_backend *be, esft_buf *y, const esft_buf *a, const esft_buf *b,
-                       size_t n);
-    /* y[t, :] = table[ids[t], :] for t < T, rows of length D; y is f32, table
-     * f32 or the compute dtype, ids I32 and each in [0, n_rows). */
-    esft_status (*get_rows)(esft_backend *be, esft_buf *y, const esft_buf *table,
-                            const esft_buf *ids, int T, int D);
-    /* Causal attention for a packed batch of T tokens from many sequences.
-     * Token t belongs to KV slot seq[t] at position pos[t]. Its k and v rows
-     * are first stored at kcache/vcache[seq[t]][pos[t]], then
-     *   out[t, h] = softmax_j(scale * q[t, h] . K[seq[t]][j][h / G]) . V[..]
-     * over j in [0, pos[t]], with G = n_heads / n_kv_heads (GQA).
-     * Shapes: q, out [T x n_heads x hd]; k, v [T x n_kv_heads x hd];
-     * caches [n_slots x max_ctx x n_kv_heads x hd]. Positions < pos[t] of
-     * the slot must already hold keys (earlier calls or earlier tokens of
-     * this call). Prefill and decode are the same call. */
-    esft_status (*attention)(esft_backend *be, esft_buf *out, const esft_buf *q, const esft_buf *k,
-                             const esft_buf *v, esft_buf *kcache, esft_buf *vcache,
-                             const esft_buf *seq, const esft_buf *pos, int T, int n_heads,
-                             int n_kv_heads, int head_dim, int max_ctx, float scale);
-    /* ids[t] = the smallest index of the maximum of x[t, :N], t < T. */
-    esft_status (*argmax)(esft_backend *be, esft_buf *ids, const esft_buf *x, int T, int N);
+    /* --- test hooks: only the conformance tests call these --- */
+    struct {
+        esft_noise_fn *noise;
+        esft_philox_fn *philox;
+    } test;
 } esft_backend_ops;
 
 struct esft_backend {
     const esft_backend_ops *ops;
     void *ctx;              /* backend-private state */
-    const char *kind;       /* "cpu", "opencl", "vulkan", "cuda" */
+    const char *kind;       /* its driver's name: "cpu", "cuda" ... */
     char device_name[128];  /* human-readable device description */
     esft_dtype work_dtype;  /* dtype of matmul weights / embedding tables */
     int n_threads;          /* host threads the backend may use */
@@ -178,31 +218,9 @@ esft_status esft_copy(esft_buf *dst, size_t dst_off, const esft_buf *src, size_t
 esft_status esft_synchronize(esft_backend *be);
 bool esft_supports(esft_backend *be, esft_op op, esft_dtype dtype);
 
-esft_status esft_perturb(esft_backend *be, esft_buf *work, const esft_buf *master, size_t n,
-                         uint32_t tensor_id, uint64_t seed, float sigma);
-esft_status esft_es_update(esft_backend *be, esft_buf *master, size_t n, uint32_t tensor_id,
-                           const uint64_t *seeds, const float *coeffs, int n_members);
-esft_status esft_scale(esft_backend *be, esft_buf *x, size_t n, float factor);
-esft_status esft_noise(esft_backend *be, esft_buf *out, size_t n, uint64_t first,
-                       uint32_t tensor_id, uint64_t seed);
-esft_status esft_philox(esft_backend *be, esft_buf *out, size_t n_blocks, uint64_t first_block,
-                        uint32_t c2, uint32_t c3, uint64_t key);
-esft_status esft_matmul(esft_backend *be, esft_buf *y, const esft_buf *x, const esft_buf *w,
-                        const esft_buf *bias, int T, int N, int K);
-esft_status esft_rmsnorm(esft_backend *be, esft_buf *y, const esft_buf *x, const esft_buf *w, int T,
-                         int D, float eps);
-esft_status esft_rope(esft_backend *be, esft_buf *x, const esft_buf *pos, int T, int n_heads,
-                      int head_dim, float base, esft_rope_style style);
-esft_status esft_swiglu(esft_backend *be, esft_buf *y, const esft_buf *gate, const esft_buf *up,
-                        size_t n);
-esft_status esft_add(esft_backend *be, esft_buf *y, const esft_buf *a, const esft_buf *b, size_t n);
-esft_status esft_get_rows(esft_backend *be, esft_buf *y, const esft_buf *table, const esft_buf *ids,
-                          int T, int D);
-esft_status esft_attention(esft_backend *be, esft_buf *out, const esft_buf *q, const esft_buf *k,
-                           const esft_buf *v, esft_buf *kcache, esft_buf *vcache,
-                           const esft_buf *seq, const esft_buf *pos, int T, int n_heads,
-                           int n_kv_heads, int head_dim, int max_ctx, float scale);
-esft_status esft_argmax(esft_backend *be, esft_buf *ids, const esft_buf *x, int T, int N);
+/* esft_perturb() ... esft_argmax(): each op's checked wrapper, with the op's
+ * signature (esft_noise and esft_philox are the test hooks' wrappers). */
+ESFT_DECLARE_OPS(esft)
 
 void esft_backend_destroy(esft_backend *be);
 

@@ -4,6 +4,8 @@
  * with one kind of GPU needs. */
 #include "hwloc_rank.h"
 
+#include "registry.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,16 +71,24 @@ int esft_hwloc_candidates(esft_hw_candidate *out, int max, esft_err *err) {
     }
     hwloc_topology_destroy(topo);
 
-    /* hwloc walks PCI in bus order; emit the tiers in auto's order */
-    static const char *const tiers[] = {"cuda", "vulkan", "opencl"};
+    /* hwloc walks PCI in bus order; emit each backend's claims in auto's
+     * order of preference (ties: registry order) */
+    const esft_backend_driver *by_pref[16];
+    int n_drv = 0;
+    for (int i = 0; i < esft_registry_n_known() && n_drv < 16; i++) {
+        const esft_backend_driver *d = esft_registry_known(i);
+        int j = n_drv++;
+        for (; j > 0 && by_pref[j - 1]->preference > d->preference; j--)
+            by_pref[j] = by_pref[j - 1];
+        by_pref[j] = d;
+    }
     int n = 0;
-    for (int t = 0; t < 3; t++)
+    for (int t = 0; t < n_drv; t++)
         for (int i = 0; i < n_gpus; i++) {
-            bool nvidia = gpus[i].vendor_id == 0x10de;
-            if ((t == 0) != nvidia) continue; /* NVIDIA: cuda only; others: vulkan, opencl */
+            if (!esft_driver_claims(by_pref[t], gpus[i].vendor_id)) continue;
             if (n < max) {
                 out[n] = gpus[i];
-                out[n].backend = tiers[t];
+                out[n].backend = by_pref[t]->name;
             }
             n++;
         }

@@ -1,9 +1,11 @@
-/* The compiled-in backends and the choice behind `--backend auto`.
+/* The backends esft knows of and the choice behind `--backend auto`.
  *
- * A backend joins esft by adding its driver to `drivers` below (guarded by
- * its build option). `auto` asks hwloc which GPUs sit on the PCI bus and every
- * driver for its devices, orders them (esft_registry_rank: hwloc's candidates
- * first, then by rank, CPUs last) and opens the first one that initialises. */
+ * A backend joins esft with one line in ESFT_BACKENDS below: its driver
+ * (<name>/<name>_driver.c) says what it is, which PCI vendors it claims and
+ * whether this build has it. `auto` asks hwloc which GPUs sit on the PCI bus
+ * and every built driver for its devices, orders them (esft_registry_rank:
+ * hwloc's candidates first, then by rank, CPUs last) and opens the first one
+ * that initialises. */
 #include "registry.h"
 
 #include <stdio.h>
@@ -12,48 +14,88 @@
 
 #include "hwloc_rank.h"
 
-#include "cpu/cpu_backend.h"
-#ifdef ESFT_HAVE_CUDA
-#include "cuda/cuda_backend.h"
-#endif
-#ifdef ESFT_HAVE_OPENCL
-#include "opencl/opencl_backend.h"
-#endif
-#ifdef ESFT_HAVE_VULKAN
-#include "vulkan/vulkan_backend.h"
-#endif
+/* One line per backend, in registry order (which breaks ties in auto's
+ * ranking and orders listings). */
+#define ESFT_BACKENDS(X) \
+    X(cpu)               \
+    X(cuda)              \
+    X(vulkan)            \
+    X(opencl)
 
-static const esft_backend_driver *const drivers[] = {
-    &esft_cpu_driver,
-#ifdef ESFT_HAVE_CUDA
-    &esft_cuda_driver,
-#endif
-#ifdef ESFT_HAVE_VULKAN
-    &esft_vulkan_driver,
-#endif
-#ifdef ESFT_HAVE_OPENCL
-    &esft_opencl_driver,
-#endif
-};
+#define ESFT_DRIVER_DECL(name) extern const esft_backend_driver esft_##name##_driver;
+ESFT_BACKENDS(ESFT_DRIVER_DECL)
+#undef ESFT_DRIVER_DECL
 
-static const char *const known_names[] = {"auto", "cpu", "cuda", "vulkan", "opencl"};
+#define ESFT_DRIVER_REF(name) &esft_##name##_driver,
+static const esft_backend_driver *const known[] = {ESFT_BACKENDS(ESFT_DRIVER_REF)};
+#undef ESFT_DRIVER_REF
 
-int esft_registry_n_drivers(void) { return (int)(sizeof drivers / sizeof drivers[0]); }
+#define N_KNOWN ((int)(sizeof known / sizeof known[0]))
 
-const esft_backend_driver *esft_registry_driver(int i) {
-    return (i >= 0 && i < esft_registry_n_drivers()) ? drivers[i] : NULL;
+int esft_registry_n_known(void) { return N_KNOWN; }
+
+const esft_backend_driver *esft_registry_known(int i) {
+    return (i >= 0 && i < N_KNOWN) ? known[i] : NULL;
 }
 
-const esft_backend_driver *esft_registry_find(const char *name) {
-    for (int i = 0; i < esft_registry_n_drivers(); i++)
-        if (strcmp(drivers[i]->name, name) == 0) return drivers[i];
+const esft_backend_driver *esft_registry_lookup(const char *name) {
+    for (int i = 0; i < N_KNOWN; i++)
+        if (strcmp(known[i]->name, name) == 0) return known[i];
     return NULL;
 }
 
+int esft_registry_n_drivers(void) {
+    int n = 0;
+    for (int i = 0; i < N_KNOWN; i++) n += esft_driver_built(known[i]);
+    return n;
+}
+
+const esft_backend_driver *esft_registry_driver(int i) {
+    for (int k = 0; k < N_KNOWN; k++)
+        if (esft_driver_built(known[k]) && i-- == 0) return known[k];
+    return NULL;
+}
+
+const esft_backend_driver *esft_registry_find(const char *name) {
+    const esft_backend_driver *d = esft_registry_lookup(name);
+    return esft_driver_built(d) ? d : NULL;
+}
+
 bool esft_backend_name_known(const char *name) {
-    for (size_t i = 0; i < sizeof known_names / sizeof known_names[0]; i++)
-        if (strcmp(known_names[i], name) == 0) return true;
+    return strcmp(name, "auto") == 0 || esft_registry_lookup(name) != NULL;
+}
+
+void esft_registry_names(char *buf, size_t cap, bool built_only, const char *sep,
+                         const char *last) {
+    const char *names[N_KNOWN + 1];
+    int n = 0;
+    names[n++] = "auto";
+    for (int i = 0; i < N_KNOWN; i++)
+        if (!built_only || esft_driver_built(known[i])) names[n++] = known[i]->name;
+    size_t used = 0;
+    if (cap) buf[0] = '\0';
+    for (int i = 0; i < n && used < cap; i++) {
+        int w = snprintf(buf + used, cap - used, "%s%s", i == 0 ? "" : i == n - 1 ? last : sep,
+                         names[i]);
+        if (w < 0) break;
+        used += (size_t)w;
+    }
+}
+
+/* Whether the driver's vendor list holds id (the list ends at its first 0). */
+static bool names_vendor(const esft_backend_driver *d, uint16_t id) {
+    for (size_t v = 0; v < sizeof d->vendors / sizeof d->vendors[0] && d->vendors[v]; v++)
+        if (d->vendors[v] == id) return true;
     return false;
+}
+
+bool esft_driver_claims(const esft_backend_driver *d, uint16_t vendor_id) {
+    if (vendor_id == 0) return false;
+    if (names_vendor(d, vendor_id)) return true;
+    if (!names_vendor(d, ESFT_VENDOR_ANY)) return false;
+    for (int i = 0; i < N_KNOWN; i++)
+        if (names_vendor(known[i], vendor_id)) return false; /* that vendor's own backend */
+    return true;
 }
 
 #define MAX_DEVICES 16
@@ -93,13 +135,15 @@ static esft_ranked_device unusable(const char *backend, const char *name, const 
 int esft_registry_rank(esft_ranked_device *out, int max, unsigned flags) {
     pool_entry pool[MAX_DEVICES * 4];
     int n_pool = 0;
-    int n_drv = esft_registry_n_drivers();
+    const esft_backend_driver *drivers[8];
+    int n_drv = 0;
+    while (n_drv < 8 && (drivers[n_drv] = esft_registry_driver(n_drv))) n_drv++;
     char drv_fail[8][sizeof(((esft_err *)0)->msg)];
     bool drv_ok[8];
     esft_ranked_device usable[MAX_RANKED], bad[MAX_RANKED];
     int n_use = 0, n_bad = 0;
 
-    for (int d = 0; d < n_drv && d < 8; d++) {
+    for (int d = 0; d < n_drv; d++) {
         esft_device_info infos[MAX_DEVICES];
         esft_err e = {{0}};
         int k = drivers[d]->enumerate(infos, MAX_DEVICES, &e);
@@ -137,7 +181,7 @@ int esft_registry_rank(esft_ranked_device *out, int max, unsigned flags) {
                  hw[c].device_id);
         if (d < 0) {
             snprintf(why, sizeof why, "%s backend not built into this esft", hw[c].backend);
-        } else if (d < 8 && !drv_ok[d]) {
+        } else if (!drv_ok[d]) {
             snprintf(why, sizeof why, "%s unavailable: %s", hw[c].backend, drv_fail[d]);
         } else {
             /* the backend's device at this PCI id; if the backend reports no
@@ -288,9 +332,10 @@ esft_status esft_backend_open_device(const char *name, const esft_backend_option
         if (esft_backend_name_known(name))
             return esft_errf(err, ESFT_ERR_UNSUPPORTED,
                              "--backend %s: this esft was built without the %s backend", name, name);
-        return esft_errf(err, ESFT_ERR_INVALID_ARG,
-                         "--backend %s: unknown backend (expected auto, cpu, cuda, vulkan or opencl)",
-                         name);
+        char names[128];
+        esft_registry_names(names, sizeof names, false, ", ", " or ");
+        return esft_errf(err, ESFT_ERR_INVALID_ARG, "--backend %s: unknown backend (expected %s)",
+                         name, names);
     }
     const int idx = opts && opts->device_index > 0 ? opts->device_index : 0;
     return open_indexed(d, name, opts, idx, out, info, err);

@@ -18,22 +18,55 @@ typedef struct esft_device_info {
     int rank;              /* lower is preferred by auto */
 } esft_device_info;
 
-/* One compiled-in backend. A backend joins esft by adding one entry to the
- * table in registry.c. */
+/* Kinds of device a backend may drive (esft_backend_driver.kinds). */
+enum { ESFT_KIND_CPU = 1u << 0, ESFT_KIND_GPU = 1u << 1, ESFT_KIND_ACCEL = 1u << 2 };
+
+/* Claims any PCI GPU whose vendor no backend names (esft_backend_driver.vendors). */
+#define ESFT_VENDOR_ANY 0xFFFFu
+
+/* Everything esft knows of one backend. Each backend defines its driver in
+ * its folder (<name>/<name>_driver.c, compiled into every build) and joins
+ * the registry with one line of ESFT_BACKENDS in registry.c. A backend left
+ * out of the build keeps its description, so that --backend and auto can say
+ * that it is not built; its entry points are then NULL. */
 typedef struct esft_backend_driver {
-    const char *name;
+    const char *name;         /* what --backend takes: "cuda" */
+    const char *about;        /* one line: the devices it drives and how */
+    unsigned kinds;           /* ESFT_KIND_* of the devices it may list */
+    /* PCI vendor ids of the GPUs and accelerators it claims for auto (0
+     * ends the list early); ESFT_VENDOR_ANY: every vendor no backend names */
+    uint16_t vendors[4];
+    /* auto's preference among the backends claiming a PCI GPU: lower first */
+    int preference;
     /* Fills up to max devices; returns the count (>= 0), or -1 with a reason
-     * in err when the API is unusable here (no driver, no platform ...). */
+     * in err when the API is unusable here (no driver, no platform ...).
+     * NULL when the backend is not built. */
     int (*enumerate)(esft_device_info *out, int max, esft_err *err);
+    /* NULL when the backend is not built. */
     esft_status (*create)(const esft_backend_options *opts, esft_backend **out, esft_err *err);
 } esft_backend_driver;
 
+/* The backends built into this binary, in registry order. */
 int esft_registry_n_drivers(void);
 const esft_backend_driver *esft_registry_driver(int i);
 const esft_backend_driver *esft_registry_find(const char *name); /* NULL if not built */
 
+/* Every backend esft knows of, built or not, in registry order. */
+int esft_registry_n_known(void);
+const esft_backend_driver *esft_registry_known(int i);
+const esft_backend_driver *esft_registry_lookup(const char *name); /* NULL if unknown */
+static inline bool esft_driver_built(const esft_backend_driver *d) { return d && d->create; }
+
 /* Names a user may pass to --backend, built or not (for messages). */
 bool esft_backend_name_known(const char *name);
+
+/* "auto|cpu|vulkan" (built backends only, when built_only) with `sep`
+ * between names and `last` before the final one ("auto, cpu or vulkan"). */
+void esft_registry_names(char *buf, size_t cap, bool built_only, const char *sep,
+                         const char *last);
+
+/* Whether the driver claims a PCI device of this vendor for auto. */
+bool esft_driver_claims(const esft_backend_driver *d, uint16_t vendor_id);
 
 /* One place in auto's order, or a device auto cannot use (order < 0). */
 typedef struct esft_ranked_device {

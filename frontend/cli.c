@@ -24,7 +24,13 @@ void cli_print_help(const cli_command *cmd) {
             snprintf(left, sizeof left, "--%s", o->name);
         else
             snprintf(left, sizeof left, "--%s %s", o->name, o->metavar ? o->metavar : "V");
-        printf("  %-26s %s\n", left, o->help);
+        if (o->kind == CLI_BACKEND) {
+            char names[128];
+            esft_registry_names(names, sizeof names, true, "|", "|");
+            printf("  %-26s %s %s\n", left, names, o->help);
+        } else {
+            printf("  %-26s %s\n", left, o->help);
+        }
     }
     printf("  %-26s %s\n", "--help", "show this help");
 }
@@ -45,6 +51,7 @@ static int set_value(const cli_command *cmd, const cli_opt *o, const char *val) 
     errno = 0;
     switch (o->kind) {
     case CLI_STR:
+    case CLI_BACKEND:
         *(const char **)o->dst = val;
         return ESFT_EXIT_OK;
     case CLI_LIST: {
@@ -177,8 +184,9 @@ int cli_open_backend_info(const cli_common *c, const char *dtype, esft_backend *
                           esft_device_info *info) {
     const char *name = c->backend ? c->backend : "auto";
     if (!esft_backend_name_known(name)) {
-        fprintf(stderr, "esft: --backend %s: unknown backend (expected auto, cpu, cuda, vulkan or opencl)\n",
-                name);
+        char names[128];
+        esft_registry_names(names, sizeof names, false, ", ", " or ");
+        fprintf(stderr, "esft: --backend %s: unknown backend (expected %s)\n", name, names);
         return ESFT_EXIT_USAGE;
     }
     esft_backend_options o = {.n_threads = c->threads, .device_index = c->device};

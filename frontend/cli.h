@@ -13,6 +13,7 @@ enum { ESFT_EXIT_OK = 0, ESFT_EXIT_RUNTIME = 1, ESFT_EXIT_USAGE = 2 };
 
 typedef enum cli_kind {
     CLI_STR,   /* const char * */
+    CLI_BACKEND, /* const char *, a backend name: --help lists those built in */
     CLI_INT,   /* int, within [min, max] */
     CLI_U64,   /* uint64_t */
     CLI_FLOAT, /* float, within [min, max] */
@@ -61,7 +62,7 @@ typedef struct cli_common {
 #define CLI_COMMON_INIT {.device = -1}
 
 #define CLI_COMMON_OPTS(c)                                                                     \
-    {"backend", CLI_STR, &(c).backend, "B", "auto|cpu|cuda|vulkan|opencl (default auto)", 0, 0}, \
+    {"backend", CLI_BACKEND, &(c).backend, "B", "(default auto)", 0, 0},                        \
     {"threads", CLI_INT, &(c).threads, "N", "host threads (default: all cores)", 0, 4096},       \
     {"device", CLI_INT, &(c).device, "I", "device index within the backend (auto: within the backend it ranks first, see 'esft devices'); default auto's pick or 0, train under MPI the rank's local rank", 0, 64}
 

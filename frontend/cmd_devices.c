@@ -36,22 +36,22 @@ int cmd_devices(int argc, char **argv) {
                r[i].info.rank, order, r[i].info.name, r[i].reason[0] ? "  -- " : "", r[i].reason);
     }
     /* backends without a listed device: not built, unusable API, none found */
-    const char *names[] = {"cpu", "opencl", "vulkan", "cuda"};
-    for (size_t b = 0; b < sizeof names / sizeof names[0]; b++) {
-        if (!esft_registry_find(names[b])) {
-            printf("%-8s  -  (not built into this esft)\n", names[b]);
+    for (int b = 0; b < esft_registry_n_known(); b++) {
+        const esft_backend_driver *d = esft_registry_known(b);
+        if (!esft_driver_built(d)) {
+            printf("%-8s  -  (not built into this esft: %s)\n", d->name, d->about);
             continue;
         }
         bool listed = false;
         for (int i = 0; i < n; i++) {
-            if (strcmp(r[i].info.backend, names[b]) != 0 || r[i].hwloc[0]) {
-                if (r[i].info.index >= 0 && strcmp(r[i].info.backend, names[b]) == 0) listed = true;
+            if (strcmp(r[i].info.backend, d->name) != 0 || r[i].hwloc[0]) {
+                if (r[i].info.index >= 0 && strcmp(r[i].info.backend, d->name) == 0) listed = true;
                 continue;
             }
-            if (r[i].info.index < 0) printf("%-8s  -  %s\n", names[b], r[i].reason);
+            if (r[i].info.index < 0) printf("%-8s  -  %s\n", d->name, r[i].reason);
             listed = true;
         }
-        if (!listed) printf("%-8s  -  no devices\n", names[b]);
+        if (!listed) printf("%-8s  -  no devices\n", d->name);
     }
 
     printf("\nPCI GPUs and accelerators (hwloc):\n");

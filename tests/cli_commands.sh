@@ -9,6 +9,11 @@ expect 2 "$ESFT"
 expect 2 "$ESFT" frobnicate
 for sub in generate devices synth train eval plot score data; do expect 0 "$ESFT" $sub --help; done
 expect 0 "$ESFT" bench --help
+# --backend's help lists exactly the backends this esft was built with
+expect 0 "$ESFT" --version
+BUILT=$(sed -n 's/^built with: //p' "$TMP/out" | tr ' ' '\n' | grep -vx mpi | tr '\n' '|')
+expect 0 "$ESFT" generate --help
+grep -q -- "--backend B  *auto|${BUILT%|} (default auto)" "$TMP/out" && ok || bad "--backend help: $(grep -- --backend "$TMP/out") (built: $BUILT)"
 expect 0 "$ESFT" bench decode --help
 expect 0 "$ESFT" bench matmul --help
 expect 0 "$ESFT" bench ops --help

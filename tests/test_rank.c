@@ -73,6 +73,58 @@ static void check_auto(const char *topo, const char *const *not_built, int n_not
     CHECK(picked == 1 && r[0].picked && strcmp(r[0].info.backend, "cpu") == 0);
 }
 
+/* The registry's drivers: named, described, unique; built ones findable and
+ * openable by name, the others known but not found; PCI claims: NVIDIA is
+ * cuda's alone, other vendors go to every backend that claims any vendor. */
+static void check_registry(void) {
+    int n = esft_registry_n_known(), built = 0;
+    CHECK(n >= 4);
+    for (int i = 0; i < n; i++) {
+        const esft_backend_driver *d = esft_registry_known(i);
+        CHECKF(d->name && d->name[0] && d->about && d->about[0] && d->kinds, "driver %d", i);
+        CHECKF(esft_registry_lookup(d->name) == d, "%s: lookup", d->name);
+        CHECKF(esft_backend_name_known(d->name), "%s: not a --backend name", d->name);
+        CHECKF((esft_registry_find(d->name) != NULL) == esft_driver_built(d), "%s", d->name);
+        CHECKF(esft_driver_built(d) == (d->enumerate != NULL), "%s: half built", d->name);
+        built += esft_driver_built(d);
+        for (int j = 0; j < i; j++) CHECK(strcmp(esft_registry_known(j)->name, d->name) != 0);
+    }
+    CHECK(built == esft_registry_n_drivers() && esft_driver_built(esft_registry_lookup("cpu")));
+    for (int i = 0; i < built; i++) CHECK(esft_driver_built(esft_registry_driver(i)));
+    CHECK(esft_registry_driver(built) == NULL && esft_registry_lookup("warp-drive") == NULL);
+    CHECK(esft_backend_name_known("auto") && !esft_backend_name_known("warp-drive"));
+
+    /* every known name in the unknown-backend message, only built ones in --help */
+    char all[256], some[256];
+    esft_registry_names(all, sizeof all, false, ", ", " or ");
+    esft_registry_names(some, sizeof some, true, "|", "|");
+    CHECKF(strncmp(all, "auto, cpu, ", 11) == 0 && strstr(all, " or "), "names: %s", all);
+    CHECKF(strncmp(some, "auto|cpu", 8) == 0, "built names: %s", some);
+    for (int i = 0; i < n; i++) {
+        const esft_backend_driver *d = esft_registry_known(i);
+        CHECKF(strstr(all, d->name) != NULL, "%s missing from '%s'", d->name, all);
+        char bar[64];
+        snprintf(bar, sizeof bar, "|%s", d->name);
+        CHECKF((strstr(some, bar) != NULL) == esft_driver_built(d), "%s in '%s'", d->name, some);
+    }
+    char tiny[8];
+    esft_registry_names(tiny, sizeof tiny, false, ", ", " or ");
+    CHECKF(strlen(tiny) == 7, "truncated names: '%s'", tiny);
+
+    const esft_backend_driver *cpu = esft_registry_lookup("cpu");
+    const esft_backend_driver *cuda = esft_registry_lookup("cuda");
+    const esft_backend_driver *vk = esft_registry_lookup("vulkan");
+    const esft_backend_driver *cl = esft_registry_lookup("opencl");
+    CHECK(cuda && vk && cl);
+    if (!cuda || !vk || !cl) return;
+    CHECK(esft_driver_claims(cuda, 0x10de) && !esft_driver_claims(cuda, 0x1002));
+    CHECK(!esft_driver_claims(vk, 0x10de) && !esft_driver_claims(cl, 0x10de));
+    CHECK(esft_driver_claims(vk, 0x1002) && esft_driver_claims(cl, 0x8086));
+    CHECK(esft_driver_claims(vk, 0x1234) && !esft_driver_claims(vk, 0));
+    CHECK(!esft_driver_claims(cpu, 0x10de) && !esft_driver_claims(cpu, 0x1002));
+    CHECK(cuda->preference < vk->preference && vk->preference < cl->preference);
+}
+
 #ifdef ESFT_HAVE_HWLOC
 static int candidates(const char *topo, esft_hw_candidate *c) {
     use_topology(topo);
@@ -154,6 +206,7 @@ static void check_without_hwloc(void) {
 #endif
 
 int main(void) {
+    check_registry();
 #ifdef ESFT_HAVE_HWLOC
     check_topologies();
 #else

@@ -133,8 +133,6 @@ static const esft_backend_ops cpu_ops = {
     .supports = cpu_supports,
     .perturb = esft_cpu_perturb,
     .es_update = esft_cpu_es_update,
-    .noise = esft_cpu_noise,
-    .philox = esft_cpu_philox,
     .matmul = esft_cpu_matmul,
     .rmsnorm = esft_cpu_rmsnorm,
     .rope = esft_cpu_rope,
@@ -144,6 +142,7 @@ static const esft_backend_ops cpu_ops = {
     .attention = esft_cpu_attention,
     .argmax = esft_cpu_argmax,
     .scale = esft_cpu_scale,
+    .test = {.noise = esft_cpu_noise, .philox = esft_cpu_philox},
 };
 
 /* "model name" from /proc/cpuinfo, or a generic name. */
@@ -208,7 +207,7 @@ esft_status esft_cpu_backend_create(const esft_backend_options *opts, esft_backe
     return ESFT_OK;
 }
 
-static int cpu_enumerate(esft_device_info *out, int max, esft_err *err) {
+int esft_cpu_enumerate(esft_device_info *out, int max, esft_err *err) {
     (void)err;
     if (max < 1) return 0;
     esft_device_info *d = &out[0];
@@ -223,9 +222,3 @@ static int cpu_enumerate(esft_device_info *out, int max, esft_err *err) {
     d->rank = 1000; /* CPUs rank after every accelerator */
     return 1;
 }
-
-const esft_backend_driver esft_cpu_driver = {
-    .name = "cpu",
-    .enumerate = cpu_enumerate,
-    .create = esft_cpu_backend_create,
-};

@@ -7,11 +7,14 @@
 #include "../backend.h"
 #include "../registry.h"
 
+/* Its description and entry points (cpu_driver.c). */
 extern const esft_backend_driver esft_cpu_driver;
 
 /* Creates the cpu backend (opts may be NULL: all cores, f32 work dtype).
  * Work dtypes f32 (default), f16 and bf16 are accepted. */
 esft_status esft_cpu_backend_create(const esft_backend_options *opts, esft_backend **out,
                                     esft_err *err);
+/* The one cpu device (esft_backend_driver.enumerate). */
+int esft_cpu_enumerate(esft_device_info *out, int max, esft_err *err);
 
 #endif

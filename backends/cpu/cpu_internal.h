@@ -69,37 +69,8 @@ static inline uint16_t esft_cpu_f32_to_bf16(float f) {
 /* dst[0..n) = row of the given dtype (F32, F16 or BF16) converted to f32. */
 void esft_cpu_row_to_f32(float *dst, const void *src, esft_dtype dtype, size_t n);
 
-/* --- ops (cpu_noise.c) --- */
-esft_status esft_cpu_perturb(esft_backend *be, esft_buf *work, const esft_buf *master, size_t n,
-                             uint32_t tensor_id, uint64_t seed, float sigma);
-esft_status esft_cpu_es_update(esft_backend *be, esft_buf *master, size_t n, uint32_t tensor_id,
-                               const uint64_t *seeds, const float *coeffs, int n_members);
-esft_status esft_cpu_noise(esft_backend *be, esft_buf *out, size_t n, uint64_t first,
-                           uint32_t tensor_id, uint64_t seed);
-esft_status esft_cpu_philox(esft_backend *be, esft_buf *out, size_t n_blocks, uint64_t first_block,
-                            uint32_t c2, uint32_t c3, uint64_t key);
-
-/* --- ops (cpu_matmul.c) --- */
-esft_status esft_cpu_matmul(esft_backend *be, esft_buf *y, const esft_buf *x, const esft_buf *w,
-                            const esft_buf *bias, int T, int N, int K);
-
-/* --- ops (cpu_ops.c) --- */
-esft_status esft_cpu_rmsnorm(esft_backend *be, esft_buf *y, const esft_buf *x, const esft_buf *w,
-                             int T, int D, float eps);
-esft_status esft_cpu_rope(esft_backend *be, esft_buf *x, const esft_buf *pos, int T, int n_heads,
-                          int head_dim, float base, esft_rope_style style);
-esft_status esft_cpu_swiglu(esft_backend *be, esft_buf *y, const esft_buf *gate,
-                            const esft_buf *up, size_t n);
-esft_status esft_cpu_add(esft_backend *be, esft_buf *y, const esft_buf *a, const esft_buf *b,
-                         size_t n);
-esft_status esft_cpu_get_rows(esft_backend *be, esft_buf *y, const esft_buf *table,
-                              const esft_buf *ids, int T, int D);
-esft_status esft_cpu_attention(esft_backend *be, esft_buf *out, const esft_buf *q,
-                               const esft_buf *k, const esft_buf *v, esft_buf *kcache,
-                               esft_buf *vcache, const esft_buf *seq, const esft_buf *pos, int T,
-                               int n_heads, int n_kv_heads, int head_dim, int max_ctx,
-                               float scale);
-esft_status esft_cpu_scale(esft_backend *be, esft_buf *x, size_t n, float factor);
-esft_status esft_cpu_argmax(esft_backend *be, esft_buf *ids, const esft_buf *x, int T, int N);
+/* The ops (cpu_noise.c: perturb, es_update and the test hooks; cpu_matmul.c: matmul;
+ * cpu_ops.c: the rest), with backend.h's signatures. */
+ESFT_DECLARE_OPS(esft_cpu)
 
 #endif

@@ -44,7 +44,7 @@ static int count_devices(esft_err *err) {
     return n < MAX_CUDA_DEVICES ? n : MAX_CUDA_DEVICES;
 }
 
-static int cu_enumerate(esft_device_info *out, int max, esft_err *err) {
+int esft_cuda_enumerate(esft_device_info *out, int max, esft_err *err) {
     int n = count_devices(err);
     if (n < 0) return -1;
     int k = 0;
@@ -227,8 +227,6 @@ static const esft_backend_ops cu_ops = {
     .perturb = esft_cu_perturb,
     .es_update = esft_cu_es_update,
     .scale = esft_cu_scale,
-    .noise = esft_cu_noise,
-    .philox = esft_cu_philox,
     .matmul = esft_cu_matmul,
     .rmsnorm = esft_cu_rmsnorm,
     .rope = esft_cu_rope,
@@ -237,9 +235,11 @@ static const esft_backend_ops cu_ops = {
     .get_rows = esft_cu_get_rows,
     .attention = esft_cu_attention,
     .argmax = esft_cu_argmax,
+    .test = {.noise = esft_cu_noise, .philox = esft_cu_philox},
 };
 
-static esft_status cu_create(const esft_backend_options *opts, esft_backend **out, esft_err *err) {
+esft_status esft_cuda_create(const esft_backend_options *opts, esft_backend **out,
+                             esft_err *err) {
     *out = NULL;
     esft_backend_options o = opts ? *opts : (esft_backend_options){0};
     esft_dtype wd = ESFT_BF16;
@@ -303,9 +303,3 @@ static esft_status cu_create(const esft_backend_options *opts, esft_backend **ou
     *out = be;
     return ESFT_OK;
 }
-
-const esft_backend_driver esft_cuda_driver = {
-    .name = "cuda",
-    .enumerate = cu_enumerate,
-    .create = cu_create,
-};

@@ -13,6 +13,11 @@
 #include "../backend.h"
 #include "../registry.h"
 
+/* Its description and entry points (cuda_driver.c). */
 extern const esft_backend_driver esft_cuda_driver;
+
+/* The driver's entry points (esft_backend_driver), built with ESFT_CUDA. */
+int esft_cuda_enumerate(esft_device_info *out, int max, esft_err *err);
+esft_status esft_cuda_create(const esft_backend_options *opts, esft_backend **out, esft_err *err);
 
 #endif

@@ -76,7 +76,7 @@ static void device_name(cl_device_id d, char *out, size_t cap) {
     while (l > 0 && (out[l - 1] == ' ' || out[l - 1] == '\t')) out[--l] = '\0';
 }
 
-static int ocl_enumerate(esft_device_info *out, int max, esft_err *err) {
+int esft_opencl_enumerate(esft_device_info *out, int max, esft_err *err) {
     cl_platform_id plat[MAX_CL_DEVICES];
     cl_device_id devs[MAX_CL_DEVICES];
     int n = list_devices(plat, devs, MAX_CL_DEVICES, err);
@@ -229,8 +229,6 @@ static const esft_backend_ops ocl_ops = {
     .supports = ocl_supports,
     .perturb = esft_cl_perturb,
     .es_update = esft_cl_es_update,
-    .noise = esft_cl_noise,
-    .philox = esft_cl_philox,
     .matmul = esft_cl_matmul,
     .rmsnorm = esft_cl_rmsnorm,
     .rope = esft_cl_rope,
@@ -240,6 +238,7 @@ static const esft_backend_ops ocl_ops = {
     .attention = esft_cl_attention,
     .argmax = esft_cl_argmax,
     .scale = esft_cl_scale,
+    .test = {.noise = esft_cl_noise, .philox = esft_cl_philox},
 };
 
 static const char *const kernel_names[K_COUNT] = {
@@ -248,7 +247,8 @@ static const char *const kernel_names[K_COUNT] = {
 #undef ESFT_CL_NAME
 };
 
-static esft_status ocl_create(const esft_backend_options *opts, esft_backend **out, esft_err *err) {
+esft_status esft_opencl_create(const esft_backend_options *opts, esft_backend **out,
+                               esft_err *err) {
     *out = NULL;
     esft_backend_options o = opts ? *opts : (esft_backend_options){0};
     if (o.work_dtype_set && o.work_dtype != ESFT_F32)
@@ -337,9 +337,3 @@ fail:
     free(be);
     return st;
 }
-
-const esft_backend_driver esft_opencl_driver = {
-    .name = "opencl",
-    .enumerate = ocl_enumerate,
-    .create = ocl_create,
-};

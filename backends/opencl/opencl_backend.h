@@ -9,6 +9,11 @@
 #include "../backend.h"
 #include "../registry.h"
 
+/* Its description and entry points (opencl_driver.c). */
 extern const esft_backend_driver esft_opencl_driver;
+
+/* The driver's entry points (esft_backend_driver), built with ESFT_OPENCL. */
+int esft_opencl_enumerate(esft_device_info *out, int max, esft_err *err);
+esft_status esft_opencl_create(const esft_backend_options *opts, esft_backend **out, esft_err *err);
 
 #endif

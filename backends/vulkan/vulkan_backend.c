@@ -208,7 +208,7 @@ static bool has_device_ext(vk_fns *f, VkPhysicalDevice d, const char *name) {
     return found;
 }
 
-static int vk_enumerate(esft_device_info *out, int max, esft_err *err) {
+int esft_vulkan_enumerate(esft_device_info *out, int max, esft_err *err) {
     vk_fns f;
     VkInstance inst;
     if (!open_instance(&f, &inst, err)) return -1;
@@ -650,8 +650,6 @@ static const esft_backend_ops vk_ops = {
     .supports = vk_supports,
     .perturb = esft_vk_perturb,
     .es_update = esft_vk_es_update,
-    .noise = esft_vk_noise,
-    .philox = esft_vk_philox,
     .matmul = esft_vk_matmul,
     .rmsnorm = esft_vk_rmsnorm,
     .rope = esft_vk_rope,
@@ -661,9 +659,11 @@ static const esft_backend_ops vk_ops = {
     .attention = esft_vk_attention,
     .argmax = esft_vk_argmax,
     .scale = esft_vk_scale,
+    .test = {.noise = esft_vk_noise, .philox = esft_vk_philox},
 };
 
-static esft_status vk_create(const esft_backend_options *opts, esft_backend **out, esft_err *err) {
+esft_status esft_vulkan_create(const esft_backend_options *opts, esft_backend **out,
+                               esft_err *err) {
     *out = NULL;
     esft_backend_options o = opts ? *opts : (esft_backend_options){0};
     if (o.work_dtype_set && o.work_dtype != ESFT_F32)
@@ -851,9 +851,3 @@ fail:
     free(be);
     return st;
 }
-
-const esft_backend_driver esft_vulkan_driver = {
-    .name = "vulkan",
-    .enumerate = vk_enumerate,
-    .create = vk_create,
-};

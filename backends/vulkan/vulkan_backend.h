@@ -10,6 +10,11 @@
 #include "../backend.h"
 #include "../registry.h"
 
+/* Its description and entry points (vulkan_driver.c). */
 extern const esft_backend_driver esft_vulkan_driver;
+
+/* The driver's entry points (esft_backend_driver), built with ESFT_VULKAN. */
+int esft_vulkan_enumerate(esft_device_info *out, int max, esft_err *err);
+esft_status esft_vulkan_create(const esft_backend_options *opts, esft_backend **out, esft_err *err);
 
 #endif

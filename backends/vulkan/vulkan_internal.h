@@ -144,32 +144,7 @@ static inline vk_bind esft_vk_bind_of(const esft_buf *b) {
     return (vk_bind){v->buf, 0, VK_WHOLE_SIZE};
 }
 
-/* Op entry points (vulkan_ops.c). */
-esft_status esft_vk_perturb(esft_backend *be, esft_buf *work, const esft_buf *master, size_t n,
-                            uint32_t tensor_id, uint64_t seed, float sigma);
-esft_status esft_vk_es_update(esft_backend *be, esft_buf *master, size_t n, uint32_t tensor_id,
-                              const uint64_t *seeds, const float *coeffs, int n_members);
-esft_status esft_vk_noise(esft_backend *be, esft_buf *out, size_t n, uint64_t first,
-                          uint32_t tensor_id, uint64_t seed);
-esft_status esft_vk_philox(esft_backend *be, esft_buf *out, size_t n_blocks, uint64_t first_block,
-                           uint32_t c2, uint32_t c3, uint64_t key);
-esft_status esft_vk_matmul(esft_backend *be, esft_buf *y, const esft_buf *x, const esft_buf *w,
-                           const esft_buf *bias, int T, int N, int K);
-esft_status esft_vk_rmsnorm(esft_backend *be, esft_buf *y, const esft_buf *x, const esft_buf *w,
-                            int T, int D, float eps);
-esft_status esft_vk_rope(esft_backend *be, esft_buf *x, const esft_buf *pos, int T, int n_heads,
-                         int head_dim, float base, esft_rope_style style);
-esft_status esft_vk_swiglu(esft_backend *be, esft_buf *y, const esft_buf *gate, const esft_buf *up,
-                           size_t n);
-esft_status esft_vk_add(esft_backend *be, esft_buf *y, const esft_buf *a, const esft_buf *b,
-                        size_t n);
-esft_status esft_vk_scale(esft_backend *be, esft_buf *x, size_t n, float factor);
-esft_status esft_vk_get_rows(esft_backend *be, esft_buf *y, const esft_buf *table,
-                             const esft_buf *ids, int T, int D);
-esft_status esft_vk_attention(esft_backend *be, esft_buf *out, const esft_buf *q,
-                              const esft_buf *k, const esft_buf *v, esft_buf *kcache,
-                              esft_buf *vcache, const esft_buf *seq, const esft_buf *pos, int T,
-                              int n_heads, int n_kv_heads, int head_dim, int max_ctx, float scale);
-esft_status esft_vk_argmax(esft_backend *be, esft_buf *ids, const esft_buf *x, int T, int N);
+/* The ops (vulkan_ops.c), with backend.h's signatures. */
+ESFT_DECLARE_OPS(esft_vk)
 
 #endif
