@@ -2,9 +2,11 @@
  * See plot.h. */
 #include "plot.h"
 
+#ifdef ESFT_HAVE_CAIRO
 #include <cairo-pdf.h>
 #include <cairo-svg.h>
 #include <cairo.h>
+#endif
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
@@ -240,7 +242,7 @@ static int common_tail(const char *const *a, int na, const char *const *b, int n
 
 bool esft_plot_run_names(const char *const *paths, int n, char **names) {
     if (n > ESFT_PLOT_MAX_RUNS) return false;
-    static char bufs[ESFT_PLOT_MAX_RUNS][4096];
+    char bufs[ESFT_PLOT_MAX_RUNS][4096]; /* the paths, cut into components */
     const char *comps[ESFT_PLOT_MAX_RUNS][NAME_MAX_COMPS];
     int n_comps[ESFT_PLOT_MAX_RUNS];
     for (int i = 0; i < n; i++) {
@@ -407,6 +409,7 @@ double esft_plot_acc_px(const esft_plot_layout *L, double acc) {
     return L->bottom - acc * (L->bottom - L->top);
 }
 
+#ifdef ESFT_HAVE_CAIRO
 /* ------------------------------------------------------------------------ */
 /* Drawing                                                                  */
 
@@ -933,6 +936,18 @@ esft_status esft_plot_write(const esft_plot_run *runs, int n_runs, const char *t
     free(b.p);
     return st;
 }
+
+#else /* no cairo: the parser, layout and names still work */
+
+esft_status esft_plot_write(const esft_plot_run *runs, int n_runs, const char *title,
+                            const char *path, esft_err *err) {
+    (void)runs, (void)n_runs, (void)title;
+    return esft_errf(err, ESFT_ERR_UNSUPPORTED,
+                     "%s: this esft was built without cairo, which plots are drawn with "
+                     "(install libcairo2-dev and rebuild)", path);
+}
+
+#endif
 
 /* ------------------------------------------------------------------------ */
 

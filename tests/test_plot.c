@@ -2,7 +2,9 @@
  * names, and the drawn figures read back: the PNG decoded by cairo and
  * checked at the pixels where the layout puts the data, the SVG checked for
  * well-formed XML and its title and legend text, the PDF for its framing. */
+#ifdef ESFT_HAVE_CAIRO
 #include <cairo.h>
+#endif
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -61,6 +63,121 @@ static void write_metrics(const char *path) {
     fclose(f);
 }
 
+static void test_ticks(void) {
+    CHECK_NEAR(esft_plot_nice_step(1.0, 5), 0.2, 1e-12);
+    CHECK_NEAR(esft_plot_nice_step(100.0, 8), 10.0, 1e-9);
+    CHECK_NEAR(esft_plot_nice_step(0.7, 6), 0.1, 1e-12);
+    CHECK_NEAR(esft_plot_nice_step(37.0, 5), 10.0, 1e-9);
+    CHECK_NEAR(esft_plot_nice_step(4000.0, 8), 500.0, 1e-9);
+    CHECK_NEAR(esft_plot_nice_step(0.0021, 6), 0.0005, 1e-15);
+    char b[64];
+    esft_plot_format_tick(0.1 + 0.2, 0.1, b, sizeof b);
+    CHECK(strcmp(b, "0.3") == 0);
+    esft_plot_format_tick(-1e-17, 0.1, b, sizeof b);
+    CHECK(strcmp(b, "0.0") == 0);
+    esft_plot_format_tick(1500, 500, b, sizeof b);
+    CHECK(strcmp(b, "1500") == 0);
+    esft_plot_format_tick(0.25, 0.05, b, sizeof b);
+    CHECK(strcmp(b, "0.25") == 0);
+    esft_plot_format_tick(-2, 1, b, sizeof b);
+    CHECK(strcmp(b, "-2") == 0);
+    CHECK(esft_plot_format_of("a/b/curve.png") == ESFT_PLOT_PNG);
+    CHECK(esft_plot_format_of("curve.SVG") == ESFT_PLOT_SVG);
+    CHECK(esft_plot_format_of("fig.Pdf") == ESFT_PLOT_PDF);
+    CHECK(esft_plot_format_of("curve.jpg") == ESFT_PLOT_NONE);
+    CHECK(esft_plot_format_of("curve") == ESFT_PLOT_NONE);
+    CHECK(esft_plot_format_of("dir.png/curve") == ESFT_PLOT_NONE);
+    CHECK(esft_plot_format_of("out/.png") == ESFT_PLOT_NONE);
+}
+
+static void expect_error(const char *name, const char *text, esft_status want, const char *needle) {
+    const char *p = path_in(name);
+    write_text(p, text);
+    esft_plot_data d;
+    esft_err err = {{0}};
+    esft_status st = esft_plot_load(p, &d, &err);
+    CHECKF(st == want, "%s: status %d, want %d (%s)", name, st, want, err.msg);
+    CHECKF(strstr(err.msg, needle) != NULL, "%s: message '%s' lacks '%s'", name, err.msg, needle);
+    CHECKF(strstr(err.msg, name) != NULL, "%s: message '%s' lacks the file name", name, err.msg);
+    CHECKF(strchr(err.msg, '\n') == NULL, "%s: message is not one line", name);
+    CHECK(d.pts == NULL && d.n == 0);
+}
+
+static void test_errors(void) {
+    expect_error("bad_json.jsonl",
+                 "{\"iter\": 0, \"reward_mean\": 1}\n\n{\"iter\": 1, \"reward_mean\": 1}\n{\"iter\": 2, \"reward_mean\": \n",
+                 ESFT_ERR_FORMAT, ":4: invalid JSON");
+    expect_error("not_object.jsonl", "{\"iter\": 0, \"reward_mean\": 1}\n[1, 2]\n", ESFT_ERR_FORMAT,
+                 ":2: expected a JSON object");
+    expect_error("no_mean.jsonl", "{\"iter\": 0, \"reward_mean\": 1}\n{\"iter\": 1}\n", ESFT_ERR_FORMAT,
+                 ":2: missing or non-numeric \"reward_mean\"");
+    expect_error("no_iter.jsonl", "{\"reward_mean\": 1}\n", ESFT_ERR_FORMAT, ":1: missing or non-numeric \"iter\"");
+    expect_error("str_std.jsonl", "{\"iter\": 0, \"reward_mean\": 1, \"reward_std\": \"big\"}\n",
+                 ESFT_ERR_FORMAT, ":1: \"reward_std\" is not a number");
+    expect_error("acc_range.jsonl", "{\"iter\": 0, \"reward_mean\": 1, \"eval_accuracy\": 57}\n",
+                 ESFT_ERR_FORMAT, ":1: \"eval_accuracy\" 57 is outside [0, 1]");
+    expect_error("huge.jsonl", "{\"iter\": 0, \"reward_mean\": 1}\n{\"iter\": 1, \"reward_mean\": 1, \"reward_max\": 1e300}\n",
+                 ESFT_ERR_FORMAT, ":2: \"reward_max\" is out of range");
+    expect_error("empty.jsonl", "", ESFT_ERR_FORMAT, "no iterations");
+    expect_error("blank.jsonl", "\n  \n\r\n", ESFT_ERR_FORMAT, "no iterations");
+
+    esft_plot_data d;
+    esft_err err = {{0}};
+    CHECK(esft_plot_load(path_in("does_not_exist.jsonl"), &d, &err) == ESFT_ERR_IO);
+    CHECK(strstr(err.msg, "does_not_exist.jsonl") != NULL);
+    /* null optional fields count as absent */
+    write_text(path_in("nulls.jsonl"), "{\"iter\": 0, \"reward_mean\": 1, \"eval_accuracy\": null}\n");
+    CHECK(esft_plot_load(path_in("nulls.jsonl"), &d, &err) == ESFT_OK);
+    CHECK(d.n == 1 && d.n_eval_acc == 0 && !d.has_std && !d.has_minmax);
+    esft_plot_data_free(&d);
+
+    const char *nulls = path_in("nulls.jsonl"), *bad = path_in("bad_json.jsonl");
+    CHECK(esft_plot_metrics(&nulls, 1, path_in("x.jpg"), NULL, &err) == ESFT_ERR_INVALID_ARG);
+    CHECK(esft_plot_metrics(&bad, 1, path_in("bad.png"), NULL, &err) == ESFT_ERR_FORMAT);
+    const char *pair[2] = {nulls, bad}; /* one bad run fails the figure */
+    CHECK(esft_plot_metrics(pair, 2, path_in("bad.png"), NULL, &err) == ESFT_ERR_FORMAT);
+    CHECK(strstr(err.msg, "bad_json.jsonl:4") != NULL);
+    struct stat sb;
+    CHECK(stat(path_in("bad.png"), &sb) != 0); /* nothing written on failure */
+}
+
+static void test_data(const char *metrics, esft_plot_data *d) {
+    esft_err err = {{0}};
+    esft_status st = esft_plot_load(metrics, d, &err);
+    CHECKF(st == ESFT_OK, "%s", err.msg);
+    CHECK(d->n == 41);
+    CHECK(d->has_std && d->has_minmax);
+    CHECK(d->n_eval_acc == 5 && d->n_eval_reward == 0);
+    bool sorted = true;
+    for (int i = 0; i < d->n; i++) sorted &= d->pts[i].iter == i;
+    CHECK(sorted);
+    CHECK_NEAR(d->pts[5].mean, mean_at(5), 1e-9); /* the later line for iter 5 */
+    CHECK_NEAR(d->pts[7].mean, mean_at(7), 1e-9); /* CRLF line */
+    CHECK_NEAR(d->pts[40].max, mean_at(40) + 0.15, 1e-9);
+    CHECK_NEAR(d->pts[20].eval_acc, 0.1, 1e-9);
+    CHECK(isnan(d->pts[21].eval_acc));
+}
+
+static void check_names(const char *const *paths, int n, const char *const *want) {
+    char *names[8];
+    CHECK(esft_plot_run_names(paths, n, names));
+    for (int i = 0; i < n; i++) {
+        CHECKF(strcmp(names[i], want[i]) == 0, "name of %s: '%s', want '%s'", paths[i], names[i], want[i]);
+        free(names[i]);
+    }
+}
+
+static void test_names(void) {
+    check_names((const char *[]){"no_such_x/a/run/metrics.jsonl", "no_such_y/b/run/metrics.jsonl"}, 2,
+                (const char *[]){"a/run", "b/run"});
+    check_names((const char *[]){"no_such/r1/metrics.jsonl", "no_such/r2/metrics.jsonl", "no_such/r1/metrics.jsonl"}, 3,
+                (const char *[]){"r1", "r2", "r1 (2)"});
+    check_names((const char *[]){"no_such/scores.jsonl"}, 1, (const char *[]){"scores.jsonl"});
+    const char *here[] = {path_in("metrics.jsonl")};
+    check_names(here, 1, (const char *[]){"plot_test"});
+}
+
+#ifdef ESFT_HAVE_CAIRO
 /* ---- reading figures back ---- */
 
 typedef struct image {
@@ -202,101 +319,6 @@ static void free_runs(esft_plot_run *runs, char **names, int n) {
     }
 }
 
-static void test_ticks(void) {
-    CHECK_NEAR(esft_plot_nice_step(1.0, 5), 0.2, 1e-12);
-    CHECK_NEAR(esft_plot_nice_step(100.0, 8), 10.0, 1e-9);
-    CHECK_NEAR(esft_plot_nice_step(0.7, 6), 0.1, 1e-12);
-    CHECK_NEAR(esft_plot_nice_step(37.0, 5), 10.0, 1e-9);
-    CHECK_NEAR(esft_plot_nice_step(4000.0, 8), 500.0, 1e-9);
-    CHECK_NEAR(esft_plot_nice_step(0.0021, 6), 0.0005, 1e-15);
-    char b[64];
-    esft_plot_format_tick(0.1 + 0.2, 0.1, b, sizeof b);
-    CHECK(strcmp(b, "0.3") == 0);
-    esft_plot_format_tick(-1e-17, 0.1, b, sizeof b);
-    CHECK(strcmp(b, "0.0") == 0);
-    esft_plot_format_tick(1500, 500, b, sizeof b);
-    CHECK(strcmp(b, "1500") == 0);
-    esft_plot_format_tick(0.25, 0.05, b, sizeof b);
-    CHECK(strcmp(b, "0.25") == 0);
-    esft_plot_format_tick(-2, 1, b, sizeof b);
-    CHECK(strcmp(b, "-2") == 0);
-    CHECK(esft_plot_format_of("a/b/curve.png") == ESFT_PLOT_PNG);
-    CHECK(esft_plot_format_of("curve.SVG") == ESFT_PLOT_SVG);
-    CHECK(esft_plot_format_of("fig.Pdf") == ESFT_PLOT_PDF);
-    CHECK(esft_plot_format_of("curve.jpg") == ESFT_PLOT_NONE);
-    CHECK(esft_plot_format_of("curve") == ESFT_PLOT_NONE);
-    CHECK(esft_plot_format_of("dir.png/curve") == ESFT_PLOT_NONE);
-    CHECK(esft_plot_format_of("out/.png") == ESFT_PLOT_NONE);
-}
-
-static void expect_error(const char *name, const char *text, esft_status want, const char *needle) {
-    const char *p = path_in(name);
-    write_text(p, text);
-    esft_plot_data d;
-    esft_err err = {{0}};
-    esft_status st = esft_plot_load(p, &d, &err);
-    CHECKF(st == want, "%s: status %d, want %d (%s)", name, st, want, err.msg);
-    CHECKF(strstr(err.msg, needle) != NULL, "%s: message '%s' lacks '%s'", name, err.msg, needle);
-    CHECKF(strstr(err.msg, name) != NULL, "%s: message '%s' lacks the file name", name, err.msg);
-    CHECKF(strchr(err.msg, '\n') == NULL, "%s: message is not one line", name);
-    CHECK(d.pts == NULL && d.n == 0);
-}
-
-static void test_errors(void) {
-    expect_error("bad_json.jsonl",
-                 "{\"iter\": 0, \"reward_mean\": 1}\n\n{\"iter\": 1, \"reward_mean\": 1}\n{\"iter\": 2, \"reward_mean\": \n",
-                 ESFT_ERR_FORMAT, ":4: invalid JSON");
-    expect_error("not_object.jsonl", "{\"iter\": 0, \"reward_mean\": 1}\n[1, 2]\n", ESFT_ERR_FORMAT,
-                 ":2: expected a JSON object");
-    expect_error("no_mean.jsonl", "{\"iter\": 0, \"reward_mean\": 1}\n{\"iter\": 1}\n", ESFT_ERR_FORMAT,
-                 ":2: missing or non-numeric \"reward_mean\"");
-    expect_error("no_iter.jsonl", "{\"reward_mean\": 1}\n", ESFT_ERR_FORMAT, ":1: missing or non-numeric \"iter\"");
-    expect_error("str_std.jsonl", "{\"iter\": 0, \"reward_mean\": 1, \"reward_std\": \"big\"}\n",
-                 ESFT_ERR_FORMAT, ":1: \"reward_std\" is not a number");
-    expect_error("acc_range.jsonl", "{\"iter\": 0, \"reward_mean\": 1, \"eval_accuracy\": 57}\n",
-                 ESFT_ERR_FORMAT, ":1: \"eval_accuracy\" 57 is outside [0, 1]");
-    expect_error("huge.jsonl", "{\"iter\": 0, \"reward_mean\": 1}\n{\"iter\": 1, \"reward_mean\": 1, \"reward_max\": 1e300}\n",
-                 ESFT_ERR_FORMAT, ":2: \"reward_max\" is out of range");
-    expect_error("empty.jsonl", "", ESFT_ERR_FORMAT, "no iterations");
-    expect_error("blank.jsonl", "\n  \n\r\n", ESFT_ERR_FORMAT, "no iterations");
-
-    esft_plot_data d;
-    esft_err err = {{0}};
-    CHECK(esft_plot_load(path_in("does_not_exist.jsonl"), &d, &err) == ESFT_ERR_IO);
-    CHECK(strstr(err.msg, "does_not_exist.jsonl") != NULL);
-    /* null optional fields count as absent */
-    write_text(path_in("nulls.jsonl"), "{\"iter\": 0, \"reward_mean\": 1, \"eval_accuracy\": null}\n");
-    CHECK(esft_plot_load(path_in("nulls.jsonl"), &d, &err) == ESFT_OK);
-    CHECK(d.n == 1 && d.n_eval_acc == 0 && !d.has_std && !d.has_minmax);
-    esft_plot_data_free(&d);
-
-    const char *nulls = path_in("nulls.jsonl"), *bad = path_in("bad_json.jsonl");
-    CHECK(esft_plot_metrics(&nulls, 1, path_in("x.jpg"), NULL, &err) == ESFT_ERR_INVALID_ARG);
-    CHECK(esft_plot_metrics(&bad, 1, path_in("bad.png"), NULL, &err) == ESFT_ERR_FORMAT);
-    const char *pair[2] = {nulls, bad}; /* one bad run fails the figure */
-    CHECK(esft_plot_metrics(pair, 2, path_in("bad.png"), NULL, &err) == ESFT_ERR_FORMAT);
-    CHECK(strstr(err.msg, "bad_json.jsonl:4") != NULL);
-    struct stat sb;
-    CHECK(stat(path_in("bad.png"), &sb) != 0); /* nothing written on failure */
-}
-
-static void test_data(const char *metrics, esft_plot_data *d) {
-    esft_err err = {{0}};
-    esft_status st = esft_plot_load(metrics, d, &err);
-    CHECKF(st == ESFT_OK, "%s", err.msg);
-    CHECK(d->n == 41);
-    CHECK(d->has_std && d->has_minmax);
-    CHECK(d->n_eval_acc == 5 && d->n_eval_reward == 0);
-    bool sorted = true;
-    for (int i = 0; i < d->n; i++) sorted &= d->pts[i].iter == i;
-    CHECK(sorted);
-    CHECK_NEAR(d->pts[5].mean, mean_at(5), 1e-9); /* the later line for iter 5 */
-    CHECK_NEAR(d->pts[7].mean, mean_at(7), 1e-9); /* CRLF line */
-    CHECK_NEAR(d->pts[40].max, mean_at(40) + 0.15, 1e-9);
-    CHECK_NEAR(d->pts[20].eval_acc, 0.1, 1e-9);
-    CHECK(isnan(d->pts[21].eval_acc));
-}
-
 /* The figure's pixels: background, the mean line where the layout puts it,
  * both bands between their bounds, eval markers on the right axis, text. */
 static void test_png(const char *metrics, const esft_plot_data *d) {
@@ -409,25 +431,6 @@ static void test_pdf(const char *metrics) {
     free(b);
 }
 
-static void check_names(const char *const *paths, int n, const char *const *want) {
-    char *names[8];
-    CHECK(esft_plot_run_names(paths, n, names));
-    for (int i = 0; i < n; i++) {
-        CHECKF(strcmp(names[i], want[i]) == 0, "name of %s: '%s', want '%s'", paths[i], names[i], want[i]);
-        free(names[i]);
-    }
-}
-
-static void test_names(void) {
-    check_names((const char *[]){"no_such_x/a/run/metrics.jsonl", "no_such_y/b/run/metrics.jsonl"}, 2,
-                (const char *[]){"a/run", "b/run"});
-    check_names((const char *[]){"no_such/r1/metrics.jsonl", "no_such/r2/metrics.jsonl", "no_such/r1/metrics.jsonl"}, 3,
-                (const char *[]){"r1", "r2", "r1 (2)"});
-    check_names((const char *[]){"no_such/scores.jsonl"}, 1, (const char *[]){"scores.jsonl"});
-    const char *here[] = {path_in("metrics.jsonl")};
-    check_names(here, 1, (const char *[]){"plot_test"});
-}
-
 /* Two runs: two colours where each run's mean lies, two legend entries. */
 static void test_two_runs(const char *metrics) {
     char other_dir[1200];
@@ -515,6 +518,19 @@ static void test_command(const char *metrics) {
     CHECK(stat(path_in("cmd2.png"), &sb) != 0);
 }
 
+#else
+
+/* Without cairo the data still loads, and drawing fails with one line. */
+static void test_without_cairo(const char *metrics) {
+    esft_err err = {{0}};
+    CHECK(esft_plot_metrics(&metrics, 1, path_in("none.png"), NULL, &err) == ESFT_ERR_UNSUPPORTED);
+    CHECK(strstr(err.msg, "none.png") && strstr(err.msg, "cairo") && !strchr(err.msg, '\n'));
+    struct stat sb;
+    CHECK(stat(path_in("none.png"), &sb) != 0);
+}
+
+#endif
+
 int main(void) {
     snprintf(dir, sizeof dir, "%s/plot_test", ESFT_TEST_BINARY_DIR);
     mkdir(dir, 0777);
@@ -528,15 +544,19 @@ int main(void) {
     test_names();
     esft_plot_data d = {0};
     test_data(metrics, &d);
+#ifdef ESFT_HAVE_CAIRO
     if (d.n == 41) {
         test_png(metrics, &d);
         test_svg(metrics);
         test_pdf(metrics);
         test_two_runs(metrics);
     }
-    esft_plot_data_free(&d);
     test_no_eval();
     test_edge_cases();
     test_command(metrics);
+#else
+    test_without_cairo(metrics);
+#endif
+    esft_plot_data_free(&d);
     return TEST_EXIT();
 }
