@@ -410,6 +410,20 @@ double esft_plot_acc_px(const esft_plot_layout *L, double acc) {
 }
 
 #ifdef ESFT_HAVE_CAIRO
+/* fontconfig (under cairo's text) keeps allocations from reading its
+ * configuration that it never frees; a leak-checking build is told so. */
+#if defined(__SANITIZE_ADDRESS__)
+#define PLOT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PLOT_ASAN 1
+#endif
+#endif
+#ifdef PLOT_ASAN
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void) { return "leak:libfontconfig.so\n"; }
+#endif
+
 /* ------------------------------------------------------------------------ */
 /* Drawing                                                                  */
 
