@@ -1,4 +1,4 @@
-/* esft plot: a training run's reward curve as PNG or SVG. */
+/* esft plot: training runs' reward curves as PNG, SVG or PDF. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,16 +8,30 @@
 #include "commands.h"
 #include "plot.h"
 
+/* A run directory stands for its metrics.jsonl; buf holds the result. */
+static const char *metrics_path(const char *in, char *buf, size_t cap) {
+    struct stat sb;
+    if (stat(in, &sb) != 0 || !S_ISDIR(sb.st_mode)) return in;
+    size_t len = strlen(in);
+    while (len > 1 && in[len - 1] == '/') len--;
+    snprintf(buf, cap, "%.*s/metrics.jsonl", (int)len, in);
+    return buf;
+}
+
 int cmd_plot(int argc, char **argv) {
     const char *out = NULL, *title = NULL;
     const cli_opt opts[] = {
-        {"out", CLI_STR, &out, "FILE", "output image, .png or .svg (also -o; default DIR/reward.png)", 0, 0},
-        {"title", CLI_STR, &title, "TEXT", "chart title (default: \"Reward: DIR\")", 0, 0},
+        {"out", CLI_STR, &out, "FILE",
+         "output figure, .png, .svg or .pdf (also -o; default: the first run's DIR/reward.png)", 0, 0},
+        {"title", CLI_STR, &title, "TEXT", "figure title (default: \"Reward: DIR\")", 0, 0},
     };
-    const cli_command cmd = {"plot", "DIR/metrics.jsonl|DIR -o FILE.png|FILE.svg [--title T]",
-                             "Draws a run's reward curve: mean reward, mean +/- std and min-max bands\n"
-                             "per iteration, and eval accuracy (right axis) where recorded.",
-                             opts, (int)(sizeof opts / sizeof opts[0]), 1, 1};
+    const cli_command cmd = {
+        "plot", "RUN... -o FILE.png|FILE.svg|FILE.pdf [--title T]   (RUN: DIR/metrics.jsonl or DIR)",
+        "Draws training runs' reward curves in one figure: per run the mean reward per\n"
+        "iteration over its min-max and mean +/- std bands, eval reward where recorded,\n"
+        "and eval accuracy on a right axis (0-100%) where recorded. The legend names\n"
+        "each run by its directory.",
+        opts, (int)(sizeof opts / sizeof opts[0]), 1, ESFT_PLOT_MAX_RUNS};
 
     /* cli_parse knows only long options: spell -o as --out. */
     char **args = malloc((size_t)(argc + 1) * sizeof *args);
@@ -29,38 +43,31 @@ int cmd_plot(int argc, char **argv) {
         if (i > 0 && !literal && strcmp(argv[i], "-o") == 0) args[i] = (char *)"--out";
     }
     args[argc] = NULL;
-    const char *pos[1];
+    const char *pos[ESFT_PLOT_MAX_RUNS];
     int n_pos = 0;
     int rc = cli_parse(&cmd, argc, args, pos, &n_pos);
     free(args);
     if (rc) return rc < 0 ? ESFT_EXIT_OK : rc;
 
-    /* A run directory stands for its metrics.jsonl. */
-    const char *in = pos[0];
-    char in_buf[4096], out_buf[4096];
-    struct stat sb;
-    bool is_dir = stat(in, &sb) == 0 && S_ISDIR(sb.st_mode);
-    size_t in_len = strlen(in);
-    while (is_dir && in_len > 1 && in[in_len - 1] == '/') in_len--;
-    if (is_dir) {
-        snprintf(in_buf, sizeof in_buf, "%.*s/metrics.jsonl", (int)in_len, in);
-        in = in_buf;
-    }
+    static char in_bufs[ESFT_PLOT_MAX_RUNS][4096];
+    const char *in[ESFT_PLOT_MAX_RUNS];
+    for (int i = 0; i < n_pos; i++) in[i] = metrics_path(pos[i], in_bufs[i], sizeof in_bufs[i]);
+    char out_buf[4096];
     if (!out) {
-        const char *slash = strrchr(in, '/');
+        const char *slash = strrchr(in[0], '/');
         if (slash)
-            snprintf(out_buf, sizeof out_buf, "%.*s/reward.png", (int)(slash - in), in);
+            snprintf(out_buf, sizeof out_buf, "%.*s/reward.png", (int)(slash - in[0]), in[0]);
         else
             snprintf(out_buf, sizeof out_buf, "reward.png");
         out = out_buf;
     }
     if (esft_plot_format_of(out) == ESFT_PLOT_NONE) {
-        fprintf(stderr, "esft plot: output '%s' must end in .png or .svg (see 'esft plot --help')\n", out);
+        fprintf(stderr, "esft plot: output '%s' must end in .png, .svg or .pdf (see 'esft plot --help')\n", out);
         return ESFT_EXIT_USAGE;
     }
 
     esft_err err = {{0}};
-    if (esft_plot_metrics(in, out, title, &err) != ESFT_OK) {
+    if (esft_plot_metrics(in, n_pos, out, title, &err) != ESFT_OK) {
         fprintf(stderr, "esft plot: %s\n", err.msg);
         return ESFT_EXIT_RUNTIME;
     }

@@ -1,11 +1,16 @@
-/* Reward-curve charts: metrics.jsonl -> SVG, or PNG through a small software
- * rasteriser (supersampled fills, a built-in 5x7 bitmap font, stored-block
- * PNG). See plot.h. */
+/* Reward-curve figures: metrics.jsonl -> PNG, SVG or PDF drawn with cairo.
+ * See plot.h. */
 #include "plot.h"
 
+#ifdef ESFT_HAVE_CAIRO
+#include <cairo-pdf.h>
+#include <cairo-svg.h>
+#include <cairo.h>
+#endif
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -196,208 +201,114 @@ void esft_plot_data_free(esft_plot_data *d) {
 }
 
 /* ------------------------------------------------------------------------ */
-/* Bitmap font: 5 columns, 7 rows above the baseline, 2 below (descenders).  */
+/* Run names                                                                */
 
-typedef struct glyph {
-    uint32_t cp;
-    const char *rows[9]; /* '#' = ink; missing rows are blank */
-} glyph;
-
-static const glyph font[] = {
-    {' ', {"....."}},
-    {'!', {"..#..", "..#..", "..#..", "..#..", "..#..", ".....", "..#.."}},
-    {'"', {".#.#.", ".#.#.", ".#.#."}},
-    {'#', {".#.#.", ".#.#.", "#####", ".#.#.", "#####", ".#.#.", ".#.#."}},
-    {'$', {"..#..", ".####", "#.#..", ".###.", "..#.#", "####.", "..#.."}},
-    {'%', {"##...", "##..#", "...#.", "..#..", ".#...", "#..##", "...##"}},
-    {'&', {".##..", "#..#.", "#.#..", ".#...", "#.#.#", "#..#.", ".##.#"}},
-    {'\'', {"..#..", "..#..", "..#.."}},
-    {'(', {"...#.", "..#..", ".#...", ".#...", ".#...", "..#..", "...#."}},
-    {')', {".#...", "..#..", "...#.", "...#.", "...#.", "..#..", ".#..."}},
-    {'*', {".....", "..#..", "#.#.#", ".###.", "#.#.#", "..#..", "....."}},
-    {'+', {".....", "..#..", "..#..", "#####", "..#..", "..#..", "....."}},
-    {',', {".....", ".....", ".....", ".....", ".....", ".##..", ".##..", "..#..", ".#..."}},
-    {'-', {".....", ".....", ".....", "####.", ".....", ".....", "....."}},
-    {'.', {".....", ".....", ".....", ".....", ".....", "##...", "##..."}},
-    {'/', {"....#", "...#.", "...#.", "..#..", ".#...", ".#...", "#...."}},
-    {'0', {".###.", "#...#", "#..##", "#.#.#", "##..#", "#...#", ".###."}},
-    {'1', {"..#..", ".##..", "#.#..", "..#..", "..#..", "..#..", "#####"}},
-    {'2', {".###.", "#...#", "....#", "...#.", "..#..", ".#...", "#####"}},
-    {'3', {"#####", "...#.", "..#..", "...#.", "....#", "#...#", ".###."}},
-    {'4', {"...#.", "..##.", ".#.#.", "#..#.", "#####", "...#.", "...#."}},
-    {'5', {"#####", "#....", "####.", "....#", "....#", "#...#", ".###."}},
-    {'6', {"..##.", ".#...", "#....", "####.", "#...#", "#...#", ".###."}},
-    {'7', {"#####", "....#", "...#.", "..#..", ".#...", ".#...", ".#..."}},
-    {'8', {".###.", "#...#", "#...#", ".###.", "#...#", "#...#", ".###."}},
-    {'9', {".###.", "#...#", "#...#", ".####", "....#", "...#.", ".##.."}},
-    {':', {".....", "##...", "##...", ".....", "##...", "##...", "....."}},
-    {';', {".....", ".##..", ".##..", ".....", ".##..", ".##..", "..#..", ".#..."}},
-    {'<', {"...#.", "..#..", ".#...", "#....", ".#...", "..#..", "...#."}},
-    {'=', {".....", ".....", "#####", ".....", "#####", ".....", "....."}},
-    {'>', {".#...", "..#..", "...#.", "....#", "...#.", "..#..", ".#..."}},
-    {'?', {".###.", "#...#", "....#", "...#.", "..#..", ".....", "..#.."}},
-    {'@', {".###.", "#...#", "....#", ".##.#", "#.#.#", "#.#.#", ".###."}},
-    {'A', {".###.", "#...#", "#...#", "#####", "#...#", "#...#", "#...#"}},
-    {'B', {"####.", "#...#", "#...#", "####.", "#...#", "#...#", "####."}},
-    {'C', {".###.", "#...#", "#....", "#....", "#....", "#...#", ".###."}},
-    {'D', {"###..", "#..#.", "#...#", "#...#", "#...#", "#..#.", "###.."}},
-    {'E', {"#####", "#....", "#....", "####.", "#....", "#....", "#####"}},
-    {'F', {"#####", "#....", "#....", "####.", "#....", "#....", "#...."}},
-    {'G', {".###.", "#...#", "#....", "#.###", "#...#", "#...#", ".####"}},
-    {'H', {"#...#", "#...#", "#...#", "#####", "#...#", "#...#", "#...#"}},
-    {'I', {"###..", ".#...", ".#...", ".#...", ".#...", ".#...", "###.."}},
-    {'J', {"..###", "...#.", "...#.", "...#.", "...#.", "#..#.", ".##.."}},
-    {'K', {"#...#", "#..#.", "#.#..", "##...", "#.#..", "#..#.", "#...#"}},
-    {'L', {"#....", "#....", "#....", "#....", "#....", "#....", "#####"}},
-    {'M', {"#...#", "##.##", "#.#.#", "#.#.#", "#...#", "#...#", "#...#"}},
-    {'N', {"#...#", "#...#", "##..#", "#.#.#", "#..##", "#...#", "#...#"}},
-    {'O', {".###.", "#...#", "#...#", "#...#", "#...#", "#...#", ".###."}},
-    {'P', {"####.", "#...#", "#...#", "####.", "#....", "#....", "#...."}},
-    {'Q', {".###.", "#...#", "#...#", "#...#", "#.#.#", "#..#.", ".##.#"}},
-    {'R', {"####.", "#...#", "#...#", "####.", "#.#..", "#..#.", "#...#"}},
-    {'S', {".####", "#....", "#....", ".###.", "....#", "....#", "####."}},
-    {'T', {"#####", "..#..", "..#..", "..#..", "..#..", "..#..", "..#.."}},
-    {'U', {"#...#", "#...#", "#...#", "#...#", "#...#", "#...#", ".###."}},
-    {'V', {"#...#", "#...#", "#...#", "#...#", "#...#", ".#.#.", "..#.."}},
-    {'W', {"#...#", "#...#", "#...#", "#.#.#", "#.#.#", "#.#.#", ".#.#."}},
-    {'X', {"#...#", "#...#", ".#.#.", "..#..", ".#.#.", "#...#", "#...#"}},
-    {'Y', {"#...#", "#...#", ".#.#.", "..#..", "..#..", "..#..", "..#.."}},
-    {'Z', {"#####", "....#", "...#.", "..#..", ".#...", "#....", "#####"}},
-    {'[', {"###..", "#....", "#....", "#....", "#....", "#....", "###.."}},
-    {'\\', {"#....", ".#...", ".#...", "..#..", "...#.", "...#.", "....#"}},
-    {']', {"###..", "..#..", "..#..", "..#..", "..#..", "..#..", "###.."}},
-    {'^', {"..#..", ".#.#.", "#...#"}},
-    {'_', {".....", ".....", ".....", ".....", ".....", ".....", ".....", "#####"}},
-    {'`', {".#...", "..#.."}},
-    {'a', {".....", ".....", ".###.", "....#", ".####", "#...#", ".####"}},
-    {'b', {"#....", "#....", "####.", "#...#", "#...#", "#...#", "####."}},
-    {'c', {".....", ".....", ".###.", "#....", "#....", "#...#", ".###."}},
-    {'d', {"....#", "....#", ".####", "#...#", "#...#", "#...#", ".####"}},
-    {'e', {".....", ".....", ".###.", "#...#", "#####", "#....", ".###."}},
-    {'f', {"..##.", ".#..#", ".#...", "###..", ".#...", ".#...", ".#..."}},
-    {'g', {".....", ".....", ".####", "#...#", "#...#", "#...#", ".####", "....#", ".###."}},
-    {'h', {"#....", "#....", "####.", "#...#", "#...#", "#...#", "#...#"}},
-    {'i', {".#...", ".....", "##...", ".#...", ".#...", ".#...", "###.."}},
-    {'j', {"...#.", ".....", "..##.", "...#.", "...#.", "...#.", "...#.", "#..#.", ".##.."}},
-    {'k', {"#....", "#....", "#..#.", "#.#..", "##...", "#.#..", "#..#."}},
-    {'l', {"##...", ".#...", ".#...", ".#...", ".#...", ".#...", "###.."}},
-    {'m', {".....", ".....", "##.#.", "#.#.#", "#.#.#", "#.#.#", "#.#.#"}},
-    {'n', {".....", ".....", "####.", "#...#", "#...#", "#...#", "#...#"}},
-    {'o', {".....", ".....", ".###.", "#...#", "#...#", "#...#", ".###."}},
-    {'p', {".....", ".....", "####.", "#...#", "#...#", "#...#", "####.", "#....", "#...."}},
-    {'q', {".....", ".....", ".####", "#...#", "#...#", "#...#", ".####", "....#", "....#"}},
-    {'r', {".....", ".....", "#.##.", "##..#", "#....", "#....", "#...."}},
-    {'s', {".....", ".....", ".####", "#....", ".###.", "....#", "####."}},
-    {'t', {".#...", ".#...", "###..", ".#...", ".#...", ".#..#", "..##."}},
-    {'u', {".....", ".....", "#...#", "#...#", "#...#", "#..##", ".##.#"}},
-    {'v', {".....", ".....", "#...#", "#...#", "#...#", ".#.#.", "..#.."}},
-    {'w', {".....", ".....", "#...#", "#...#", "#.#.#", "#.#.#", ".#.#."}},
-    {'x', {".....", ".....", "#...#", ".#.#.", "..#..", ".#.#.", "#...#"}},
-    {'y', {".....", ".....", "#...#", "#...#", "#...#", "#...#", ".####", "....#", ".###."}},
-    {'z', {".....", ".....", "#####", "...#.", "..#..", ".#...", "#####"}},
-    {'{', {"...##", "..#..", "..#..", ".#...", "..#..", "..#..", "...##"}},
-    {'|', {"#....", "#....", "#....", "#....", "#....", "#....", "#....", "#...."}},
-    {'}', {"##...", "..#..", "..#..", "...#.", "..#..", "..#..", "##..."}},
-    {'~', {".....", ".....", ".#...", "#.#.#", "...#.", ".....", "....."}},
-    {0xB1, {"..#..", "..#..", "#####", "..#..", "..#..", ".....", "#####"}}, /* ± */
-    {0xB7, {".....", ".....", ".....", "#....", ".....", ".....", "....."}}, /* · */
-    {0xB0, {".##..", "#..#.", ".##.."}},                                     /* ° */
-    {0xD7, {".....", "#...#", ".#.#.", "..#..", ".#.#.", "#...#", "....."}}, /* × */
-    {0x2013, {".....", ".....", ".....", "####.", ".....", ".....", "....."}}, /* – */
-    {0x2014, {".....", ".....", ".....", "#####", ".....", ".....", "....."}}, /* — */
-};
-static const glyph unknown_glyph = {'?', {"#####", "#...#", "#...#", "#...#", "#...#", "#...#", "#####"}};
-
-#define FONT_CAP 7   /* rows above the baseline */
-#define FONT_ROWS 9  /* with descenders */
-
-static const glyph *find_glyph(uint32_t cp) {
-    /* Latin-1 letters with diacritics: drawn as their base letter. */
-    static const char latin1[] = "AAAAAAACEEEEIIIIDNOOOOO\xd7OUUUUYPsaaaaaaaceeeeiiiidnooooo\xf7ouuuuypy";
-    if (cp >= 0xC0 && cp <= 0xFF && cp != 0xD7 && cp != 0xF7) cp = (unsigned char)latin1[cp - 0xC0];
-    for (size_t i = 0; i < sizeof font / sizeof font[0]; i++)
-        if (font[i].cp == cp) return &font[i];
-    return &unknown_glyph;
+/* The path's components, the file name dropped when it is metrics.jsonl
+ * (the run is its directory). comps point into buf. */
+static int path_components(const char *path, char *buf, size_t cap, const char **comps, int max) {
+    char *abs = realpath(path, NULL); /* "metrics.jsonl" alone still names its directory */
+    snprintf(buf, cap, "%s", abs ? abs : path);
+    free(abs);
+    int n = 0;
+    for (char *tok = strtok(buf, "/"); tok && n < max; tok = strtok(NULL, "/"))
+        if (strcmp(tok, ".") != 0) comps[n++] = tok;
+    if (n > 1 && strcmp(comps[n - 1], "metrics.jsonl") == 0) n--;
+    return n;
 }
 
-static bool glyph_ink(const glyph *g, int row, int col) {
-    const char *r = row < FONT_ROWS ? g->rows[row] : NULL;
-    return r && col < (int)strlen(r) && r[col] == '#';
+/* The last k components joined by '/'. */
+static char *join_tail(const char *const *comps, int n, int k) {
+    if (k > n) k = n;
+    size_t len = 1;
+    for (int i = n - k; i < n; i++) len += strlen(comps[i]) + 1;
+    char *s = malloc(len);
+    if (!s) return NULL;
+    s[0] = '\0';
+    for (int i = n - k; i < n; i++) {
+        if (i > n - k) strcat(s, "/");
+        strcat(s, comps[i]);
+    }
+    return s;
 }
 
-/* Columns [*c0, *c1) the glyph occupies: digits are all 5 wide (aligned
- * tick labels), other glyphs are trimmed to their ink; space is 3. */
-static void glyph_span(const glyph *g, int *c0, int *c1) {
-    if ((g->cp >= '0' && g->cp <= '9') || g->cp == 0xB1) {
-        *c0 = 0;
-        *c1 = 5;
-        return;
-    }
-    int lo = 5, hi = 0;
-    for (int r = 0; r < FONT_ROWS; r++)
-        for (int c = 0; c < 5; c++)
-            if (glyph_ink(g, r, c)) {
-                if (c < lo) lo = c;
-                if (c + 1 > hi) hi = c + 1;
-            }
-    if (hi == 0) {
-        lo = 0;
-        hi = 3;
-    }
-    *c0 = lo;
-    *c1 = hi;
+#define NAME_MAX_COMPS 64
+
+/* How many trailing components a and b share. */
+static int common_tail(const char *const *a, int na, const char *const *b, int nb) {
+    int k = 0;
+    while (k < na && k < nb && strcmp(a[na - 1 - k], b[nb - 1 - k]) == 0) k++;
+    return k;
 }
 
-/* Next code point of a UTF-8 string; malformed bytes read as U+FFFD. */
-static uint32_t utf8_next(const char **s) {
-    const unsigned char *p = (const unsigned char *)*s;
-    uint32_t c = p[0];
-    int n = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : -1;
-    if (n < 0) {
-        *s += 1;
-        return 0xFFFD;
+bool esft_plot_run_names(const char *const *paths, int n, char **names) {
+    if (n > ESFT_PLOT_MAX_RUNS) return false;
+    char bufs[ESFT_PLOT_MAX_RUNS][4096]; /* the paths, cut into components */
+    const char *comps[ESFT_PLOT_MAX_RUNS][NAME_MAX_COMPS];
+    int n_comps[ESFT_PLOT_MAX_RUNS];
+    for (int i = 0; i < n; i++) {
+        n_comps[i] = path_components(paths[i], bufs[i], sizeof bufs[i], comps[i], NAME_MAX_COMPS);
+        names[i] = NULL;
     }
-    if (n > 0) c &= 0x3F >> n;
-    for (int i = 1; i <= n; i++) {
-        if ((p[i] & 0xC0) != 0x80) {
-            *s += i;
-            return 0xFFFD;
+    /* One component more than any other run's path shares, unless the
+     * paths are the same. */
+    for (int i = 0; i < n; i++) {
+        int depth = 1;
+        for (int j = 0; j < n; j++) {
+            int k = common_tail(comps[i], n_comps[i], comps[j], n_comps[j]);
+            bool same = k == n_comps[i] && k == n_comps[j];
+            if (!same && k + 1 > depth) depth = k + 1;
         }
-        c = (c << 6) | (p[i] & 0x3F);
+        names[i] = join_tail(comps[i], n_comps[i], depth);
+        if (!names[i]) goto oom;
     }
-    *s += n + 1;
-    return c;
+    /* Still equal: the same file twice. */
+    for (int i = 0; i < n; i++) {
+        int k = 1;
+        for (int j = 0; j < i; j++) k += strcmp(names[i], names[j]) == 0;
+        if (k == 1) continue;
+        size_t len = strlen(names[i]) + 16;
+        char *s = malloc(len);
+        if (!s) goto oom;
+        snprintf(s, len, "%s (%d)", names[i], k);
+        free(names[i]);
+        names[i] = s;
+    }
+    return true;
+oom:
+    for (int i = 0; i < n; i++) {
+        free(names[i]);
+        names[i] = NULL;
+    }
+    return false;
 }
 
-/* Width in font pixels of s (1 column between glyphs). */
-static int text_cols(const char *s) {
-    int w = 0;
-    bool first = true;
-    while (*s) {
-        const glyph *g = find_glyph(utf8_next(&s));
-        int c0, c1;
-        glyph_span(g, &c0, &c1);
-        w += (first ? 0 : 1) + (c1 - c0);
-        first = false;
-    }
-    return w;
+/* Colour-blind-friendly, distinct in grey too (Okabe-Ito, then more). */
+static const unsigned run_palette[] = {0x0072B2, 0xD55E00, 0x009E73, 0xCC79A7,
+                                       0xE69F00, 0x56B4E9, 0x000000, 0x8C564B};
+
+unsigned esft_plot_run_rgb(int i) {
+    return run_palette[(unsigned)i % (sizeof run_palette / sizeof run_palette[0])];
 }
 
 /* ------------------------------------------------------------------------ */
-/* Layout, shared by both formats                                            */
+/* Layout                                                                   */
 
-#define FP_TITLE 3.0 /* screen pixels per font pixel */
-#define FP_TEXT 2.0  /* ticks, axis labels, legend */
-#define FP_SMALL 1.5 /* subtitle */
-#define MARGIN 14.0
-#define TITLE_TOP 10.0
-#define SUBTITLE_TOP 38.0
-#define LEGEND_TOP 59.0
-#define PLOT_TOP 88.0
-#define TICK_LEN 4.0
-#define MAX_MARKERS 80 /* eval points drawn as markers up to this many */
+/* Pixel sizes of the figure's parts. */
+#define MARGIN 10.0
+#define FS_TICK 12.0
+#define FS_LABEL 13.0
+#define FS_TITLE 16.0
+#define FS_SUB 11.5
+#define FS_LEGEND 12.0
+#define TICK_LEN 5.0
+#define TITLE_BASE 26.0
+#define SUB_BASE 46.0
+#define PLOT_TOP 62.0
+/* DejaVu Sans digits are 0.636 em wide: margins are sized from this so the
+ * layout needs no font (tests call it without drawing). */
+#define DIGIT_EM 0.64
 
-static double text_px(const char *s, double fp) { return text_cols(s) * fp; }
+static double est_width(const char *s, double size) { return (double)strlen(s) * DIGIT_EM * size; }
 
 double esft_plot_nice_step(double span, int target) {
     if (!(span > 0) || !isfinite(span)) return 1.0;
@@ -419,33 +330,36 @@ void esft_plot_format_tick(double v, double step, char *buf, size_t cap) {
         snprintf(buf, cap, "%.*f", dec, v);
 }
 
-/* First tick index: ticks are k*step for k in [first, last]. */
+/* Ticks are k*step for k in [first, last]. */
 static long tick_first(const esft_plot_axis *a) { return (long)ceil(a->lo / a->step - 1e-9); }
 static long tick_last(const esft_plot_axis *a) { return (long)floor(a->hi / a->step + 1e-9); }
 
-static void y_range(const esft_plot_data *d, double *lo, double *hi) {
-    *lo = INFINITY;
-    *hi = -INFINITY;
-    for (int i = 0; i < d->n; i++) {
-        const esft_plot_point *p = &d->pts[i];
-        double a = fmin(p->min, p->mean - p->std), b = fmax(p->max, p->mean + p->std);
-        if (!isnan(p->eval_reward)) {
-            a = fmin(a, p->eval_reward);
-            b = fmax(b, p->eval_reward);
+static void data_range(const esft_plot_run *runs, int n_runs, double *ylo, double *yhi,
+                       double *xlo, double *xhi) {
+    *ylo = *xlo = INFINITY;
+    *yhi = *xhi = -INFINITY;
+    for (int r = 0; r < n_runs; r++)
+        for (int i = 0; i < runs[r].data.n; i++) {
+            const esft_plot_point *p = &runs[r].data.pts[i];
+            *ylo = fmin(*ylo, fmin(p->min, p->mean - p->std));
+            *yhi = fmax(*yhi, fmax(p->max, p->mean + p->std));
+            if (!isnan(p->eval_reward)) {
+                *ylo = fmin(*ylo, p->eval_reward);
+                *yhi = fmax(*yhi, p->eval_reward);
+            }
+            *xlo = fmin(*xlo, p->iter);
+            *xhi = fmax(*xhi, p->iter);
         }
-        *lo = fmin(*lo, a);
-        *hi = fmax(*hi, b);
-    }
 }
 
-void esft_plot_compute_layout(const esft_plot_data *d, esft_plot_layout *L) {
+void esft_plot_compute_layout(const esft_plot_run *runs, int n_runs, esft_plot_layout *L) {
     memset(L, 0, sizeof *L);
     L->width = ESFT_PLOT_WIDTH;
     L->height = ESFT_PLOT_HEIGHT;
-    L->right_axis = d->n_eval_acc > 0;
+    for (int r = 0; r < n_runs; r++) L->right_axis |= runs[r].data.n_eval_acc > 0;
 
-    double lo, hi;
-    y_range(d, &lo, &hi);
+    double lo, hi, x0, x1;
+    data_range(runs, n_runs, &lo, &hi, &x0, &x1);
     if (!(hi - lo > 1e-9 * fmax(1.0, fmax(fabs(lo), fabs(hi))))) {
         double pad = fabs(lo) > 0 ? fabs(lo) * 0.1 : 1.0;
         lo -= pad;
@@ -454,8 +368,6 @@ void esft_plot_compute_layout(const esft_plot_data *d, esft_plot_layout *L) {
     L->y.step = esft_plot_nice_step(hi - lo, 6);
     L->y.lo = floor(lo / L->y.step + 1e-9) * L->y.step;
     L->y.hi = ceil(hi / L->y.step - 1e-9) * L->y.step;
-
-    double x0 = d->pts[0].iter, x1 = d->pts[d->n - 1].iter;
     if (x1 <= x0) { /* one iteration: centred, its own tick only */
         x0 -= 0.5;
         x1 += 0.5;
@@ -463,27 +375,26 @@ void esft_plot_compute_layout(const esft_plot_data *d, esft_plot_layout *L) {
     L->x.lo = x0;
     L->x.hi = x1;
 
-    /* Margins from the widest tick labels. */
     double ylab_w = 0;
     char buf[64];
     for (long k = tick_first(&L->y); k <= tick_last(&L->y); k++) {
         esft_plot_format_tick(k * L->y.step, L->y.step, buf, sizeof buf);
-        ylab_w = fmax(ylab_w, text_px(buf, FP_TEXT));
+        ylab_w = fmax(ylab_w, est_width(buf, FS_TICK));
     }
-    L->left = round(MARGIN + FONT_CAP * FP_TEXT + 12 + ylab_w + TICK_LEN + 6);
-    if (L->right_axis)
-        L->right = round(L->width - (MARGIN + FONT_CAP * FP_TEXT + 12 + text_px("100%", FP_TEXT) +
-                                     TICK_LEN + 5));
-    else
-        L->right = L->width - 32;
+    double label_band = MARGIN + FS_LABEL + 10 + TICK_LEN + 6; /* axis label, gaps, tick */
+    L->left = round(label_band + ylab_w);
+    L->right = L->right_axis ? round(L->width - label_band - est_width("100%", FS_TICK))
+                             : L->width - 28.0;
     L->top = PLOT_TOP;
-    L->bottom = L->height - round(MARGIN + FONT_CAP * FP_TEXT + 10 + FONT_CAP * FP_TEXT + TICK_LEN + 6);
+    L->bottom = L->height - round(MARGIN + FS_LABEL + 10 + FS_TICK + TICK_LEN + 6);
 
     /* x ticks: about one per 90 px, never finer than one iteration. */
     int target = (int)((L->right - L->left) / 90);
     if (target < 2) target = 2;
     L->x.step = esft_plot_nice_step(x1 - x0, target);
     if (L->x.step < 1) L->x.step = 1;
+    /* start on a tick (iterations count from 1: the axis from 0) */
+    if (x1 - x0 >= 2 * L->x.step) L->x.lo = floor(x0 / L->x.step + 1e-9) * L->x.step;
 }
 
 double esft_plot_x_px(const esft_plot_layout *L, double iter) {
@@ -498,747 +409,559 @@ double esft_plot_acc_px(const esft_plot_layout *L, double acc) {
     return L->bottom - acc * (L->bottom - L->top);
 }
 
-/* Colours. */
-typedef struct rgb {
-    uint8_t r, g, b;
-} rgb;
-static const rgb C_BG = {255, 255, 255};
-static const rgb C_GRID = {230, 230, 230};
-static const rgb C_FRAME = {160, 160, 160};
-static const rgb C_TEXT = {40, 40, 40};
-static const rgb C_SUBTEXT = {110, 110, 110};
-#define RGB_HEX(v) {(uint8_t)((v) >> 16), (uint8_t)((v) >> 8), (uint8_t)(v)}
-static const rgb C_MINMAX = RGB_HEX(ESFT_PLOT_RGB_MINMAX);
-static const rgb C_STD = RGB_HEX(ESFT_PLOT_RGB_STD);
-static const rgb C_MEAN = RGB_HEX(ESFT_PLOT_RGB_MEAN);
-static const rgb C_EVAL_ACC = RGB_HEX(ESFT_PLOT_RGB_EVAL_ACC);
-static const rgb C_EVAL_REW = RGB_HEX(ESFT_PLOT_RGB_EVAL_REWARD);
-
-static void hex(rgb c, char out[8]) { snprintf(out, 8, "#%02x%02x%02x", c.r, c.g, c.b); }
-
-/* The chart's text, shared by both formats. */
-typedef struct legend_item {
-    const char *label; /* UTF-8 */
-    int kind;          /* 0 line, 1 band, 2 line + disc, 3 line + square */
-    rgb color;
-} legend_item;
-
-typedef struct chart_text {
-    char subtitle[256];
-    legend_item legend[5];
-    int n_legend;
-    double legend_x[5]; /* left edge of each item's swatch */
-} chart_text;
-
-#define SWATCH_W 22.0
-#define LEGEND_GAP 28.0
-
-static void fmt_num(double v, char *buf, size_t cap) { snprintf(buf, cap, "%.4g", v); }
-
-static double measure_png(const char *s) { return text_px(s, FP_TEXT); }
-
-/* DejaVu Sans / Helvetica average about 0.6 em per character. */
-#define SVG_TS 13.0    /* tick, label, legend font size */
-#define SVG_TITLE 20.0 /* title font size */
-static double measure_svg(const char *s) {
-    int n = 0;
-    while (*s) {
-        utf8_next(&s);
-        n++;
-    }
-    return n * 0.6 * SVG_TS;
-}
-
-/* Legend positions use measure() for text widths. */
-static void chart_text_build(const esft_plot_data *d, const esft_plot_layout *L, chart_text *T,
-                             double (*measure)(const char *)) {
-    memset(T, 0, sizeof *T);
-    const esft_plot_point *last = &d->pts[d->n - 1];
-    int best = 0;
-    for (int i = 1; i < d->n; i++)
-        if (d->pts[i].mean > d->pts[best].mean) best = i;
-    char a[32], b[32], c[32];
-    fmt_num(last->mean, a, sizeof a);
-    fmt_num(d->pts[best].mean, b, sizeof b);
-    snprintf(c, sizeof c, "%.0f", d->pts[best].iter);
-    int n = snprintf(T->subtitle, sizeof T->subtitle,
-                     "%d iteration%s \xc2\xb7 last mean %s \xc2\xb7 best mean %s (iter %s)", d->n,
-                     d->n == 1 ? "" : "s", a, b, c);
-    for (int i = d->n - 1; i >= 0 && n > 0 && (size_t)n < sizeof T->subtitle; i--)
-        if (!isnan(d->pts[i].eval_acc)) {
-            snprintf(T->subtitle + n, sizeof T->subtitle - (size_t)n,
-                     " \xc2\xb7 last eval acc %.1f%%", 100.0 * d->pts[i].eval_acc);
-            break;
-        }
-
-    T->legend[T->n_legend++] = (legend_item){"mean reward", 0, C_MEAN};
-    if (d->has_std) T->legend[T->n_legend++] = (legend_item){"mean \xc2\xb1 std", 1, C_STD};
-    if (d->has_minmax) T->legend[T->n_legend++] = (legend_item){"min\xe2\x80\x93max", 1, C_MINMAX};
-    if (d->n_eval_reward) T->legend[T->n_legend++] = (legend_item){"eval reward", 3, C_EVAL_REW};
-    if (d->n_eval_acc)
-        T->legend[T->n_legend++] = (legend_item){"eval accuracy", 2, C_EVAL_ACC};
-    double total = 0;
-    for (int i = 0; i < T->n_legend; i++)
-        total += (i ? LEGEND_GAP : 0) + SWATCH_W + 6 + measure(T->legend[i].label);
-    double x = round((L->left + L->right) / 2 - total / 2);
-    if (x < MARGIN) x = MARGIN;
-    for (int i = 0; i < T->n_legend; i++) {
-        T->legend_x[i] = x;
-        x += SWATCH_W + 6 + measure(T->legend[i].label) + LEGEND_GAP;
-    }
-}
-
-static const char *default_axis_x = "iteration";
-static const char *default_axis_y = "reward";
-static const char *default_axis_r = "eval accuracy";
+#ifdef ESFT_HAVE_CAIRO
+/* fontconfig (under cairo's text) keeps allocations from reading its
+ * configuration that it never frees; a leak-checking build is told so. */
+#if defined(__SANITIZE_ADDRESS__)
+#define PLOT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PLOT_ASAN 1
+#endif
+#endif
+#ifdef PLOT_ASAN
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void) { return "leak:libfontconfig.so\n"; }
+#endif
 
 /* ------------------------------------------------------------------------ */
-/* Rasteriser: everything is drawn at SS x SS samples per pixel, opaque or   */
-/* alpha-blended, then box-filtered down: antialiasing for free.             */
+/* Drawing                                                                  */
 
-#define SS 4
+#define RGB_TEXT 0x262626
+#define RGB_SUBTEXT 0x6E6E6E
+#define RGB_GRID 0xE8E8E8
+#define RGB_FRAME 0x8C8C8C
+#define RGB_KEY 0x7A7A7A /* legend keys for the series styles */
 
-typedef struct canvas {
-    int w, h; /* in samples */
-    uint8_t *px;
-} canvas;
+static void set_rgb(cairo_t *cr, unsigned rgb, double alpha) {
+    cairo_set_source_rgba(cr, (rgb >> 16 & 0xFF) / 255.0, (rgb >> 8 & 0xFF) / 255.0,
+                          (rgb & 0xFF) / 255.0, alpha);
+}
 
-static void cv_span(canvas *cv, int y, int x0, int x1, rgb c, int a) {
-    if (y < 0 || y >= cv->h) return;
-    if (x0 < 0) x0 = 0;
-    if (x1 > cv->w) x1 = cv->w;
-    if (x0 >= x1) return;
-    uint8_t *p = cv->px + ((size_t)y * cv->w + (size_t)x0) * 3;
-    for (int x = x0; x < x1; x++, p += 3) {
-        if (a >= 255) {
-            p[0] = c.r;
-            p[1] = c.g;
-            p[2] = c.b;
-        } else {
-            p[0] = (uint8_t)(p[0] + ((c.r - p[0]) * a + 127) / 255);
-            p[1] = (uint8_t)(p[1] + ((c.g - p[1]) * a + 127) / 255);
-            p[2] = (uint8_t)(p[2] + ((c.b - p[2]) * a + 127) / 255);
-        }
+static void set_font(cairo_t *cr, double size, bool bold) {
+    cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL,
+                           bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
+    cairo_set_font_size(cr, size);
+}
+
+static double text_width(cairo_t *cr, const char *s) {
+    cairo_text_extents_t e;
+    cairo_text_extents(cr, s, &e);
+    return e.x_advance;
+}
+
+/* Text with its baseline at y; anchor 0 left, 0.5 centre, 1 right. */
+static void draw_text(cairo_t *cr, double x, double y, const char *s, double anchor, unsigned rgb) {
+    set_rgb(cr, rgb, 1.0);
+    cairo_move_to(cr, x - anchor * text_width(cr, s), y);
+    cairo_show_text(cr, s);
+    cairo_new_path(cr);
+}
+
+/* Copies s into buf, cut at a UTF-8 boundary with an ellipsis when wider
+ * than max_w in the current font. */
+static void fit_text(cairo_t *cr, const char *s, double max_w, char *buf, size_t cap) {
+    size_t n = strlen(s);
+    for (bool cut = n + 1 > cap;; cut = true, n--) {
+        /* room for the ellipsis, at a character boundary */
+        while (cut && n > 0 && (n + 4 > cap || ((unsigned char)s[n] & 0xC0) == 0x80)) n--;
+        memcpy(buf, s, n);
+        strcpy(buf + n, cut ? "\xe2\x80\xa6" : "");
+        if (n == 0 || text_width(cr, buf) <= max_w) return;
     }
 }
 
-/* Samples whose centres lie in [v0, v1) (pixel units). */
-static int s_lo(double v) { return (int)ceil(v * SS - 0.5); }
-
-static void cv_rect(canvas *cv, double x0, double y0, double x1, double y1, rgb c, int a) {
-    int i0 = s_lo(x0), i1 = s_lo(x1), j0 = s_lo(y0), j1 = s_lo(y1);
-    for (int j = j0; j < j1; j++) cv_span(cv, j, i0, i1, c, a);
-}
-
-typedef struct xing {
-    double x;
-    int dir;
-} xing;
-
-static int cmp_xing(const void *a, const void *b) {
-    double p = ((const xing *)a)->x, q = ((const xing *)b)->x;
-    return (p > q) - (p < q);
-}
-
-/* Filled polygon (pixel coordinates xy[2*i], xy[2*i+1]), nonzero winding. */
-static void cv_poly(canvas *cv, const double *xy, int n, rgb c, int a) {
-    if (n < 3) return;
-    double ymin = INFINITY, ymax = -INFINITY;
-    for (int i = 0; i < n; i++) {
-        ymin = fmin(ymin, xy[2 * i + 1]);
-        ymax = fmax(ymax, xy[2 * i + 1]);
-    }
-    int j0 = s_lo(ymin), j1 = s_lo(ymax);
-    if (j0 < 0) j0 = 0;
-    if (j1 > cv->h) j1 = cv->h;
-    xing small[16];
-    xing *xs = n <= 16 ? small : malloc((size_t)n * sizeof *xs);
-    if (!xs) return;
-    for (int j = j0; j < j1; j++) {
-        double yc = (j + 0.5) / SS;
-        int m = 0;
-        for (int i = 0; i < n; i++) {
-            int k = (i + 1) % n;
-            double ya = xy[2 * i + 1], yb = xy[2 * k + 1];
-            int dir = (ya <= yc && yb > yc) ? 1 : (yb <= yc && ya > yc) ? -1 : 0;
-            if (!dir) continue;
-            double xa = xy[2 * i], xb = xy[2 * k];
-            xs[m].x = xa + (yc - ya) * (xb - xa) / (yb - ya);
-            xs[m++].dir = dir;
-        }
-        if (m > 1) qsort(xs, (size_t)m, sizeof *xs, cmp_xing);
-        int wind = 0;
-        for (int q = 0; q + 1 < m; q++) {
-            wind += xs[q].dir;
-            if (wind) cv_span(cv, j, s_lo(xs[q].x), s_lo(xs[q + 1].x), c, a);
-        }
-    }
-    if (xs != small) free(xs);
-}
-
-static void cv_disc(canvas *cv, double cx, double cy, double r, rgb c, int a) {
-    int j0 = s_lo(cy - r), j1 = s_lo(cy + r), i0 = s_lo(cx - r), i1 = s_lo(cx + r);
-    for (int j = j0; j < j1; j++) {
-        double dy = (j + 0.5) / SS - cy;
-        double h = r * r - dy * dy;
-        if (h < 0) continue;
-        double w = sqrt(h);
-        int a0 = s_lo(cx - w), a1 = s_lo(cx + w);
-        cv_span(cv, j, a0 > i0 ? a0 : i0, a1 < i1 ? a1 : i1, c, a);
-    }
-}
-
-/* Opaque polyline of the given width with round joins and caps. */
-static void cv_polyline(canvas *cv, const double *xy, int n, double width, rgb c) {
-    double h = width / 2;
-    for (int i = 0; i + 1 < n; i++) {
-        double x0 = xy[2 * i], y0 = xy[2 * i + 1], x1 = xy[2 * i + 2], y1 = xy[2 * i + 3];
-        double dx = x1 - x0, dy = y1 - y0, len = sqrt(dx * dx + dy * dy);
-        if (len < 1e-9) continue;
-        double nx = -dy / len * h, ny = dx / len * h;
-        double q[8] = {x0 + nx, y0 + ny, x1 + nx, y1 + ny, x1 - nx, y1 - ny, x0 - nx, y0 - ny};
-        cv_poly(cv, q, 4, c, 255);
-    }
-    for (int i = 0; i < n; i++) cv_disc(cv, xy[2 * i], xy[2 * i + 1], h, c, 255);
-}
-
-enum { ANCHOR_START, ANCHOR_MIDDLE, ANCHOR_END };
-
-/* Text with its cap top at y. vertical: reads bottom to top, glyph tops
- * facing left at x, anchored along y. Origins snap to whole pixels. */
-static void cv_text(canvas *cv, double x, double y, const char *s, double fp, rgb c, int anchor,
-                    bool vertical) {
-    double w = text_px(s, fp);
-    double off = anchor == ANCHOR_MIDDLE ? w / 2 : anchor == ANCHOR_END ? w : 0;
-    x = round(x);
-    y = round(y);
-    double pen = 0;
-    bool first = true;
-    while (*s) {
-        const glyph *g = find_glyph(utf8_next(&s));
-        int c0, c1;
-        glyph_span(g, &c0, &c1);
-        if (!first) pen += 1;
-        first = false;
-        for (int r = 0; r < FONT_ROWS; r++)
-            for (int col = c0; col < c1; col++) {
-                if (!glyph_ink(g, r, col)) continue;
-                double u = (pen + col - c0) * fp - off; /* along the text */
-                double v = r * fp;                      /* across, downwards */
-                if (vertical)
-                    cv_rect(cv, x + v, round(y) - u - fp, x + v + fp, round(y) - u, c, 255);
-                else
-                    cv_rect(cv, x + u, y + v, x + u + fp, y + v + fp, c, 255);
-            }
-        pen += c1 - c0;
-    }
-}
-
-/* ------------------------------------------------------------------------ */
-/* PNG encoding: RGB, filter 0, zlib stream of stored deflate blocks.        */
-
-/* CRC-32 (IEEE, reflected), bit by bit: a table would be global state, and
- * a ~1 MB image takes milliseconds either way. */
-static uint32_t crc_update(uint32_t crc, const uint8_t *p, size_t n) {
-    crc = ~crc;
-    for (size_t i = 0; i < n; i++) {
-        crc ^= p[i];
-        for (int k = 0; k < 8; k++) crc = (crc & 1) ? 0xEDB88320u ^ (crc >> 1) : crc >> 1;
-    }
-    return ~crc;
-}
-
-static void put_be32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static bool png_chunk(FILE *f, const char type[4], const uint8_t *data, size_t len) {
-    uint8_t hdr[8];
-    put_be32(hdr, (uint32_t)len);
-    memcpy(hdr + 4, type, 4);
-    uint32_t crc = crc_update(crc_update(0, hdr + 4, 4), data, len);
-    uint8_t tail[4];
-    put_be32(tail, crc);
-    return fwrite(hdr, 1, 8, f) == 8 && (len == 0 || fwrite(data, 1, len, f) == len) &&
-           fwrite(tail, 1, 4, f) == 4;
-}
-
-/* Encodes w x h RGB pixels as a PNG file image in memory. */
-static uint8_t *png_zlib(const uint8_t *rgbpx, int w, int h, size_t *out_len) {
-    size_t row = (size_t)w * 3 + 1, raw_len = row * (size_t)h;
-    size_t n_blocks = (raw_len + 65534) / 65535;
-    if (n_blocks == 0) n_blocks = 1;
-    size_t len = 2 + raw_len + 5 * n_blocks + 4;
-    uint8_t *z = malloc(len);
-    uint8_t *raw = malloc(raw_len);
-    if (!z || !raw) {
-        free(z);
-        free(raw);
-        return NULL;
-    }
-    for (int y = 0; y < h; y++) {
-        raw[y * row] = 0; /* filter: none */
-        memcpy(raw + y * row + 1, rgbpx + (size_t)y * w * 3, (size_t)w * 3);
-    }
-    size_t o = 0;
-    z[o++] = 0x78; /* CM 8, 32K window */
-    z[o++] = 0x01; /* FLEVEL 0; (0x78 << 8 | 0x01) % 31 == 0 */
-    uint32_t s1 = 1, s2 = 0;
-    size_t done = 0;
-    for (size_t b = 0; b < n_blocks; b++) {
-        size_t n = raw_len - done < 65535 ? raw_len - done : 65535;
-        z[o++] = b + 1 == n_blocks ? 1 : 0; /* BFINAL, BTYPE 00 */
-        z[o++] = (uint8_t)(n & 0xFF);
-        z[o++] = (uint8_t)(n >> 8);
-        z[o++] = (uint8_t)(~n & 0xFF);
-        z[o++] = (uint8_t)((~n >> 8) & 0xFF);
-        memcpy(z + o, raw + done, n);
-        for (size_t i = 0; i < n; i++) {
-            s1 = (s1 + raw[done + i]) % 65521;
-            s2 = (s2 + s1) % 65521;
-        }
-        o += n;
-        done += n;
-    }
-    put_be32(z + o, (s2 << 16) | s1);
-    o += 4;
-    free(raw);
-    *out_len = o;
-    return z;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Chart geometry helpers                                                    */
-
-/* Band polygon: upper edge left to right, lower edge back. kind 0 min-max,
- * 1 mean +/- std. Returns the number of vertices (2n), xy has 4n doubles. */
-static int band_poly(const esft_plot_data *d, const esft_plot_layout *L, int kind, double *xy) {
-    int n = d->n;
-    for (int i = 0; i < n; i++) {
-        const esft_plot_point *p = &d->pts[i];
-        double hi = kind == 0 ? p->max : p->mean + p->std;
-        double lo = kind == 0 ? p->min : p->mean - p->std;
-        double x = esft_plot_x_px(L, p->iter);
-        xy[2 * i] = x;
-        xy[2 * i + 1] = esft_plot_y_px(L, hi);
-        xy[2 * (2 * n - 1 - i)] = x;
-        xy[2 * (2 * n - 1 - i) + 1] = esft_plot_y_px(L, lo);
-    }
-    return 2 * n;
-}
-
-/* Points of one series: 0 mean, 1 eval reward, 2 eval accuracy. */
+/* The series of a run as pixel points: 0 mean, 1 max, 2 min, 3 mean+std,
+ * 4 mean-std, 5 eval reward, 6 eval accuracy (those two skip absent points). */
 static int series(const esft_plot_data *d, const esft_plot_layout *L, int which, double *xy) {
     int m = 0;
     for (int i = 0; i < d->n; i++) {
         const esft_plot_point *p = &d->pts[i];
-        double v = which == 0 ? p->mean : which == 1 ? p->eval_reward : p->eval_acc;
+        double v = which == 0 ? p->mean : which == 1 ? p->max : which == 2 ? p->min
+                 : which == 3 ? p->mean + p->std : which == 4 ? p->mean - p->std
+                 : which == 5 ? p->eval_reward : p->eval_acc;
         if (isnan(v)) continue;
         xy[2 * m] = esft_plot_x_px(L, p->iter);
-        xy[2 * m + 1] = which == 2 ? esft_plot_acc_px(L, v) : esft_plot_y_px(L, v);
+        xy[2 * m + 1] = which == 6 ? esft_plot_acc_px(L, v) : esft_plot_y_px(L, v);
         m++;
     }
     return m;
 }
 
-static void title_fit(const char *title, double max_px, double fp, char *buf, size_t cap) {
-    snprintf(buf, cap, "%s", title);
-    if (text_px(buf, fp) <= max_px) return;
-    size_t n = strlen(buf);
-    while (n > 0) {
-        n--;
-        while (n > 0 && ((unsigned char)buf[n] & 0xC0) == 0x80) n--; /* whole code points */
-        if (n + 4 > cap) continue;
-        memcpy(buf + n, "...", 4);
-        if (text_px(buf, fp) <= max_px) return;
+static void path_polyline(cairo_t *cr, const double *xy, int m) {
+    for (int i = 0; i < m; i++) cairo_line_to(cr, xy[2 * i], xy[2 * i + 1]);
+}
+
+/* A band between series hi and lo; a lone point gets a small bar. */
+static void draw_band(cairo_t *cr, const esft_plot_data *d, const esft_plot_layout *L, int hi,
+                      int lo, unsigned rgb, double *xy) {
+    int m = series(d, L, hi, xy);
+    if (m == 1) {
+        double top = xy[1];
+        series(d, L, lo, xy);
+        cairo_rectangle(cr, xy[0] - 6, top, 12, xy[1] - top);
+    } else {
+        path_polyline(cr, xy, m);
+        series(d, L, lo, xy);
+        for (int i = m - 1; i >= 0; i--) cairo_line_to(cr, xy[2 * i], xy[2 * i + 1]);
+        cairo_close_path(cr);
     }
+    set_rgb(cr, rgb, ESFT_PLOT_BAND_ALPHA);
+    cairo_fill(cr);
+}
+
+static void draw_marker(cairo_t *cr, double x, double y, bool square, unsigned rgb) {
+    if (square)
+        cairo_rectangle(cr, x - 3.5, y - 3.5, 7, 7);
+    else
+        cairo_arc(cr, x, y, 3.5, 0, 2 * M_PI);
+    set_rgb(cr, rgb, 1.0);
+    cairo_fill_preserve(cr);
+    set_rgb(cr, 0xFFFFFF, 1.0);
+    cairo_set_line_width(cr, 1.0);
+    cairo_stroke(cr);
+}
+
+static void draw_line(cairo_t *cr, const double *xy, int m, double width, bool dashed, unsigned rgb) {
+    if (m == 1) { /* a lone point: a short level stroke */
+        cairo_move_to(cr, xy[0] - 8, xy[1]);
+        cairo_line_to(cr, xy[0] + 8, xy[1]);
+    } else {
+        path_polyline(cr, xy, m);
+    }
+    static const double dash[] = {5.0, 3.0};
+    cairo_set_dash(cr, dash, dashed ? 2 : 0, 0);
+    cairo_set_line_width(cr, width);
+    set_rgb(cr, rgb, 1.0);
+    cairo_stroke(cr);
+    cairo_set_dash(cr, NULL, 0, 0);
+}
+
+/* Markers only while they stay apart. */
+#define MAX_MARKERS 60
+
+static void draw_run(cairo_t *cr, const esft_plot_data *d, const esft_plot_layout *L,
+                     unsigned rgb, double *xy) {
+    if (d->has_minmax) draw_band(cr, d, L, 1, 2, rgb, xy);
+    if (d->has_std) draw_band(cr, d, L, 3, 4, rgb, xy);
+    int m = series(d, L, 5, xy);
+    for (int i = 0; i < m && m <= MAX_MARKERS * 4; i++) draw_marker(cr, xy[2 * i], xy[2 * i + 1], true, rgb);
+    draw_line(cr, xy, series(d, L, 0, xy), 2.0, false, rgb);
+    m = series(d, L, 6, xy);
+    if (m > 0) draw_line(cr, xy, m, 1.5, true, rgb);
+    for (int i = 0; i < m && m <= MAX_MARKERS; i++) draw_marker(cr, xy[2 * i], xy[2 * i + 1], false, rgb);
+}
+
+static void draw_axes(cairo_t *cr, const esft_plot_layout *L) {
+    cairo_set_line_width(cr, 1.0);
+    set_rgb(cr, RGB_GRID, 1.0);
+    for (long k = tick_first(&L->y); k <= tick_last(&L->y); k++) {
+        double y = round(esft_plot_y_px(L, k * L->y.step)) + 0.5;
+        cairo_move_to(cr, L->left, y);
+        cairo_line_to(cr, L->right, y);
+    }
+    for (long k = tick_first(&L->x); k <= tick_last(&L->x); k++) {
+        double x = round(esft_plot_x_px(L, k * L->x.step)) + 0.5;
+        cairo_move_to(cr, x, L->top);
+        cairo_line_to(cr, x, L->bottom);
+    }
+    cairo_stroke(cr);
+}
+
+static void draw_frame_and_ticks(cairo_t *cr, const esft_plot_layout *L) {
+    char buf[64];
+    cairo_set_line_width(cr, 1.0);
+    set_rgb(cr, RGB_FRAME, 1.0);
+    cairo_rectangle(cr, L->left - 0.5, L->top - 0.5, L->right - L->left + 1, L->bottom - L->top + 1);
+    cairo_stroke(cr);
+    set_font(cr, FS_TICK, false);
+    double mid = 0.36 * FS_TICK; /* baseline offset that centres digits on a point */
+    for (long k = tick_first(&L->y); k <= tick_last(&L->y); k++) {
+        double y = round(esft_plot_y_px(L, k * L->y.step)) + 0.5;
+        set_rgb(cr, RGB_FRAME, 1.0);
+        cairo_move_to(cr, L->left - 0.5 - TICK_LEN, y);
+        cairo_line_to(cr, L->left - 0.5, y);
+        cairo_stroke(cr);
+        esft_plot_format_tick(k * L->y.step, L->y.step, buf, sizeof buf);
+        draw_text(cr, L->left - TICK_LEN - 5, y + mid, buf, 1.0, RGB_TEXT);
+    }
+    for (long k = tick_first(&L->x); k <= tick_last(&L->x); k++) {
+        double x = round(esft_plot_x_px(L, k * L->x.step)) + 0.5;
+        set_rgb(cr, RGB_FRAME, 1.0);
+        cairo_move_to(cr, x, L->bottom + 0.5);
+        cairo_line_to(cr, x, L->bottom + 0.5 + TICK_LEN);
+        cairo_stroke(cr);
+        esft_plot_format_tick(k * L->x.step, L->x.step, buf, sizeof buf);
+        draw_text(cr, x, L->bottom + TICK_LEN + 4 + FS_TICK, buf, 0.5, RGB_TEXT);
+    }
+    if (L->right_axis)
+        for (int k = 0; k <= 5; k++) {
+            double y = round(esft_plot_acc_px(L, k * 0.2)) + 0.5;
+            set_rgb(cr, RGB_FRAME, 1.0);
+            cairo_move_to(cr, L->right + 0.5, y);
+            cairo_line_to(cr, L->right + 0.5 + TICK_LEN, y);
+            cairo_stroke(cr);
+            snprintf(buf, sizeof buf, "%d%%", k * 20);
+            draw_text(cr, L->right + TICK_LEN + 5, y + mid, buf, 0.0, RGB_TEXT);
+        }
+
+    /* Axis labels: x centred below, y and right rotated beside the ticks. */
+    set_font(cr, FS_LABEL, false);
+    draw_text(cr, (L->left + L->right) / 2, L->height - MARGIN - 3, "iteration", 0.5, RGB_TEXT);
+    cairo_save(cr);
+    cairo_translate(cr, MARGIN + FS_LABEL, (L->top + L->bottom) / 2);
+    cairo_rotate(cr, -M_PI / 2);
+    draw_text(cr, 0, 0, "reward", 0.5, RGB_TEXT);
+    cairo_restore(cr);
+    if (L->right_axis) {
+        cairo_save(cr);
+        cairo_translate(cr, L->width - MARGIN - FS_LABEL, (L->top + L->bottom) / 2);
+        cairo_rotate(cr, M_PI / 2);
+        draw_text(cr, 0, 0, "eval accuracy (%)", 0.5, RGB_TEXT);
+        cairo_restore(cr);
+    }
+}
+
+/* ---- legend: one entry per run (its colour), then keys for the styles ---- */
+
+enum { KEY_RUN, KEY_MINMAX, KEY_STD, KEY_EVAL_ACC, KEY_EVAL_REWARD };
+
+typedef struct legend_item {
+    char text[128];
+    int kind;     /* KEY_* */
+    unsigned rgb; /* 0xRRGGBB */
+} legend_item;
+
+#define LEGEND_MAX (ESFT_PLOT_MAX_RUNS + 4)
+#define LEGEND_ROW 17.0
+#define LEGEND_SWATCH 24.0
+#define LEGEND_PAD 7.0
+
+static int legend_build(const esft_plot_run *runs, int n_runs, legend_item *items) {
+    int n = 0;
+    bool std = false, minmax = false, acc = false, rew = false;
+    for (int r = 0; r < n_runs && r < ESFT_PLOT_MAX_RUNS; r++) {
+        const esft_plot_data *d = &runs[r].data;
+        items[n++] = (legend_item){{0}, KEY_RUN, esft_plot_run_rgb(r)};
+        snprintf(items[n - 1].text, sizeof items[0].text, "%s", runs[r].name);
+        std |= d->has_std;
+        minmax |= d->has_minmax;
+        acc |= d->n_eval_acc > 0;
+        rew |= d->n_eval_reward > 0;
+    }
+    if (minmax) items[n++] = (legend_item){"min\xe2\x80\x93max", KEY_MINMAX, RGB_KEY};
+    if (std) items[n++] = (legend_item){"mean \xc2\xb1 std", KEY_STD, RGB_KEY};
+    if (rew) items[n++] = (legend_item){"eval reward", KEY_EVAL_REWARD, RGB_KEY};
+    if (acc) items[n++] = (legend_item){"eval accuracy (right)", KEY_EVAL_ACC, RGB_KEY};
+    return n;
+}
+
+typedef struct box {
+    double x0, y0, x1, y1;
+} box;
+
+static bool in_box(const box *b, double x, double y) {
+    return x >= b->x0 && x <= b->x1 && y >= b->y0 && y <= b->y1;
+}
+
+/* Samples of the segment (every 3 px) inside the box; a band (the vertical
+ * span lo..hi at each sample, in pixels) counts when it overlaps the box. */
+static int segment_hits(const box *b, double xa, double ya, double xb, double yb, bool band,
+                        double span_a, double span_b) {
+    int steps = (int)ceil(hypot(xb - xa, yb - ya) / 3.0) + 1, hits = 0;
+    for (int s = 0; s <= steps; s++) {
+        double t = (double)s / steps, x = xa + t * (xb - xa), y = ya + t * (yb - ya);
+        if (band) {
+            double top = y, bottom = span_a + t * (span_b - span_a); /* hi edge, lo edge */
+            hits += x >= b->x0 && x <= b->x1 && top <= b->y1 && bottom >= b->y0;
+        } else {
+            hits += in_box(b, x, y);
+        }
+    }
+    return hits;
+}
+
+/* How much of the runs' curves and bands the box would cover. */
+static int curve_hits(const esft_plot_run *runs, int n_runs, const esft_plot_layout *L, const box *b,
+                      double *xy, double *lo) {
+    int hits = 0;
+    for (int r = 0; r < n_runs; r++) {
+        const esft_plot_data *d = &runs[r].data;
+        for (int which = 0; which <= 6; which++) {
+            if (which >= 3 && which <= 5) continue; /* std lies within min-max; eval reward: points */
+            int m = series(d, L, which, xy);
+            if (which == 1) series(d, L, 2, lo);
+            for (int i = 0; i < m; i++) {
+                int j = i + 1 < m ? i + 1 : i;
+                hits += segment_hits(b, xy[2 * i], xy[2 * i + 1], xy[2 * j], xy[2 * j + 1], which == 1,
+                                     which == 1 ? lo[2 * i + 1] : 0, which == 1 ? lo[2 * j + 1] : 0);
+            }
+        }
+    }
+    return hits;
+}
+
+static void draw_legend_key(cairo_t *cr, const legend_item *it, double x, double yc) {
+    double w = LEGEND_SWATCH;
+    if (it->kind == KEY_RUN || it->kind == KEY_MINMAX || it->kind == KEY_STD) {
+        cairo_rectangle(cr, x, yc - 5, w, 10);
+        set_rgb(cr, it->rgb, ESFT_PLOT_BAND_ALPHA * (it->kind == KEY_STD ? 2 : 1));
+        cairo_fill(cr);
+        if (it->kind != KEY_RUN) { /* grey bands need an edge to be seen */
+            cairo_rectangle(cr, x + 0.5, yc - 4.5, w - 1, 9);
+            set_rgb(cr, it->rgb, 0.45);
+            cairo_set_line_width(cr, 1.0);
+            cairo_stroke(cr);
+        }
+    }
+    if (it->kind == KEY_RUN || it->kind == KEY_EVAL_ACC) {
+        double xy[4] = {x, yc, x + w, yc};
+        draw_line(cr, xy, 2, it->kind == KEY_RUN ? 2.0 : 1.5, it->kind == KEY_EVAL_ACC, it->rgb);
+    }
+    if (it->kind == KEY_EVAL_ACC || it->kind == KEY_EVAL_REWARD)
+        draw_marker(cr, x + w / 2, yc, it->kind == KEY_EVAL_REWARD, it->rgb);
+}
+
+/* A framed box in the plot area's emptiest corner. */
+static void draw_legend(cairo_t *cr, const esft_plot_run *runs, int n_runs,
+                        const esft_plot_layout *L, double *xy, double *xy_lo) {
+    legend_item items[LEGEND_MAX];
+    int n = legend_build(runs, n_runs, items);
+    set_font(cr, FS_LEGEND, false);
+    double text_max = 0.4 * (L->right - L->left) - LEGEND_SWATCH - 3 * LEGEND_PAD, tw = 0;
+    for (int i = 0; i < n; i++) {
+        char full[sizeof items[0].text];
+        memcpy(full, items[i].text, sizeof full);
+        fit_text(cr, full, text_max, items[i].text, sizeof items[i].text);
+        tw = fmax(tw, text_width(cr, items[i].text));
+    }
+    double w = LEGEND_PAD * 3 + LEGEND_SWATCH + tw, h = LEGEND_PAD * 2 + n * LEGEND_ROW - 3;
+    /* candidates: the corners, then the middles of the top and bottom edges */
+    double inset = 8, best_x = 0, best_y = 0;
+    double xs[3] = {L->left + inset, L->right - inset - w, round((L->left + L->right - w) / 2)};
+    double ys[2] = {L->top + inset, L->bottom - inset - h};
+    static const int cand[6][2] = {{0, 0}, {1, 0}, {1, 1}, {0, 1}, {2, 0}, {2, 1}};
+    int best = INT_MAX;
+    for (int c = 0; c < 6; c++) {
+        box b = {xs[cand[c][0]], ys[cand[c][1]], xs[cand[c][0]] + w, ys[cand[c][1]] + h};
+        int hits = curve_hits(runs, n_runs, L, &b, xy, xy_lo);
+        if (hits < best) {
+            best = hits;
+            best_x = b.x0;
+            best_y = b.y0;
+        }
+    }
+    cairo_rectangle(cr, round(best_x) + 0.5, round(best_y) + 0.5, round(w), round(h));
+    set_rgb(cr, 0xFFFFFF, 0.88);
+    cairo_fill_preserve(cr);
+    set_rgb(cr, 0xCCCCCC, 1.0);
+    cairo_set_line_width(cr, 1.0);
+    cairo_stroke(cr);
+    for (int i = 0; i < n; i++) {
+        double yc = best_y + LEGEND_PAD + (i + 0.5) * LEGEND_ROW - 1.5;
+        draw_legend_key(cr, &items[i], best_x + LEGEND_PAD, yc);
+        draw_text(cr, best_x + 2 * LEGEND_PAD + LEGEND_SWATCH, yc + 0.36 * FS_LEGEND, items[i].text,
+                  0.0, RGB_TEXT);
+    }
+}
+
+/* ---- summary line under the title ---- */
+
+static void summary(const esft_plot_run *runs, int n_runs, char *buf, size_t cap) {
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int r = 0; r < n_runs && len < cap; r++) {
+        const esft_plot_data *d = &runs[r].data;
+        int best = 0, last_acc = -1;
+        for (int i = 0; i < d->n; i++) {
+            if (d->pts[i].mean > d->pts[best].mean) best = i;
+            if (!isnan(d->pts[i].eval_acc)) last_acc = i;
+        }
+        char acc[48] = "";
+        if (last_acc >= 0)
+            snprintf(acc, sizeof acc, "%slast eval acc %.1f%%", n_runs == 1 ? " \xc2\xb7 " : ", ",
+                     100.0 * d->pts[last_acc].eval_acc);
+        int k;
+        if (n_runs == 1)
+            k = snprintf(buf, cap, "%d iteration%s \xc2\xb7 last mean %.4g \xc2\xb7 best mean %.4g (iter %.0f)%s",
+                         d->n, d->n == 1 ? "" : "s", d->pts[d->n - 1].mean, d->pts[best].mean,
+                         d->pts[best].iter, acc);
+        else
+            k = snprintf(buf + len, cap - len, "%s%s: best mean %.4g (iter %.0f)%s", r ? "  \xc2\xb7  " : "",
+                         runs[r].name, d->pts[best].mean, d->pts[best].iter, acc);
+        if (k > 0) len += (size_t)k;
+    }
+}
+
+/* xy: room for 4 * max_points numbers. */
+static void draw_figure(cairo_t *cr, const esft_plot_run *runs, int n_runs, const char *title,
+                        const esft_plot_layout *L, double *xy, int max_points) {
+    set_rgb(cr, 0xFFFFFF, 1.0);
+    cairo_paint(cr);
+    draw_axes(cr, L);
+
+    cairo_save(cr);
+    double slack = 5; /* markers on the edge stay whole */
+    cairo_rectangle(cr, L->left - slack, L->top - slack, L->right - L->left + 2 * slack,
+                    L->bottom - L->top + 2 * slack);
+    cairo_clip(cr);
+    cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
+    for (int r = 0; r < n_runs; r++) draw_run(cr, &runs[r].data, L, esft_plot_run_rgb(r), xy);
+    cairo_restore(cr);
+
+    draw_frame_and_ticks(cr, L);
+    draw_legend(cr, runs, n_runs, L, xy, xy + 2 * max_points);
+
+    char buf[1024], line[1024];
+    set_font(cr, FS_TITLE, true);
+    fit_text(cr, title, L->width - 2 * MARGIN, line, sizeof line);
+    draw_text(cr, L->width / 2.0, TITLE_BASE, line, 0.5, RGB_TEXT);
+    set_font(cr, FS_SUB, false);
+    summary(runs, n_runs, buf, sizeof buf);
+    fit_text(cr, buf, L->width - 2 * MARGIN, line, sizeof line);
+    draw_text(cr, L->width / 2.0, SUB_BASE, line, 0.5, RGB_SUBTEXT);
 }
 
 /* ------------------------------------------------------------------------ */
-/* PNG                                                                       */
+/* Output                                                                   */
 
-static void draw_marker(canvas *cv, double x, double y, bool square, rgb c) {
-    if (square) {
-        cv_rect(cv, x - 4.5, y - 4.5, x + 4.5, y + 4.5, C_BG, 255);
-        cv_rect(cv, x - 3.5, y - 3.5, x + 3.5, y + 3.5, c, 255);
-    } else {
-        cv_disc(cv, x, y, 5.0, C_BG, 255);
-        cv_disc(cv, x, y, 4.0, c, 255);
+/* The encoded file, collected in memory and then written atomically. */
+typedef struct byte_buf {
+    unsigned char *p;
+    size_t n, cap;
+    bool failed; /* a write ran out of memory */
+} byte_buf;
+
+static cairo_status_t buf_write(void *closure, const unsigned char *data, unsigned int len) {
+    byte_buf *b = closure;
+    if (b->n + len > b->cap) {
+        size_t cap = b->cap ? b->cap : 65536;
+        while (cap < b->n + len) cap *= 2;
+        unsigned char *p = realloc(b->p, cap);
+        if (!p) {
+            b->failed = true;
+            return CAIRO_STATUS_WRITE_ERROR;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, data, len);
+    b->n += len;
+    return CAIRO_STATUS_SUCCESS;
+}
+
+static void xml_escaped(byte_buf *b, const char *s) {
+    for (; *s; s++) {
+        const char *e = *s == '&' ? "&amp;" : *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : NULL;
+        if (e)
+            buf_write(b, (const unsigned char *)e, (unsigned)strlen(e));
+        else
+            buf_write(b, (const unsigned char *)s, 1);
     }
 }
 
-esft_status esft_plot_write_png(const esft_plot_data *d, const char *title, const char *path,
-                                esft_err *err) {
+static void xml_raw(byte_buf *b, const char *s) {
+    buf_write(b, (const unsigned char *)s, (unsigned)strlen(s));
+}
+
+/* Cairo draws SVG text as glyph outlines; a <title> and <desc> keep the
+ * words (for search, screen readers and tests). Inserted after <svg ...>. */
+static bool svg_add_text(byte_buf *b, const esft_plot_run *runs, int n_runs, const char *title) {
+    size_t at = 0;
+    while (at + 4 <= b->n && memcmp(b->p + at, "<svg", 4) != 0) at++;
+    while (at < b->n && b->p[at] != '>') at++;
+    if (at >= b->n) return false;
+    at++;
+    byte_buf out = {0};
+    buf_write(&out, b->p, (unsigned)at);
+    xml_raw(&out, "\n<title>");
+    xml_escaped(&out, title);
+    xml_raw(&out, "</title>\n<desc>reward per iteration; runs:");
+    legend_item items[LEGEND_MAX];
+    int n = legend_build(runs, n_runs, items);
+    for (int i = 0; i < n; i++) {
+        xml_raw(&out, i == 0 ? " " : i < n_runs ? ", " : "; ");
+        xml_escaped(&out, items[i].text);
+    }
+    xml_raw(&out, "</desc>");
+    buf_write(&out, b->p + at, (unsigned)(b->n - at));
+    if (out.failed) {
+        free(out.p);
+        return false;
+    }
+    free(b->p);
+    *b = out;
+    return true;
+}
+
+static cairo_surface_t *surface_for(esft_plot_format fmt, const esft_plot_layout *L, byte_buf *b,
+                                    const char *title) {
+    cairo_surface_t *s = NULL;
+    if (fmt == ESFT_PLOT_PNG) {
+        s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, L->width, L->height);
+    } else if (fmt == ESFT_PLOT_SVG) {
+        s = cairo_svg_surface_create_for_stream(buf_write, b, L->width, L->height);
+        cairo_svg_surface_set_document_unit(s, CAIRO_SVG_UNIT_PX);
+    } else {
+        s = cairo_pdf_surface_create_for_stream(buf_write, b, L->width, L->height);
+        cairo_pdf_surface_set_metadata(s, CAIRO_PDF_METADATA_TITLE, title);
+        cairo_pdf_surface_set_metadata(s, CAIRO_PDF_METADATA_CREATOR, "esft plot");
+    }
+    return s;
+}
+
+esft_status esft_plot_write(const esft_plot_run *runs, int n_runs, const char *title,
+                            const char *path, esft_err *err) {
+    esft_plot_format fmt = esft_plot_format_of(path);
+    if (fmt == ESFT_PLOT_NONE)
+        return esft_errf(err, ESFT_ERR_INVALID_ARG, "%s: output must end in .png, .svg or .pdf", path);
+    if (n_runs < 1 || n_runs > ESFT_PLOT_MAX_RUNS)
+        return esft_errf(err, ESFT_ERR_INVALID_ARG, "%s: %d runs (1 to %d can share a figure)", path,
+                         n_runs, ESFT_PLOT_MAX_RUNS);
+    esft_status st = esft_atomic_check_target(path, err); /* before the work of drawing */
+    if (st) return st;
     esft_plot_layout L;
-    esft_plot_compute_layout(d, &L);
-    chart_text T;
-    chart_text_build(d, &L, &T, measure_png);
-    canvas cv = {L.width * SS, L.height * SS, NULL};
-    size_t npx = (size_t)cv.w * cv.h;
-    cv.px = malloc(npx * 3);
-    double *xy = malloc((size_t)d->n * 4 * sizeof *xy + 64);
-    uint8_t *img = malloc((size_t)L.width * L.height * 3);
-    if (!cv.px || !xy || !img) {
-        free(cv.px);
+    esft_plot_compute_layout(runs, n_runs, &L);
+    int max_n = 1;
+    for (int r = 0; r < n_runs; r++) max_n = runs[r].data.n > max_n ? runs[r].data.n : max_n;
+    double *xy = malloc((size_t)max_n * 4 * sizeof *xy);
+    byte_buf b = {0};
+    cairo_surface_t *s = xy ? surface_for(fmt, &L, &b, title) : NULL;
+    if (!s) {
         free(xy);
-        free(img);
         return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     }
-    memset(cv.px, 255, npx * 3);
-    char buf[512];
-
-    /* Grid. */
-    for (long k = tick_first(&L.y); k <= tick_last(&L.y); k++) {
-        double y = round(esft_plot_y_px(&L, k * L.y.step));
-        cv_rect(&cv, L.left, y, L.right, y + 1, C_GRID, 255);
-    }
-    for (long k = tick_first(&L.x); k <= tick_last(&L.x); k++) {
-        double x = round(esft_plot_x_px(&L, k * L.x.step));
-        cv_rect(&cv, x, L.top, x + 1, L.bottom, C_GRID, 255);
-    }
-
-    /* Bands, mean, evals. */
-    if (d->n > 1) {
-        if (d->has_minmax) cv_poly(&cv, xy, band_poly(d, &L, 0, xy), C_MINMAX, 255);
-        if (d->has_std) cv_poly(&cv, xy, band_poly(d, &L, 1, xy), C_STD, 255);
-        int m = series(d, &L, 0, xy);
-        cv_polyline(&cv, xy, m, 2.0, C_MEAN);
-    } else {
-        const esft_plot_point *p = &d->pts[0];
-        double x = esft_plot_x_px(&L, p->iter);
-        if (d->has_minmax)
-            cv_rect(&cv, x - 6, esft_plot_y_px(&L, p->max), x + 6, esft_plot_y_px(&L, p->min),
-                    C_MINMAX, 255);
-        if (d->has_std)
-            cv_rect(&cv, x - 6, esft_plot_y_px(&L, p->mean + p->std), x + 6,
-                    esft_plot_y_px(&L, p->mean - p->std), C_STD, 255);
-        cv_rect(&cv, x - 8, esft_plot_y_px(&L, p->mean) - 1, x + 8, esft_plot_y_px(&L, p->mean) + 1,
-                C_MEAN, 255);
-    }
-    for (int which = 1; which <= 2; which++) {
-        int m = series(d, &L, which, xy);
-        if (!m) continue;
-        rgb c = which == 1 ? C_EVAL_REW : C_EVAL_ACC;
-        cv_polyline(&cv, xy, m, 1.5, c);
-        if (m <= MAX_MARKERS)
-            for (int i = 0; i < m; i++) draw_marker(&cv, xy[2 * i], xy[2 * i + 1], which == 1, c);
-    }
-
-    /* Frame and ticks. */
-    cv_rect(&cv, L.left - 1, L.top - 1, L.right + 1, L.top, C_FRAME, 255);
-    cv_rect(&cv, L.left - 1, L.bottom, L.right + 1, L.bottom + 1, C_FRAME, 255);
-    cv_rect(&cv, L.left - 1, L.top - 1, L.left, L.bottom + 1, C_FRAME, 255);
-    cv_rect(&cv, L.right, L.top - 1, L.right + 1, L.bottom + 1, C_FRAME, 255);
-    double cap = FONT_CAP * FP_TEXT;
-    for (long k = tick_first(&L.y); k <= tick_last(&L.y); k++) {
-        double y = round(esft_plot_y_px(&L, k * L.y.step));
-        cv_rect(&cv, L.left - 1 - TICK_LEN, y, L.left - 1, y + 1, C_FRAME, 255);
-        esft_plot_format_tick(k * L.y.step, L.y.step, buf, sizeof buf);
-        cv_text(&cv, L.left - TICK_LEN - 6, y + 0.5 - cap / 2, buf, FP_TEXT, C_TEXT, ANCHOR_END, false);
-    }
-    for (long k = tick_first(&L.x); k <= tick_last(&L.x); k++) {
-        double x = round(esft_plot_x_px(&L, k * L.x.step));
-        cv_rect(&cv, x, L.bottom + 1, x + 1, L.bottom + 1 + TICK_LEN, C_FRAME, 255);
-        esft_plot_format_tick(k * L.x.step, L.x.step, buf, sizeof buf);
-        cv_text(&cv, x + 0.5, L.bottom + TICK_LEN + 6, buf, FP_TEXT, C_TEXT, ANCHOR_MIDDLE, false);
-    }
-    if (L.right_axis) {
-        for (int k = 0; k <= 5; k++) {
-            double y = round(esft_plot_acc_px(&L, k * 0.2));
-            cv_rect(&cv, L.right + 1, y, L.right + 1 + TICK_LEN, y + 1, C_FRAME, 255);
-            snprintf(buf, sizeof buf, "%d%%", k * 20);
-            cv_text(&cv, L.right + TICK_LEN + 6, y + 0.5 - cap / 2, buf, FP_TEXT, C_TEXT,
-                    ANCHOR_START, false);
-        }
-        cv_text(&cv, L.width - MARGIN - cap, (L.top + L.bottom) / 2, default_axis_r, FP_TEXT,
-                C_EVAL_ACC, ANCHOR_MIDDLE, true);
-    }
-    cv_text(&cv, (L.left + L.right) / 2, L.height - MARGIN - cap, default_axis_x, FP_TEXT, C_TEXT,
-            ANCHOR_MIDDLE, false);
-    cv_text(&cv, MARGIN, (L.top + L.bottom) / 2, default_axis_y, FP_TEXT, C_TEXT, ANCHOR_MIDDLE,
-            true);
-
-    /* Title, subtitle, legend. */
-    title_fit(title, L.width - 2 * MARGIN, FP_TITLE, buf, sizeof buf);
-    cv_text(&cv, L.width / 2.0, TITLE_TOP, buf, FP_TITLE, C_TEXT, ANCHOR_MIDDLE, false);
-    title_fit(T.subtitle, L.width - 2 * MARGIN, FP_SMALL, buf, sizeof buf);
-    cv_text(&cv, L.width / 2.0, SUBTITLE_TOP, buf, FP_SMALL, C_SUBTEXT, ANCHOR_MIDDLE, false);
-    for (int i = 0; i < T.n_legend; i++) {
-        const legend_item *it = &T.legend[i];
-        double x = T.legend_x[i], yc = LEGEND_TOP + cap / 2;
-        if (it->kind == 1)
-            cv_rect(&cv, x, yc - 5, x + SWATCH_W, yc + 5, it->color, 255);
-        else
-            cv_rect(&cv, x, yc - (it->kind == 0 ? 1 : 0.75), x + SWATCH_W,
-                    yc + (it->kind == 0 ? 1 : 0.75), it->color, 255);
-        if (it->kind >= 2) draw_marker(&cv, x + SWATCH_W / 2, yc, it->kind == 3, it->color);
-        cv_text(&cv, x + SWATCH_W + 6, LEGEND_TOP, it->label, FP_TEXT, C_TEXT, ANCHOR_START, false);
-    }
-
-    /* Box-filter down to the output. */
-    for (int y = 0; y < L.height; y++)
-        for (int x = 0; x < L.width; x++)
-            for (int ch = 0; ch < 3; ch++) {
-                unsigned s = 0;
-                for (int j = 0; j < SS; j++) {
-                    const uint8_t *p = cv.px + (((size_t)(y * SS + j) * cv.w) + (size_t)x * SS) * 3 + ch;
-                    for (int i = 0; i < SS; i++) s += p[i * 3];
-                }
-                img[((size_t)y * L.width + x) * 3 + ch] = (uint8_t)((s + SS * SS / 2) / (SS * SS));
-            }
-    free(cv.px);
+    cairo_t *cr = cairo_create(s);
+    draw_figure(cr, runs, n_runs, title, &L, xy, max_n);
+    cairo_status_t cs = cairo_status(cr);
+    cairo_destroy(cr);
     free(xy);
-
-    size_t zlen;
-    uint8_t *z = png_zlib(img, L.width, L.height, &zlen);
-    free(img);
-    if (!z) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-    esft_atomic_file o;
-    esft_status st = esft_atomic_open(&o, path, err);
-    if (st) {
-        free(z);
-        return st;
-    }
-    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
-    uint8_t ihdr[13];
-    put_be32(ihdr, (uint32_t)L.width);
-    put_be32(ihdr + 4, (uint32_t)L.height);
-    ihdr[8] = 8;  /* bit depth */
-    ihdr[9] = 2;  /* colour type: RGB */
-    ihdr[10] = 0; /* deflate */
-    ihdr[11] = 0; /* adaptive filtering */
-    ihdr[12] = 0; /* no interlace */
-    bool ok = fwrite(sig, 1, 8, o.fp) == 8 && png_chunk(o.fp, "IHDR", ihdr, 13) &&
-              png_chunk(o.fp, "IDAT", z, zlen) && png_chunk(o.fp, "IEND", NULL, 0);
-    free(z);
-    if (ok) return esft_atomic_commit(&o, err);
-    st = esft_errf(err, ESFT_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-    esft_atomic_discard(&o);
+    if (cs == CAIRO_STATUS_SUCCESS && fmt == ESFT_PLOT_PNG)
+        cs = cairo_surface_write_to_png_stream(s, buf_write, &b);
+    cairo_surface_finish(s); /* SVG and PDF write here */
+    if (cs == CAIRO_STATUS_SUCCESS) cs = cairo_surface_status(s);
+    cairo_surface_destroy(s);
+    if (cs == CAIRO_STATUS_SUCCESS && fmt == ESFT_PLOT_SVG && !svg_add_text(&b, runs, n_runs, title))
+        cs = CAIRO_STATUS_NO_MEMORY;
+    if (cs == CAIRO_STATUS_SUCCESS)
+        st = esft_atomic_write(path, b.p, b.n, err);
+    else
+        st = esft_errf(err, ESFT_ERR_IO, "%s: drawing failed: %s", path, cairo_status_to_string(cs));
+    free(b.p);
     return st;
 }
 
-/* ------------------------------------------------------------------------ */
-/* SVG                                                                       */
+#else /* no cairo: the parser, layout and names still work */
 
-static void svg_escape(FILE *f, const char *s) {
-    for (; *s; s++) {
-        switch (*s) {
-        case '&': fputs("&amp;", f); break;
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '"': fputs("&quot;", f); break;
-        default:
-            /* Control characters are not allowed in XML 1.0. */
-            if ((unsigned char)*s < 0x20 && *s != '\t' && *s != '\n') fputc(' ', f);
-            else fputc(*s, f);
-        }
-    }
+esft_status esft_plot_write(const esft_plot_run *runs, int n_runs, const char *title,
+                            const char *path, esft_err *err) {
+    (void)runs, (void)n_runs, (void)title;
+    return esft_errf(err, ESFT_ERR_UNSUPPORTED,
+                     "%s: this esft was built without cairo, which plots are drawn with "
+                     "(install libcairo2-dev and rebuild)", path);
 }
 
-static void svg_points(FILE *f, const double *xy, int n) {
-    for (int i = 0; i < n; i++) fprintf(f, "%s%.2f,%.2f", i ? " " : "", xy[2 * i], xy[2 * i + 1]);
-}
-
-/* Text with its cap top at y (font-size s: cap height about 0.72 s). */
-static void svg_text(FILE *f, double x, double y, double size, const char *anchor, const char *cls,
-                     const char *fill, const char *s) {
-    fprintf(f, "<text class=\"%s\" x=\"%.1f\" y=\"%.1f\" font-size=\"%.1f\" text-anchor=\"%s\"", cls,
-            x, y + 0.72 * size, size, anchor);
-    if (fill) fprintf(f, " fill=\"%s\"", fill);
-    if (strcmp(cls, "title") == 0) fputs(" font-weight=\"bold\"", f);
-    fputs(">", f);
-    svg_escape(f, s);
-    fputs("</text>\n", f);
-}
-
-static void svg_marker(FILE *f, double x, double y, bool square, const char *col, const char *cls) {
-    if (square)
-        fprintf(f,
-                "<rect class=\"%s\" x=\"%.2f\" y=\"%.2f\" width=\"7\" height=\"7\" fill=\"%s\" "
-                "stroke=\"#ffffff\" stroke-width=\"1\"/>\n",
-                cls, x - 3.5, y - 3.5, col);
-    else
-        fprintf(f,
-                "<circle class=\"%s\" cx=\"%.2f\" cy=\"%.2f\" r=\"4\" fill=\"%s\" stroke=\"#ffffff\" "
-                "stroke-width=\"1\"/>\n",
-                cls, x, y, col);
-}
-
-esft_status esft_plot_write_svg(const esft_plot_data *d, const char *title, const char *path,
-                                esft_err *err) {
-    esft_plot_layout L;
-    esft_plot_compute_layout(d, &L);
-    chart_text T;
-    chart_text_build(d, &L, &T, measure_svg);
-    double *xy = malloc((size_t)d->n * 4 * sizeof *xy + 64);
-    if (!xy) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-    esft_atomic_file o;
-    esft_status st = esft_atomic_open(&o, path, err);
-    if (st) {
-        free(xy);
-        return st;
-    }
-    FILE *f = o.fp;
-    char c_grid[8], c_frame[8], c_text[8], c_sub[8], c_minmax[8], c_std[8], c_mean[8], c_acc[8],
-        c_rew[8], buf[128];
-    hex(C_GRID, c_grid);
-    hex(C_FRAME, c_frame);
-    hex(C_TEXT, c_text);
-    hex(C_SUBTEXT, c_sub);
-    hex(C_MINMAX, c_minmax);
-    hex(C_STD, c_std);
-    hex(C_MEAN, c_mean);
-    hex(C_EVAL_ACC, c_acc);
-    hex(C_EVAL_REW, c_rew);
-    const double ts = SVG_TS;
-
-    fprintf(f,
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
-            "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" fill=\"%s\">\n",
-            L.width, L.height, L.width, L.height, c_text);
-    fputs("<title>", f);
-    svg_escape(f, title);
-    fputs("</title>\n", f);
-    fputs("<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n", f);
-
-    /* Grid. */
-    fprintf(f, "<path class=\"grid\" fill=\"none\" stroke=\"%s\" stroke-width=\"1\" d=\"", c_grid);
-    for (long k = tick_first(&L.y); k <= tick_last(&L.y); k++)
-        fprintf(f, "M%.1f %.1fH%.1f", L.left, round(esft_plot_y_px(&L, k * L.y.step)) + 0.5, L.right);
-    for (long k = tick_first(&L.x); k <= tick_last(&L.x); k++)
-        fprintf(f, "M%.1f %.1fV%.1f", round(esft_plot_x_px(&L, k * L.x.step)) + 0.5, L.top, L.bottom);
-    fputs("\"/>\n", f);
-
-    /* Bands and series. */
-    if (d->n > 1) {
-        if (d->has_minmax) {
-            fprintf(f, "<polygon class=\"band-minmax\" fill=\"%s\" points=\"", c_minmax);
-            svg_points(f, xy, band_poly(d, &L, 0, xy));
-            fputs("\"/>\n", f);
-        }
-        if (d->has_std) {
-            fprintf(f, "<polygon class=\"band-std\" fill=\"%s\" points=\"", c_std);
-            svg_points(f, xy, band_poly(d, &L, 1, xy));
-            fputs("\"/>\n", f);
-        }
-    } else {
-        const esft_plot_point *p = &d->pts[0];
-        double x = esft_plot_x_px(&L, p->iter);
-        if (d->has_minmax)
-            fprintf(f, "<rect class=\"band-minmax\" x=\"%.2f\" y=\"%.2f\" width=\"12\" height=\"%.2f\" fill=\"%s\"/>\n",
-                    x - 6, esft_plot_y_px(&L, p->max), esft_plot_y_px(&L, p->min) - esft_plot_y_px(&L, p->max), c_minmax);
-        if (d->has_std)
-            fprintf(f, "<rect class=\"band-std\" x=\"%.2f\" y=\"%.2f\" width=\"12\" height=\"%.2f\" fill=\"%s\"/>\n",
-                    x - 6, esft_plot_y_px(&L, p->mean + p->std),
-                    esft_plot_y_px(&L, p->mean - p->std) - esft_plot_y_px(&L, p->mean + p->std), c_std);
-    }
-    {
-        int m = series(d, &L, 0, xy);
-        if (m == 1) {
-            xy[2] = xy[0] + 8;
-            xy[3] = xy[1];
-            xy[0] -= 8;
-            m = 2;
-        }
-        fprintf(f,
-                "<polyline class=\"mean\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\" "
-                "stroke-linejoin=\"round\" stroke-linecap=\"round\" points=\"",
-                c_mean);
-        svg_points(f, xy, m);
-        fputs("\"/>\n", f);
-    }
-    for (int which = 1; which <= 2; which++) {
-        int m = series(d, &L, which, xy);
-        if (!m) continue;
-        const char *col = which == 1 ? c_rew : c_acc;
-        const char *cls = which == 1 ? "eval-reward" : "eval-accuracy";
-        fprintf(f,
-                "<polyline class=\"%s-line\" fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" "
-                "stroke-linejoin=\"round\" points=\"",
-                cls, col);
-        svg_points(f, xy, m);
-        fputs("\"/>\n", f);
-        if (m <= MAX_MARKERS)
-            for (int i = 0; i < m; i++) svg_marker(f, xy[2 * i], xy[2 * i + 1], which == 1, col, cls);
-    }
-
-    /* Frame, ticks, labels. */
-    fprintf(f,
-            "<rect class=\"frame\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
-            "stroke=\"%s\" stroke-width=\"1\"/>\n",
-            L.left - 0.5, L.top - 0.5, L.right - L.left + 1, L.bottom - L.top + 1, c_frame);
-    fprintf(f, "<path class=\"ticks\" fill=\"none\" stroke=\"%s\" stroke-width=\"1\" d=\"", c_frame);
-    for (long k = tick_first(&L.y); k <= tick_last(&L.y); k++)
-        fprintf(f, "M%.1f %.1fh%.1f", L.left - 1 - TICK_LEN, round(esft_plot_y_px(&L, k * L.y.step)) + 0.5,
-                TICK_LEN);
-    for (long k = tick_first(&L.x); k <= tick_last(&L.x); k++)
-        fprintf(f, "M%.1f %.1fv%.1f", round(esft_plot_x_px(&L, k * L.x.step)) + 0.5, L.bottom + 1, TICK_LEN);
-    if (L.right_axis)
-        for (int k = 0; k <= 5; k++)
-            fprintf(f, "M%.1f %.1fh%.1f", L.right + 1, round(esft_plot_acc_px(&L, k * 0.2)) + 0.5, TICK_LEN);
-    fputs("\"/>\n", f);
-    double cap = 0.72 * ts;
-    for (long k = tick_first(&L.y); k <= tick_last(&L.y); k++) {
-        double y = round(esft_plot_y_px(&L, k * L.y.step)) + 0.5;
-        esft_plot_format_tick(k * L.y.step, L.y.step, buf, sizeof buf);
-        svg_text(f, L.left - TICK_LEN - 6, y - cap / 2, ts, "end", "tick-y", NULL, buf);
-    }
-    for (long k = tick_first(&L.x); k <= tick_last(&L.x); k++) {
-        double x = round(esft_plot_x_px(&L, k * L.x.step)) + 0.5;
-        esft_plot_format_tick(k * L.x.step, L.x.step, buf, sizeof buf);
-        svg_text(f, x, L.bottom + TICK_LEN + 6, ts, "middle", "tick-x", NULL, buf);
-    }
-    if (L.right_axis) {
-        for (int k = 0; k <= 5; k++) {
-            double y = round(esft_plot_acc_px(&L, k * 0.2)) + 0.5;
-            snprintf(buf, sizeof buf, "%d%%", k * 20);
-            svg_text(f, L.right + TICK_LEN + 6, y - cap / 2, ts, "start", "tick-r", NULL, buf);
-        }
-        double x = L.width - MARGIN - cap, y = (L.top + L.bottom) / 2;
-        fprintf(f,
-                "<text class=\"label-r\" x=\"%.1f\" y=\"%.1f\" font-size=\"%.1f\" text-anchor=\"middle\" "
-                "fill=\"%s\" transform=\"rotate(-90 %.1f %.1f)\">",
-                x + cap, y, ts, c_acc, x + cap, y);
-        svg_escape(f, default_axis_r);
-        fputs("</text>\n", f);
-    }
-    svg_text(f, (L.left + L.right) / 2, L.height - MARGIN - cap, ts, "middle", "label-x", NULL,
-             default_axis_x);
-    {
-        double x = MARGIN, y = (L.top + L.bottom) / 2;
-        fprintf(f,
-                "<text class=\"label-y\" x=\"%.1f\" y=\"%.1f\" font-size=\"%.1f\" text-anchor=\"middle\" "
-                "transform=\"rotate(-90 %.1f %.1f)\">",
-                x + cap, y, ts, x + cap, y);
-        svg_escape(f, default_axis_y);
-        fputs("</text>\n", f);
-    }
-
-    svg_text(f, L.width / 2.0, TITLE_TOP, SVG_TITLE, "middle", "title", NULL, title);
-    svg_text(f, L.width / 2.0, SUBTITLE_TOP, ts, "middle", "subtitle", c_sub, T.subtitle);
-    for (int i = 0; i < T.n_legend; i++) {
-        const legend_item *it = &T.legend[i];
-        double x = T.legend_x[i], yc = LEGEND_TOP + FONT_CAP * FP_TEXT / 2;
-        char col[8];
-        hex(it->color, col);
-        if (it->kind == 1)
-            fprintf(f, "<rect class=\"legend\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"10\" fill=\"%s\"/>\n",
-                    x, yc - 5, SWATCH_W, col);
-        else
-            fprintf(f,
-                    "<path class=\"legend\" d=\"M%.1f %.1fh%.1f\" stroke=\"%s\" stroke-width=\"%.1f\"/>\n",
-                    x, yc, SWATCH_W, col, it->kind == 0 ? 2.0 : 1.5);
-        if (it->kind >= 2) svg_marker(f, x + SWATCH_W / 2, yc, it->kind == 3, col, "legend");
-        svg_text(f, x + SWATCH_W + 6, yc - cap / 2, ts, "start", "legend", NULL, it->label);
-    }
-    fputs("</svg>\n", f);
-    free(xy);
-    return esft_atomic_commit(&o, err);
-}
+#endif
 
 /* ------------------------------------------------------------------------ */
 
@@ -1249,28 +972,47 @@ esft_plot_format esft_plot_format_of(const char *path) {
         return ESFT_PLOT_NONE;
     if (strcasecmp(dot, ".png") == 0) return ESFT_PLOT_PNG;
     if (strcasecmp(dot, ".svg") == 0) return ESFT_PLOT_SVG;
+    if (strcasecmp(dot, ".pdf") == 0) return ESFT_PLOT_PDF;
     return ESFT_PLOT_NONE;
 }
 
-esft_status esft_plot_metrics(const char *jsonl_path, const char *out_path, const char *title,
-                              esft_err *err) {
-    esft_plot_format fmt = esft_plot_format_of(out_path);
-    if (fmt == ESFT_PLOT_NONE)
-        return esft_errf(err, ESFT_ERR_INVALID_ARG, "%s: output must end in .png or .svg", out_path);
-    esft_plot_data d;
-    esft_status st = esft_plot_load(jsonl_path, &d, err);
-    if (st) return st;
-    char def[512];
-    if (!title) {
-        const char *slash = strrchr(jsonl_path, '/');
-        if (slash && slash != jsonl_path)
-            snprintf(def, sizeof def, "Reward: %.*s", (int)(slash - jsonl_path), jsonl_path);
-        else
-            snprintf(def, sizeof def, "Reward: %s", jsonl_path);
-        title = def;
+static void default_title(const char *const *paths, const esft_plot_run *runs, int n, char *buf,
+                          size_t cap) {
+    if (n == 1) {
+        const char *slash = strrchr(paths[0], '/');
+        int dir_len = slash && slash != paths[0] ? (int)(slash - paths[0]) : (int)strlen(paths[0]);
+        snprintf(buf, cap, "Reward: %.*s", dir_len, paths[0]);
+        return;
     }
-    st = fmt == ESFT_PLOT_PNG ? esft_plot_write_png(&d, title, out_path, err)
-                              : esft_plot_write_svg(&d, title, out_path, err);
-    esft_plot_data_free(&d);
+    size_t len = (size_t)snprintf(buf, cap, "Reward:");
+    for (int r = 0; r < n && len < cap; r++) {
+        int k = snprintf(buf + len, cap - len, "%s %s", r ? " vs" : "", runs[r].name);
+        if (k > 0) len += (size_t)k;
+    }
+}
+
+esft_status esft_plot_metrics(const char *const *jsonl_paths, int n, const char *out_path,
+                              const char *title, esft_err *err) {
+    if (esft_plot_format_of(out_path) == ESFT_PLOT_NONE)
+        return esft_errf(err, ESFT_ERR_INVALID_ARG, "%s: output must end in .png, .svg or .pdf", out_path);
+    if (n < 1 || n > ESFT_PLOT_MAX_RUNS)
+        return esft_errf(err, ESFT_ERR_INVALID_ARG, "%d metrics files (1 to %d can share a figure)", n,
+                         ESFT_PLOT_MAX_RUNS);
+    esft_plot_run runs[ESFT_PLOT_MAX_RUNS] = {{0}};
+    char *names[ESFT_PLOT_MAX_RUNS] = {0};
+    esft_status st = ESFT_OK;
+    for (int r = 0; r < n && st == ESFT_OK; r++) st = esft_plot_load(jsonl_paths[r], &runs[r].data, err);
+    if (st == ESFT_OK && !esft_plot_run_names(jsonl_paths, n, names))
+        st = esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: out of memory", out_path);
+    if (st == ESFT_OK) {
+        for (int r = 0; r < n; r++) runs[r].name = names[r];
+        char def[1024];
+        if (!title) default_title(jsonl_paths, runs, n, def, sizeof def);
+        st = esft_plot_write(runs, n, title ? title : def, out_path, err);
+    }
+    for (int r = 0; r < n; r++) {
+        esft_plot_data_free(&runs[r].data);
+        free(names[r]);
+    }
     return st;
 }

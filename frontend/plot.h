@@ -1,15 +1,15 @@
-/* Reward curves from a training run's metrics.jsonl, drawn as SVG or PNG.
+/* Reward curves from training runs' metrics.jsonl, drawn with cairo as PNG,
+ * SVG or PDF.
  *
  * The input has one JSON object per ES iteration with numbers "iter",
  * "reward_mean" (both required) and optionally "reward_std", "reward_min",
  * "reward_max", "eval_accuracy" (in [0,1]) and "eval_reward"; other fields
- * are ignored. The chart shows the mean reward as a line over a min-max band
- * and a darker mean +/- std band, eval reward as points on the reward axis,
- * and eval accuracy as points on a secondary right axis in percent.
- *
- * PNGs are rasterised here (4x supersampled, a built-in bitmap font) and
- * written uncompressed (stored deflate blocks), so nothing beyond libc is
- * needed. Both formats share one layout, exposed so tests can locate data. */
+ * are ignored. Each run gets a colour: its mean reward is a line over a
+ * translucent min-max band and a mean +/- std band, eval reward squares on
+ * the reward axis, and eval accuracy a dashed line with dots on a right
+ * axis in percent (only when some run has it). Several runs share one
+ * figure; the legend names them. All formats share one layout, exposed so
+ * tests can locate data. */
 #ifndef ESFT_PLOT_H
 #define ESFT_PLOT_H
 
@@ -20,13 +20,10 @@
 
 #define ESFT_PLOT_WIDTH 900
 #define ESFT_PLOT_HEIGHT 500
+#define ESFT_PLOT_MAX_RUNS 16
 
-/* Series colours, 0xRRGGBB (bands are opaque: std drawn over min-max). */
-#define ESFT_PLOT_RGB_MEAN 0x104E96
-#define ESFT_PLOT_RGB_STD 0x96C0E2
-#define ESFT_PLOT_RGB_MINMAX 0xCCE0F2
-#define ESFT_PLOT_RGB_EVAL_ACC 0xE26214
-#define ESFT_PLOT_RGB_EVAL_REWARD 0x289646
+/* Opacity of each band over the background (std is drawn over min-max). */
+#define ESFT_PLOT_BAND_ALPHA 0.15
 
 typedef struct esft_plot_point {
     double iter;
@@ -51,6 +48,22 @@ esft_status esft_plot_parse(const char *text, size_t len, const char *name, esft
 esft_status esft_plot_load(const char *path, esft_plot_data *out, esft_err *err);
 void esft_plot_data_free(esft_plot_data *d);
 
+/* One curve of a figure. */
+typedef struct esft_plot_run {
+    const char *name; /* legend text, UTF-8 */
+    esft_plot_data data;
+} esft_plot_run;
+
+/* Legend names for metrics files: the run directory's name (a file other
+ * than metrics.jsonl keeps its own name), with as many parent directories
+ * as it takes to tell equal names apart, then " (2)", " (3)"... for the
+ * same file given twice. names[i] is malloc'ed; free each. False when out
+ * of memory (nothing left allocated). */
+bool esft_plot_run_names(const char *const *paths, int n, char **names);
+
+/* 0xRRGGBB colour of run i. */
+unsigned esft_plot_run_rgb(int i);
+
 typedef struct esft_plot_axis {
     double lo, hi, step; /* ticks at the multiples of step within [lo, hi] */
 } esft_plot_axis;
@@ -62,7 +75,7 @@ typedef struct esft_plot_layout {
     bool right_axis;                 /* eval accuracy 0-100% on the right */
 } esft_plot_layout;
 
-void esft_plot_compute_layout(const esft_plot_data *d, esft_plot_layout *L);
+void esft_plot_compute_layout(const esft_plot_run *runs, int n_runs, esft_plot_layout *L);
 double esft_plot_x_px(const esft_plot_layout *L, double iter);
 double esft_plot_y_px(const esft_plot_layout *L, double reward);
 double esft_plot_acc_px(const esft_plot_layout *L, double acc01);
@@ -73,19 +86,24 @@ double esft_plot_nice_step(double span, int target);
 /* Tick label for v on an axis with the given step ("0.25", "-1", "1500"). */
 void esft_plot_format_tick(double v, double step, char *buf, size_t cap);
 
-typedef enum esft_plot_format { ESFT_PLOT_NONE = 0, ESFT_PLOT_PNG, ESFT_PLOT_SVG } esft_plot_format;
-/* By extension, case-insensitively: .png, .svg; anything else NONE. */
+typedef enum esft_plot_format {
+    ESFT_PLOT_NONE = 0,
+    ESFT_PLOT_PNG,
+    ESFT_PLOT_SVG,
+    ESFT_PLOT_PDF
+} esft_plot_format;
+/* By extension, case-insensitively: .png, .svg, .pdf; anything else NONE. */
 esft_plot_format esft_plot_format_of(const char *path);
 
-/* Writes the chart to path (via a temporary file renamed into place). */
-esft_status esft_plot_write_png(const esft_plot_data *d, const char *title, const char *path,
-                                esft_err *err);
-esft_status esft_plot_write_svg(const esft_plot_data *d, const char *title, const char *path,
-                                esft_err *err);
+/* Draws the runs into path, in the format its extension names, through the
+ * atomic writer (nothing is left behind on failure). An SVG also carries
+ * the title and legend as <title>/<desc> text. */
+esft_status esft_plot_write(const esft_plot_run *runs, int n_runs, const char *title,
+                            const char *path, esft_err *err);
 
-/* Loads jsonl_path and writes out_path as PNG or SVG by its extension.
- * title NULL: "Reward: <directory of the metrics file>". */
-esft_status esft_plot_metrics(const char *jsonl_path, const char *out_path, const char *title,
-                              esft_err *err);
+/* Loads each metrics file and writes out_path. title NULL: "Reward: <the
+ * metrics file's directory>" for one run, "Reward: <names>" for several. */
+esft_status esft_plot_metrics(const char *const *jsonl_paths, int n, const char *out_path,
+                              const char *title, esft_err *err);
 
 #endif

@@ -1,8 +1,12 @@
-/* esft plot: metrics.jsonl parsing and its errors, tick arithmetic, and the
- * rendered charts. The PNG is checked with an independent decoder (CRC32,
- * stored deflate blocks, Adler-32) and by looking at pixels where the layout
- * says the data lies; the SVG by its elements. */
+/* esft plot: metrics.jsonl parsing and its errors, tick arithmetic, run
+ * names, and the drawn figures read back: the PNG decoded by cairo and
+ * checked at the pixels where the layout puts the data, the SVG checked for
+ * well-formed XML and its title and legend text, the PDF for its framing. */
+#ifdef ESFT_HAVE_CAIRO
+#include <cairo.h>
+#endif
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,151 +63,6 @@ static void write_metrics(const char *path) {
     fclose(f);
 }
 
-/* ---- an independent PNG reader (stored deflate blocks only) ---- */
-
-static uint32_t crc32_bitwise(const uint8_t *p, size_t n) {
-    uint32_t c = 0xFFFFFFFFu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1)));
-    }
-    return ~c;
-}
-
-static uint32_t be32(const uint8_t *p) {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-typedef struct image {
-    int w, h;
-    uint8_t *rgb;
-} image;
-
-/* Returns true when the file is a structurally valid PNG of the expected
- * kind; every check counts as a test. */
-static bool read_png(const char *path, image *img) {
-    size_t len;
-    uint8_t *d = (uint8_t *)test_read_file(path, &len);
-    CHECKF(d != NULL, "%s unreadable", path);
-    if (!d) return false;
-    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
-    CHECK(len > 8 && memcmp(d, sig, 8) == 0);
-    size_t pos = 8, idat_len = 0;
-    uint8_t *idat = malloc(len);
-    int n_chunks = 0, bad_crc = 0, w = 0, h = 0;
-    bool ihdr_ok = false, iend = false;
-    while (pos + 12 <= len && !iend) {
-        uint32_t n = be32(d + pos);
-        if (pos + 12 + n > len) break;
-        const uint8_t *type = d + pos + 4, *data = d + pos + 8;
-        if (crc32_bitwise(type, 4 + n) != be32(data + n)) bad_crc++;
-        if (n_chunks == 0) {
-            ihdr_ok = memcmp(type, "IHDR", 4) == 0 && n == 13 && data[8] == 8 && data[9] == 2 &&
-                      data[10] == 0 && data[11] == 0 && data[12] == 0;
-            w = (int)be32(data);
-            h = (int)be32(data + 4);
-        }
-        if (memcmp(type, "IDAT", 4) == 0) {
-            memcpy(idat + idat_len, data, n);
-            idat_len += n;
-        }
-        if (memcmp(type, "IEND", 4) == 0) iend = n == 0;
-        n_chunks++;
-        pos += 12 + n;
-    }
-    free(d);
-    CHECK(ihdr_ok);
-    CHECK(bad_crc == 0);
-    CHECK(iend && pos == len);
-    CHECK(w == ESFT_PLOT_WIDTH && h == ESFT_PLOT_HEIGHT);
-
-    /* zlib: header, stored blocks, Adler-32 of the data. */
-    size_t raw_len = (size_t)h * ((size_t)w * 3 + 1), got = 0;
-    uint8_t *raw = malloc(raw_len + 1);
-    bool ok = idat_len >= 6 && (idat[0] & 0x0F) == 8 && ((idat[0] << 8) | idat[1]) % 31 == 0 &&
-              !(idat[1] & 0x20);
-    CHECK(ok);
-    size_t z = 2;
-    bool final = false, blocks_ok = true;
-    while (ok && !final && z + 5 <= idat_len) {
-        final = idat[z] & 1;
-        int btype = (idat[z] >> 1) & 3;
-        unsigned n = idat[z + 1] | idat[z + 2] << 8, nn = idat[z + 3] | idat[z + 4] << 8;
-        if (btype != 0 || (n ^ 0xFFFF) != nn || z + 5 + n > idat_len || got + n > raw_len) {
-            blocks_ok = false;
-            break;
-        }
-        memcpy(raw + got, idat + z + 5, n);
-        got += n;
-        z += 5 + n;
-    }
-    CHECK(blocks_ok && final);
-    CHECK(got == raw_len);
-    uint32_t s1 = 1, s2 = 0;
-    for (size_t i = 0; i < got; i++) {
-        s1 = (s1 + raw[i]) % 65521;
-        s2 = (s2 + s1) % 65521;
-    }
-    CHECK(z + 4 == idat_len && be32(idat + z) == ((s2 << 16) | s1));
-    free(idat);
-    int bad_filter = 0;
-    for (int y = 0; y < h && got == raw_len; y++) bad_filter += raw[(size_t)y * (w * 3 + 1)] != 0;
-    CHECK(bad_filter == 0);
-    bool all = ok && blocks_ok && got == raw_len && ihdr_ok && bad_crc == 0 && bad_filter == 0;
-    if (!all) {
-        free(raw);
-        return false;
-    }
-    img->w = w;
-    img->h = h;
-    img->rgb = malloc((size_t)w * h * 3);
-    for (int y = 0; y < h; y++) memcpy(img->rgb + (size_t)y * w * 3, raw + (size_t)y * (w * 3 + 1) + 1, (size_t)w * 3);
-    free(raw);
-    return true;
-}
-
-static int color_dist(const image *img, int x, int y, uint32_t rgb) {
-    if (x < 0 || y < 0 || x >= img->w || y >= img->h) return 1000;
-    const uint8_t *p = img->rgb + ((size_t)y * img->w + x) * 3;
-    return abs(p[0] - (int)(rgb >> 16)) + abs(p[1] - (int)((rgb >> 8) & 0xFF)) + abs(p[2] - (int)(rgb & 0xFF));
-}
-
-/* Row nearest to y0 (within +/- r) in column x whose colour is within tol of
- * rgb; -1 when none. */
-static int find_in_column(const image *img, int x, int y0, int r, uint32_t rgb, int tol) {
-    for (int d = 0; d <= r; d++) {
-        if (color_dist(img, x, y0 - d, rgb) <= tol) return y0 - d;
-        if (color_dist(img, x, y0 + d, rgb) <= tol) return y0 + d;
-    }
-    return -1;
-}
-
-static int count_color(const image *img, int x0, int y0, int x1, int y1, uint32_t rgb, int tol) {
-    int n = 0;
-    for (int y = y0; y < y1; y++)
-        for (int x = x0; x < x1; x++) n += color_dist(img, x, y, rgb) <= tol;
-    return n;
-}
-
-static int count_str(const char *s, const char *needle) {
-    int n = 0;
-    for (const char *p = strstr(s, needle); p; p = strstr(p + 1, needle)) n++;
-    return n;
-}
-
-/* Number of "x,y" pairs in the points attribute of the first element
- * starting with `tag`. */
-static int count_points(const char *svg, const char *tag) {
-    const char *p = strstr(svg, tag);
-    if (!p) return -1;
-    p = strstr(p, "points=\"");
-    if (!p) return -1;
-    p += 8;
-    int n = 0;
-    for (; *p && *p != '"'; p++) n += *p == ',';
-    return n;
-}
-
 static void test_ticks(void) {
     CHECK_NEAR(esft_plot_nice_step(1.0, 5), 0.2, 1e-12);
     CHECK_NEAR(esft_plot_nice_step(100.0, 8), 10.0, 1e-9);
@@ -224,6 +83,7 @@ static void test_ticks(void) {
     CHECK(strcmp(b, "-2") == 0);
     CHECK(esft_plot_format_of("a/b/curve.png") == ESFT_PLOT_PNG);
     CHECK(esft_plot_format_of("curve.SVG") == ESFT_PLOT_SVG);
+    CHECK(esft_plot_format_of("fig.Pdf") == ESFT_PLOT_PDF);
     CHECK(esft_plot_format_of("curve.jpg") == ESFT_PLOT_NONE);
     CHECK(esft_plot_format_of("curve") == ESFT_PLOT_NONE);
     CHECK(esft_plot_format_of("dir.png/curve") == ESFT_PLOT_NONE);
@@ -271,113 +131,14 @@ static void test_errors(void) {
     CHECK(d.n == 1 && d.n_eval_acc == 0 && !d.has_std && !d.has_minmax);
     esft_plot_data_free(&d);
 
-    CHECK(esft_plot_metrics(path_in("nulls.jsonl"), path_in("x.jpg"), NULL, &err) == ESFT_ERR_INVALID_ARG);
-    CHECK(esft_plot_metrics(path_in("bad_json.jsonl"), path_in("bad.png"), NULL, &err) == ESFT_ERR_FORMAT);
+    const char *nulls = path_in("nulls.jsonl"), *bad = path_in("bad_json.jsonl");
+    CHECK(esft_plot_metrics(&nulls, 1, path_in("x.jpg"), NULL, &err) == ESFT_ERR_INVALID_ARG);
+    CHECK(esft_plot_metrics(&bad, 1, path_in("bad.png"), NULL, &err) == ESFT_ERR_FORMAT);
+    const char *pair[2] = {nulls, bad}; /* one bad run fails the figure */
+    CHECK(esft_plot_metrics(pair, 2, path_in("bad.png"), NULL, &err) == ESFT_ERR_FORMAT);
+    CHECK(strstr(err.msg, "bad_json.jsonl:4") != NULL);
     struct stat sb;
     CHECK(stat(path_in("bad.png"), &sb) != 0); /* nothing written on failure */
-}
-
-static void test_png(const char *metrics, const esft_plot_data *d) {
-    const char *png = path_in("curve.png");
-    esft_err err = {{0}};
-    esft_status st = esft_plot_metrics(metrics, png, "Test run", &err);
-    CHECKF(st == ESFT_OK, "%s", err.msg);
-    image img = {0};
-    if (!read_png(png, &img)) return;
-    esft_plot_layout L;
-    esft_plot_compute_layout(d, &L);
-
-    /* White background in the corners and margins. */
-    CHECK(color_dist(&img, 0, 0, 0xFFFFFF) == 0);
-    CHECK(color_dist(&img, img.w - 1, img.h - 1, 0xFFFFFF) == 0);
-    CHECK(color_dist(&img, 3, img.h / 2, 0xFFFFFF) == 0);
-    CHECK(color_dist(&img, img.w - 3, 3, 0xFFFFFF) == 0);
-
-    /* Mean line where the layout puts it, at several iterations. */
-    for (int i = 12; i <= 32; i += 4) {
-        int x = (int)(esft_plot_x_px(&L, i) + 0.5);
-        int want = (int)(esft_plot_y_px(&L, mean_at(i)));
-        int y = find_in_column(&img, x, want, 12, ESFT_PLOT_RGB_MEAN, 24);
-        CHECKF(y >= 0 && abs(y - want) <= 2, "mean line at iter %d: row %d, want %d", i, y, want);
-    }
-    /* Bands: min-max between mean+std and max, std between mean and mean+std;
-     * nothing above max. Sample between vertical grid lines. */
-    for (int i = 11; i <= 31; i += 5) {
-        double it = i + 0.5, m = 0.2 + 0.015 * it;
-        int x = (int)esft_plot_x_px(&L, it);
-        int y_minmax = (int)(esft_plot_y_px(&L, m + 0.10) + 0.5);
-        int y_minmax_lo = (int)(esft_plot_y_px(&L, m - 0.10) + 0.5);
-        int y_std = (int)(esft_plot_y_px(&L, m + 0.03) + 0.5);
-        int y_above = (int)(esft_plot_y_px(&L, m + 0.20) + 0.5);
-        CHECKF(color_dist(&img, x, y_minmax, ESFT_PLOT_RGB_MINMAX) <= 6, "min-max band at (%d,%d)", x, y_minmax);
-        CHECKF(color_dist(&img, x, y_minmax_lo, ESFT_PLOT_RGB_MINMAX) <= 6, "min-max band at (%d,%d)", x, y_minmax_lo);
-        CHECKF(color_dist(&img, x, y_std, ESFT_PLOT_RGB_STD) <= 6, "std band at (%d,%d)", x, y_std);
-        CHECKF(color_dist(&img, x, y_above, ESFT_PLOT_RGB_MINMAX) > 30 &&
-                   color_dist(&img, x, y_above, ESFT_PLOT_RGB_STD) > 30,
-               "band above max at (%d,%d)", x, y_above);
-    }
-    /* Eval accuracy markers on the right axis scale. */
-    for (int i = 10; i <= 30; i += 10) {
-        int x = (int)(esft_plot_x_px(&L, i) + 0.5);
-        int want = (int)(esft_plot_acc_px(&L, 0.05 + i / 400.0) + 0.5);
-        int y = find_in_column(&img, x, want, 8, ESFT_PLOT_RGB_EVAL_ACC, 30);
-        CHECKF(y >= 0 && abs(y - want) <= 2, "eval marker at iter %d: row %d, want %d", i, y, want);
-    }
-    /* Text: dark pixels in the title row, tick label rows and margins. */
-    CHECK(count_color(&img, 0, 0, img.w, (int)L.top - 30, 0x282828, 60) > 100);
-    CHECK(count_color(&img, 0, (int)L.top, (int)L.left - 6, (int)L.bottom, 0x282828, 60) > 100);
-    CHECK(count_color(&img, (int)L.left, (int)L.bottom + 4, (int)L.right, img.h, 0x282828, 60) > 100);
-    CHECK(count_color(&img, (int)L.right + 4, (int)L.top, img.w, (int)L.bottom, ESFT_PLOT_RGB_EVAL_ACC, 60) > 30);
-    /* Legend swatches above the plot. */
-    CHECK(count_color(&img, 0, 0, img.w, (int)L.top - 2, ESFT_PLOT_RGB_MINMAX, 4) > 100);
-    CHECK(count_color(&img, 0, 0, img.w, (int)L.top - 2, ESFT_PLOT_RGB_STD, 4) > 100);
-    CHECK(count_color(&img, 0, 0, img.w, (int)L.top - 2, ESFT_PLOT_RGB_MEAN, 20) > 20);
-    /* No data drawn outside the plot area. */
-    CHECK(count_color(&img, 0, (int)L.bottom + 3, img.w, img.h, ESFT_PLOT_RGB_MEAN, 60) == 0);
-    free(img.rgb);
-}
-
-static void test_svg(const char *metrics, const esft_plot_data *d) {
-    const char *svg_path = path_in("curve.svg");
-    esft_err err = {{0}};
-    esft_status st = esft_plot_metrics(metrics, svg_path, "A&B <run>", &err);
-    CHECKF(st == ESFT_OK, "%s", err.msg);
-    char *svg = test_read_file(svg_path, NULL);
-    CHECK(svg != NULL);
-    if (!svg) return;
-    CHECK(strncmp(svg, "<?xml", 5) == 0);
-    CHECK(strstr(svg, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"900\" height=\"500\"") != NULL);
-    size_t n = strlen(svg);
-    CHECK(n > 7 && strcmp(svg + n - 7, "</svg>\n") == 0);
-    CHECK(count_str(svg, "<svg") == 1 && count_str(svg, "</svg>") == 1);
-    CHECK(count_str(svg, "<text") == count_str(svg, "</text>"));
-    CHECK(count_str(svg, "<") == 2 * count_str(svg, "</text>") + count_str(svg, "/>") + 2 /* xml, svg */ +
-                                     2 /* title */ + 1 /* </svg> */);
-    CHECK(count_points(svg, "<polyline class=\"mean\"") == d->n);
-    CHECK(count_points(svg, "<polygon class=\"band-minmax\"") == 2 * d->n);
-    CHECK(count_points(svg, "<polygon class=\"band-std\"") == 2 * d->n);
-    CHECK(count_points(svg, "<polyline class=\"eval-accuracy-line\"") == 5);
-    CHECK(count_str(svg, "<circle class=\"eval-accuracy\"") == 5);
-    CHECK(count_str(svg, "class=\"eval-reward") == 0);
-    CHECK(strstr(svg, ">A&amp;B &lt;run&gt;</text>") != NULL);
-    CHECK(strstr(svg, "<title>A&amp;B &lt;run&gt;</title>") != NULL);
-    /* Tick labels: reward 0.0..1.0, iterations 0..40, 0..100%. */
-    esft_plot_layout L;
-    esft_plot_compute_layout(d, &L);
-    CHECK_NEAR(L.y.lo, 0.0, 1e-12);
-    CHECK_NEAR(L.y.hi, 1.0, 1e-12);
-    CHECK(fabs(L.y.step - 0.1) < 1e-12 || fabs(L.y.step - 0.2) < 1e-12);
-    CHECK_NEAR(L.x.lo, 0.0, 1e-12);
-    CHECK_NEAR(L.x.hi, 40.0, 1e-12);
-    CHECK(L.right_axis);
-    CHECK(count_str(svg, "class=\"tick-y\"") == (int)lround(1.0 / L.y.step) + 1);
-    CHECK(strstr(svg, ">0.4</text>") != NULL && strstr(svg, ">1.0</text>") != NULL);
-    CHECK(count_str(svg, "class=\"tick-x\"") == (int)(40 / L.x.step) + 1);
-    CHECK(count_str(svg, "class=\"tick-r\"") == 6 && strstr(svg, ">100%</text>") != NULL);
-    CHECK(strstr(svg, ">iteration</text>") != NULL && strstr(svg, ">reward</text>") != NULL);
-    CHECK(strstr(svg, ">mean reward</text>") != NULL);
-    CHECK(strstr(svg, ">41 iterations") != NULL);
-    free(svg);
 }
 
 static void test_data(const char *metrics, esft_plot_data *d) {
@@ -397,7 +158,321 @@ static void test_data(const char *metrics, esft_plot_data *d) {
     CHECK(isnan(d->pts[21].eval_acc));
 }
 
-/* Degenerate inputs render without trouble. */
+static void check_names(const char *const *paths, int n, const char *const *want) {
+    char *names[8];
+    CHECK(esft_plot_run_names(paths, n, names));
+    for (int i = 0; i < n; i++) {
+        CHECKF(strcmp(names[i], want[i]) == 0, "name of %s: '%s', want '%s'", paths[i], names[i], want[i]);
+        free(names[i]);
+    }
+}
+
+static void test_names(void) {
+    check_names((const char *[]){"no_such_x/a/run/metrics.jsonl", "no_such_y/b/run/metrics.jsonl"}, 2,
+                (const char *[]){"a/run", "b/run"});
+    check_names((const char *[]){"no_such/r1/metrics.jsonl", "no_such/r2/metrics.jsonl", "no_such/r1/metrics.jsonl"}, 3,
+                (const char *[]){"r1", "r2", "r1 (2)"});
+    check_names((const char *[]){"no_such/scores.jsonl"}, 1, (const char *[]){"scores.jsonl"});
+    const char *here[] = {path_in("metrics.jsonl")};
+    check_names(here, 1, (const char *[]){"plot_test"});
+}
+
+#ifdef ESFT_HAVE_CAIRO
+/* ---- reading figures back ---- */
+
+typedef struct image {
+    cairo_surface_t *s;
+    int w, h;
+} image;
+
+/* Decodes a PNG with cairo's reader; false (a failed check) when it does
+ * not decode. */
+static bool read_png(const char *path, image *img) {
+    img->s = cairo_image_surface_create_from_png(path);
+    bool ok = cairo_surface_status(img->s) == CAIRO_STATUS_SUCCESS;
+    CHECKF(ok, "%s does not decode: %s", path, cairo_status_to_string(cairo_surface_status(img->s)));
+    if (!ok) {
+        cairo_surface_destroy(img->s);
+        img->s = NULL;
+        return false;
+    }
+    cairo_surface_flush(img->s);
+    img->w = cairo_image_surface_get_width(img->s);
+    img->h = cairo_image_surface_get_height(img->s);
+    CHECK(img->w == ESFT_PLOT_WIDTH && img->h == ESFT_PLOT_HEIGHT);
+    return true;
+}
+
+static void image_free(image *img) {
+    cairo_surface_destroy(img->s);
+    img->s = NULL;
+}
+
+/* 0xRRGGBB at (x, y) of an opaque image (cairo's 32-bit native words). */
+static uint32_t pixel(const image *img, int x, int y) {
+    const unsigned char *row = cairo_image_surface_get_data(img->s) + (size_t)y * cairo_image_surface_get_stride(img->s);
+    return ((const uint32_t *)row)[x] & 0xFFFFFF;
+}
+
+static int color_dist(const image *img, int x, int y, uint32_t rgb) {
+    if (x < 0 || y < 0 || x >= img->w || y >= img->h) return 1000;
+    uint32_t p = pixel(img, x, y);
+    int d = 0;
+    for (int sh = 0; sh <= 16; sh += 8) d += abs((int)(p >> sh & 0xFF) - (int)(rgb >> sh & 0xFF));
+    return d;
+}
+
+/* rgb laid over white `layers` times at the band opacity. */
+static uint32_t band_color(uint32_t rgb, int layers) {
+    double keep = pow(1.0 - ESFT_PLOT_BAND_ALPHA, layers);
+    uint32_t out = 0;
+    for (int sh = 0; sh <= 16; sh += 8) {
+        double c = 255.0 * keep + (double)(rgb >> sh & 0xFF) * (1.0 - keep);
+        out |= (uint32_t)lround(c) << sh;
+    }
+    return out;
+}
+
+/* Row nearest to y0 (within +/- r) in column x whose colour is within tol of
+ * rgb; -1 when none. */
+static int find_in_column(const image *img, int x, int y0, int r, uint32_t rgb, int tol) {
+    for (int d = 0; d <= r; d++) {
+        if (color_dist(img, x, y0 - d, rgb) <= tol) return y0 - d;
+        if (color_dist(img, x, y0 + d, rgb) <= tol) return y0 + d;
+    }
+    return -1;
+}
+
+static int count_color(const image *img, int x0, int y0, int x1, int y1, uint32_t rgb, int tol) {
+    int n = 0;
+    for (int y = y0; y < y1; y++)
+        for (int x = x0; x < x1; x++) n += color_dist(img, x, y, rgb) <= tol;
+    return n;
+}
+
+static int count_str(const char *s, const char *needle) {
+    int n = 0;
+    for (const char *p = strstr(s, needle); p; p = strstr(p + 1, needle)) n++;
+    return n;
+}
+
+/* XML well-formedness as far as an SVG needs it: every element closed in
+ * order, <?...?> and <!-- --> skipped, quoted attributes. */
+static bool xml_balanced(const char *s) {
+    char stack[64][64];
+    int depth = 0, roots = 0;
+    for (const char *p = strchr(s, '<'); p; p = strchr(p, '<')) {
+        if (strncmp(p, "<?", 2) == 0 || strncmp(p, "<!--", 4) == 0) {
+            const char *end = strstr(p, p[1] == '?' ? "?>" : "-->");
+            if (!end) return false;
+            p = end + 2;
+            continue;
+        }
+        bool closing = p[1] == '/';
+        const char *name = p + 1 + closing;
+        size_t n = strcspn(name, " \t\n/>");
+        const char *q = name + n;
+        char quote = 0;
+        for (; *q && (quote || *q != '>'); q++)
+            if (*q == '"' || *q == '\'') quote = quote == *q ? 0 : quote ? quote : *q;
+        if (!*q || n == 0 || n >= 64) return false;
+        bool empty = q[-1] == '/';
+        if (closing) {
+            if (depth == 0 || strlen(stack[depth - 1]) != n || strncmp(stack[depth - 1], name, n) != 0) return false;
+            depth--;
+        } else if (!empty) {
+            if (depth == 64) return false;
+            if (depth == 0) roots++;
+            memcpy(stack[depth], name, n);
+            stack[depth++][n] = '\0';
+        }
+        p = q;
+    }
+    return depth == 0 && roots == 1;
+}
+
+/* The text between <tag> and </tag>, in buf ("" when absent). */
+static void element_text(const char *xml, const char *tag, char *buf, size_t cap) {
+    char open[32], close[32];
+    snprintf(open, sizeof open, "<%s>", tag);
+    snprintf(close, sizeof close, "</%s>", tag);
+    const char *a = strstr(xml, open), *b = a ? strstr(a, close) : NULL;
+    buf[0] = '\0';
+    if (a && b) snprintf(buf, cap, "%.*s", (int)(b - a - strlen(open)), a + strlen(open));
+}
+
+/* Loads metrics files as the runs of one figure. */
+static int load_runs(const char *const *paths, int n, esft_plot_run *runs, char **names) {
+    CHECK(esft_plot_run_names(paths, n, names));
+    for (int r = 0; r < n; r++) {
+        esft_err err = {{0}};
+        CHECKF(esft_plot_load(paths[r], &runs[r].data, &err) == ESFT_OK, "%s", err.msg);
+        runs[r].name = names[r];
+    }
+    return n;
+}
+
+static void free_runs(esft_plot_run *runs, char **names, int n) {
+    for (int r = 0; r < n; r++) {
+        esft_plot_data_free(&runs[r].data);
+        free(names[r]);
+    }
+}
+
+/* The figure's pixels: background, the mean line where the layout puts it,
+ * both bands between their bounds, eval markers on the right axis, text. */
+static void test_png(const char *metrics, const esft_plot_data *d) {
+    const char *png = path_in("curve.png");
+    esft_err err = {{0}};
+    CHECKF(esft_plot_metrics(&metrics, 1, png, "Test run", &err) == ESFT_OK, "%s", err.msg);
+    image img;
+    if (!read_png(png, &img)) return;
+    esft_plot_run run = {"run", *d};
+    esft_plot_layout L;
+    esft_plot_compute_layout(&run, 1, &L);
+    uint32_t c = esft_plot_run_rgb(0);
+
+    CHECK(pixel(&img, 0, 0) == 0xFFFFFF && pixel(&img, img.w - 1, img.h - 1) == 0xFFFFFF);
+    CHECK(pixel(&img, 3, img.h / 2) == 0xFFFFFF && pixel(&img, img.w - 3, 3) == 0xFFFFFF);
+
+    for (int i = 12; i <= 32; i += 4) {
+        int x = (int)esft_plot_x_px(&L, i);
+        int want = (int)esft_plot_y_px(&L, mean_at(i));
+        int y = find_in_column(&img, x, want, 12, c, 40);
+        CHECKF(y >= 0 && abs(y - want) <= 2, "mean line at iter %d: row %d, want %d", i, y, want);
+    }
+    /* min-max alone between mean+std and max, both bands within std, none
+     * above max (the curve is linear, so exact between iterations too) */
+    for (int i = 11; i <= 31; i += 5) {
+        double it = i + 0.5, m = mean_at(0) + (mean_at(1) - mean_at(0)) * it;
+        int x = (int)esft_plot_x_px(&L, it);
+        int y_minmax = (int)esft_plot_y_px(&L, m + 0.10), y_minmax_lo = (int)esft_plot_y_px(&L, m - 0.10);
+        int y_std = (int)esft_plot_y_px(&L, m + 0.03), y_above = (int)esft_plot_y_px(&L, m + 0.20);
+        CHECKF(find_in_column(&img, x, y_minmax, 2, band_color(c, 1), 8) >= 0, "min-max band at (%d,%d)", x, y_minmax);
+        CHECKF(find_in_column(&img, x, y_minmax_lo, 2, band_color(c, 1), 8) >= 0, "min-max band at (%d,%d)", x, y_minmax_lo);
+        CHECKF(find_in_column(&img, x, y_std, 2, band_color(c, 2), 8) >= 0, "std band at (%d,%d)", x, y_std);
+        CHECKF(color_dist(&img, x, y_above, band_color(c, 1)) > 12 && color_dist(&img, x, y_above, band_color(c, 2)) > 12,
+               "band above max at (%d,%d)", x, y_above);
+    }
+    for (int i = 10; i <= 30; i += 10) {
+        int x = (int)esft_plot_x_px(&L, i);
+        int want = (int)esft_plot_acc_px(&L, 0.05 + i / 400.0);
+        int y = find_in_column(&img, x, want, 8, c, 30);
+        CHECKF(y >= 0 && abs(y - want) <= 2, "eval marker at iter %d: row %d, want %d", i, y, want);
+    }
+    /* text: title, y tick labels, x tick labels, the right axis */
+    CHECK(count_color(&img, 0, 0, img.w, (int)L.top - 20, 0x262626, 60) > 100);
+    CHECK(count_color(&img, 0, (int)L.top, (int)L.left - 6, (int)L.bottom, 0x262626, 60) > 100);
+    CHECK(count_color(&img, (int)L.left, (int)L.bottom + 4, (int)L.right, img.h, 0x262626, 60) > 100);
+    CHECK(count_color(&img, (int)L.right + 4, (int)L.top, img.w, (int)L.bottom, 0x262626, 60) > 30);
+    /* nothing of the data below the plot area */
+    CHECK(count_color(&img, 0, (int)L.bottom + 6, img.w, img.h, c, 60) == 0);
+    image_free(&img);
+}
+
+/* No eval data: no right axis, nor anything drawn there. */
+static void test_no_eval(void) {
+    const char *p = path_in("noeval.jsonl");
+    write_text(p, "{\"iter\": 1, \"reward_mean\": 0.1}\n{\"iter\": 2, \"reward_mean\": 0.4}\n"
+                  "{\"iter\": 3, \"reward_mean\": 0.3}\n");
+    esft_plot_run run = {"r", {0}};
+    esft_err err = {{0}};
+    CHECK(esft_plot_load(p, &run.data, &err) == ESFT_OK);
+    esft_plot_layout L;
+    esft_plot_compute_layout(&run, 1, &L);
+    CHECK(!L.right_axis);
+    CHECK(esft_plot_metrics(&p, 1, path_in("noeval.png"), NULL, &err) == ESFT_OK);
+    image img;
+    if (read_png(path_in("noeval.png"), &img)) {
+        CHECK(count_color(&img, (int)L.right + 4, 0, img.w, img.h, 0xFFFFFF, 0) ==
+              (img.w - (int)L.right - 4) * img.h);
+        image_free(&img);
+    }
+    CHECK(esft_plot_metrics(&p, 1, path_in("noeval.svg"), NULL, &err) == ESFT_OK);
+    char *svg = test_read_file(path_in("noeval.svg"), NULL);
+    CHECK(svg && !strstr(svg, "eval accuracy") && !strstr(svg, "min\xe2\x80\x93max"));
+    free(svg);
+    esft_plot_data_free(&run.data);
+}
+
+static void test_svg(const char *metrics) {
+    const char *svg_path = path_in("curve.svg");
+    esft_err err = {{0}};
+    CHECKF(esft_plot_metrics(&metrics, 1, svg_path, "A&B <run>", &err) == ESFT_OK, "%s", err.msg);
+    char *svg = test_read_file(svg_path, NULL);
+    CHECK(svg != NULL);
+    if (!svg) return;
+    CHECK(strncmp(svg, "<?xml", 5) == 0);
+    CHECK(xml_balanced(svg));
+    CHECK(strstr(svg, "viewBox=\"0 0 900 500\"") != NULL);
+    char text[512];
+    element_text(svg, "title", text, sizeof text);
+    CHECKF(strcmp(text, "A&amp;B &lt;run&gt;") == 0, "title '%s'", text);
+    element_text(svg, "desc", text, sizeof text);
+    CHECKF(strstr(text, "plot_test") && strstr(text, "min\xe2\x80\x93max") && strstr(text, "mean \xc2\xb1 std") &&
+               strstr(text, "eval accuracy"),
+           "desc '%s'", text);
+    CHECK(count_str(svg, "<path") > 20); /* the curves and glyphs are drawn */
+    free(svg);
+    /* a broken document is caught by the checker itself */
+    CHECK(!xml_balanced("<svg><g></svg></g>") && !xml_balanced("<svg><g>") && xml_balanced("<?xml?><svg><g/></svg>"));
+}
+
+static void test_pdf(const char *metrics) {
+    const char *pdf = path_in("curve.pdf");
+    esft_err err = {{0}};
+    CHECKF(esft_plot_metrics(&metrics, 1, pdf, NULL, &err) == ESFT_OK, "%s", err.msg);
+    size_t n = 0;
+    char *b = test_read_file(pdf, &n);
+    CHECK(b && n > 1000 && memcmp(b, "%PDF-", 5) == 0);
+    bool eof = false;
+    for (size_t i = n > 32 ? n - 32 : 0; b && i + 5 <= n; i++) eof |= memcmp(b + i, "%%EOF", 5) == 0;
+    CHECK(eof);
+    free(b);
+}
+
+/* Two runs: two colours where each run's mean lies, two legend entries. */
+static void test_two_runs(const char *metrics) {
+    char other_dir[1200];
+    snprintf(other_dir, sizeof other_dir, "%s/other", dir);
+    mkdir(other_dir, 0777);
+    const char *other = path_in("other/metrics.jsonl");
+    FILE *f = fopen(other, "wb");
+    if (!f) exit(1);
+    for (int i = 1; i <= 30; i++) fprintf(f, "{\"iter\": %d, \"reward_mean\": %.6f}\n", i, 0.9 - 0.02 * i);
+    fclose(f);
+    const char *paths[2] = {metrics, other};
+    esft_err err = {{0}};
+    CHECKF(esft_plot_metrics(paths, 2, path_in("two.png"), NULL, &err) == ESFT_OK, "%s", err.msg);
+    CHECKF(esft_plot_metrics(paths, 2, path_in("two.svg"), NULL, &err) == ESFT_OK, "%s", err.msg);
+    esft_plot_run runs[2] = {{0}};
+    char *names[2] = {0};
+    load_runs(paths, 2, runs, names);
+    esft_plot_layout L;
+    esft_plot_compute_layout(runs, 2, &L);
+    CHECK_NEAR(L.x.lo, 0.0, 1e-12);
+    CHECK_NEAR(L.x.hi, 40.0, 1e-12);
+    image img;
+    if (read_png(path_in("two.png"), &img)) {
+        for (int i = 14; i <= 26; i += 12) { /* the lines cross at 20 */
+            int x = (int)esft_plot_x_px(&L, i);
+            int y0 = (int)esft_plot_y_px(&L, mean_at(i)), y1 = (int)esft_plot_y_px(&L, 0.9 - 0.02 * i);
+            CHECKF(find_in_column(&img, x, y0, 2, esft_plot_run_rgb(0), 40) >= 0, "run 0 at iter %d", i);
+            CHECKF(find_in_column(&img, x, y1, 2, esft_plot_run_rgb(1), 40) >= 0, "run 1 at iter %d", i);
+        }
+        image_free(&img);
+    }
+    char *svg = test_read_file(path_in("two.svg"), NULL);
+    char text[512] = "";
+    if (svg) element_text(svg, "desc", text, sizeof text);
+    CHECKF(strstr(text, "runs: plot_test, other;") != NULL, "desc '%s'", text);
+    if (svg) element_text(svg, "title", text, sizeof text);
+    CHECKF(strcmp(text, "Reward: plot_test vs other") == 0, "title '%s'", text);
+    free(svg);
+    free_runs(runs, names, 2);
+}
+
+/* Degenerate inputs render without trouble, in every format. */
 static void test_edge_cases(void) {
     static const struct {
         const char *name, *text;
@@ -409,14 +484,17 @@ static void test_edge_cases(void) {
         {"big.jsonl", "{\"iter\": 1000, \"reward_mean\": -3e9, \"reward_std\": 1e9}\n"
                       "{\"iter\": 90000, \"reward_mean\": 4e9, \"eval_reward\": 5e9}\n"},
     };
+    static const char *const outs[] = {"edge.png", "edge.svg", "edge.pdf"};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *p = path_in(cases[i].name);
         write_text(p, cases[i].text);
-        esft_err err = {{0}};
-        CHECKF(esft_plot_metrics(p, path_in("edge.png"), NULL, &err) == ESFT_OK, "%s: %s", cases[i].name, err.msg);
-        CHECKF(esft_plot_metrics(p, path_in("edge.svg"), NULL, &err) == ESFT_OK, "%s: %s", cases[i].name, err.msg);
-        image img = {0};
-        if (read_png(path_in("edge.png"), &img)) free(img.rgb);
+        for (int k = 0; k < 3; k++) {
+            esft_err err = {{0}};
+            CHECKF(esft_plot_metrics(&p, 1, path_in(outs[k]), NULL, &err) == ESFT_OK, "%s -> %s: %s",
+                   cases[i].name, outs[k], err.msg);
+        }
+        image img;
+        if (read_png(path_in("edge.png"), &img)) image_free(&img);
     }
 }
 
@@ -424,35 +502,61 @@ static void test_command(const char *metrics) {
     char *ok_png[] = {"plot", (char *)metrics, "-o", (char *)path_in("cmd.png"), "--title", "T", NULL};
     CHECK(cmd_plot(6, ok_png) == 0);
     struct stat sb;
-    CHECK(stat(path_in("cmd.png"), &sb) == 0 && sb.st_size > 1000000);
+    CHECK(stat(path_in("cmd.png"), &sb) == 0 && sb.st_size > 10000 && sb.st_size < 400000); /* compressed */
     char *dir_svg[] = {"plot", dir, "--out", (char *)path_in("cmd.svg"), NULL};
     CHECK(cmd_plot(4, dir_svg) == 0); /* a run directory means its metrics.jsonl */
     CHECK(stat(path_in("cmd.svg"), &sb) == 0 && sb.st_size > 1000);
+    char *two[] = {"plot", dir, (char *)path_in("other"), "-o", (char *)path_in("cmd.pdf"), NULL};
+    CHECK(cmd_plot(5, two) == 0);
+    CHECK(stat(path_in("cmd.pdf"), &sb) == 0 && sb.st_size > 1000);
     char *bad_ext[] = {"plot", (char *)metrics, "-o", (char *)path_in("cmd.gif"), NULL};
     CHECK(cmd_plot(4, bad_ext) == 2);
     char *no_arg[] = {"plot", NULL};
     CHECK(cmd_plot(1, no_arg) == 2);
-    char *bad_file[] = {"plot", (char *)path_in("bad_json.jsonl"), "-o", (char *)path_in("cmd2.png"), NULL};
-    CHECK(cmd_plot(4, bad_file) == 1);
+    char *bad_file[] = {"plot", (char *)metrics, (char *)path_in("bad_json.jsonl"), "-o", (char *)path_in("cmd2.png"), NULL};
+    CHECK(cmd_plot(5, bad_file) == 1);
+    CHECK(stat(path_in("cmd2.png"), &sb) != 0);
 }
+
+#else
+
+/* Without cairo the data still loads, and drawing fails with one line. */
+static void test_without_cairo(const char *metrics) {
+    esft_err err = {{0}};
+    CHECK(esft_plot_metrics(&metrics, 1, path_in("none.png"), NULL, &err) == ESFT_ERR_UNSUPPORTED);
+    CHECK(strstr(err.msg, "none.png") && strstr(err.msg, "cairo") && !strchr(err.msg, '\n'));
+    struct stat sb;
+    CHECK(stat(path_in("none.png"), &sb) != 0);
+}
+
+#endif
 
 int main(void) {
     snprintf(dir, sizeof dir, "%s/plot_test", ESFT_TEST_BINARY_DIR);
     mkdir(dir, 0777);
-    char metrics[1200];
-    snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", dir);
+    char metrics_buf[1200];
+    snprintf(metrics_buf, sizeof metrics_buf, "%s/metrics.jsonl", dir);
+    const char *metrics = metrics_buf;
     write_metrics(metrics);
 
     test_ticks();
     test_errors();
+    test_names();
     esft_plot_data d = {0};
     test_data(metrics, &d);
+#ifdef ESFT_HAVE_CAIRO
     if (d.n == 41) {
         test_png(metrics, &d);
-        test_svg(metrics, &d);
+        test_svg(metrics);
+        test_pdf(metrics);
+        test_two_runs(metrics);
     }
-    esft_plot_data_free(&d);
+    test_no_eval();
     test_edge_cases();
     test_command(metrics);
+#else
+    test_without_cairo(metrics);
+#endif
+    esft_plot_data_free(&d);
     return TEST_EXIT();
 }
