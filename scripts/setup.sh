@@ -51,7 +51,7 @@ step() {
 
 # --- 1. Debian packages -------------------------------------------------------
 PACKAGES=(build-essential cmake pkg-config git ca-certificates unzip python3 python3-pip
-          clang libclang-rt-14-dev
+          clang libclang-rt-14-dev libcairo2-dev fonts-dejavu-core
           libopenblas-dev libcjson-dev libpcre2-dev libhwloc-dev hwloc
           pocl-opencl-icd ocl-icd-opencl-dev opencl-headers libclblast-dev clinfo
           libvulkan-dev mesa-vulkan-drivers glslc openmpi-bin libopenmpi-dev)
@@ -83,7 +83,8 @@ fi
 # build NAME DIR [cmake args...]: configure and build, each a logged step
 build() {
   local name=$1 dir=$2; shift 2
-  local args=(-S "$ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DESFT_WERROR="$WERROR" "$@")
+  # cairo ON: its packages are installed above, so plots must build (not quietly drop out)
+  local args=(-S "$ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DESFT_WERROR="$WERROR" -DESFT_CAIRO=ON "$@")
   log "  configuring $dir: cmake ${args[*]:4}"
   step "$name-configure" cmake "${args[@]}"
   log "  building $dir with $(nproc) jobs"
