@@ -1,14 +1,12 @@
 #include "noise.h"
 
+#include <string.h>
+
+#include "esft_hash.h"
 #include "esft_philox.h"
 
 uint32_t esft_tensor_id(const char *name) {
-    uint32_t h = ESFT_FNV1A32_OFFSET;
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
-        h ^= *p;
-        h *= ESFT_FNV1A32_PRIME;
-    }
-    return h;
+    return esft_fnv1a32(ESFT_FNV1A32_INIT, name, strlen(name));
 }
 
 uint64_t esft_member_seed(uint64_t run_seed, uint64_t t, uint64_t k) {

@@ -4,22 +4,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "esft_hash.h"
+
 uint64_t esft_model_fingerprint(const gguf_file *f) {
-    uint64_t h = 0xcbf29ce484222325ull;
-#define MIX(ptr, len)                                                            \
-    do {                                                                         \
-        const unsigned char *p_ = (const unsigned char *)(ptr);                  \
-        for (size_t i_ = 0; i_ < (size_t)(len); i_++) h = (h ^ p_[i_]) * 0x100000001b3ull; \
-    } while (0)
+    uint64_t h = ESFT_FNV1A64_INIT;
     for (size_t i = 0; i < gguf_n_tensors(f); i++) {
         const gguf_tensor_info *t = gguf_tensor_at(f, i);
-        MIX(t->name, strlen(t->name) + 1);
+        h = esft_fnv1a64(h, t->name, strlen(t->name) + 1);
         uint32_t type = (uint32_t)t->type;
-        MIX(&type, sizeof type);
-        MIX(t->ne, sizeof t->ne);
-        MIX(t->data, t->n_bytes);
+        h = esft_fnv1a64(h, &type, sizeof type);
+        h = esft_fnv1a64(h, t->ne, sizeof t->ne);
+        h = esft_fnv1a64(h, t->data, t->n_bytes);
     }
-#undef MIX
     return h;
 }
 

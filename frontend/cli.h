@@ -83,17 +83,4 @@ int cli_open_backend_dtype(const cli_common *c, const char *dtype, esft_backend 
 int cli_open_backend_info(const cli_common *c, const char *dtype, esft_backend **out,
                           esft_device_info *info);
 
-/* The most cli_read_file reads: data sets, prompts and responses above it
- * are refused rather than read without end. */
-#define CLI_READ_MAX ((size_t)1 << 30)
-
-/* Reads a whole file into a NUL-terminated buffer; "-" reads standard input.
- * Regular files and streams (pipes, FIFOs, stdin) of at most CLI_READ_MAX
- * bytes are read; a directory (EISDIR), a device such as /dev/zero (ENODEV)
- * or anything larger (EFBIG) is refused. NULL on failure (errno; describe it
- * with cli_read_error). */
-char *cli_read_file(const char *path, size_t *len);
-/* What a cli_read_file errno means, in words ("is a directory", ...). */
-const char *cli_read_error(int errnum);
-
 #endif

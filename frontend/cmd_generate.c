@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "esft_fs.h"
 #include "generate.h"
 #include "model.h"
 #include "utf8.h"
@@ -25,9 +26,9 @@ static void prompt_set_free(prompt_set *ps) {
  * standard input. */
 static int read_prompts_jsonl(const char *path, prompt_set *ps) {
     size_t len;
-    char *buf = cli_read_file(path, &len);
+    char *buf = esft_read_file(path, ESFT_READ_MAX, &len);
     if (!buf) {
-        fprintf(stderr, "esft generate: %s: %s\n", path, cli_read_error(errno));
+        fprintf(stderr, "esft generate: %s: %s\n", path, esft_read_error(errno));
         return ESFT_EXIT_RUNTIME;
     }
     int rc = ESFT_EXIT_OK, line_no = 0, cap = 0;

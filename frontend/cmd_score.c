@@ -9,6 +9,7 @@
 #include "atomic_file.h"
 #include "cli.h"
 #include "commands.h"
+#include "esft_fs.h"
 #include "task.h"
 
 int cmd_score(int argc, char **argv) {
@@ -49,9 +50,9 @@ int cmd_score(int argc, char **argv) {
         return st == ESFT_ERR_INVALID_ARG ? ESFT_EXIT_USAGE : ESFT_EXIT_RUNTIME;
     }
     size_t len;
-    char *buf = cli_read_file(responses, &len);
+    char *buf = esft_read_file(responses, ESFT_READ_MAX, &len);
     if (!buf) {
-        fprintf(stderr, "esft score: %s: %s\n", responses, cli_read_error(errno));
+        fprintf(stderr, "esft score: %s: %s\n", responses, esft_read_error(errno));
         esft_task_free(task);
         return ESFT_EXIT_RUNTIME;
     }

@@ -22,23 +22,6 @@ void esft_dist_block(int n, int size, int rank, int *lo, int *hi) {
     *hi = *lo + base + (rank < extra ? 1 : 0);
 }
 
-uint64_t esft_hash_bytes(uint64_t h, const void *data, size_t n) {
-    const unsigned char *p = data;
-    const uint64_t prime = 0x100000001b3ull;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, p + i, 8);
-        h = (h ^ w) * prime;
-    }
-    if (i < n) {
-        uint64_t w = 0;
-        memcpy(&w, p + i, n - i);
-        h = (h ^ w) * prime;
-    }
-    return h;
-}
-
 int esft_dist_hash_mismatch(const uint64_t *hashes, int size, char *buf, size_t cap) {
     int bad = 0;
     size_t used = 0;

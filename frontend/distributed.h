@@ -54,13 +54,6 @@ int esft_dist_allgather_u64(const esft_dist *d, uint64_t v, uint64_t *all, const
  * together when one fails during setup). */
 int esft_dist_max_int(const esft_dist *d, int v, int *out, const char *what, int iter);
 
-/* Weights hash: 64-bit FNV-1a over 64-bit words (a trailing partial word is
- * zero-padded). Each step is a bijection of the state, so any change to one
- * word, a single flipped bit included, changes the result. Start with
- * ESFT_HASH_INIT and chain calls over every tensor in a fixed order. */
-#define ESFT_HASH_INIT 0xcbf29ce484222325ull
-uint64_t esft_hash_bytes(uint64_t h, const void *data, size_t n);
-
 /* Writes "1,3" (the ranks whose hash differs from rank 0's) into buf and
  * returns how many there are (0: all agree). Pure. */
 int esft_dist_hash_mismatch(const uint64_t *hashes, int size, char *buf, size_t cap);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "esft_hash.h"
 #include "noise.h"
 
 const char *esft_shaping_name(esft_shaping s) {
@@ -79,13 +80,6 @@ int esft_es_coefficients(uint64_t run_seed, uint64_t iter, const double *z, int 
     return n / 2;
 }
 
-static uint64_t splitmix(uint64_t *x) {
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 static int cmp_int(const void *a, const void *b) {
     int x = *(const int *)a, y = *(const int *)b;
     return (x > y) - (x < y);
@@ -105,7 +99,7 @@ void esft_select_batch(uint64_t run_seed, uint64_t iter, int n, int batch, int *
     /* a stream distinct from member seeds: domain-separated by a constant */
     uint64_t state = esft_member_seed(run_seed ^ 0x42415443484553ull, iter, 0);
     for (int i = 0; i < batch; i++) {
-        int j = i + (int)(splitmix(&state) % (uint64_t)(n - i));
+        int j = i + (int)(esft_splitmix64_next(&state) % (uint64_t)(n - i));
         int t = perm[i];
         perm[i] = perm[j];
         perm[j] = t;

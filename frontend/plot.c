@@ -20,6 +20,7 @@
 
 #include "atomic_file.h"
 #include "cli.h"
+#include "esft_fs.h"
 
 /* ------------------------------------------------------------------------ */
 /* Parsing                                                                  */
@@ -188,8 +189,8 @@ fail:
 esft_status esft_plot_load(const char *path, esft_plot_data *out, esft_err *err) {
     memset(out, 0, sizeof *out);
     size_t len = 0;
-    char *buf = cli_read_file(path, &len); /* no directories, devices or endless streams */
-    if (!buf) return esft_errf(err, ESFT_ERR_IO, "%s: %s", path, cli_read_error(errno));
+    char *buf = esft_read_file(path, ESFT_READ_MAX, &len); /* no directories, devices or endless streams */
+    if (!buf) return esft_errf(err, ESFT_ERR_IO, "%s: %s", path, esft_read_error(errno));
     esft_status st = esft_plot_parse(buf, len, path, out, err);
     free(buf);
     return st;

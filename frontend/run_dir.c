@@ -13,8 +13,8 @@
 #include <cjson/cJSON.h>
 
 #include "atomic_file.h"
-#include "cli.h"
-#include "distributed.h"
+#include "esft_fs.h"
+#include "esft_hash.h"
 
 /* The files a run writes: what "holds a run" looks for and --overwrite removes. */
 static const char *const run_files[] = {"run.json", "metrics.jsonl", "checkpoint.gguf", "final.gguf",
@@ -33,26 +33,14 @@ char *esft_path_join(const char *dir, const char *name) {
 
 esft_status esft_run_dir_create(const char *dir, esft_err *err) {
     if (!dir[0]) return esft_errf(err, ESFT_ERR_INVALID_ARG, "--out: the directory name is empty");
-    char *tmp = strdup(dir);
-    if (!tmp) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
-    /* each parent, then dir itself; a leading '/' is not a parent */
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        int bad = mkdir(tmp, 0777) && errno != EEXIST;
-        *p = '/';
-        if (bad) {
-            int e = errno;
-            free(tmp);
-            return esft_errf(err, ESFT_ERR_IO, "--out %s: cannot create the directory (%s)", dir, strerror(e));
-        }
+    if (esft_mkdir_p(dir, 0777) != 0) {
+        int e = errno;
+        struct stat st;
+        if (e == ENOTDIR && stat(dir, &st) == 0) /* dir itself is a file */
+            return esft_errf(err, ESFT_ERR_IO, "--out %s: not a directory", dir);
+        return esft_errf(err, e == ENOMEM ? ESFT_ERR_OUT_OF_MEMORY : ESFT_ERR_IO,
+                         "--out %s: cannot create the directory (%s)", dir, strerror(e));
     }
-    free(tmp);
-    struct stat st;
-    if (mkdir(dir, 0777) && errno != EEXIST)
-        return esft_errf(err, ESFT_ERR_IO, "--out %s: cannot create the directory (%s)", dir, strerror(errno));
-    if (stat(dir, &st) || !S_ISDIR(st.st_mode))
-        return esft_errf(err, ESFT_ERR_IO, "--out %s: not a directory", dir);
     if (access(dir, W_OK | X_OK))
         return esft_errf(err, ESFT_ERR_IO, "--out %s: the directory is not writable (%s)", dir, strerror(errno));
     return ESFT_OK;
@@ -140,11 +128,11 @@ esft_status esft_file_print_take(const char *path, esft_file_print *out, esft_er
     if (!f) return esft_errf(err, ESFT_ERR_IO, "%s: %s", path, strerror(errno));
     static const size_t chunk = 1 << 16;
     unsigned char *buf = malloc(chunk);
-    uint64_t h = ESFT_HASH_INIT;
+    uint64_t h = ESFT_FNV1A64_INIT;
     long long size = 0;
     size_t got;
     while (buf && (got = fread(buf, 1, chunk, f)) > 0) {
-        h = esft_hash_bytes(h, buf, got);
+        h = esft_fnv1a64_words(h, buf, got);
         size += (long long)got;
     }
     bool bad = !buf || ferror(f);
@@ -265,7 +253,7 @@ esft_status esft_run_record_read(const char *dir, esft_run_record *r, esft_err *
     char *path = esft_path_join(dir, "run.json");
     if (!path) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
     size_t len = 0;
-    char *text = cli_read_file(path, &len);
+    char *text = esft_read_file(path, ESFT_READ_MAX, &len);
     if (!text) {
         int e = errno;
         esft_errf(err, ESFT_ERR_IO, "%s: %s", path, strerror(e));

@@ -31,6 +31,8 @@
 #include "atomic_file.h"
 #include "cli.h"
 #include "distributed.h"
+#include "esft_fs.h"
+#include "esft_hash.h"
 #include "evaluate.h"
 #include "placement.h"
 #include "progress.h"
@@ -198,7 +200,7 @@ static void restore_metrics_line(trainer *tr, FILE *out, void (*on_line)(trainer
 static int keep_lines_upto(trainer *tr, const char *path, bool restore, void (*on_line)(trainer *, const cJSON *)) {
     esft_err err = {{0}};
     size_t len = 0;
-    char *old = tr->start_iter > 0 ? cli_read_file(path, &len) : NULL;
+    char *old = tr->start_iter > 0 ? esft_read_file(path, ESFT_READ_MAX, &len) : NULL;
     esft_atomic_file f;
     if (esft_atomic_open(&f, path, &err)) {
         free(old);
@@ -707,7 +709,7 @@ static esft_status master_hash(trainer *tr, uint64_t *out, esft_err *err) {
     if (!host) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
     const char *flip = getenv("ESFT_TEST_FLIP_BIT_RANK");
     bool flip_here = flip && *flip && atoi(flip) == tr->dist->rank;
-    uint64_t h = ESFT_HASH_INIT;
+    uint64_t h = ESFT_FNV1A64_INIT;
     for (int i = 0; i < tr->m->n_params; i++) {
         const esft_param *p = &tr->m->params[i];
         if (!tr->selected[i]) continue;
@@ -722,7 +724,7 @@ static esft_status master_hash(trainer *tr, uint64_t *out, esft_err *err) {
             memcpy(host, &bits, sizeof bits);
             flip_here = false;
         }
-        h = esft_hash_bytes(h, host, p->n * sizeof *host);
+        h = esft_fnv1a64_words(h, host, p->n * sizeof *host);
     }
     free(host);
     *out = h;

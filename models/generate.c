@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "esft_hash.h"
+
 double esft_now_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -36,13 +38,6 @@ char *esft_chatml(const char *system, const char *prompt) {
 }
 
 /* ---- sampling ---- */
-
-static uint64_t splitmix_next(uint64_t *state) {
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 typedef struct scored {
     float p;
@@ -80,7 +75,7 @@ int32_t esft_sample(float *logits, int n_vocab, const esft_sampling *s, uint64_t
             }
         }
     }
-    double u = (double)(splitmix_next(rng_state) >> 11) * 0x1.0p-53 * total;
+    double u = (double)(esft_splitmix64_next(rng_state) >> 11) * 0x1.0p-53 * total;
     double cum = 0;
     for (int i = 0; i < n; i++) {
         cum += c[i].p;

@@ -16,7 +16,7 @@
 #define _GNU_SOURCE /* qsort_r */
 #include "gguf.h"
 
-#include "../backends/atomic_file.h"
+#include "../backends/util/atomic_file.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -6,7 +6,7 @@
  * point into the mapping and live until gguf_close().
  *
  * The writer collects key/values and tensors in order of insertion and
- * writes a GGUF v3 file atomically (backends/atomic_file.h). A tensor's data
+ * writes a GGUF v3 file atomically (backends/util/atomic_file.h). A tensor's data
  * is either given up front or produced at write time, a few rows at a time,
  * by a callback, so a large model is written without a copy of it in
  * memory. */
@@ -158,7 +158,7 @@ typedef esft_status (*gguf_rows_fn)(void *user, uint64_t row0, uint64_t n_rows, 
 esft_status gguf_writer_add_tensor_rows(gguf_writer *w, const char *name, ggml_type type,
                                         uint32_t n_dims, const uint64_t *ne, gguf_rows_fn rows,
                                         void *user, esft_err *err);
-/* Writes atomically (backends/atomic_file.h): a path that exists and is not
+/* Writes atomically (backends/util/atomic_file.h): a path that exists and is not
  * a regular file is refused. */
 esft_status gguf_writer_write(gguf_writer *w, const char *path, esft_err *err);
 

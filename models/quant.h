@@ -66,10 +66,4 @@ esft_status ggml_dequantize(ggml_type type, const void *src, float *dst, size_t 
 /* dst = src converted to type; supported: F32, F16, BF16, Q8_0 (export). */
 esft_status ggml_quantize(ggml_type type, const float *src, void *dst, size_t n, esft_err *err);
 
-/* Scalar conversions (round to nearest even; NaN preserved). */
-float esft_f16_to_f32(uint16_t h);
-uint16_t esft_f32_to_f16(float f);
-float esft_bf16_to_f32(uint16_t h);
-uint16_t esft_f32_to_bf16(float f);
-
 #endif

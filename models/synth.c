@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "esft_hash.h"
+
 bool esft_synth_preset(const char *name, esft_synth_spec *s) {
     memset(s, 0, sizeof *s);
     s->rope_base = 10000.0f;
@@ -32,17 +34,10 @@ bool esft_synth_preset(const char *name, esft_synth_spec *s) {
     return true;
 }
 
-static uint64_t next_u64(uint64_t *state) {
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 static void fill_normal(float *x, size_t n, float mean, float std, uint64_t *rng) {
     for (size_t i = 0; i < n; i += 2) {
-        double u1 = ((next_u64(rng) >> 11) + 1) * 0x1.0p-53;
-        double u2 = (next_u64(rng) >> 11) * 0x1.0p-53;
+        double u1 = ((esft_splitmix64_next(rng) >> 11) + 1) * 0x1.0p-53;
+        double u2 = (esft_splitmix64_next(rng) >> 11) * 0x1.0p-53;
         double r = sqrt(-2.0 * log(u1));
         x[i] = mean + std * (float)(r * cos(6.283185307179586 * u2));
         if (i + 1 < n) x[i + 1] = mean + std * (float)(r * sin(6.283185307179586 * u2));

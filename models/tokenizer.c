@@ -42,6 +42,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "esft_hash.h"
+
 enum {
     TT_UNDEFINED = 0,
     TT_NORMAL = 1,
@@ -185,16 +187,6 @@ struct esft_tokenizer {
     size_t max_text_len; /* longest token text: no token covers more input bytes */
 };
 
-static uint64_t fnv1a(const void *p, size_t n) {
-    const unsigned char *s = p;
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
 static uint64_t mix64(uint64_t x) {
     x ^= x >> 33;
     x *= 0xff51afd7ed558ccdull;
@@ -210,7 +202,7 @@ static inline const char *tok_text(const esft_tokenizer *t, int32_t id, size_t *
 }
 
 static int32_t vocab_lookup(const esft_tokenizer *t, const char *s, size_t n) {
-    size_t i = (size_t)fnv1a(s, n) & t->vmask;
+    size_t i = (size_t)esft_fnv1a64(ESFT_FNV1A64_INIT, s, n) & t->vmask;
     for (;;) {
         int32_t id = t->vhash[i];
         if (id < 0) return -1;
@@ -226,7 +218,7 @@ static int32_t vocab_lookup(const esft_tokenizer *t, const char *s, size_t n) {
 static void vocab_insert(esft_tokenizer *t, int32_t id) {
     size_t n;
     const char *s = tok_text(t, id, &n);
-    size_t i = (size_t)fnv1a(s, n) & t->vmask;
+    size_t i = (size_t)esft_fnv1a64(ESFT_FNV1A64_INIT, s, n) & t->vmask;
     for (;;) {
         int32_t cur = t->vhash[i];
         if (cur < 0) {

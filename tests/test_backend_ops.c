@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "esft_hash.h"
 #include "registry.h"
 #include "ref_noise.h"
 #include "testutil.h"
@@ -33,12 +34,7 @@
 
 static uint64_t rng_state = 0x243F6A8885A308D3ull;
 
-static uint64_t rng_u64(void) {
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+static uint64_t rng_u64(void) { return esft_splitmix64_next(&rng_state); }
 
 /* uniform in [lo, hi) */
 static float rng_f(float lo, float hi) {

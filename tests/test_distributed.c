@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "distributed.h"
+#include "esft_hash.h"
 #include "placement.h"
 #include "testutil.h"
 
@@ -58,20 +59,20 @@ static void test_core_share(void) {
 static void test_hash(void) {
     float w[37];
     for (int i = 0; i < 37; i++) w[i] = 0.001f * (float)i - 0.01f;
-    const uint64_t h0 = esft_hash_bytes(ESFT_HASH_INIT, w, sizeof w);
-    CHECK(h0 == esft_hash_bytes(ESFT_HASH_INIT, w, sizeof w));
+    const uint64_t h0 = esft_fnv1a64_words(ESFT_FNV1A64_INIT, w, sizeof w);
+    CHECK(h0 == esft_fnv1a64_words(ESFT_FNV1A64_INIT, w, sizeof w));
     int unchanged = 0;
     for (size_t byte = 0; byte < sizeof w; byte++)
         for (int bit = 0; bit < 8; bit++) {
             ((unsigned char *)w)[byte] ^= (unsigned char)(1u << bit);
-            unchanged += esft_hash_bytes(ESFT_HASH_INIT, w, sizeof w) == h0;
+            unchanged += esft_fnv1a64_words(ESFT_FNV1A64_INIT, w, sizeof w) == h0;
             ((unsigned char *)w)[byte] ^= (unsigned char)(1u << bit);
         }
     CHECKF(unchanged == 0, "%d single-bit flips kept the hash", unchanged);
-    CHECK(esft_hash_bytes(ESFT_HASH_INIT, w, sizeof w - 4) != h0);
+    CHECK(esft_fnv1a64_words(ESFT_FNV1A64_INIT, w, sizeof w - 4) != h0);
     /* chaining over tensors: swapping two tensors changes the result */
-    const uint64_t ab = esft_hash_bytes(esft_hash_bytes(ESFT_HASH_INIT, w, 64), w + 16, 64);
-    const uint64_t ba = esft_hash_bytes(esft_hash_bytes(ESFT_HASH_INIT, w + 16, 64), w, 64);
+    const uint64_t ab = esft_fnv1a64_words(esft_fnv1a64_words(ESFT_FNV1A64_INIT, w, 64), w + 16, 64);
+    const uint64_t ba = esft_fnv1a64_words(esft_fnv1a64_words(ESFT_FNV1A64_INIT, w + 16, 64), w, 64);
     CHECK(ab != ba);
 }
 

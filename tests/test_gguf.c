@@ -20,26 +20,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "esft_half.h"
 #include "gguf.h"
 #include "testutil.h"
 
 /* ------------------------------------------------------------ utilities */
-
-static uint8_t *read_all(const char *path, size_t *size) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    uint8_t *p = malloc(n > 0 ? (size_t)n : 1);
-    if (p && fread(p, 1, (size_t)n, fp) != (size_t)n) {
-        free(p);
-        p = NULL;
-    }
-    fclose(fp);
-    *size = (size_t)n;
-    return p;
-}
 
 static void bin_path(char *buf, size_t n, const char *name) {
     snprintf(buf, n, "%s/%s", ESFT_TEST_BINARY_DIR, name);
@@ -431,7 +416,7 @@ static void test_reference_roundtrip(void) {
     CHECKF(gguf_writer_write(w, a_path, &e) == ESFT_OK, "%s", e.msg);
     gguf_writer_free(w);
     size_t na = 0, nr = 0;
-    uint8_t *fa = read_all(a_path, &na), *fr = read_all(ref_path, &nr);
+    uint8_t *fa = (uint8_t *)test_read_file(a_path, &na), *fr = (uint8_t *)test_read_file(ref_path, &nr);
     CHECK(fa && fr);
     CHECKF(fa && fr && na == nr && memcmp(fa, fr, na) == 0,
            "esft writer output (%zu bytes) differs from gguf-py's (%zu bytes)", na, nr);
@@ -466,7 +451,7 @@ static void test_reference_roundtrip(void) {
         CHECKF(gguf_writer_write(w2, b_path, &e) == ESFT_OK, "%s", e.msg);
         gguf_writer_free(w2);
         size_t nb = 0;
-        uint8_t *fb = read_all(b_path, &nb);
+        uint8_t *fb = (uint8_t *)test_read_file(b_path, &nb);
         CHECKF(fb && nb == na && memcmp(fb, fa, na) == 0, "copy differs (%zu vs %zu bytes)", nb, na);
         free(fb);
     }
@@ -615,7 +600,7 @@ static void test_truncations(void) {
     char ref_path[1024];
     snprintf(ref_path, sizeof ref_path, "%s/fixtures/gguf_pyref.gguf", ESFT_TEST_DATA_DIR);
     size_t n = 0;
-    uint8_t *full = read_all(ref_path, &n);
+    uint8_t *full = (uint8_t *)test_read_file(ref_path, &n);
     CHECK(full != NULL);
     if (!full) return;
     size_t bad = 0;
@@ -657,7 +642,7 @@ static void test_mutations(void) {
     char ref_path[1024];
     snprintf(ref_path, sizeof ref_path, "%s/fixtures/gguf_pyref.gguf", ESFT_TEST_DATA_DIR);
     size_t n = 0;
-    uint8_t *full = read_all(ref_path, &n);
+    uint8_t *full = (uint8_t *)test_read_file(ref_path, &n);
     if (!full) return;
     uint64_t s = 0x9e3779b97f4a7c15ull;
     size_t ok = 0, rejected = 0, badmsg = 0;

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "esft_half.h"
 #include "quant.h"
 #include "testutil.h"
 
@@ -66,23 +67,11 @@ static void free_fixture(fixture *fx) {
     free(fx->f32);
 }
 
-static uint32_t bits32(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
-
-static float from_bits(uint32_t u) {
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 /* Bitwise equality, except that any NaN matches any NaN of the same sign
  * (numpy's f16 conversion may quiet signalling NaNs). */
 static bool same_f32(float a, float b) {
     if (isnan(a) || isnan(b)) return isnan(a) && isnan(b) && signbit(a) == signbit(b);
-    return bits32(a) == bits32(b);
+    return esft_f32_bits(a) == esft_f32_bits(b);
 }
 
 static void test_dequant_fixture(const char *name, ggml_type expect_type) {
@@ -104,8 +93,8 @@ static void test_dequant_fixture(const char *name, ggml_type expect_type) {
         }
     }
     CHECKF(bad == 0, "%s: %zu of %u values differ; first at %zu: got %.9g (%08x) want %.9g (%08x)",
-           name, bad, fx.n_elems, first, out[first], bits32(out[first]), fx.f32[first],
-           bits32(fx.f32[first]));
+           name, bad, fx.n_elems, first, out[first], esft_f32_bits(out[first]), fx.f32[first],
+           esft_f32_bits(fx.f32[first]));
     printf("%-26s %6u values from gguf-py: %s\n", name, fx.n_elems, bad ? "MISMATCH" : "bit-exact");
 
     /* Large inputs go through the OpenMP path: tile the fixture's blocks far
@@ -161,7 +150,7 @@ static void test_quantize_fixture(const char *name, ggml_type t) {
     }
     CHECKF(bad == 0, "%s: %zu mismatches, first at %zu (input %.9g = %08x)", name, bad, first,
            fx.f32[t == GGML_TYPE_Q8_0 ? first / 34 * 32 : first / (t == GGML_TYPE_F16 ? 1 : 2)],
-           bits32(fx.f32[t == GGML_TYPE_Q8_0 ? first / 34 * 32 : first / (t == GGML_TYPE_F16 ? 1 : 2)]));
+           esft_f32_bits(fx.f32[t == GGML_TYPE_Q8_0 ? first / 34 * 32 : first / (t == GGML_TYPE_F16 ? 1 : 2)]));
     printf("%-26s %6u inputs vs gguf-py/numpy: %s\n", name, fx.n_elems, bad ? "MISMATCH" : "bit-exact");
     free(out);
     free_fixture(&fx);
@@ -179,7 +168,7 @@ static void test_f16_specials(void) {
     CHECK(isinf(esft_f16_to_f32(0x7c00)) && esft_f16_to_f32(0x7c00) > 0);
     CHECK(isinf(esft_f16_to_f32(0xfc00)) && esft_f16_to_f32(0xfc00) < 0);
     CHECK(isnan(esft_f16_to_f32(0x7e00)) && isnan(esft_f16_to_f32(0x7c01)));
-    CHECK(bits32(esft_f16_to_f32(0x7e00)) == 0x7fc00000u);
+    CHECK(esft_f32_bits(esft_f16_to_f32(0x7e00)) == 0x7fc00000u);
 
     CHECK(esft_f32_to_f16(65504.0f) == 0x7bff);
     CHECK(esft_f32_to_f16(nextafterf(65520.0f, 0.0f)) == 0x7bff); /* just below the tie */
@@ -188,7 +177,7 @@ static void test_f16_specials(void) {
     CHECK(esft_f32_to_f16(INFINITY) == 0x7c00 && esft_f32_to_f16(-INFINITY) == 0xfc00);
     uint16_t qn = esft_f32_to_f16(NAN);
     CHECK((qn & 0x7c00) == 0x7c00 && (qn & 0x0200)); /* quiet NaN */
-    uint16_t sn = esft_f32_to_f16(from_bits(0x7f800001u)); /* signalling, payload in low bits */
+    uint16_t sn = esft_f32_to_f16(esft_bits_f32(0x7f800001u)); /* signalling, payload in low bits */
     CHECK((sn & 0x7c00) == 0x7c00 && (sn & 0x03ff) != 0);
     CHECK(esft_f32_to_f16(-0.0f) == 0x8000);
     CHECK(esft_f32_to_f16(ldexpf(1.0f, -25)) == 0x0000);       /* tie 0 | 1 ulp -> 0 */
@@ -214,20 +203,20 @@ static void test_f16_specials(void) {
 static void test_bf16_specials(void) {
     CHECK(esft_bf16_to_f32(0x3f80) == 1.0f);
     CHECK(esft_f32_to_bf16(1.0f) == 0x3f80);
-    CHECK(esft_f32_to_bf16(from_bits(0x3f808000u)) == 0x3f80); /* tie -> even (down) */
-    CHECK(esft_f32_to_bf16(from_bits(0x3f818000u)) == 0x3f82); /* tie -> even (up) */
-    CHECK(esft_f32_to_bf16(from_bits(0x3f808001u)) == 0x3f81);
-    CHECK(esft_f32_to_bf16(from_bits(0x7f7fffffu)) == 0x7f80); /* max f32 rounds to inf */
+    CHECK(esft_f32_to_bf16(esft_bits_f32(0x3f808000u)) == 0x3f80); /* tie -> even (down) */
+    CHECK(esft_f32_to_bf16(esft_bits_f32(0x3f818000u)) == 0x3f82); /* tie -> even (up) */
+    CHECK(esft_f32_to_bf16(esft_bits_f32(0x3f808001u)) == 0x3f81);
+    CHECK(esft_f32_to_bf16(esft_bits_f32(0x7f7fffffu)) == 0x7f80); /* max f32 rounds to inf */
     CHECK(esft_f32_to_bf16(INFINITY) == 0x7f80 && esft_f32_to_bf16(-INFINITY) == 0xff80);
-    CHECK(esft_f32_to_bf16(from_bits(0x7f800001u)) == 0x7fc0); /* sNaN -> quiet NaN */
-    CHECK(esft_f32_to_bf16(from_bits(0xffc00000u)) == 0xffc0);
-    CHECK(esft_f32_to_bf16(from_bits(0x00000001u)) == 0x0000); /* tiny subnormal */
+    CHECK(esft_f32_to_bf16(esft_bits_f32(0x7f800001u)) == 0x7fc0); /* sNaN -> quiet NaN */
+    CHECK(esft_f32_to_bf16(esft_bits_f32(0xffc00000u)) == 0xffc0);
+    CHECK(esft_f32_to_bf16(esft_bits_f32(0x00000001u)) == 0x0000); /* tiny subnormal */
     CHECK(esft_f32_to_bf16(-0.0f) == 0x8000);
     CHECK(isnan(esft_bf16_to_f32(0x7fc1)) && isinf(esft_bf16_to_f32(0xff80)));
     size_t bad = 0;
     for (uint32_t h = 0; h < 65536; h++) {
         float f = esft_bf16_to_f32((uint16_t)h);
-        if (bits32(f) != h << 16) bad++;
+        if (esft_f32_bits(f) != h << 16) bad++;
         uint16_t back = esft_f32_to_bf16(f);
         bool isn = (h & 0x7f80) == 0x7f80 && (h & 0x7f);
         if (isn ? back != (h | 0x40) : back != h) bad++;

@@ -404,15 +404,8 @@ static void test_train_json(void) {
 
     /* Every reference solution is a correct answer, and the prompt builder
      * reproduces every context byte for byte. */
-    size_t len;
-    FILE *f = fopen(path, "rb");
-    fseek(f, 0, SEEK_END);
-    len = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = malloc(len + 1);
-    CHECK(fread(text, 1, len, f) == len);
-    text[len] = 0;
-    fclose(f);
+    char *text = test_read_file(path, NULL);
+    CHECK(text != NULL);
     cJSON *root = cJSON_Parse(text);
     free(text);
     int solved = 0, prompts_equal = 0, n4 = 0;

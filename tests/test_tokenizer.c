@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "esft_hash.h"
 #include "testutil.h"
 #include "tokenizer.h"
 
@@ -414,15 +415,14 @@ static void check_meta(const char *fname, char **lines, size_t n) {
             CHECKF(same && ng == nw, "end-of-generation set differs from llama.cpp's (%zu vs %zu ids)", ng, nw);
             free(want);
         } else if (strcmp(key, "pieces_fnv1a64") == 0) {
-            uint64_t h = 0xcbf29ce484222325ull;
+            uint64_t h = ESFT_FNV1A64_INIT;
             char buf[1024];
             for (int32_t id = 0; id < esft_tokenizer_n_vocab(tok); id++) {
                 int len = esft_token_bytes(tok, id, buf, sizeof buf);
                 unsigned char hdr[4] = {(unsigned char)len, (unsigned char)(len >> 8),
                                         (unsigned char)(len >> 16), (unsigned char)(len >> 24)};
-                for (int b = 0; b < 4; b++) h = (h ^ hdr[b]) * 0x100000001b3ull;
-                for (int b = 0; b < len && b < (int)sizeof buf; b++)
-                    h = (h ^ (unsigned char)buf[b]) * 0x100000001b3ull;
+                h = esft_fnv1a64(h, hdr, sizeof hdr);
+                h = esft_fnv1a64(h, buf, len < 0 ? 0 : len < (int)sizeof buf ? (size_t)len : sizeof buf);
             }
             char hex[17];
             snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "esft_fs.h"
+
 /* unused in a program whose checks are all compiled out (no device) */
 static int test_passed_ __attribute__((unused)) = 0, test_failed_ __attribute__((unused)) = 0;
 
@@ -41,22 +43,10 @@ static int test_passed_ __attribute__((unused)) = 0, test_failed_ __attribute__(
     (printf("%d passed, %d failed\n", test_passed_, test_failed_),                    \
      (test_failed_ == 0 && test_passed_ > 0) ? 0 : 1)
 
-/* The whole file as a NUL-terminated malloc'd buffer (NULL on failure). */
+/* The whole file as a NUL-terminated malloc'd buffer (NULL on failure):
+ * the library's bounded reader, under a name the tests share. */
 static inline char *test_read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    if (b) b[n] = 0;
-    if (b && len) *len = (size_t)n;
-    return b;
+    return esft_read_file(path, ESFT_READ_MAX, len);
 }
 
 /* Exit code for "required resource absent": ctest reports the test skipped. */

@@ -84,7 +84,7 @@ void esft_cpu_row_to_f32(float *dst, const void *src, esft_dtype dtype, size_t n
         memcpy(dst, src, n * sizeof(float));
     } else if (dtype == ESFT_BF16) {
         const uint16_t *s = src;
-        for (size_t i = 0; i < n; i++) dst[i] = esft_cpu_bits_f32((uint32_t)s[i] << 16);
+        for (size_t i = 0; i < n; i++) dst[i] = esft_bf16_to_f32(s[i]);
     } else {
         const uint16_t *s = src;
         size_t i = 0;
@@ -92,7 +92,7 @@ void esft_cpu_row_to_f32(float *dst, const void *src, esft_dtype dtype, size_t n
         for (; i + 8 <= n; i += 8)
             _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + i))));
 #endif
-        for (; i < n; i++) dst[i] = esft_cpu_f16_to_f32(s[i]);
+        for (; i < n; i++) dst[i] = esft_f16_to_f32(s[i]);
     }
 }
 

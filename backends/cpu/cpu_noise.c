@@ -438,10 +438,10 @@ esft_status esft_cpu_perturb(esft_backend *be, esft_buf *work, const esft_buf *m
             }
         } else if (wd == ESFT_F16) {
             uint16_t *dst = (uint16_t *)work->handle + e0;
-            for (size_t e = 0; e < cnt; e++) dst[e] = esft_cpu_f32_to_f16(src[e] + sigma * z[e]);
+            for (size_t e = 0; e < cnt; e++) dst[e] = esft_f32_to_f16(src[e] + sigma * z[e]);
         } else {
             uint16_t *dst = (uint16_t *)work->handle + e0;
-            for (size_t e = 0; e < cnt; e++) dst[e] = esft_cpu_f32_to_bf16(src[e] + sigma * z[e]);
+            for (size_t e = 0; e < cnt; e++) dst[e] = esft_f32_to_bf16(src[e] + sigma * z[e]);
         }
     }
     return ESFT_OK;

@@ -9,14 +9,13 @@
  * rejected by clBuildProgram and rebuilt from source. */
 #include "opencl_internal.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "../atomic_file.h"
+#include "../util/atomic_file.h"
+#include "../util/esft_fs.h"
+#include "../util/esft_hash.h"
 
 const char *esft_cl_errstr(cl_int e) {
     switch (e) {
@@ -55,67 +54,14 @@ const char *esft_cl_errstr(cl_int e) {
     }
 }
 
-static uint64_t fnv1a64(uint64_t h, const void *data, size_t n) {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001B3ull;
-    }
-    return h;
-}
-
 static uint64_t fnv1a64_str(uint64_t h, const char *s) {
-    h = fnv1a64(h, s, strlen(s));
-    return fnv1a64(h, "\0", 1); /* separator: ("ab","c") != ("a","bc") */
-}
-
-/* The cache directory (created if missing), or "" when none can be used. */
-static void cache_dir(char *out, size_t cap) {
-    out[0] = '\0';
-    const char *env = getenv("ESFT_CACHE_DIR");
-    const char *xdg = getenv("XDG_CACHE_HOME");
-    const char *home = getenv("HOME");
-    if (env && env[0])
-        snprintf(out, cap, "%s", env);
-    else if (xdg && xdg[0])
-        snprintf(out, cap, "%s/esft", xdg);
-    else if (home && home[0])
-        snprintf(out, cap, "%s/.cache/esft", home);
-    else
-        return;
-    /* mkdir -p */
-    for (char *p = out + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        mkdir(out, 0755);
-        *p = '/';
-    }
-    if (mkdir(out, 0755) != 0 && errno != EEXIST) out[0] = '\0';
+    return esft_fnv1a64(h, s, strlen(s) + 1); /* the NUL separates: ("ab","c") != ("a","bc") */
 }
 
 static void dev_str(cl_device_id d, cl_device_info what, char *out, size_t cap) {
     out[0] = '\0';
     if (clGetDeviceInfo(d, what, cap, out, NULL) != CL_SUCCESS) out[0] = '\0';
     out[cap - 1] = '\0';
-}
-
-static unsigned char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    unsigned char *buf = NULL;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long sz = ftell(f);
-        if (sz > 0 && fseek(f, 0, SEEK_SET) == 0) {
-            buf = malloc((size_t)sz);
-            if (buf && fread(buf, 1, (size_t)sz, f) != (size_t)sz) {
-                free(buf);
-                buf = NULL;
-            }
-            *len = (size_t)sz;
-        }
-    }
-    fclose(f);
-    return buf;
 }
 
 static void write_binary(cl_program prog, const char *path) {
@@ -197,13 +143,13 @@ esft_status esft_cl_build_program(ocl_ctx *c, const char *const *srcs, size_t n,
     if (clGetPlatformInfo(c->platform, CL_PLATFORM_VERSION, sizeof pver, pver, NULL) != CL_SUCCESS)
         pver[0] = '\0';
     pver[sizeof pver - 1] = '\0';
-    uint64_t h = 0xCBF29CE484222325ull;
+    uint64_t h = ESFT_FNV1A64_INIT;
     for (size_t i = 0; i < n; i++) h = fnv1a64_str(h, srcs[i]);
     h = fnv1a64_str(h, options);
     h = fnv1a64_str(h, name);
     h = fnv1a64_str(h, drv);
     h = fnv1a64_str(h, pver);
-    cache_dir(dir, sizeof dir);
+    esft_cache_dir(dir, sizeof dir);
     path[0] = '\0';
     if (dir[0]) snprintf(path, sizeof path, "%s/opencl-%016llx.bin", dir, (unsigned long long)h);
 
@@ -211,9 +157,10 @@ esft_status esft_cl_build_program(ocl_ctx *c, const char *const *srcs, size_t n,
     /* 1. a cached binary */
     if (path[0]) {
         size_t len = 0;
-        unsigned char *bin = read_file(path, &len);
+        char *bin = esft_read_file(path, ESFT_READ_MAX, &len);
+        if (bin && len == 0) free(bin), bin = NULL; /* an empty file holds no binary */
         if (bin) {
-            const unsigned char *bins[1] = {bin};
+            const unsigned char *bins[1] = {(const unsigned char *)bin};
             cl_int bst = CL_SUCCESS;
             cl_program p = clCreateProgramWithBinary(c->context, 1, &c->device, &len, bins, &bst, &e);
             free(bin);

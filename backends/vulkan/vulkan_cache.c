@@ -9,35 +9,16 @@
  * stale or foreign file only costs a compile. */
 #include "vulkan_internal.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "../atomic_file.h"
+#include "../util/atomic_file.h"
+#include "../util/esft_fs.h"
 
 static bool cache_path(const uint8_t uuid[VK_UUID_SIZE], char *out, size_t cap) {
     char dir[900];
-    const char *env = getenv("ESFT_CACHE_DIR");
-    const char *xdg = getenv("XDG_CACHE_HOME");
-    const char *home = getenv("HOME");
-    if (env && env[0])
-        snprintf(dir, sizeof dir, "%s", env);
-    else if (xdg && xdg[0])
-        snprintf(dir, sizeof dir, "%s/esft", xdg);
-    else if (home && home[0])
-        snprintf(dir, sizeof dir, "%s/.cache/esft", home);
-    else
-        return false;
-    for (char *p = dir + 1; *p; p++) { /* mkdir -p */
-        if (*p != '/') continue;
-        *p = '\0';
-        mkdir(dir, 0755);
-        *p = '/';
-    }
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) return false;
+    if (!esft_cache_dir(dir, sizeof dir)) return false;
     char hex[2 * VK_UUID_SIZE + 1];
     for (unsigned i = 0; i < VK_UUID_SIZE; i++) snprintf(hex + 2 * i, 3, "%02x", uuid[i]);
     snprintf(out, cap, "%s/vulkan-%s.bin", dir, hex);
@@ -48,21 +29,9 @@ void *esft_vk_cache_load(const uint8_t uuid[VK_UUID_SIZE], size_t *len) {
     *len = 0;
     char path[1024];
     if (!cache_path(uuid, path, sizeof path)) return NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    void *buf = NULL;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long sz = ftell(f);
-        if (sz > 0 && sz < (64L << 20) && fseek(f, 0, SEEK_SET) == 0) {
-            buf = malloc((size_t)sz);
-            if (buf && fread(buf, 1, (size_t)sz, f) != (size_t)sz) {
-                free(buf);
-                buf = NULL;
-            }
-            if (buf) *len = (size_t)sz;
-        }
-    }
-    fclose(f);
+    /* a pipeline cache is a few MiB: a bigger file is not ours */
+    char *buf = esft_read_file(path, (size_t)64 << 20, len);
+    if (buf && *len == 0) free(buf), buf = NULL;
     return buf;
 }
 

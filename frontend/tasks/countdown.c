@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "esft_hash.h"
 #include "task_internal.h"
 
 /* Rewards must be bit-identical to Python's: no fused multiply-adds. */
@@ -588,21 +589,9 @@ char *esft_countdown_prompt(const int64_t *numbers, int n_numbers, const char *t
     return s;
 }
 
-typedef struct splitmix64 {
-    uint64_t state;
-} splitmix64;
-
-static uint64_t sm_next(splitmix64 *r) {
-    uint64_t z = (r->state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-/* Uniform in [0, n), n > 0, without modulo bias. */
-static uint64_t sm_below(splitmix64 *r, uint64_t n) {
+static uint64_t sm_below(uint64_t *r, uint64_t n) {
     uint64_t limit = UINT64_MAX - UINT64_MAX % n, x;
-    do x = sm_next(r);
+    do x = esft_splitmix64_next(r);
     while (x >= limit);
     return x % n;
 }
@@ -616,7 +605,7 @@ static uint64_t sm_below(splitmix64 *r, uint64_t n) {
 /* A random fully parenthesised expression over leaves[0..k) in that order:
  * a random split, then a random operator among those that keep the value an
  * exact int64 (division only when exact). False when no operator fits. */
-static bool random_tree(splitmix64 *r, const int64_t *leaves, int k, int64_t *value, char *text) {
+static bool random_tree(uint64_t *r, const int64_t *leaves, int k, int64_t *value, char *text) {
     if (k == 1) {
         *value = leaves[0];
         snprintf(text, GEN_EXPR_CAP, "%lld", (long long)leaves[0]);
@@ -660,7 +649,7 @@ esft_status esft_countdown_generate(int n, uint64_t seed, int min_numbers, int m
         return esft_errf(err, ESFT_ERR_INVALID_ARG,
                          "countdown generator: numbers per problem %d-%d (must lie within 1-%d, min <= max)",
                          min_numbers, max_numbers, ESFT_COUNTDOWN_MAX_NUMBERS);
-    splitmix64 rng = {seed};
+    uint64_t rng = seed; /* splitmix64 state */
     cJSON *root = cJSON_CreateArray();
     if (!root) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "countdown generator: out of memory");
     for (int id = 0; id < n; id++) {

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "esft_fs.h"
 #include "task_internal.h"
 
 const char *const esft_task_names[] = {"countdown", "conciseness", NULL};
@@ -29,10 +29,10 @@ esft_status esft_task_read_json_array(const char *path, cJSON **out, esft_err *e
     *out = NULL;
     size_t n = 0;
     errno = 0;
-    char *buf = cli_read_file(path, &n);
+    char *buf = esft_read_file(path, ESFT_READ_MAX, &n);
     if (!buf)
         return esft_errf(err, errno == ENOMEM ? ESFT_ERR_OUT_OF_MEMORY : ESFT_ERR_IO,
-                         "%s: cannot read: %s", path, cli_read_error(errno ? errno : EIO));
+                         "%s: cannot read: %s", path, esft_read_error(errno ? errno : EIO));
     if (strlen(buf) != n) {
         free(buf);
         return esft_errf(err, ESFT_ERR_FORMAT, "%s: not a JSON text (contains a NUL byte)", path);

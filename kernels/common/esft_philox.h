@@ -243,16 +243,4 @@ ESFT_FN float esft_eps(ESFT_U64 seed, ESFT_U32 tid, ESFT_U64 i) {
     return (i & 1) ? p.x1 : p.x0;
 }
 
-/* FNV-1a 32-bit step (tensor ids hash the GGUF name's bytes). */
-#define ESFT_FNV1A32_OFFSET 0x811C9DC5u
-#define ESFT_FNV1A32_PRIME 0x01000193u
-
-/* splitmix64 finaliser step (member seeds). */
-ESFT_FN ESFT_U64 esft_splitmix64(ESFT_U64 x) {
-    x += 0x9E3779B97F4A7C15ull;
-    ESFT_U64 z = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 #endif
