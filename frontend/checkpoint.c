@@ -8,8 +8,8 @@
 
 uint64_t esft_model_fingerprint(const gguf_file *f) {
     uint64_t h = ESFT_FNV1A64_INIT;
-    for (size_t i = 0; i < gguf_n_tensors(f); i++) {
-        const gguf_tensor_info *t = gguf_tensor_at(f, i);
+    for (size_t i = 0; i < esft_gguf_n_tensors(f); i++) {
+        const gguf_tensor_info *t = esft_gguf_tensor_at(f, i);
         h = esft_fnv1a64(h, t->name, strlen(t->name) + 1);
         uint32_t type = (uint32_t)t->type;
         h = esft_fnv1a64(h, &type, sizeof type);
@@ -23,7 +23,7 @@ static const ggml_type k_save_dtypes[] = {GGML_TYPE_F32, GGML_TYPE_BF16, GGML_TY
 
 bool esft_save_dtype_from_name(const char *name, ggml_type *out) {
     ggml_type t;
-    if (!name || !ggml_type_from_name(name, &t)) return false;
+    if (!name || !esft_ggml_type_from_name(name, &t)) return false;
     for (size_t i = 0; i < sizeof k_save_dtypes / sizeof k_save_dtypes[0]; i++) {
         if (k_save_dtypes[i] != t) continue;
         *out = t;
@@ -34,7 +34,7 @@ bool esft_save_dtype_from_name(const char *name, ggml_type *out) {
 
 ggml_type esft_save_tensor_type(ggml_type dtype, uint32_t n_dims, uint64_t row_len) {
     if (n_dims < 2) return GGML_TYPE_F32;
-    if (row_len % ggml_block_elems(dtype) != 0) return GGML_TYPE_F16;
+    if (row_len % esft_ggml_block_elems(dtype) != 0) return GGML_TYPE_F16;
     return dtype;
 }
 
@@ -72,30 +72,30 @@ static esft_status save_rows(void *user, uint64_t row0, uint64_t n_rows, void *d
     }
     if (esft_download(&p->master, (size_t)(row0 * p->ne[0]), x, n))
         return esft_errf(err, ESFT_ERR_DEVICE, "tensor '%s': %s", p->name, p->master.be->err.msg);
-    esft_status st = s->type == GGML_TYPE_F32 ? ESFT_OK : ggml_quantize(s->type, x, dst, n, err);
+    esft_status st = s->type == GGML_TYPE_F32 ? ESFT_OK : esft_ggml_quantize(s->type, x, dst, n, err);
     return st ? esft_err_prefix(err, st, "tensor '%s'", p->name) : ESFT_OK;
 }
 
 static esft_status set_info_keys(gguf_writer *w, const esft_ckpt_info *info, esft_err *err) {
     const esft_run_config *c = &info->cfg;
     esft_status st = ESFT_OK;
-    if (!st) st = gguf_writer_set_u32(w, "esft.iteration", (uint32_t)info->iteration, err);
-    if (!st) st = gguf_writer_set_u32(w, "esft.iters_total", (uint32_t)info->iters_total, err);
-    if (!st) st = gguf_writer_set_u64(w, "esft.run_seed", c->run_seed, err);
-    if (!st) st = gguf_writer_set_u32(w, "esft.population", (uint32_t)c->pop, err);
-    if (!st) st = gguf_writer_set_f32(w, "esft.sigma", c->sigma, err);
-    if (!st) st = gguf_writer_set_f32(w, "esft.alpha", c->alpha, err);
-    if (!st) st = gguf_writer_set_u32(w, "esft.batch", (uint32_t)c->batch, err);
-    if (!st) st = gguf_writer_set_u32(w, "esft.max_new", (uint32_t)c->max_new, err);
-    if (!st) st = gguf_writer_set_str(w, "esft.task", c->task, err);
-    if (!st) st = gguf_writer_set_str(w, "esft.shaping", esft_shaping_name(c->shaping), err);
-    if (!st) st = gguf_writer_set_bool(w, "esft.antithetic", c->antithetic, err);
-    if (!st) st = gguf_writer_set_str(w, "esft.params", c->params, err);
-    if (!st) st = gguf_writer_set_f32(w, "esft.weight_decay", c->weight_decay, err);
-    if (!st) st = gguf_writer_set_bool(w, "esft.chat", c->chat, err);
-    if (!st) st = gguf_writer_set_u64(w, "esft.base.fingerprint", info->base_fingerprint, err);
-    if (!st) st = gguf_writer_set_str(w, "esft.base.path", info->base_path, err);
-    if (!st && info->metrics_line) st = gguf_writer_set_str(w, "esft.metrics_line", info->metrics_line, err);
+    if (!st) st = esft_gguf_writer_set_u32(w, "esft.iteration", (uint32_t)info->iteration, err);
+    if (!st) st = esft_gguf_writer_set_u32(w, "esft.iters_total", (uint32_t)info->iters_total, err);
+    if (!st) st = esft_gguf_writer_set_u64(w, "esft.run_seed", c->run_seed, err);
+    if (!st) st = esft_gguf_writer_set_u32(w, "esft.population", (uint32_t)c->pop, err);
+    if (!st) st = esft_gguf_writer_set_f32(w, "esft.sigma", c->sigma, err);
+    if (!st) st = esft_gguf_writer_set_f32(w, "esft.alpha", c->alpha, err);
+    if (!st) st = esft_gguf_writer_set_u32(w, "esft.batch", (uint32_t)c->batch, err);
+    if (!st) st = esft_gguf_writer_set_u32(w, "esft.max_new", (uint32_t)c->max_new, err);
+    if (!st) st = esft_gguf_writer_set_str(w, "esft.task", c->task, err);
+    if (!st) st = esft_gguf_writer_set_str(w, "esft.shaping", esft_shaping_name(c->shaping), err);
+    if (!st) st = esft_gguf_writer_set_bool(w, "esft.antithetic", c->antithetic, err);
+    if (!st) st = esft_gguf_writer_set_str(w, "esft.params", c->params, err);
+    if (!st) st = esft_gguf_writer_set_f32(w, "esft.weight_decay", c->weight_decay, err);
+    if (!st) st = esft_gguf_writer_set_bool(w, "esft.chat", c->chat, err);
+    if (!st) st = esft_gguf_writer_set_u64(w, "esft.base.fingerprint", info->base_fingerprint, err);
+    if (!st) st = esft_gguf_writer_set_str(w, "esft.base.path", info->base_path, err);
+    if (!st && info->metrics_line) st = esft_gguf_writer_set_str(w, "esft.metrics_line", info->metrics_line, err);
     return st;
 }
 
@@ -103,27 +103,27 @@ esft_status esft_checkpoint_write(const esft_model *m, const esft_ckpt_info *inf
                                   const char *path, esft_err *err) {
     uint32_t ftype = esft_save_file_type(dtype);
     if (ftype == 0 && dtype != GGML_TYPE_F32)
-        return esft_errf(err, ESFT_ERR_INVALID_ARG, "%s: cannot save a model as %s", path, ggml_type_name(dtype));
-    gguf_writer *w = gguf_writer_new();
+        return esft_errf(err, ESFT_ERR_INVALID_ARG, "%s: cannot save a model as %s", path, esft_ggml_type_name(dtype));
+    gguf_writer *w = esft_gguf_writer_new();
     save_tensor *items = calloc((size_t)m->n_params, sizeof *items);
     float *scratch = NULL;
     size_t scratch_n = 0;
     esft_status st = w && items ? ESFT_OK : esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
-    if (!st) st = gguf_writer_copy_kvs(w, m->gguf, err);
+    if (!st) st = esft_gguf_writer_copy_kvs(w, m->gguf, err);
     /* a model loaded from a checkpoint carries the run's keys: they are set anew */
-    if (!st) gguf_writer_remove_prefix(w, "esft.");
-    if (!st) st = gguf_writer_set_u32(w, "general.file_type", ftype, err);
+    if (!st) esft_gguf_writer_remove_prefix(w, "esft.");
+    if (!st) st = esft_gguf_writer_set_u32(w, "general.file_type", ftype, err);
     /* ggml's GGML_QNT_VERSION, which llama.cpp's quantizer and gguf-py write too */
-    if (!st) st = gguf_writer_set_u32(w, "general.quantization_version", 2, err);
+    if (!st) st = esft_gguf_writer_set_u32(w, "general.quantization_version", 2, err);
     if (!st) st = set_info_keys(w, info, err);
     for (int i = 0; i < m->n_params && !st; i++) {
         const esft_param *p = &m->params[i];
         items[i] = (save_tensor){.p = p, .type = esft_save_tensor_type(dtype, p->n_dims, p->ne[0]),
                                  .scratch = &scratch, .scratch_n = &scratch_n};
-        st = gguf_writer_add_tensor_rows(w, p->name, items[i].type, p->n_dims, p->ne, save_rows, &items[i], err);
+        st = esft_gguf_writer_add_tensor_rows(w, p->name, items[i].type, p->n_dims, p->ne, save_rows, &items[i], err);
     }
-    if (!st) st = gguf_writer_write(w, path, err);
-    gguf_writer_free(w);
+    if (!st) st = esft_gguf_writer_write(w, path, err);
+    esft_gguf_writer_free(w);
     free(items);
     free(scratch);
     return st;
@@ -133,31 +133,31 @@ esft_status esft_checkpoint_read_info(const gguf_file *f, esft_ckpt_info *info, 
     memset(info, 0, sizeof *info);
     esft_run_config *c = &info->cfg;
     uint32_t u;
-    const char *task = gguf_get_str(f, "esft.task");
-    const char *shaping = gguf_get_str(f, "esft.shaping");
-    const char *params = gguf_get_str(f, "esft.params");
-    const char *base = gguf_get_str(f, "esft.base.path");
-    bool ok = gguf_get_u32(f, "esft.iteration", &u);
+    const char *task = esft_gguf_get_str(f, "esft.task");
+    const char *shaping = esft_gguf_get_str(f, "esft.shaping");
+    const char *params = esft_gguf_get_str(f, "esft.params");
+    const char *base = esft_gguf_get_str(f, "esft.base.path");
+    bool ok = esft_gguf_get_u32(f, "esft.iteration", &u);
     info->iteration = (int)u;
-    ok = ok && gguf_get_u32(f, "esft.iters_total", &u);
+    ok = ok && esft_gguf_get_u32(f, "esft.iters_total", &u);
     info->iters_total = (int)u;
-    ok = ok && gguf_get_u64(f, "esft.run_seed", &c->run_seed);
-    ok = ok && gguf_get_u32(f, "esft.population", &u);
+    ok = ok && esft_gguf_get_u64(f, "esft.run_seed", &c->run_seed);
+    ok = ok && esft_gguf_get_u32(f, "esft.population", &u);
     c->pop = (int)u;
-    ok = ok && gguf_get_f32(f, "esft.sigma", &c->sigma) && gguf_get_f32(f, "esft.alpha", &c->alpha);
-    ok = ok && gguf_get_u32(f, "esft.batch", &u);
+    ok = ok && esft_gguf_get_f32(f, "esft.sigma", &c->sigma) && esft_gguf_get_f32(f, "esft.alpha", &c->alpha);
+    ok = ok && esft_gguf_get_u32(f, "esft.batch", &u);
     c->batch = (int)u;
-    ok = ok && gguf_get_u32(f, "esft.max_new", &u);
+    ok = ok && esft_gguf_get_u32(f, "esft.max_new", &u);
     c->max_new = (int)u;
-    ok = ok && gguf_get_bool(f, "esft.antithetic", &c->antithetic);
-    ok = ok && gguf_get_f32(f, "esft.weight_decay", &c->weight_decay);
-    ok = ok && gguf_get_bool(f, "esft.chat", &c->chat);
-    ok = ok && gguf_get_u64(f, "esft.base.fingerprint", &info->base_fingerprint);
+    ok = ok && esft_gguf_get_bool(f, "esft.antithetic", &c->antithetic);
+    ok = ok && esft_gguf_get_f32(f, "esft.weight_decay", &c->weight_decay);
+    ok = ok && esft_gguf_get_bool(f, "esft.chat", &c->chat);
+    ok = ok && esft_gguf_get_u64(f, "esft.base.fingerprint", &info->base_fingerprint);
     ok = ok && task && shaping && params && base && esft_shaping_from_name(shaping, &c->shaping);
-    info->metrics_line = gguf_get_str(f, "esft.metrics_line");
+    info->metrics_line = esft_gguf_get_str(f, "esft.metrics_line");
     if (!ok)
         return esft_errf(err, ESFT_ERR_FORMAT, "%s: not an esft checkpoint (esft.* keys missing or invalid)",
-                         gguf_path(f));
+                         esft_gguf_path(f));
     snprintf(c->task, sizeof c->task, "%s", task);
     snprintf(c->params, sizeof c->params, "%s", params);
     snprintf(info->base_path, sizeof info->base_path, "%s", base);

@@ -146,7 +146,7 @@ static void *host_in_dtype(const float *src, size_t n, esft_dtype wd) {
     const ggml_type t = wd == ESFT_F16 ? GGML_TYPE_F16 : wd == ESFT_BF16 ? GGML_TYPE_BF16 : GGML_TYPE_F32;
     void *dst = malloc(n * esft_dtype_size(wd));
     esft_err err = {{0}};
-    if (dst && ggml_quantize(t, src, dst, n, &err)) {
+    if (dst && esft_ggml_quantize(t, src, dst, n, &err)) {
         free(dst);
         return NULL;
     }

@@ -58,7 +58,7 @@ int cmd_synth(int argc, char **argv) {
     if (untie) s.tied = 0;
     s.seed = seed;
     ggml_type t;
-    if (!ggml_type_from_name(type, &t) ||
+    if (!esft_ggml_type_from_name(type, &t) ||
         !(t == GGML_TYPE_F32 || t == GGML_TYPE_F16 || t == GGML_TYPE_BF16 || t == GGML_TYPE_Q8_0)) {
         fprintf(stderr, "esft synth: --type '%s' not supported (f32, f16, bf16, q8_0)\n", type);
         return ESFT_EXIT_USAGE;
@@ -71,6 +71,6 @@ int cmd_synth(int argc, char **argv) {
     }
     fprintf(stderr, "esft synth: wrote %s (%s, %d layers, d=%d, %d/%d heads, ff=%d, vocab %d, %s)\n",
             out, esft_arch_name(s.arch), s.n_layer, s.n_embd, s.n_head, s.n_head_kv, s.n_ff,
-            s.n_vocab, ggml_type_name(s.type));
+            s.n_vocab, esft_ggml_type_name(s.type));
     return ESFT_EXIT_OK;
 }

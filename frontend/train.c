@@ -182,15 +182,15 @@ static int line_iterations_done(const cJSON *o) {
  * and appending the line. */
 static void restore_metrics_line(trainer *tr, FILE *out, void (*on_line)(trainer *, const cJSON *)) {
     gguf_file *f = NULL;
-    if (gguf_open(tr->ckpt_path, &f, NULL)) return;
-    const char *line = gguf_get_str(f, "esft.metrics_line");
+    if (esft_gguf_open(tr->ckpt_path, &f, NULL)) return;
+    const char *line = esft_gguf_get_str(f, "esft.metrics_line");
     cJSON *o = line ? cJSON_Parse(line) : NULL;
     if (o && line_iterations_done(o) == tr->start_iter) {
         fprintf(out, "%s\n", line);
         if (on_line) on_line(tr, o);
     }
     cJSON_Delete(o);
-    gguf_close(f);
+    esft_gguf_close(f);
 }
 
 /* Rewrites a JSONL file atomically with the lines of the iterations the
@@ -300,10 +300,10 @@ static int load_resume_state(trainer *tr, resume_state *rs) {
         return ESFT_EXIT_OK;
     }
     gguf_file *f = NULL;
-    if (gguf_open(tr->ckpt_path, &f, &err)) return fail("--resume: %s", err.msg);
+    if (esft_gguf_open(tr->ckpt_path, &f, &err)) return fail("--resume: %s", err.msg);
     esft_ckpt_info info;
     st = esft_checkpoint_read_info(f, &info, &err);
-    gguf_close(f);
+    esft_gguf_close(f);
     if (st) return fail("--resume: %s", err.msg);
     int rc = merge_resume_config(&tr->cfg, &info.cfg, o);
     if (rc) return rc;
@@ -312,9 +312,9 @@ static int load_resume_state(trainer *tr, resume_state *rs) {
     snprintf(tr->base_path, sizeof tr->base_path, "%s",
              o->model_path ? o->model_path : rs->have_record ? rs->old.model : info.base_path);
     gguf_file *base = NULL;
-    if (gguf_open(tr->base_path, &base, &err)) return fail("--resume: base model: %s", err.msg);
+    if (esft_gguf_open(tr->base_path, &base, &err)) return fail("--resume: base model: %s", err.msg);
     tr->base_fingerprint = esft_model_fingerprint(base);
-    gguf_close(base);
+    esft_gguf_close(base);
     if (tr->base_fingerprint != info.base_fingerprint)
         return usage("--resume %s: model %s is not the model this run started from (%s)", o->resume_dir,
                      tr->base_path, info.base_path);
@@ -411,7 +411,7 @@ static int setup(trainer *tr) {
         tr->save_dtype = o->save_dtype;
         if (o->save_dtype == ESFT_SAVE_DTYPE_UNSET && !(have && esft_save_dtype_from_name(old->save_dtype, &tr->save_dtype)))
             tr->save_dtype = GGML_TYPE_BF16;
-        snprintf(rec->save_dtype, sizeof rec->save_dtype, "%s", ggml_type_name(tr->save_dtype));
+        snprintf(rec->save_dtype, sizeof rec->save_dtype, "%s", esft_ggml_type_name(tr->save_dtype));
         tr->iters = o->iters > 0 ? o->iters : o->resume_dir ? rs.iters_total : 10;
     }
     const char *data = o->data_path ? o->data_path : old->data.path;

@@ -407,7 +407,7 @@ static esft_status parse(gguf_file *f, esft_err *err) {
     }
 
     f->alignment = GGUF_DEFAULT_ALIGNMENT;
-    const gguf_kv *akv = gguf_find_kv(f, "general.alignment");
+    const gguf_kv *akv = esft_gguf_find_kv(f, "general.alignment");
     if (akv) {
         set_ctx(&r, "key", akv->key);
         uint32_t a;
@@ -448,11 +448,11 @@ static esft_status parse(gguf_file *f, esft_err *err) {
         t->n_elements = nel;
         uint32_t type;
         if ((st = rd_u32(&r, &type, "type"))) return st;
-        if (!ggml_type_known(type)) return rd_fail(&r, "unknown tensor type id %u", type);
+        if (!esft_ggml_type_known(type)) return rd_fail(&r, "unknown tensor type id %u", type);
         t->type = (ggml_type)type;
         uint64_t row;
         esft_err e2;
-        if (ggml_row_bytes(t->type, t->ne[0], &row, &e2) != ESFT_OK)
+        if (esft_ggml_row_bytes(t->type, t->ne[0], &row, &e2) != ESFT_OK)
             return rd_fail(&r, "%s", e2.msg);
         uint64_t nrows = nel / t->ne[0];
         if (row != 0 && nrows > UINT64_MAX / row)
@@ -527,7 +527,7 @@ static esft_status parse(gguf_file *f, esft_err *err) {
 static esft_status open_common(gguf_file *f, gguf_file **out, esft_err *err) {
     esft_status st = parse(f, err);
     if (st != ESFT_OK) {
-        gguf_close(f);
+        esft_gguf_close(f);
         return st;
     }
     *out = f;
@@ -545,8 +545,8 @@ static gguf_file *file_new(const char *name) {
     return f;
 }
 
-esft_status gguf_open(const char *path, gguf_file **out, esft_err *err) {
-    if (!path || !out) return esft_errf(err, ESFT_ERR_INVALID_ARG, "gguf_open: NULL argument");
+esft_status esft_gguf_open(const char *path, gguf_file **out, esft_err *err) {
+    if (!path || !out) return esft_errf(err, ESFT_ERR_INVALID_ARG, "esft_gguf_open: NULL argument");
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return esft_errf(err, ESFT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
@@ -582,9 +582,9 @@ esft_status gguf_open(const char *path, gguf_file **out, esft_err *err) {
     return open_common(f, out, err);
 }
 
-esft_status gguf_open_memory(const void *data, size_t size, const char *name, gguf_file **out,
+esft_status esft_gguf_open_memory(const void *data, size_t size, const char *name, gguf_file **out,
                              esft_err *err) {
-    if (!out || (!data && size)) return esft_errf(err, ESFT_ERR_INVALID_ARG, "gguf_open_memory: NULL argument");
+    if (!out || (!data && size)) return esft_errf(err, ESFT_ERR_INVALID_ARG, "esft_gguf_open_memory: NULL argument");
     *out = NULL;
     gguf_file *f = file_new(name);
     if (!f) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: out of memory", name ? name : "<memory>");
@@ -593,7 +593,7 @@ esft_status gguf_open_memory(const void *data, size_t size, const char *name, gg
     return open_common(f, out, err);
 }
 
-void gguf_close(gguf_file *f) {
+void esft_gguf_close(gguf_file *f) {
     if (!f) return;
     if (f->map) munmap(f->map, f->map_len);
     arena_free(&f->mem);
@@ -601,15 +601,15 @@ void gguf_close(gguf_file *f) {
     free(f);
 }
 
-uint32_t gguf_version(const gguf_file *f) { return f->version; }
-size_t gguf_alignment(const gguf_file *f) { return f->alignment; }
-const char *gguf_path(const gguf_file *f) { return f->name; }
-uint64_t gguf_data_offset(const gguf_file *f) { return f->data_offset; }
-size_t gguf_n_kv(const gguf_file *f) { return f->n_kv; }
+uint32_t esft_gguf_version(const gguf_file *f) { return f->version; }
+size_t esft_gguf_alignment(const gguf_file *f) { return f->alignment; }
+const char *esft_gguf_path(const gguf_file *f) { return f->name; }
+uint64_t esft_gguf_data_offset(const gguf_file *f) { return f->data_offset; }
+size_t esft_gguf_n_kv(const gguf_file *f) { return f->n_kv; }
 
-const gguf_kv *gguf_kv_at(const gguf_file *f, size_t i) { return i < f->n_kv ? &f->kv[i] : NULL; }
+const gguf_kv *esft_gguf_kv_at(const gguf_file *f, size_t i) { return i < f->n_kv ? &f->kv[i] : NULL; }
 
-const gguf_kv *gguf_find_kv(const gguf_file *f, const char *key) {
+const gguf_kv *esft_gguf_find_kv(const gguf_file *f, const char *key) {
     if (!key) return NULL;
     size_t lo = 0, hi = f->n_kv;
     while (lo < hi) {
@@ -646,8 +646,8 @@ static bool kv_int(const gguf_kv *kv, bool *neg, uint64_t *mag, int64_t *sval) {
     }
 }
 
-bool gguf_get_u32(const gguf_file *f, const char *key, uint32_t *out) {
-    const gguf_kv *kv = gguf_find_kv(f, key);
+bool esft_gguf_get_u32(const gguf_file *f, const char *key, uint32_t *out) {
+    const gguf_kv *kv = esft_gguf_find_kv(f, key);
     bool neg;
     uint64_t m;
     int64_t s;
@@ -656,8 +656,8 @@ bool gguf_get_u32(const gguf_file *f, const char *key, uint32_t *out) {
     return true;
 }
 
-bool gguf_get_i32(const gguf_file *f, const char *key, int32_t *out) {
-    const gguf_kv *kv = gguf_find_kv(f, key);
+bool esft_gguf_get_i32(const gguf_file *f, const char *key, int32_t *out) {
+    const gguf_kv *kv = esft_gguf_find_kv(f, key);
     bool neg;
     uint64_t m;
     int64_t s;
@@ -672,8 +672,8 @@ bool gguf_get_i32(const gguf_file *f, const char *key, int32_t *out) {
     return true;
 }
 
-bool gguf_get_u64(const gguf_file *f, const char *key, uint64_t *out) {
-    const gguf_kv *kv = gguf_find_kv(f, key);
+bool esft_gguf_get_u64(const gguf_file *f, const char *key, uint64_t *out) {
+    const gguf_kv *kv = esft_gguf_find_kv(f, key);
     bool neg;
     uint64_t m;
     int64_t s;
@@ -682,38 +682,38 @@ bool gguf_get_u64(const gguf_file *f, const char *key, uint64_t *out) {
     return true;
 }
 
-bool gguf_get_f32(const gguf_file *f, const char *key, float *out) {
-    const gguf_kv *kv = gguf_find_kv(f, key);
+bool esft_gguf_get_f32(const gguf_file *f, const char *key, float *out) {
+    const gguf_kv *kv = esft_gguf_find_kv(f, key);
     if (!kv || (kv->value.type != GGUF_VT_FLOAT32 && kv->value.type != GGUF_VT_FLOAT64))
         return false;
     if (out) *out = (float)kv->value.v.f64;
     return true;
 }
 
-bool gguf_get_bool(const gguf_file *f, const char *key, bool *out) {
-    const gguf_kv *kv = gguf_find_kv(f, key);
+bool esft_gguf_get_bool(const gguf_file *f, const char *key, bool *out) {
+    const gguf_kv *kv = esft_gguf_find_kv(f, key);
     if (!kv || kv->value.type != GGUF_VT_BOOL) return false;
     if (out) *out = kv->value.v.b;
     return true;
 }
 
-const char *gguf_get_str(const gguf_file *f, const char *key) {
-    const gguf_kv *kv = gguf_find_kv(f, key);
+const char *esft_gguf_get_str(const gguf_file *f, const char *key) {
+    const gguf_kv *kv = esft_gguf_find_kv(f, key);
     return kv && kv->value.type == GGUF_VT_STRING ? kv->value.v.str.data : NULL;
 }
 
-const gguf_value *gguf_get_arr(const gguf_file *f, const char *key) {
-    const gguf_kv *kv = gguf_find_kv(f, key);
+const gguf_value *esft_gguf_get_arr(const gguf_file *f, const char *key) {
+    const gguf_kv *kv = esft_gguf_find_kv(f, key);
     return kv && kv->value.type == GGUF_VT_ARRAY ? &kv->value : NULL;
 }
 
-size_t gguf_n_tensors(const gguf_file *f) { return f->n_tensors; }
+size_t esft_gguf_n_tensors(const gguf_file *f) { return f->n_tensors; }
 
-const gguf_tensor_info *gguf_tensor_at(const gguf_file *f, size_t i) {
+const gguf_tensor_info *esft_gguf_tensor_at(const gguf_file *f, size_t i) {
     return i < f->n_tensors ? &f->ti[i] : NULL;
 }
 
-const gguf_tensor_info *gguf_find_tensor(const gguf_file *f, const char *name) {
+const gguf_tensor_info *esft_gguf_find_tensor(const gguf_file *f, const char *name) {
     if (!name) return NULL;
     size_t lo = 0, hi = f->n_tensors;
     while (lo < hi) {
@@ -758,13 +758,13 @@ struct gguf_writer {
     esft_err deferred_err;
 };
 
-gguf_writer *gguf_writer_new(void) {
+gguf_writer *esft_gguf_writer_new(void) {
     gguf_writer *w = calloc(1, sizeof *w);
     if (w) w->alignment = GGUF_DEFAULT_ALIGNMENT;
     return w;
 }
 
-void gguf_writer_free(gguf_writer *w) {
+void esft_gguf_writer_free(gguf_writer *w) {
     if (!w) return;
     for (size_t i = 0; i < w->n_kv; i++) {
         free(w->kv[i].key);
@@ -844,7 +844,7 @@ static void deep_copy(gguf_value *dst, const gguf_value *src, char **mem) {
     }
 }
 
-esft_status gguf_writer_set(gguf_writer *w, const char *key, const gguf_value *value, esft_err *err) {
+esft_status esft_gguf_writer_set(gguf_writer *w, const char *key, const gguf_value *value, esft_err *err) {
     if (!w || !key || !value) return esft_errf(err, ESFT_ERR_INVALID_ARG, "gguf writer: NULL argument");
     if (!*key) return esft_errf(err, ESFT_ERR_INVALID_ARG, "gguf writer: empty key");
     size_t bytes = 0;
@@ -891,7 +891,7 @@ esft_status gguf_writer_set(gguf_writer *w, const char *key, const gguf_value *v
     return ESFT_OK;
 }
 
-void gguf_writer_set_alignment(gguf_writer *w, size_t alignment) {
+void esft_gguf_writer_set_alignment(gguf_writer *w, size_t alignment) {
     if (!w) return;
     if (!is_pow2(alignment) || alignment > UINT32_MAX) {
         w->deferred = esft_errf(&w->deferred_err, ESFT_ERR_INVALID_ARG,
@@ -899,38 +899,38 @@ void gguf_writer_set_alignment(gguf_writer *w, size_t alignment) {
         return;
     }
     /* the last call wins: a valid alignment clears an earlier invalid one */
-    w->deferred = gguf_writer_set_u32(w, "general.alignment", (uint32_t)alignment, &w->deferred_err);
+    w->deferred = esft_gguf_writer_set_u32(w, "general.alignment", (uint32_t)alignment, &w->deferred_err);
 }
 
-esft_status gguf_writer_set_u32(gguf_writer *w, const char *key, uint32_t v, esft_err *err) {
+esft_status esft_gguf_writer_set_u32(gguf_writer *w, const char *key, uint32_t v, esft_err *err) {
     gguf_value x = {.type = GGUF_VT_UINT32, .v.u64 = v};
-    return gguf_writer_set(w, key, &x, err);
+    return esft_gguf_writer_set(w, key, &x, err);
 }
 
-esft_status gguf_writer_set_i32(gguf_writer *w, const char *key, int32_t v, esft_err *err) {
+esft_status esft_gguf_writer_set_i32(gguf_writer *w, const char *key, int32_t v, esft_err *err) {
     gguf_value x = {.type = GGUF_VT_INT32, .v.i64 = v};
-    return gguf_writer_set(w, key, &x, err);
+    return esft_gguf_writer_set(w, key, &x, err);
 }
 
-esft_status gguf_writer_set_u64(gguf_writer *w, const char *key, uint64_t v, esft_err *err) {
+esft_status esft_gguf_writer_set_u64(gguf_writer *w, const char *key, uint64_t v, esft_err *err) {
     gguf_value x = {.type = GGUF_VT_UINT64, .v.u64 = v};
-    return gguf_writer_set(w, key, &x, err);
+    return esft_gguf_writer_set(w, key, &x, err);
 }
 
-esft_status gguf_writer_set_f32(gguf_writer *w, const char *key, float v, esft_err *err) {
+esft_status esft_gguf_writer_set_f32(gguf_writer *w, const char *key, float v, esft_err *err) {
     gguf_value x = {.type = GGUF_VT_FLOAT32, .v.f64 = v};
-    return gguf_writer_set(w, key, &x, err);
+    return esft_gguf_writer_set(w, key, &x, err);
 }
 
-esft_status gguf_writer_set_bool(gguf_writer *w, const char *key, bool v, esft_err *err) {
+esft_status esft_gguf_writer_set_bool(gguf_writer *w, const char *key, bool v, esft_err *err) {
     gguf_value x = {.type = GGUF_VT_BOOL, .v.b = v};
-    return gguf_writer_set(w, key, &x, err);
+    return esft_gguf_writer_set(w, key, &x, err);
 }
 
-esft_status gguf_writer_set_str(gguf_writer *w, const char *key, const char *v, esft_err *err) {
+esft_status esft_gguf_writer_set_str(gguf_writer *w, const char *key, const char *v, esft_err *err) {
     if (!v) return esft_errf(err, ESFT_ERR_INVALID_ARG, "gguf writer: key '%s': NULL string", key ? key : "");
     gguf_value x = {.type = GGUF_VT_STRING, .v.str = {v, strlen(v)}};
-    return gguf_writer_set(w, key, &x, err);
+    return esft_gguf_writer_set(w, key, &x, err);
 }
 
 static esft_status set_arr(gguf_writer *w, const char *key, gguf_vtype et, size_t n,
@@ -949,7 +949,7 @@ static esft_status set_arr(gguf_writer *w, const char *key, gguf_vtype et, size_
         }
     }
     gguf_value x = {.type = GGUF_VT_ARRAY, .v.arr = {et, n, items}};
-    esft_status st = gguf_writer_set(w, key, &x, err);
+    esft_status st = esft_gguf_writer_set(w, key, &x, err);
     free(items);
     return st;
 }
@@ -962,32 +962,32 @@ static void fill_str(gguf_value *v, const void *src, size_t i) {
 static void fill_i32(gguf_value *v, const void *src, size_t i) { v->v.i64 = ((const int32_t *)src)[i]; }
 static void fill_f32(gguf_value *v, const void *src, size_t i) { v->v.f64 = ((const float *)src)[i]; }
 
-esft_status gguf_writer_set_str_arr(gguf_writer *w, const char *key, const char *const *v, size_t n,
+esft_status esft_gguf_writer_set_str_arr(gguf_writer *w, const char *key, const char *const *v, size_t n,
                                     esft_err *err) {
     return set_arr(w, key, GGUF_VT_STRING, n, fill_str, v, err);
 }
 
-esft_status gguf_writer_set_i32_arr(gguf_writer *w, const char *key, const int32_t *v, size_t n,
+esft_status esft_gguf_writer_set_i32_arr(gguf_writer *w, const char *key, const int32_t *v, size_t n,
                                     esft_err *err) {
     return set_arr(w, key, GGUF_VT_INT32, n, fill_i32, v, err);
 }
 
-esft_status gguf_writer_set_f32_arr(gguf_writer *w, const char *key, const float *v, size_t n,
+esft_status esft_gguf_writer_set_f32_arr(gguf_writer *w, const char *key, const float *v, size_t n,
                                     esft_err *err) {
     return set_arr(w, key, GGUF_VT_FLOAT32, n, fill_f32, v, err);
 }
 
-esft_status gguf_writer_copy_kvs(gguf_writer *w, const gguf_file *src, esft_err *err) {
+esft_status esft_gguf_writer_copy_kvs(gguf_writer *w, const gguf_file *src, esft_err *err) {
     if (!w || !src) return esft_errf(err, ESFT_ERR_INVALID_ARG, "gguf writer: NULL argument");
     for (size_t i = 0; i < src->n_kv; i++) {
         if (strcmp(src->kv[i].key, "general.alignment") == 0) continue;
-        esft_status st = gguf_writer_set(w, src->kv[i].key, &src->kv[i].value, err);
+        esft_status st = esft_gguf_writer_set(w, src->kv[i].key, &src->kv[i].value, err);
         if (st) return st;
     }
     return ESFT_OK;
 }
 
-void gguf_writer_remove_prefix(gguf_writer *w, const char *prefix) {
+void esft_gguf_writer_remove_prefix(gguf_writer *w, const char *prefix) {
     if (!w || !prefix) return;
     size_t kept = 0, len = strlen(prefix);
     for (size_t i = 0; i < w->n_kv; i++) {
@@ -1006,7 +1006,7 @@ static esft_status tensor_entry(const gguf_writer *w, const char *name, ggml_typ
                                 const uint64_t *ne, wtensor *t, esft_err *err) {
     if (!w || !name || !ne) return esft_errf(err, ESFT_ERR_INVALID_ARG, "gguf writer: NULL argument");
     if (!*name) return esft_errf(err, ESFT_ERR_INVALID_ARG, "gguf writer: empty tensor name");
-    if (!ggml_type_known((uint32_t)type))
+    if (!esft_ggml_type_known((uint32_t)type))
         return esft_errf(err, ESFT_ERR_INVALID_ARG, "gguf writer: tensor '%s': unknown type id %u",
                          name, (unsigned)type);
     if (n_dims == 0 || n_dims > GGUF_MAX_DIMS)
@@ -1023,7 +1023,7 @@ static esft_status tensor_entry(const gguf_writer *w, const char *name, ggml_typ
         nel *= t->ne[d];
     }
     esft_err e2;
-    if (ggml_row_bytes(type, t->ne[0], &t->row_bytes, &e2))
+    if (esft_ggml_row_bytes(type, t->ne[0], &t->row_bytes, &e2))
         return esft_errf(err, ESFT_ERR_INVALID_ARG, "gguf writer: tensor '%s': %s", name, e2.msg);
     uint64_t nrows = nel / t->ne[0];
     if (nrows > UINT64_MAX / t->row_bytes || t->row_bytes * nrows > SIZE_MAX)
@@ -1056,7 +1056,7 @@ static esft_status push_tensor(gguf_writer *w, const char *name, wtensor *t, esf
     return ESFT_OK;
 }
 
-esft_status gguf_writer_add_tensor(gguf_writer *w, const char *name, ggml_type type,
+esft_status esft_gguf_writer_add_tensor(gguf_writer *w, const char *name, ggml_type type,
                                    uint32_t n_dims, const uint64_t *ne, const void *data,
                                    bool borrow, esft_err *err) {
     wtensor t;
@@ -1077,7 +1077,7 @@ esft_status gguf_writer_add_tensor(gguf_writer *w, const char *name, ggml_type t
     return push_tensor(w, name, &t, err);
 }
 
-esft_status gguf_writer_add_tensor_rows(gguf_writer *w, const char *name, ggml_type type,
+esft_status esft_gguf_writer_add_tensor_rows(gguf_writer *w, const char *name, ggml_type type,
                                         uint32_t n_dims, const uint64_t *ne, gguf_rows_fn rows,
                                         void *user, esft_err *err) {
     wtensor t;
@@ -1182,7 +1182,7 @@ static esft_status w_tensor(wout *o, const wtensor *t, void *chunk, esft_err *er
     return ESFT_OK;
 }
 
-esft_status gguf_writer_write(gguf_writer *w, const char *path, esft_err *err) {
+esft_status esft_gguf_writer_write(gguf_writer *w, const char *path, esft_err *err) {
     if (!w || !path) return esft_errf(err, ESFT_ERR_INVALID_ARG, "gguf writer: NULL argument");
     if (w->deferred) {
         if (err) *err = w->deferred_err;

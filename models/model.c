@@ -42,21 +42,21 @@ static esft_status need_u32(const gguf_file *f, const char *arch, const char *su
     char key[128];
     snprintf(key, sizeof key, "%s.%s", arch, suffix);
     uint32_t v;
-    if (!gguf_get_u32(f, key, &v))
+    if (!esft_gguf_get_u32(f, key, &v))
         return esft_errf(err, ESFT_ERR_FORMAT, "%s: missing or invalid metadata key '%s'",
-                         gguf_path(f), key);
+                         esft_gguf_path(f), key);
     if (v == 0 || v > (1u << 24))
         return esft_errf(err, ESFT_ERR_FORMAT, "%s: metadata '%s' = %u is out of range",
-                         gguf_path(f), key, v);
+                         esft_gguf_path(f), key, v);
     *out = (int)v;
     return ESFT_OK;
 }
 
 static esft_status read_hparams(const gguf_file *f, esft_hparams *hp, esft_err *err) {
     memset(hp, 0, sizeof *hp);
-    const char *arch = gguf_get_str(f, "general.architecture");
+    const char *arch = esft_gguf_get_str(f, "general.architecture");
     if (!arch)
-        return esft_errf(err, ESFT_ERR_FORMAT, "%s: missing general.architecture", gguf_path(f));
+        return esft_errf(err, ESFT_ERR_FORMAT, "%s: missing general.architecture", esft_gguf_path(f));
     if (strcmp(arch, "llama") == 0) {
         hp->arch = ESFT_ARCH_LLAMA;
         hp->rope_style = ESFT_ROPE_NORM; /* the GGUF converter permuted q/k rows */
@@ -67,7 +67,7 @@ static esft_status read_hparams(const gguf_file *f, esft_hparams *hp, esft_err *
         char qb[ESFT_QUOTE_MAX];
         return esft_errf(err, ESFT_ERR_UNSUPPORTED,
                          "%s: unsupported architecture '%s' (esft runs llama and qwen2)",
-                         gguf_path(f), quoted(arch, qb));
+                         esft_gguf_path(f), quoted(arch, qb));
     }
     esft_status st;
     if ((st = need_u32(f, arch, "embedding_length", &hp->n_embd, err)) ||
@@ -78,29 +78,29 @@ static esft_status read_hparams(const gguf_file *f, esft_hparams *hp, esft_err *
     char key[128];
     uint32_t v;
     snprintf(key, sizeof key, "%s.attention.head_count_kv", arch);
-    hp->n_head_kv = gguf_get_u32(f, key, &v) ? (int)v : hp->n_head;
+    hp->n_head_kv = esft_gguf_get_u32(f, key, &v) ? (int)v : hp->n_head;
     snprintf(key, sizeof key, "%s.context_length", arch);
-    hp->n_ctx_train = gguf_get_u32(f, key, &v) ? (int)v : 2048;
+    hp->n_ctx_train = esft_gguf_get_u32(f, key, &v) ? (int)v : 2048;
     snprintf(key, sizeof key, "%s.attention.key_length", arch);
-    hp->head_dim = gguf_get_u32(f, key, &v) ? (int)v : (hp->n_head ? hp->n_embd / hp->n_head : 0);
+    hp->head_dim = esft_gguf_get_u32(f, key, &v) ? (int)v : (hp->n_head ? hp->n_embd / hp->n_head : 0);
     snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", arch);
-    if (!gguf_get_f32(f, key, &hp->rms_eps)) hp->rms_eps = 1e-5f;
+    if (!esft_gguf_get_f32(f, key, &hp->rms_eps)) hp->rms_eps = 1e-5f;
     snprintf(key, sizeof key, "%s.rope.freq_base", arch);
-    if (!gguf_get_f32(f, key, &hp->rope_base)) hp->rope_base = 10000.0f;
+    if (!esft_gguf_get_f32(f, key, &hp->rope_base)) hp->rope_base = 10000.0f;
     snprintf(key, sizeof key, "%s.rope.dimension_count", arch);
-    if (gguf_get_u32(f, key, &v) && (int)v != hp->head_dim)
+    if (esft_gguf_get_u32(f, key, &v) && (int)v != hp->head_dim)
         return esft_errf(err, ESFT_ERR_UNSUPPORTED,
                          "%s: partial rotary embeddings (%s = %u, head_dim %d) are not supported",
-                         gguf_path(f), key, v, hp->head_dim);
+                         esft_gguf_path(f), key, v, hp->head_dim);
 
     if (hp->n_head_kv <= 0 || hp->n_head % hp->n_head_kv)
         return esft_errf(err, ESFT_ERR_FORMAT, "%s: %d heads is not a multiple of %d kv heads",
-                         gguf_path(f), hp->n_head, hp->n_head_kv);
+                         esft_gguf_path(f), hp->n_head, hp->n_head_kv);
     if (hp->head_dim <= 0 || hp->head_dim % 2 || hp->head_dim > 1024)
-        return esft_errf(err, ESFT_ERR_FORMAT, "%s: bad head dimension %d", gguf_path(f),
+        return esft_errf(err, ESFT_ERR_FORMAT, "%s: bad head dimension %d", esft_gguf_path(f),
                          hp->head_dim);
     if (!(hp->rms_eps > 0.0f) || !(hp->rope_base > 0.0f) || !isfinite(hp->rms_eps) || !isfinite(hp->rope_base))
-        return esft_errf(err, ESFT_ERR_FORMAT, "%s: bad rms epsilon or rope base", gguf_path(f));
+        return esft_errf(err, ESFT_ERR_FORMAT, "%s: bad rms epsilon or rope base", esft_gguf_path(f));
     return ESFT_OK;
 }
 
@@ -120,7 +120,7 @@ static esft_status bind(esft_model *m, esft_param **slot, const char *name, int6
     *slot = p;
     if (!p) {
         if (optional) return ESFT_OK;
-        return esft_errf(err, ESFT_ERR_FORMAT, "%s: missing tensor '%s'", gguf_path(m->gguf), name);
+        return esft_errf(err, ESFT_ERR_FORMAT, "%s: missing tensor '%s'", esft_gguf_path(m->gguf), name);
     }
     bool ok = ne1 == 0 ? (p->n_dims == 1 && (int64_t)p->ne[0] == ne0)
                        : (p->n_dims == 2 && (int64_t)p->ne[0] == ne0 && (int64_t)p->ne[1] == ne1);
@@ -128,7 +128,7 @@ static esft_status bind(esft_model *m, esft_param **slot, const char *name, int6
         return esft_errf(err, ESFT_ERR_FORMAT,
                          "%s: tensor '%s' has shape [%" PRIu64 ", %" PRIu64 "], expected [%" PRId64
                          ", %" PRId64 "]",
-                         gguf_path(m->gguf), name, p->ne[0], p->n_dims > 1 ? p->ne[1] : 1, ne0,
+                         esft_gguf_path(m->gguf), name, p->ne[0], p->n_dims > 1 ? p->ne[1] : 1, ne0,
                          ne1 ? ne1 : 1);
     return ESFT_OK;
 }
@@ -181,7 +181,7 @@ static esft_status bind_layers(esft_model *m, esft_err *err) {
         char qb[ESFT_QUOTE_MAX];
         if (!used)
             return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: tensor '%s' is not supported for %s",
-                             gguf_path(m->gguf), quoted(p->name, qb), esft_arch_name(hp->arch));
+                             esft_gguf_path(m->gguf), quoted(p->name, qb), esft_arch_name(hp->arch));
     }
     return ESFT_OK;
 }
@@ -190,22 +190,22 @@ static bool is_matrix(const esft_param *p) { return p->n_dims >= 2; }
 
 static esft_status load_params(esft_model *m, const esft_model_options *opts, esft_err *err) {
     const gguf_file *f = m->gguf;
-    size_t nt = gguf_n_tensors(f);
-    if (nt == 0) return esft_errf(err, ESFT_ERR_FORMAT, "%s: no tensors", gguf_path(f));
+    size_t nt = esft_gguf_n_tensors(f);
+    if (nt == 0) return esft_errf(err, ESFT_ERR_FORMAT, "%s: no tensors", esft_gguf_path(f));
     m->params = calloc(nt, sizeof *m->params);
     if (!m->params) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
     m->n_params = (int)nt;
     size_t max_n = 0;
     char qa[ESFT_QUOTE_MAX], qb[ESFT_QUOTE_MAX];
     for (size_t i = 0; i < nt; i++) {
-        const gguf_tensor_info *ti = gguf_tensor_at(f, i);
+        const gguf_tensor_info *ti = esft_gguf_tensor_at(f, i);
         esft_param *p = &m->params[i];
         if (strlen(ti->name) >= sizeof p->name)
             return esft_errf(err, ESFT_ERR_FORMAT, "%s: tensor name '%s' too long",
-                             gguf_path(f), quoted(ti->name, qb));
-        if (!ggml_type_dequantizable(ti->type))
+                             esft_gguf_path(f), quoted(ti->name, qb));
+        if (!esft_ggml_type_dequantizable(ti->type))
             return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: tensor '%s' has type %s, which esft cannot dequantise",
-                             gguf_path(f), quoted(ti->name, qb), ggml_type_name(ti->type));
+                             esft_gguf_path(f), quoted(ti->name, qb), esft_ggml_type_name(ti->type));
         snprintf(p->name, sizeof p->name, "%s", ti->name);
         p->id = esft_tensor_id(ti->name);
         p->n_dims = ti->n_dims;
@@ -217,7 +217,7 @@ static esft_status load_params(esft_model *m, const esft_model_options *opts, es
             if (m->params[j].id == p->id)
                 return esft_errf(err, ESFT_ERR_FORMAT,
                                  "%s: tensors '%s' and '%s' share noise id 0x%08x (FNV-1a collision)",
-                                 gguf_path(f), quoted(m->params[j].name, qa), quoted(p->name, qb),
+                                 esft_gguf_path(f), quoted(m->params[j].name, qa), quoted(p->name, qb),
                                  p->id);
     }
     float *host = malloc(max_n * sizeof *host);
@@ -225,10 +225,10 @@ static esft_status load_params(esft_model *m, const esft_model_options *opts, es
     esft_backend *be = m->be;
     esft_status st = ESFT_OK;
     for (size_t i = 0; i < nt && st == ESFT_OK; i++) {
-        const gguf_tensor_info *ti = gguf_tensor_at(f, i);
+        const gguf_tensor_info *ti = esft_gguf_tensor_at(f, i);
         esft_param *p = &m->params[i];
-        if ((st = ggml_dequantize(ti->type, ti->data, host, p->n, err))) {
-            esft_err_prefix(err, st, "%s: tensor '%s'", gguf_path(f), quoted(p->name, qb));
+        if ((st = esft_ggml_dequantize(ti->type, ti->data, host, p->n, err))) {
+            esft_err_prefix(err, st, "%s: tensor '%s'", esft_gguf_path(f), quoted(p->name, qb));
             break;
         }
         if ((st = esft_buf_alloc(be, &p->master, ESFT_F32, p->n)) ||
@@ -258,7 +258,7 @@ esft_status esft_model_load(const char *path, esft_backend *be, const esft_model
     esft_model *m = calloc(1, sizeof *m);
     if (!m) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
     m->be = be;
-    esft_status st = gguf_open(path, &m->gguf, err);
+    esft_status st = esft_gguf_open(path, &m->gguf, err);
     if (st) goto fail;
     if ((st = read_hparams(m->gguf, &m->hp, err))) goto fail;
     if ((st = esft_tokenizer_from_gguf(m->gguf, &m->tok, err))) goto fail;
@@ -282,7 +282,7 @@ void esft_model_free(esft_model *m) {
     free(m->params);
     free(m->layers);
     esft_tokenizer_free(m->tok);
-    gguf_close(m->gguf);
+    esft_gguf_close(m->gguf);
     free(m);
 }
 

@@ -72,17 +72,17 @@ static const type_traits k_types[] = {
 };
 #define N_TYPES (sizeof k_types / sizeof k_types[0])
 
-bool ggml_type_known(uint32_t type) { return type < N_TYPES && k_types[type].blck != 0; }
+bool esft_ggml_type_known(uint32_t type) { return type < N_TYPES && k_types[type].blck != 0; }
 
-bool ggml_type_dequantizable(ggml_type type) {
-    return ggml_type_known((uint32_t)type) && k_types[type].dequant;
+bool esft_ggml_type_dequantizable(ggml_type type) {
+    return esft_ggml_type_known((uint32_t)type) && k_types[type].dequant;
 }
 
-const char *ggml_type_name(ggml_type type) {
-    return ggml_type_known((uint32_t)type) ? k_types[type].name : "unknown";
+const char *esft_ggml_type_name(ggml_type type) {
+    return esft_ggml_type_known((uint32_t)type) ? k_types[type].name : "unknown";
 }
 
-bool ggml_type_from_name(const char *name, ggml_type *out) {
+bool esft_ggml_type_from_name(const char *name, ggml_type *out) {
     if (!name) return false;
     for (uint32_t t = 0; t < N_TYPES; t++) {
         if (k_types[t].blck && strcasecmp(name, k_types[t].name) == 0) {
@@ -93,16 +93,16 @@ bool ggml_type_from_name(const char *name, ggml_type *out) {
     return false;
 }
 
-size_t ggml_block_elems(ggml_type type) {
-    return ggml_type_known((uint32_t)type) ? k_types[type].blck : 0;
+size_t esft_ggml_block_elems(ggml_type type) {
+    return esft_ggml_type_known((uint32_t)type) ? k_types[type].blck : 0;
 }
 
-size_t ggml_block_bytes(ggml_type type) {
-    return ggml_type_known((uint32_t)type) ? k_types[type].bytes : 0;
+size_t esft_ggml_block_bytes(ggml_type type) {
+    return esft_ggml_type_known((uint32_t)type) ? k_types[type].bytes : 0;
 }
 
-esft_status ggml_row_bytes(ggml_type type, uint64_t n, uint64_t *bytes, esft_err *err) {
-    if (!ggml_type_known((uint32_t)type))
+esft_status esft_ggml_row_bytes(ggml_type type, uint64_t n, uint64_t *bytes, esft_err *err) {
+    if (!esft_ggml_type_known((uint32_t)type))
         return esft_errf(err, ESFT_ERR_INVALID_ARG, "unknown ggml type id %u", (unsigned)type);
     const type_traits *t = &k_types[type];
     if (n % t->blck != 0)
@@ -317,8 +317,8 @@ typedef void (*elem_fn)(const uint8_t *, float *, size_t, size_t);
 /* Work below this many blocks stays on the calling thread. */
 #define PAR_MIN_BLOCKS 8192
 
-esft_status ggml_dequantize(ggml_type type, const void *src, float *dst, size_t n, esft_err *err) {
-    if (!ggml_type_known((uint32_t)type))
+esft_status esft_ggml_dequantize(ggml_type type, const void *src, float *dst, size_t n, esft_err *err) {
+    if (!esft_ggml_type_known((uint32_t)type))
         return esft_errf(err, ESFT_ERR_INVALID_ARG, "dequantize: unknown ggml type id %u",
                          (unsigned)type);
     const type_traits *t = &k_types[type];
@@ -433,18 +433,18 @@ static const encoder k_encoders[] = {
     {GGML_TYPE_Q8_0, enc_q8_0, check_q8_0},
 };
 
-esft_status ggml_quantize(ggml_type type, const float *src, void *dst, size_t n, esft_err *err) {
+esft_status esft_ggml_quantize(ggml_type type, const float *src, void *dst, size_t n, esft_err *err) {
     const encoder *enc = NULL;
     for (size_t i = 0; i < sizeof k_encoders / sizeof k_encoders[0]; i++)
         if (k_encoders[i].type == type) enc = &k_encoders[i];
     if (!enc)
         return esft_errf(err, ESFT_ERR_UNSUPPORTED, "quantize: type %s is not supported",
-                         ggml_type_name(type));
+                         esft_ggml_type_name(type));
     const size_t blck = k_types[type].blck, bytes = k_types[type].bytes;
     if (n % blck != 0)
         return esft_errf(err, ESFT_ERR_INVALID_ARG,
                          "quantize: %zu elements of type %s is not a multiple of block size %zu",
-                         n, ggml_type_name(type), blck);
+                         n, esft_ggml_type_name(type), blck);
     if (n == 0) return ESFT_OK;
     if (!src || !dst) return esft_errf(err, ESFT_ERR_INVALID_ARG, "quantize: NULL buffer");
     if (enc->check) {

@@ -48,22 +48,22 @@ typedef enum ggml_type {
 } ggml_type;
 
 /* True for every type whose block layout is known (sizes below valid). */
-bool ggml_type_known(uint32_t type);
+bool esft_ggml_type_known(uint32_t type);
 /* True for the types esft can dequantise to f32: F32, F16, BF16, Q4_0,
  * Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K. */
-bool ggml_type_dequantizable(ggml_type type);
-const char *ggml_type_name(ggml_type type);          /* "q4_k" etc; "unknown" */
-bool ggml_type_from_name(const char *name, ggml_type *out); /* case-insensitive */
-size_t ggml_block_elems(ggml_type type);              /* elements per block */
-size_t ggml_block_bytes(ggml_type type);              /* bytes per block */
+bool esft_ggml_type_dequantizable(ggml_type type);
+const char *esft_ggml_type_name(ggml_type type);          /* "q4_k" etc; "unknown" */
+bool esft_ggml_type_from_name(const char *name, ggml_type *out); /* case-insensitive */
+size_t esft_ggml_block_elems(ggml_type type);              /* elements per block */
+size_t esft_ggml_block_bytes(ggml_type type);              /* bytes per block */
 
 /* Bytes of a row of n elements; fails if n is not a multiple of the block
  * size or on overflow. */
-esft_status ggml_row_bytes(ggml_type type, uint64_t n, uint64_t *bytes, esft_err *err);
+esft_status esft_ggml_row_bytes(ggml_type type, uint64_t n, uint64_t *bytes, esft_err *err);
 
 /* dst[0..n) = dequantised src. n must be a multiple of the block size. */
-esft_status ggml_dequantize(ggml_type type, const void *src, float *dst, size_t n, esft_err *err);
+esft_status esft_ggml_dequantize(ggml_type type, const void *src, float *dst, size_t n, esft_err *err);
 /* dst = src converted to type; supported: F32, F16, BF16, Q8_0 (export). */
-esft_status ggml_quantize(ggml_type type, const float *src, void *dst, size_t n, esft_err *err);
+esft_status esft_ggml_quantize(ggml_type type, const float *src, void *dst, size_t n, esft_err *err);
 
 #endif

@@ -71,12 +71,12 @@ static esft_status add_tensor(gguf_writer *w, const esft_synth_spec *s, const ch
     fill_normal(x, n, is_norm ? 1.0f : 0.0f, s->init_std, rng);
     ggml_type t = ne1 ? s->type : GGML_TYPE_F32;
     uint64_t bytes;
-    esft_status st = ggml_row_bytes(t, n, &bytes, err);
+    esft_status st = esft_ggml_row_bytes(t, n, &bytes, err);
     void *data = st ? NULL : malloc(bytes);
     if (!st && !data) st = esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory for tensor '%s'", name);
-    if (!st) st = ggml_quantize(t, x, data, n, err);
+    if (!st) st = esft_ggml_quantize(t, x, data, n, err);
     uint64_t ne[2] = {ne0, ne1};
-    if (!st) st = gguf_writer_add_tensor(w, name, t, ne1 ? 2 : 1, ne, data, false, err);
+    if (!st) st = esft_gguf_writer_add_tensor(w, name, t, ne1 ? 2 : 1, ne, data, false, err);
     free(data);
     free(x);
     return st;
@@ -90,23 +90,23 @@ esft_status esft_synth_write(const esft_synth_spec *s, const char *path, esft_er
         return esft_errf(err, ESFT_ERR_INVALID_ARG,
                          "synth: inconsistent shape (vocab >= %d, heads divide embd, even head dim)",
                          256 + n_special);
-    gguf_writer *w = gguf_writer_new();
+    gguf_writer *w = esft_gguf_writer_new();
     if (!w) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
     const char *arch = esft_arch_name(s->arch);
     char key[128];
     esft_status st = ESFT_OK;
 #define KEY(suffix) (snprintf(key, sizeof key, "%s.%s", arch, suffix), key)
-    if (!st) st = gguf_writer_set_str(w, "general.architecture", arch, err);
-    if (!st) st = gguf_writer_set_str(w, "general.name", "esft synthetic", err);
-    if (!st) st = gguf_writer_set_u32(w, KEY("context_length"), (uint32_t)s->n_ctx, err);
-    if (!st) st = gguf_writer_set_u32(w, KEY("embedding_length"), (uint32_t)s->n_embd, err);
-    if (!st) st = gguf_writer_set_u32(w, KEY("block_count"), (uint32_t)s->n_layer, err);
-    if (!st) st = gguf_writer_set_u32(w, KEY("feed_forward_length"), (uint32_t)s->n_ff, err);
-    if (!st) st = gguf_writer_set_u32(w, KEY("attention.head_count"), (uint32_t)s->n_head, err);
-    if (!st) st = gguf_writer_set_u32(w, KEY("attention.head_count_kv"), (uint32_t)s->n_head_kv, err);
-    if (!st) st = gguf_writer_set_f32(w, KEY("attention.layer_norm_rms_epsilon"), s->rms_eps, err);
-    if (!st) st = gguf_writer_set_f32(w, KEY("rope.freq_base"), s->rope_base, err);
-    if (!st) st = gguf_writer_set_u32(w, KEY("rope.dimension_count"), (uint32_t)(s->n_embd / s->n_head), err);
+    if (!st) st = esft_gguf_writer_set_str(w, "general.architecture", arch, err);
+    if (!st) st = esft_gguf_writer_set_str(w, "general.name", "esft synthetic", err);
+    if (!st) st = esft_gguf_writer_set_u32(w, KEY("context_length"), (uint32_t)s->n_ctx, err);
+    if (!st) st = esft_gguf_writer_set_u32(w, KEY("embedding_length"), (uint32_t)s->n_embd, err);
+    if (!st) st = esft_gguf_writer_set_u32(w, KEY("block_count"), (uint32_t)s->n_layer, err);
+    if (!st) st = esft_gguf_writer_set_u32(w, KEY("feed_forward_length"), (uint32_t)s->n_ff, err);
+    if (!st) st = esft_gguf_writer_set_u32(w, KEY("attention.head_count"), (uint32_t)s->n_head, err);
+    if (!st) st = esft_gguf_writer_set_u32(w, KEY("attention.head_count_kv"), (uint32_t)s->n_head_kv, err);
+    if (!st) st = esft_gguf_writer_set_f32(w, KEY("attention.layer_norm_rms_epsilon"), s->rms_eps, err);
+    if (!st) st = esft_gguf_writer_set_f32(w, KEY("rope.freq_base"), s->rope_base, err);
+    if (!st) st = esft_gguf_writer_set_u32(w, KEY("rope.dimension_count"), (uint32_t)(s->n_embd / s->n_head), err);
 #undef KEY
 
     /* Tokenizer: byte tokens, then specials, then unused fillers. */
@@ -128,15 +128,15 @@ esft_status esft_synth_write(const esft_synth_spec *s, const char *path, esft_er
         }
         if (!(tokens[i] = strdup(buf))) st = esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
     }
-    if (!st) st = gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2", err);
-    if (!st) st = gguf_writer_set_str(w, "tokenizer.ggml.pre", "smollm", err);
-    if (!st) st = gguf_writer_set_str_arr(w, "tokenizer.ggml.tokens", (const char *const *)tokens,
+    if (!st) st = esft_gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2", err);
+    if (!st) st = esft_gguf_writer_set_str(w, "tokenizer.ggml.pre", "smollm", err);
+    if (!st) st = esft_gguf_writer_set_str_arr(w, "tokenizer.ggml.tokens", (const char *const *)tokens,
                                           (size_t)s->n_vocab, err);
-    if (!st) st = gguf_writer_set_i32_arr(w, "tokenizer.ggml.token_type", types, (size_t)s->n_vocab, err);
-    if (!st) st = gguf_writer_set_str_arr(w, "tokenizer.ggml.merges", NULL, 0, err);
-    if (!st) st = gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 256, err);
-    if (!st) st = gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 258, err);
-    if (!st) st = gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", false, err);
+    if (!st) st = esft_gguf_writer_set_i32_arr(w, "tokenizer.ggml.token_type", types, (size_t)s->n_vocab, err);
+    if (!st) st = esft_gguf_writer_set_str_arr(w, "tokenizer.ggml.merges", NULL, 0, err);
+    if (!st) st = esft_gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 256, err);
+    if (!st) st = esft_gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 258, err);
+    if (!st) st = esft_gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", false, err);
     for (int i = 0; tokens && i < s->n_vocab; i++) free(tokens[i]);
     free(tokens);
     free(types);
@@ -171,7 +171,7 @@ esft_status esft_synth_write(const esft_synth_spec *s, const char *path, esft_er
     if (!st) st = add_tensor(w, s, "output_norm.weight", (uint64_t)D, 0, true, &rng, err);
     if (!st && !s->tied)
         st = add_tensor(w, s, "output.weight", (uint64_t)D, (uint64_t)s->n_vocab, false, &rng, err);
-    if (!st) st = gguf_writer_write(w, path, err);
-    gguf_writer_free(w);
+    if (!st) st = esft_gguf_writer_write(w, path, err);
+    esft_gguf_writer_free(w);
     return st;
 }

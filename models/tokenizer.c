@@ -368,7 +368,7 @@ static esft_status oom(esft_err *err, esft_tokenizer *t) {
 
 static int32_t special_id(const gguf_file *f, const char *key, int32_t n_vocab) {
     uint32_t v;
-    if (!gguf_get_u32(f, key, &v) || v >= (uint32_t)n_vocab) return -1;
+    if (!esft_gguf_get_u32(f, key, &v) || v >= (uint32_t)n_vocab) return -1;
     return (int32_t)v;
 }
 
@@ -396,17 +396,17 @@ static int32_t first_with_text(const esft_tokenizer *t, const char *const *list,
 esft_status esft_tokenizer_from_gguf_ex(const gguf_file *f, const char *pre_override,
                                         esft_tokenizer **out, esft_err *err) {
     *out = NULL;
-    const char *model = gguf_get_str(f, "tokenizer.ggml.model");
+    const char *model = esft_gguf_get_str(f, "tokenizer.ggml.model");
     if (!model)
-        return esft_errf(err, ESFT_ERR_FORMAT, "%s: no tokenizer.ggml.model", gguf_path(f));
+        return esft_errf(err, ESFT_ERR_FORMAT, "%s: no tokenizer.ggml.model", esft_gguf_path(f));
     char qb[ESFT_QUOTE_MAX];
     if (strcmp(model, "gpt2") != 0)
         return esft_errf(err, ESFT_ERR_UNSUPPORTED,
                          "%s: tokenizer.ggml.model '%s' is not supported (only 'gpt2', byte-level BPE)",
-                         gguf_path(f), esft_quote(model, strlen(model), qb, sizeof qb));
+                         esft_gguf_path(f), esft_quote(model, strlen(model), qb, sizeof qb));
 
     const char *pre_name = pre_override;
-    if (!pre_name) pre_name = gguf_get_str(f, "tokenizer.ggml.pre");
+    if (!pre_name) pre_name = esft_gguf_get_str(f, "tokenizer.ggml.pre");
     if (!pre_name || !*pre_name) pre_name = "default";
     const pre_kind *pre = find_pre(pre_name);
     if (!pre) {
@@ -417,24 +417,24 @@ esft_status esft_tokenizer_from_gguf_ex(const gguf_file *f, const char *pre_over
             o += (size_t)snprintf(names + o, sizeof names - o, "%s%s", i ? ", " : "", PRE_NAMES[i].name);
         return esft_errf(err, ESFT_ERR_UNSUPPORTED,
                          "%s: pre-tokenizer '%s' (tokenizer.ggml.pre) is not supported; supported: %s",
-                         gguf_path(f), esft_quote(pre_name, strlen(pre_name), qb, sizeof qb), names);
+                         esft_gguf_path(f), esft_quote(pre_name, strlen(pre_name), qb, sizeof qb), names);
     }
 
-    const gguf_value *toks = gguf_get_arr(f, "tokenizer.ggml.tokens");
+    const gguf_value *toks = esft_gguf_get_arr(f, "tokenizer.ggml.tokens");
     if (!toks || toks->v.arr.elem_type != GGUF_VT_STRING || toks->v.arr.n == 0 ||
         toks->v.arr.n > (uint64_t)INT32_MAX - 1)
         return esft_errf(err, ESFT_ERR_FORMAT, "%s: tokenizer.ggml.tokens missing or not a string array",
-                         gguf_path(f));
-    const gguf_value *merges = gguf_get_arr(f, "tokenizer.ggml.merges");
+                         esft_gguf_path(f));
+    const gguf_value *merges = esft_gguf_get_arr(f, "tokenizer.ggml.merges");
     if (!merges || merges->v.arr.elem_type != GGUF_VT_STRING)
         return esft_errf(err, ESFT_ERR_FORMAT, "%s: tokenizer.ggml.merges missing or not a string array",
-                         gguf_path(f));
-    const gguf_value *types = gguf_get_arr(f, "tokenizer.ggml.token_type");
+                         esft_gguf_path(f));
+    const gguf_value *types = esft_gguf_get_arr(f, "tokenizer.ggml.token_type");
     if (types && (types->v.arr.n != toks->v.arr.n ||
                   (types->v.arr.elem_type != GGUF_VT_INT32 && types->v.arr.elem_type != GGUF_VT_UINT32)))
         return esft_errf(err, ESFT_ERR_FORMAT,
                          "%s: tokenizer.ggml.token_type has %llu entries of type %d for %llu tokens",
-                         gguf_path(f), (unsigned long long)types->v.arr.n, (int)types->v.arr.elem_type,
+                         esft_gguf_path(f), (unsigned long long)types->v.arr.n, (int)types->v.arr.elem_type,
                          (unsigned long long)toks->v.arr.n);
 
     esft_tokenizer *t = calloc(1, sizeof *t);
@@ -449,7 +449,7 @@ esft_status esft_tokenizer_from_gguf_ex(const gguf_file *f, const char *pre_over
     for (int32_t i = 0; i < n; i++) total += toks->v.arr.items[i].v.str.len + 1;
     if (total > UINT32_MAX) {
         esft_tokenizer_free(t);
-        return esft_errf(err, ESFT_ERR_FORMAT, "%s: token texts too large", gguf_path(f));
+        return esft_errf(err, ESFT_ERR_FORMAT, "%s: token texts too large", esft_gguf_path(f));
     }
     t->text = malloc(total ? total : 1);
     t->text_off = malloc(((size_t)n + 1) * sizeof *t->text_off);
@@ -494,7 +494,7 @@ esft_status esft_tokenizer_from_gguf_ex(const gguf_file *f, const char *pre_over
         return esft_errf(err, ESFT_ERR_FORMAT,
                          "%s: the vocabulary cannot encode text: tokenizer.ggml.tokens has none of "
                          "the 256 byte tokens byte-level BPE starts from",
-                         gguf_path(f));
+                         esft_gguf_path(f));
     }
 
     /* merges: "left right", split at the first space after the first byte */
@@ -570,7 +570,7 @@ esft_status esft_tokenizer_from_gguf_ex(const gguf_file *f, const char *pre_over
 
     t->add_bos = pre->add_bos;
     bool ab;
-    if (gguf_get_bool(f, "tokenizer.ggml.add_bos_token", &ab)) t->add_bos = ab;
+    if (esft_gguf_get_bool(f, "tokenizer.ggml.add_bos_token", &ab)) t->add_bos = ab;
 
     /* special tokens, longest first (ties by id) */
     size_t ns = 0;

@@ -119,10 +119,10 @@ static void compare_training(const char *name, const char *model, double tol, bo
     snprintf(f_be, sizeof f_be, "%s/final.gguf", dir_be);
     gguf_file *a = NULL, *b = NULL;
     esft_err err = {{0}};
-    CHECK(gguf_open(f_cpu, &a, &err) == ESFT_OK && gguf_open(f_be, &b, &err) == ESFT_OK);
+    CHECK(esft_gguf_open(f_cpu, &a, &err) == ESFT_OK && esft_gguf_open(f_be, &b, &err) == ESFT_OK);
     double worst = 0;
-    for (size_t i = 0; a && b && i < gguf_n_tensors(a); i++) {
-        const gguf_tensor_info *ta = gguf_tensor_at(a, i), *tb = gguf_find_tensor(b, ta->name);
+    for (size_t i = 0; a && b && i < esft_gguf_n_tensors(a); i++) {
+        const gguf_tensor_info *ta = esft_gguf_tensor_at(a, i), *tb = esft_gguf_find_tensor(b, ta->name);
         CHECK(tb && tb->n_elements == ta->n_elements && ta->type == GGML_TYPE_F32);
         if (!tb) continue;
         const float *x = ta->data, *y = tb->data;
@@ -137,8 +137,8 @@ static void compare_training(const char *name, const char *model, double tol, bo
     printf("  %s: 3 ES iterations: member rewards %s cpu's; master weights max normwise diff %.3g\n",
            name, strcmp(r_cpu[2], r_be[2]) == 0 ? "equal" : "DIFFER from", worst);
     CHECKF(worst <= tol, "%s master weights differ from cpu by %.3g", name, worst);
-    gguf_close(a);
-    gguf_close(b);
+    esft_gguf_close(a);
+    esft_gguf_close(b);
 }
 
 int main(void) {

@@ -89,7 +89,7 @@ static void pad_to(buf *b, size_t al, size_t extra) {
 static bool rejects(const void *p, size_t n, const char *label, const char *want_substr) {
     gguf_file *f = NULL;
     esft_err e = {{0}};
-    esft_status st = gguf_open_memory(p, n, label, &f, &e);
+    esft_status st = esft_gguf_open_memory(p, n, label, &f, &e);
     bool ok = (st == ESFT_ERR_FORMAT) && f == NULL && msg_ok(&e, label) &&
               (!want_substr || strstr(e.msg, want_substr));
     if (!ok)
@@ -97,16 +97,16 @@ static bool rejects(const void *p, size_t n, const char *label, const char *want
                 e.msg, want_substr ? want_substr : "");
     else if (getenv("ESFT_TEST_VERBOSE"))
         printf("  %s -> %s\n", label, e.msg);
-    gguf_close(f);
+    esft_gguf_close(f);
     return ok;
 }
 
 static bool accepts(const void *p, size_t n, const char *label) {
     gguf_file *f = NULL;
     esft_err e = {{0}};
-    esft_status st = gguf_open_memory(p, n, label, &f, &e);
+    esft_status st = esft_gguf_open_memory(p, n, label, &f, &e);
     if (st) fprintf(stderr, "  %s: unexpectedly rejected: %s\n", label, e.msg);
-    gguf_close(f);
+    esft_gguf_close(f);
     return st == ESFT_OK;
 }
 
@@ -136,7 +136,7 @@ static const ref_tensor k_ref_tensors[] = {
 
 static uint64_t ref_nbytes(const ref_tensor *t) {
     uint64_t row = 0;
-    ggml_row_bytes(t->type, t->ne[0], &row, NULL);
+    esft_ggml_row_bytes(t->type, t->ne[0], &row, NULL);
     for (uint32_t d = 1; d < t->n_dims; d++) row *= t->ne[d];
     return row;
 }
@@ -159,73 +159,73 @@ static bool build_ref(gguf_writer *w) {
     esft_err e;
     bool ok = true;
 #define S(expr) ok = ok && ((expr) == ESFT_OK)
-    gguf_writer_set_alignment(w, 64);
-    S(gguf_writer_set_str(w, "general.architecture", "llama", &e));
+    esft_gguf_writer_set_alignment(w, 64);
+    S(esft_gguf_writer_set_str(w, "general.architecture", "llama", &e));
     gguf_value v;
     v = V(GGUF_VT_UINT8, u64, 200);
-    S(gguf_writer_set(w, "t.u8", &v, &e));
+    S(esft_gguf_writer_set(w, "t.u8", &v, &e));
     v = V(GGUF_VT_INT8, i64, -100);
-    S(gguf_writer_set(w, "t.i8", &v, &e));
+    S(esft_gguf_writer_set(w, "t.i8", &v, &e));
     v = V(GGUF_VT_UINT16, u64, 60000);
-    S(gguf_writer_set(w, "t.u16", &v, &e));
+    S(esft_gguf_writer_set(w, "t.u16", &v, &e));
     v = V(GGUF_VT_INT16, i64, -30000);
-    S(gguf_writer_set(w, "t.i16", &v, &e));
-    S(gguf_writer_set_u32(w, "t.u32", 4000000000u, &e));
-    S(gguf_writer_set_i32(w, "t.i32", -2000000000, &e));
-    S(gguf_writer_set_f32(w, "t.f32", 3.140625f, &e));
-    S(gguf_writer_set_bool(w, "t.bool", true, &e));
-    S(gguf_writer_set_bool(w, "t.bool0", false, &e));
-    S(gguf_writer_set_str(w, "t.str", k_str, &e));
+    S(esft_gguf_writer_set(w, "t.i16", &v, &e));
+    S(esft_gguf_writer_set_u32(w, "t.u32", 4000000000u, &e));
+    S(esft_gguf_writer_set_i32(w, "t.i32", -2000000000, &e));
+    S(esft_gguf_writer_set_f32(w, "t.f32", 3.140625f, &e));
+    S(esft_gguf_writer_set_bool(w, "t.bool", true, &e));
+    S(esft_gguf_writer_set_bool(w, "t.bool0", false, &e));
+    S(esft_gguf_writer_set_str(w, "t.str", k_str, &e));
     v = VS("a\0b", 3);
-    S(gguf_writer_set(w, "t.str_nul", &v, &e));
-    S(gguf_writer_set_str(w, "t.str_empty", "", &e));
-    S(gguf_writer_set_u64(w, "t.u64", ((uint64_t)1 << 63) + 5, &e));
+    S(esft_gguf_writer_set(w, "t.str_nul", &v, &e));
+    S(esft_gguf_writer_set_str(w, "t.str_empty", "", &e));
+    S(esft_gguf_writer_set_u64(w, "t.u64", ((uint64_t)1 << 63) + 5, &e));
     v = V(GGUF_VT_INT64, i64, INT64_MIN + 1);
-    S(gguf_writer_set(w, "t.i64", &v, &e));
+    S(esft_gguf_writer_set(w, "t.i64", &v, &e));
     v = V(GGUF_VT_FLOAT64, f64, -1.5e300);
-    S(gguf_writer_set(w, "t.f64", &v, &e));
+    S(esft_gguf_writer_set(w, "t.f64", &v, &e));
 
     gguf_value it[4];
     it[0] = V(GGUF_VT_UINT8, u64, 1), it[1] = V(GGUF_VT_UINT8, u64, 2), it[2] = V(GGUF_VT_UINT8, u64, 255);
     v = VA(GGUF_VT_UINT8, it, 3);
-    S(gguf_writer_set(w, "t.arr_u8", &v, &e));
+    S(esft_gguf_writer_set(w, "t.arr_u8", &v, &e));
     it[0] = V(GGUF_VT_INT8, i64, -128), it[1] = V(GGUF_VT_INT8, i64, 0), it[2] = V(GGUF_VT_INT8, i64, 127);
     v = VA(GGUF_VT_INT8, it, 3);
-    S(gguf_writer_set(w, "t.arr_i8", &v, &e));
+    S(esft_gguf_writer_set(w, "t.arr_i8", &v, &e));
     it[0] = V(GGUF_VT_UINT16, u64, 0), it[1] = V(GGUF_VT_UINT16, u64, 65535);
     v = VA(GGUF_VT_UINT16, it, 2);
-    S(gguf_writer_set(w, "t.arr_u16", &v, &e));
+    S(esft_gguf_writer_set(w, "t.arr_u16", &v, &e));
     it[0] = V(GGUF_VT_INT16, i64, -32768), it[1] = V(GGUF_VT_INT16, i64, 32767);
     v = VA(GGUF_VT_INT16, it, 2);
-    S(gguf_writer_set(w, "t.arr_i16", &v, &e));
+    S(esft_gguf_writer_set(w, "t.arr_i16", &v, &e));
     it[0] = V(GGUF_VT_UINT32, u64, 0), it[1] = V(GGUF_VT_UINT32, u64, 4294967295u);
     v = VA(GGUF_VT_UINT32, it, 2);
-    S(gguf_writer_set(w, "t.arr_u32", &v, &e));
+    S(esft_gguf_writer_set(w, "t.arr_u32", &v, &e));
     const int32_t i32s[] = {INT32_MIN, INT32_MAX, 5};
-    S(gguf_writer_set_i32_arr(w, "t.arr_i32", i32s, 3, &e));
+    S(esft_gguf_writer_set_i32_arr(w, "t.arr_i32", i32s, 3, &e));
     const float f32s[] = {0.5f, -2.25f, 0x1p-140f};
-    S(gguf_writer_set_f32_arr(w, "t.arr_f32", f32s, 3, &e));
+    S(esft_gguf_writer_set_f32_arr(w, "t.arr_f32", f32s, 3, &e));
     it[0] = V(GGUF_VT_BOOL, b, true), it[1] = V(GGUF_VT_BOOL, b, false), it[2] = V(GGUF_VT_BOOL, b, true);
     v = VA(GGUF_VT_BOOL, it, 3);
-    S(gguf_writer_set(w, "t.arr_bool", &v, &e));
+    S(esft_gguf_writer_set(w, "t.arr_bool", &v, &e));
     it[0] = V(GGUF_VT_UINT64, u64, UINT64_MAX), it[1] = V(GGUF_VT_UINT64, u64, 0);
     v = VA(GGUF_VT_UINT64, it, 2);
-    S(gguf_writer_set(w, "t.arr_u64", &v, &e));
+    S(esft_gguf_writer_set(w, "t.arr_u64", &v, &e));
     it[0] = V(GGUF_VT_INT64, i64, INT64_MIN), it[1] = V(GGUF_VT_INT64, i64, INT64_MAX);
     v = VA(GGUF_VT_INT64, it, 2);
-    S(gguf_writer_set(w, "t.arr_i64", &v, &e));
+    S(esft_gguf_writer_set(w, "t.arr_i64", &v, &e));
     it[0] = V(GGUF_VT_FLOAT64, f64, 1e-310), it[1] = V(GGUF_VT_FLOAT64, f64, -0.0),
     it[2] = V(GGUF_VT_FLOAT64, f64, 2.5);
     v = VA(GGUF_VT_FLOAT64, it, 3);
-    S(gguf_writer_set(w, "t.arr_f64", &v, &e));
+    S(esft_gguf_writer_set(w, "t.arr_f64", &v, &e));
     const char *strs[] = {"a", "\xce\xb2\xce\xb3", "\xf0\x9f\x99\x82", ""};
-    S(gguf_writer_set_str_arr(w, "t.arr_str", strs, 4, &e));
+    S(esft_gguf_writer_set_str_arr(w, "t.arr_str", strs, 4, &e));
     /* array of arrays of strings */
     gguf_value s0[2] = {VS("x", 1), VS("y", 1)}, s1[1] = {VS("z", 1)},
                s2[3] = {VS("\xc3\xbc", 2), VS("v", 1), VS("w", 1)};
     gguf_value aa[3] = {VA(GGUF_VT_STRING, s0, 2), VA(GGUF_VT_STRING, s1, 1), VA(GGUF_VT_STRING, s2, 3)};
     v = VA(GGUF_VT_ARRAY, aa, 3);
-    S(gguf_writer_set(w, "t.arr_arr_str", &v, &e));
+    S(esft_gguf_writer_set(w, "t.arr_arr_str", &v, &e));
     /* three levels: [[[1,2],[3]],[[4]]] of int32 */
     gguf_value l12[2] = {V(GGUF_VT_INT32, i64, 1), V(GGUF_VT_INT32, i64, 2)},
                l3[1] = {V(GGUF_VT_INT32, i64, 3)}, l4[1] = {V(GGUF_VT_INT32, i64, 4)};
@@ -233,13 +233,13 @@ static bool build_ref(gguf_writer *w) {
                m1[1] = {VA(GGUF_VT_INT32, l4, 1)};
     gguf_value top[2] = {VA(GGUF_VT_ARRAY, m0, 2), VA(GGUF_VT_ARRAY, m1, 1)};
     v = VA(GGUF_VT_ARRAY, top, 2);
-    S(gguf_writer_set(w, "t.arr3", &v, &e));
+    S(esft_gguf_writer_set(w, "t.arr3", &v, &e));
 
     for (size_t k = 0; k < N_REF_TENSORS; k++) {
         const ref_tensor *t = &k_ref_tensors[k];
         uint64_t n = ref_nbytes(t);
         uint8_t *d = ref_data(k, n);
-        S(gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, d, false, &e));
+        S(esft_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, d, false, &e));
         free(d);
     }
 #undef S
@@ -248,7 +248,7 @@ static bool build_ref(gguf_writer *w) {
 }
 
 static const gguf_value *arr_of(const gguf_file *f, const char *key, gguf_vtype et, uint64_t n) {
-    const gguf_value *a = gguf_get_arr(f, key);
+    const gguf_value *a = esft_gguf_get_arr(f, key);
     if (!a || a->v.arr.elem_type != et || a->v.arr.n != n) return NULL;
     for (uint64_t i = 0; i < n; i++)
         if (a->v.arr.items[i].type != et) return NULL;
@@ -262,60 +262,60 @@ static bool str_is(const gguf_value *v, const char *s, size_t n) {
 
 static void check_ref_reader(const gguf_file *f, const char *label) {
     printf("checking %s\n", label);
-    CHECK(gguf_version(f) == 3);
-    CHECK(gguf_alignment(f) == 64);
-    CHECK(gguf_n_kv(f) == 31);
-    CHECK(gguf_n_tensors(f) == N_REF_TENSORS);
+    CHECK(esft_gguf_version(f) == 3);
+    CHECK(esft_gguf_alignment(f) == 64);
+    CHECK(esft_gguf_n_kv(f) == 31);
+    CHECK(esft_gguf_n_tensors(f) == N_REF_TENSORS);
     /* file order of keys */
-    CHECK(strcmp(gguf_kv_at(f, 0)->key, "general.alignment") == 0);
-    CHECK(strcmp(gguf_kv_at(f, 1)->key, "general.architecture") == 0);
-    CHECK(strcmp(gguf_kv_at(f, 2)->key, "t.u8") == 0);
-    CHECK(strcmp(gguf_kv_at(f, 30)->key, "t.arr3") == 0);
-    CHECK(gguf_kv_at(f, 31) == NULL);
-    CHECK(gguf_find_kv(f, "nope") == NULL && gguf_find_kv(f, "t.u") == NULL);
+    CHECK(strcmp(esft_gguf_kv_at(f, 0)->key, "general.alignment") == 0);
+    CHECK(strcmp(esft_gguf_kv_at(f, 1)->key, "general.architecture") == 0);
+    CHECK(strcmp(esft_gguf_kv_at(f, 2)->key, "t.u8") == 0);
+    CHECK(strcmp(esft_gguf_kv_at(f, 30)->key, "t.arr3") == 0);
+    CHECK(esft_gguf_kv_at(f, 31) == NULL);
+    CHECK(esft_gguf_find_kv(f, "nope") == NULL && esft_gguf_find_kv(f, "t.u") == NULL);
 
     uint32_t u32;
     int32_t i32;
     uint64_t u64;
     float f32;
     bool b;
-    CHECK(strcmp(gguf_get_str(f, "general.architecture"), "llama") == 0);
-    CHECK(gguf_get_u32(f, "general.alignment", &u32) && u32 == 64);
-    const gguf_kv *kv = gguf_find_kv(f, "t.u8");
+    CHECK(strcmp(esft_gguf_get_str(f, "general.architecture"), "llama") == 0);
+    CHECK(esft_gguf_get_u32(f, "general.alignment", &u32) && u32 == 64);
+    const gguf_kv *kv = esft_gguf_find_kv(f, "t.u8");
     CHECK(kv && kv->value.type == GGUF_VT_UINT8 && kv->value.v.u64 == 200);
-    CHECK(gguf_get_u32(f, "t.u8", &u32) && u32 == 200);
-    CHECK(gguf_get_i32(f, "t.u8", &i32) && i32 == 200);
-    kv = gguf_find_kv(f, "t.i8");
+    CHECK(esft_gguf_get_u32(f, "t.u8", &u32) && u32 == 200);
+    CHECK(esft_gguf_get_i32(f, "t.u8", &i32) && i32 == 200);
+    kv = esft_gguf_find_kv(f, "t.i8");
     CHECK(kv && kv->value.type == GGUF_VT_INT8 && kv->value.v.i64 == -100);
-    CHECK(gguf_get_i32(f, "t.i8", &i32) && i32 == -100);
-    CHECK(!gguf_get_u32(f, "t.i8", &u32) && !gguf_get_u64(f, "t.i8", &u64));
-    kv = gguf_find_kv(f, "t.u16");
+    CHECK(esft_gguf_get_i32(f, "t.i8", &i32) && i32 == -100);
+    CHECK(!esft_gguf_get_u32(f, "t.i8", &u32) && !esft_gguf_get_u64(f, "t.i8", &u64));
+    kv = esft_gguf_find_kv(f, "t.u16");
     CHECK(kv && kv->value.type == GGUF_VT_UINT16 && kv->value.v.u64 == 60000);
-    kv = gguf_find_kv(f, "t.i16");
+    kv = esft_gguf_find_kv(f, "t.i16");
     CHECK(kv && kv->value.type == GGUF_VT_INT16 && kv->value.v.i64 == -30000);
-    CHECK(gguf_get_u32(f, "t.u32", &u32) && u32 == 4000000000u);
-    CHECK(!gguf_get_i32(f, "t.u32", &i32)); /* out of int32 range */
-    CHECK(gguf_get_u64(f, "t.u32", &u64) && u64 == 4000000000u);
-    CHECK(gguf_get_i32(f, "t.i32", &i32) && i32 == -2000000000);
-    CHECK(gguf_get_f32(f, "t.f32", &f32) && f32 == 3.140625f);
-    CHECK(gguf_find_kv(f, "t.f32")->value.type == GGUF_VT_FLOAT32);
-    CHECK(!gguf_get_f32(f, "t.u32", &f32) && !gguf_get_u32(f, "t.f32", &u32));
-    CHECK(gguf_get_bool(f, "t.bool", &b) && b == true);
-    CHECK(gguf_get_bool(f, "t.bool0", &b) && b == false);
-    CHECK(!gguf_get_u32(f, "t.bool", &u32) && !gguf_get_bool(f, "t.u8", &b));
-    CHECK(gguf_get_str(f, "t.str") && strcmp(gguf_get_str(f, "t.str"), k_str) == 0);
-    CHECK(str_is(&gguf_find_kv(f, "t.str")->value, k_str, strlen(k_str)));
-    CHECK(str_is(&gguf_find_kv(f, "t.str_nul")->value, "a\0b", 3));
-    CHECK(str_is(&gguf_find_kv(f, "t.str_empty")->value, "", 0));
-    CHECK(gguf_get_str(f, "t.u8") == NULL && gguf_get_str(f, "missing") == NULL);
-    CHECK(gguf_get_u64(f, "t.u64", &u64) && u64 == ((uint64_t)1 << 63) + 5);
-    CHECK(!gguf_get_u32(f, "t.u64", &u32) && !gguf_get_i32(f, "t.u64", &i32));
-    kv = gguf_find_kv(f, "t.i64");
+    CHECK(esft_gguf_get_u32(f, "t.u32", &u32) && u32 == 4000000000u);
+    CHECK(!esft_gguf_get_i32(f, "t.u32", &i32)); /* out of int32 range */
+    CHECK(esft_gguf_get_u64(f, "t.u32", &u64) && u64 == 4000000000u);
+    CHECK(esft_gguf_get_i32(f, "t.i32", &i32) && i32 == -2000000000);
+    CHECK(esft_gguf_get_f32(f, "t.f32", &f32) && f32 == 3.140625f);
+    CHECK(esft_gguf_find_kv(f, "t.f32")->value.type == GGUF_VT_FLOAT32);
+    CHECK(!esft_gguf_get_f32(f, "t.u32", &f32) && !esft_gguf_get_u32(f, "t.f32", &u32));
+    CHECK(esft_gguf_get_bool(f, "t.bool", &b) && b == true);
+    CHECK(esft_gguf_get_bool(f, "t.bool0", &b) && b == false);
+    CHECK(!esft_gguf_get_u32(f, "t.bool", &u32) && !esft_gguf_get_bool(f, "t.u8", &b));
+    CHECK(esft_gguf_get_str(f, "t.str") && strcmp(esft_gguf_get_str(f, "t.str"), k_str) == 0);
+    CHECK(str_is(&esft_gguf_find_kv(f, "t.str")->value, k_str, strlen(k_str)));
+    CHECK(str_is(&esft_gguf_find_kv(f, "t.str_nul")->value, "a\0b", 3));
+    CHECK(str_is(&esft_gguf_find_kv(f, "t.str_empty")->value, "", 0));
+    CHECK(esft_gguf_get_str(f, "t.u8") == NULL && esft_gguf_get_str(f, "missing") == NULL);
+    CHECK(esft_gguf_get_u64(f, "t.u64", &u64) && u64 == ((uint64_t)1 << 63) + 5);
+    CHECK(!esft_gguf_get_u32(f, "t.u64", &u32) && !esft_gguf_get_i32(f, "t.u64", &i32));
+    kv = esft_gguf_find_kv(f, "t.i64");
     CHECK(kv && kv->value.type == GGUF_VT_INT64 && kv->value.v.i64 == INT64_MIN + 1);
-    CHECK(!gguf_get_i32(f, "t.i64", &i32));
-    kv = gguf_find_kv(f, "t.f64");
+    CHECK(!esft_gguf_get_i32(f, "t.i64", &i32));
+    kv = esft_gguf_find_kv(f, "t.f64");
     CHECK(kv && kv->value.type == GGUF_VT_FLOAT64 && kv->value.v.f64 == -1.5e300);
-    CHECK(gguf_get_f32(f, "t.f64", &f32) && isinf(f32) && f32 < 0);
+    CHECK(esft_gguf_get_f32(f, "t.f64", &f32) && isinf(f32) && f32 < 0);
 
     const gguf_value *a;
     CHECK((a = arr_of(f, "t.arr_u8", GGUF_VT_UINT8, 3)) && a->v.arr.items[0].v.u64 == 1 &&
@@ -360,16 +360,16 @@ static void check_ref_reader(const gguf_file *f, const char *label) {
         CHECK(m0[1].v.arr.n == 1 && m0[1].v.arr.items[0].v.i64 == 3);
         CHECK(m1[0].v.arr.n == 1 && m1[0].v.arr.items[0].v.i64 == 4);
     }
-    CHECK(gguf_get_arr(f, "t.u8") == NULL);
+    CHECK(esft_gguf_get_arr(f, "t.u8") == NULL);
 
     /* tensors: file order, shape, offsets, bytes */
     uint64_t prev_end = 0;
     for (size_t k = 0; k < N_REF_TENSORS; k++) {
         const ref_tensor *r = &k_ref_tensors[k];
-        const gguf_tensor_info *t = gguf_tensor_at(f, k);
+        const gguf_tensor_info *t = esft_gguf_tensor_at(f, k);
         CHECK(t && strcmp(t->name, r->name) == 0);
         if (!t) continue;
-        CHECK(gguf_find_tensor(f, r->name) == t);
+        CHECK(esft_gguf_find_tensor(f, r->name) == t);
         CHECK(t->type == r->type && t->n_dims == r->n_dims);
         uint64_t nel = 1;
         for (int d = 0; d < 4; d++) {
@@ -385,12 +385,12 @@ static void check_ref_reader(const gguf_file *f, const char *label) {
         CHECKF(memcmp(t->data, want, nb) == 0, "tensor %s bytes", r->name);
         free(want);
     }
-    CHECK(gguf_tensor_at(f, N_REF_TENSORS) == NULL && gguf_find_tensor(f, "tok") == NULL);
-    CHECK(gguf_data_offset(f) % 64 == 0);
+    CHECK(esft_gguf_tensor_at(f, N_REF_TENSORS) == NULL && esft_gguf_find_tensor(f, "tok") == NULL);
+    CHECK(esft_gguf_data_offset(f) % 64 == 0);
     /* f16 tensor dequantises to the f16 values of its bytes */
-    const gguf_tensor_info *h = gguf_find_tensor(f, "blk.0.f16");
+    const gguf_tensor_info *h = esft_gguf_find_tensor(f, "blk.0.f16");
     float out[7];
-    CHECK(h && ggml_dequantize(h->type, h->data, out, 7, NULL) == ESFT_OK);
+    CHECK(h && esft_ggml_dequantize(h->type, h->data, out, 7, NULL) == ESFT_OK);
     if (h) {
         const uint8_t *p = h->data;
         for (int i = 0; i < 7; i++)
@@ -407,14 +407,14 @@ static void test_reference_roundtrip(void) {
 
     /* 1. esft's reader on gguf-py's file */
     gguf_file *ref = NULL;
-    CHECKF(gguf_open(ref_path, &ref, &e) == ESFT_OK, "%s", e.msg);
+    CHECKF(esft_gguf_open(ref_path, &ref, &e) == ESFT_OK, "%s", e.msg);
     if (ref) check_ref_reader(ref, "gguf-py file via esft reader");
 
     /* 2. esft's writer with the same content: identical bytes */
-    gguf_writer *w = gguf_writer_new();
+    gguf_writer *w = esft_gguf_writer_new();
     CHECK(build_ref(w));
-    CHECKF(gguf_writer_write(w, a_path, &e) == ESFT_OK, "%s", e.msg);
-    gguf_writer_free(w);
+    CHECKF(esft_gguf_writer_write(w, a_path, &e) == ESFT_OK, "%s", e.msg);
+    esft_gguf_writer_free(w);
     size_t na = 0, nr = 0;
     uint8_t *fa = (uint8_t *)test_read_file(a_path, &na), *fr = (uint8_t *)test_read_file(ref_path, &nr);
     CHECK(fa && fr);
@@ -429,27 +429,27 @@ static void test_reference_roundtrip(void) {
 
     /* 3. read it back (file and memory paths) */
     gguf_file *a = NULL;
-    CHECKF(gguf_open(a_path, &a, &e) == ESFT_OK, "%s", e.msg);
+    CHECKF(esft_gguf_open(a_path, &a, &e) == ESFT_OK, "%s", e.msg);
     if (a) check_ref_reader(a, "esft file via esft reader");
     gguf_file *am = NULL;
-    CHECKF(fa && gguf_open_memory(fa, na, "mem", &am, &e) == ESFT_OK, "%s", e.msg);
+    CHECKF(fa && esft_gguf_open_memory(fa, na, "mem", &am, &e) == ESFT_OK, "%s", e.msg);
     if (am) {
         check_ref_reader(am, "esft file from memory");
-        CHECK(strcmp(gguf_path(am), "mem") == 0);
+        CHECK(strcmp(esft_gguf_path(am), "mem") == 0);
     }
 
     /* 4. reader -> writer: copy_kvs + borrowed tensors reproduce the bytes */
     if (a) {
-        gguf_writer *w2 = gguf_writer_new();
-        gguf_writer_set_alignment(w2, gguf_alignment(a));
-        CHECK(gguf_writer_copy_kvs(w2, a, &e) == ESFT_OK);
-        for (size_t i = 0; i < gguf_n_tensors(a); i++) {
-            const gguf_tensor_info *t = gguf_tensor_at(a, i);
-            CHECK(gguf_writer_add_tensor(w2, t->name, t->type, t->n_dims, t->ne, t->data, true, &e) ==
+        gguf_writer *w2 = esft_gguf_writer_new();
+        esft_gguf_writer_set_alignment(w2, esft_gguf_alignment(a));
+        CHECK(esft_gguf_writer_copy_kvs(w2, a, &e) == ESFT_OK);
+        for (size_t i = 0; i < esft_gguf_n_tensors(a); i++) {
+            const gguf_tensor_info *t = esft_gguf_tensor_at(a, i);
+            CHECK(esft_gguf_writer_add_tensor(w2, t->name, t->type, t->n_dims, t->ne, t->data, true, &e) ==
                   ESFT_OK);
         }
-        CHECKF(gguf_writer_write(w2, b_path, &e) == ESFT_OK, "%s", e.msg);
-        gguf_writer_free(w2);
+        CHECKF(esft_gguf_writer_write(w2, b_path, &e) == ESFT_OK, "%s", e.msg);
+        esft_gguf_writer_free(w2);
         size_t nb = 0;
         uint8_t *fb = (uint8_t *)test_read_file(b_path, &nb);
         CHECKF(fb && nb == na && memcmp(fb, fa, na) == 0, "copy differs (%zu vs %zu bytes)", nb, na);
@@ -459,13 +459,13 @@ static void test_reference_roundtrip(void) {
     if (fa) {
         fa[4] = 2;
         gguf_file *v2 = NULL;
-        CHECK(gguf_open_memory(fa, na, "v2", &v2, &e) == ESFT_OK && gguf_version(v2) == 2);
-        gguf_close(v2);
+        CHECK(esft_gguf_open_memory(fa, na, "v2", &v2, &e) == ESFT_OK && esft_gguf_version(v2) == 2);
+        esft_gguf_close(v2);
         fa[4] = 3;
     }
-    gguf_close(am);
-    gguf_close(a);
-    gguf_close(ref);
+    esft_gguf_close(am);
+    esft_gguf_close(a);
+    esft_gguf_close(ref);
     free(fa);
     free(fr);
 }
@@ -475,123 +475,123 @@ static void test_writer_extras(void) {
     char path[1024], dir[1024], tmp[1100];
     bin_path(path, sizeof path, "test_gguf_extra.gguf");
     esft_err e = {{0}};
-    gguf_writer *w = gguf_writer_new();
-    CHECK(gguf_writer_set_u32(w, "k.first", 1, &e) == ESFT_OK);
-    CHECK(gguf_writer_set_str(w, "k.second", "two", &e) == ESFT_OK);
-    CHECK(gguf_writer_set_u32(w, "k.first", 11, &e) == ESFT_OK); /* replace keeps position */
-    CHECK(gguf_writer_set_str_arr(w, "k.empty_str_arr", NULL, 0, &e) == ESFT_OK);
-    CHECK(gguf_writer_set_f32_arr(w, "k.empty_f32_arr", NULL, 0, &e) == ESFT_OK);
+    gguf_writer *w = esft_gguf_writer_new();
+    CHECK(esft_gguf_writer_set_u32(w, "k.first", 1, &e) == ESFT_OK);
+    CHECK(esft_gguf_writer_set_str(w, "k.second", "two", &e) == ESFT_OK);
+    CHECK(esft_gguf_writer_set_u32(w, "k.first", 11, &e) == ESFT_OK); /* replace keeps position */
+    CHECK(esft_gguf_writer_set_str_arr(w, "k.empty_str_arr", NULL, 0, &e) == ESFT_OK);
+    CHECK(esft_gguf_writer_set_f32_arr(w, "k.empty_f32_arr", NULL, 0, &e) == ESFT_OK);
     gguf_value empty_nested_items[1] = {VA(GGUF_VT_UINT8, NULL, 0)};
     gguf_value en = VA(GGUF_VT_ARRAY, empty_nested_items, 1);
-    CHECK(gguf_writer_set(w, "k.nested_empty", &en, &e) == ESFT_OK);
+    CHECK(esft_gguf_writer_set(w, "k.nested_empty", &en, &e) == ESFT_OK);
     /* invalid values */
     gguf_value bad_items[2] = {V(GGUF_VT_UINT8, u64, 1), V(GGUF_VT_INT8, i64, 1)};
     gguf_value bad = VA(GGUF_VT_UINT8, bad_items, 2);
-    CHECK(gguf_writer_set(w, "k.bad", &bad, &e) == ESFT_ERR_INVALID_ARG && msg_ok(&e, "k.bad"));
+    CHECK(esft_gguf_writer_set(w, "k.bad", &bad, &e) == ESFT_ERR_INVALID_ARG && msg_ok(&e, "k.bad"));
     gguf_value deep[10];
     deep[0] = VA(GGUF_VT_UINT8, NULL, 0);
     for (int i = 1; i < 10; i++) deep[i] = VA(GGUF_VT_ARRAY, &deep[i - 1], 1);
-    CHECK(gguf_writer_set(w, "k.deep8", &deep[7], &e) == ESFT_OK);  /* 8 levels */
-    CHECK(gguf_writer_set(w, "k.deep9", &deep[8], &e) == ESFT_ERR_INVALID_ARG);
+    CHECK(esft_gguf_writer_set(w, "k.deep8", &deep[7], &e) == ESFT_OK);  /* 8 levels */
+    CHECK(esft_gguf_writer_set(w, "k.deep9", &deep[8], &e) == ESFT_ERR_INVALID_ARG);
     gguf_value badtype = {.type = (gguf_vtype)42};
-    CHECK(gguf_writer_set(w, "k.badtype", &badtype, &e) == ESFT_ERR_INVALID_ARG);
-    CHECK(gguf_writer_set_u32(w, "", 1, &e) == ESFT_ERR_INVALID_ARG);
+    CHECK(esft_gguf_writer_set(w, "k.badtype", &badtype, &e) == ESFT_ERR_INVALID_ARG);
+    CHECK(esft_gguf_writer_set_u32(w, "", 1, &e) == ESFT_ERR_INVALID_ARG);
     gguf_value align_str = VS("64", 2);
-    CHECK(gguf_writer_set(w, "general.alignment", &align_str, &e) == ESFT_ERR_INVALID_ARG);
+    CHECK(esft_gguf_writer_set(w, "general.alignment", &align_str, &e) == ESFT_ERR_INVALID_ARG);
     /* tensors */
     float data[64] = {0};
     uint64_t ne1[1] = {64}, ne_bad[1] = {48}, ne0[2] = {64, 0}, ne_big[2] = {(uint64_t)1 << 40, (uint64_t)1 << 40};
-    CHECK(gguf_writer_add_tensor(w, "t", GGML_TYPE_F32, 1, ne1, data, false, &e) == ESFT_OK);
-    CHECK(gguf_writer_add_tensor(w, "t", GGML_TYPE_F32, 1, ne1, data, false, &e) == ESFT_ERR_INVALID_ARG &&
+    CHECK(esft_gguf_writer_add_tensor(w, "t", GGML_TYPE_F32, 1, ne1, data, false, &e) == ESFT_OK);
+    CHECK(esft_gguf_writer_add_tensor(w, "t", GGML_TYPE_F32, 1, ne1, data, false, &e) == ESFT_ERR_INVALID_ARG &&
           msg_ok(&e, "'t'"));
-    CHECK(gguf_writer_add_tensor(w, "q", GGML_TYPE_Q4_0, 1, ne_bad, data, false, &e) == ESFT_ERR_INVALID_ARG);
-    CHECK(gguf_writer_add_tensor(w, "z", GGML_TYPE_F32, 2, ne0, data, false, &e) == ESFT_ERR_INVALID_ARG);
-    CHECK(gguf_writer_add_tensor(w, "o", GGML_TYPE_F32, 2, ne_big, data, false, &e) == ESFT_ERR_INVALID_ARG);
-    CHECK(gguf_writer_add_tensor(w, "d0", GGML_TYPE_F32, 0, ne1, data, false, &e) == ESFT_ERR_INVALID_ARG);
-    CHECK(gguf_writer_add_tensor(w, "d5", GGML_TYPE_F32, 5, ne1, data, false, &e) == ESFT_ERR_INVALID_ARG);
-    CHECK(gguf_writer_add_tensor(w, "u", (ggml_type)99, 1, ne1, data, false, &e) == ESFT_ERR_INVALID_ARG);
-    CHECK(gguf_writer_add_tensor(w, "n", GGML_TYPE_F32, 1, ne1, NULL, false, &e) == ESFT_ERR_INVALID_ARG);
-    CHECK(gguf_writer_add_tensor(w, "", GGML_TYPE_F32, 1, ne1, data, false, &e) == ESFT_ERR_INVALID_ARG);
+    CHECK(esft_gguf_writer_add_tensor(w, "q", GGML_TYPE_Q4_0, 1, ne_bad, data, false, &e) == ESFT_ERR_INVALID_ARG);
+    CHECK(esft_gguf_writer_add_tensor(w, "z", GGML_TYPE_F32, 2, ne0, data, false, &e) == ESFT_ERR_INVALID_ARG);
+    CHECK(esft_gguf_writer_add_tensor(w, "o", GGML_TYPE_F32, 2, ne_big, data, false, &e) == ESFT_ERR_INVALID_ARG);
+    CHECK(esft_gguf_writer_add_tensor(w, "d0", GGML_TYPE_F32, 0, ne1, data, false, &e) == ESFT_ERR_INVALID_ARG);
+    CHECK(esft_gguf_writer_add_tensor(w, "d5", GGML_TYPE_F32, 5, ne1, data, false, &e) == ESFT_ERR_INVALID_ARG);
+    CHECK(esft_gguf_writer_add_tensor(w, "u", (ggml_type)99, 1, ne1, data, false, &e) == ESFT_ERR_INVALID_ARG);
+    CHECK(esft_gguf_writer_add_tensor(w, "n", GGML_TYPE_F32, 1, ne1, NULL, false, &e) == ESFT_ERR_INVALID_ARG);
+    CHECK(esft_gguf_writer_add_tensor(w, "", GGML_TYPE_F32, 1, ne1, data, false, &e) == ESFT_ERR_INVALID_ARG);
     data[3] = 7.0f; /* copied at add time: must not show up */
-    CHECKF(gguf_writer_write(w, path, &e) == ESFT_OK, "%s", e.msg);
+    CHECKF(esft_gguf_writer_write(w, path, &e) == ESFT_OK, "%s", e.msg);
     gguf_file *f = NULL;
-    CHECKF(gguf_open(path, &f, &e) == ESFT_OK, "%s", e.msg);
+    CHECKF(esft_gguf_open(path, &f, &e) == ESFT_OK, "%s", e.msg);
     if (f) {
         uint32_t u;
-        CHECK(gguf_n_kv(f) == 6 && strcmp(gguf_kv_at(f, 0)->key, "k.first") == 0);
-        CHECK(gguf_get_u32(f, "k.first", &u) && u == 11);
-        CHECK(strcmp(gguf_kv_at(f, 1)->key, "k.second") == 0);
-        const gguf_value *a = gguf_get_arr(f, "k.empty_str_arr");
+        CHECK(esft_gguf_n_kv(f) == 6 && strcmp(esft_gguf_kv_at(f, 0)->key, "k.first") == 0);
+        CHECK(esft_gguf_get_u32(f, "k.first", &u) && u == 11);
+        CHECK(strcmp(esft_gguf_kv_at(f, 1)->key, "k.second") == 0);
+        const gguf_value *a = esft_gguf_get_arr(f, "k.empty_str_arr");
         CHECK(a && a->v.arr.n == 0 && a->v.arr.elem_type == GGUF_VT_STRING);
-        a = gguf_get_arr(f, "k.nested_empty");
+        a = esft_gguf_get_arr(f, "k.nested_empty");
         CHECK(a && a->v.arr.n == 1 && a->v.arr.items[0].v.arr.n == 0);
-        a = gguf_get_arr(f, "k.deep8");
+        a = esft_gguf_get_arr(f, "k.deep8");
         int depth = 0;
         while (a && a->type == GGUF_VT_ARRAY) {
             depth++;
             a = a->v.arr.n ? &a->v.arr.items[0] : NULL;
         }
         CHECK(depth == 8);
-        CHECK(gguf_alignment(f) == 32 && gguf_find_kv(f, "general.alignment") == NULL);
-        const gguf_tensor_info *t = gguf_find_tensor(f, "t");
+        CHECK(esft_gguf_alignment(f) == 32 && esft_gguf_find_kv(f, "general.alignment") == NULL);
+        const gguf_tensor_info *t = esft_gguf_find_tensor(f, "t");
         CHECK(t && t->n_bytes == 256 && ((const float *)t->data)[3] == 0.0f);
-        gguf_close(f);
+        esft_gguf_close(f);
     }
-    gguf_writer_free(w);
+    esft_gguf_writer_free(w);
 
     /* Overwriting an existing file replaces it atomically. */
-    w = gguf_writer_new();
-    CHECK(gguf_writer_set_str(w, "k.v", "second", &e) == ESFT_OK);
-    CHECK(gguf_writer_write(w, path, &e) == ESFT_OK);
-    gguf_writer_free(w);
+    w = esft_gguf_writer_new();
+    CHECK(esft_gguf_writer_set_str(w, "k.v", "second", &e) == ESFT_OK);
+    CHECK(esft_gguf_writer_write(w, path, &e) == ESFT_OK);
+    esft_gguf_writer_free(w);
     f = NULL;
-    CHECK(gguf_open(path, &f, &e) == ESFT_OK && gguf_n_kv(f) == 1 && gguf_n_tensors(f) == 0 &&
-          strcmp(gguf_get_str(f, "k.v"), "second") == 0);
-    gguf_close(f);
+    CHECK(esft_gguf_open(path, &f, &e) == ESFT_OK && esft_gguf_n_kv(f) == 1 && esft_gguf_n_tensors(f) == 0 &&
+          strcmp(esft_gguf_get_str(f, "k.v"), "second") == 0);
+    esft_gguf_close(f);
 
     /* Invalid alignment is reported by write, which then creates nothing. */
     char path2[1024];
     bin_path(path2, sizeof path2, "test_gguf_never.gguf");
     unlink(path2);
-    w = gguf_writer_new();
-    gguf_writer_set_alignment(w, 3);
-    CHECK(gguf_writer_write(w, path2, &e) == ESFT_ERR_INVALID_ARG && e.msg[0]);
+    w = esft_gguf_writer_new();
+    esft_gguf_writer_set_alignment(w, 3);
+    CHECK(esft_gguf_writer_write(w, path2, &e) == ESFT_ERR_INVALID_ARG && e.msg[0]);
     CHECK(access(path2, F_OK) != 0);
-    gguf_writer_free(w);
+    esft_gguf_writer_free(w);
 
     /* Custom alignment via set_alignment: 4096 */
-    w = gguf_writer_new();
-    gguf_writer_set_alignment(w, 4096);
-    CHECK(gguf_writer_add_tensor(w, "a", GGML_TYPE_F32, 1, ne1, data, true, &e) == ESFT_OK);
-    CHECK(gguf_writer_add_tensor(w, "b", GGML_TYPE_F32, 1, ne1, data, true, &e) == ESFT_OK);
-    CHECK(gguf_writer_write(w, path2, &e) == ESFT_OK);
-    gguf_writer_free(w);
+    w = esft_gguf_writer_new();
+    esft_gguf_writer_set_alignment(w, 4096);
+    CHECK(esft_gguf_writer_add_tensor(w, "a", GGML_TYPE_F32, 1, ne1, data, true, &e) == ESFT_OK);
+    CHECK(esft_gguf_writer_add_tensor(w, "b", GGML_TYPE_F32, 1, ne1, data, true, &e) == ESFT_OK);
+    CHECK(esft_gguf_writer_write(w, path2, &e) == ESFT_OK);
+    esft_gguf_writer_free(w);
     f = NULL;
-    CHECK(gguf_open(path2, &f, &e) == ESFT_OK && gguf_alignment(f) == 4096 &&
-          gguf_data_offset(f) == 4096 && gguf_tensor_at(f, 1)->offset == 4096 &&
-          ((const float *)gguf_tensor_at(f, 1)->data)[3] == 7.0f);
-    gguf_close(f);
+    CHECK(esft_gguf_open(path2, &f, &e) == ESFT_OK && esft_gguf_alignment(f) == 4096 &&
+          esft_gguf_data_offset(f) == 4096 && esft_gguf_tensor_at(f, 1)->offset == 4096 &&
+          ((const float *)esft_gguf_tensor_at(f, 1)->data)[3] == 7.0f);
+    esft_gguf_close(f);
     unlink(path2);
 
     /* Failing writes: target is a directory (rename fails -> temp removed);
      * directory does not exist (cannot create the temp file). */
     bin_path(dir, sizeof dir, "test_gguf_dir_target");
     mkdir(dir, 0755);
-    w = gguf_writer_new();
-    CHECK(gguf_writer_set_u32(w, "k", 1, &e) == ESFT_OK);
-    CHECK(gguf_writer_write(w, dir, &e) == ESFT_ERR_IO && msg_ok(&e, dir));
+    w = esft_gguf_writer_new();
+    CHECK(esft_gguf_writer_set_u32(w, "k", 1, &e) == ESFT_OK);
+    CHECK(esft_gguf_writer_write(w, dir, &e) == ESFT_ERR_IO && msg_ok(&e, dir));
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", dir, (long)getpid());
     CHECK(access(tmp, F_OK) != 0);
     char nodir[1100];
     snprintf(nodir, sizeof nodir, "%s/no/such/dir/x.gguf", ESFT_TEST_BINARY_DIR);
-    CHECK(gguf_writer_write(w, nodir, &e) == ESFT_ERR_IO && msg_ok(&e, "x.gguf"));
-    gguf_writer_free(w);
+    CHECK(esft_gguf_writer_write(w, nodir, &e) == ESFT_ERR_IO && msg_ok(&e, "x.gguf"));
+    esft_gguf_writer_free(w);
     rmdir(dir);
 
     /* Opening: missing file, directory. */
     f = NULL;
-    CHECK(gguf_open("/nonexistent/model.gguf", &f, &e) == ESFT_ERR_IO && msg_ok(&e, "model.gguf") && !f);
-    CHECK(gguf_open(ESFT_TEST_BINARY_DIR, &f, &e) == ESFT_ERR_IO && !f);
+    CHECK(esft_gguf_open("/nonexistent/model.gguf", &f, &e) == ESFT_ERR_IO && msg_ok(&e, "model.gguf") && !f);
+    CHECK(esft_gguf_open(ESFT_TEST_BINARY_DIR, &f, &e) == ESFT_ERR_IO && !f);
 }
 
 /* ------------------------------------------------------- hostile (b) */
@@ -610,12 +610,12 @@ static void test_truncations(void) {
         memcpy(p, full, len);
         gguf_file *f = NULL;
         esft_err e = {{0}};
-        esft_status st = gguf_open_memory(p, len, "trunc.gguf", &f, &e);
+        esft_status st = esft_gguf_open_memory(p, len, "trunc.gguf", &f, &e);
         if (st != ESFT_ERR_FORMAT || f || !msg_ok(&e, "trunc.gguf")) {
             if (!bad) fprintf(stderr, "  truncation to %zu: %s '%s'\n", len, esft_status_name(st), e.msg);
             bad++;
         }
-        gguf_close(f);
+        esft_gguf_close(f);
         free(p);
     }
     CHECKF(bad == 0, "%zu of %zu truncations not rejected cleanly", bad, n);
@@ -630,7 +630,7 @@ static void test_truncations(void) {
         fclose(fp);
         gguf_file *f = NULL;
         esft_err e = {{0}};
-        CHECKF(gguf_open(tp, &f, &e) == ESFT_ERR_FORMAT && !f && msg_ok(&e, tp), "len %zu: %s", lens[i], e.msg);
+        CHECKF(esft_gguf_open(tp, &f, &e) == ESFT_ERR_FORMAT && !f && msg_ok(&e, tp), "len %zu: %s", lens[i], e.msg);
     }
     unlink(tp);
     free(full);
@@ -665,12 +665,12 @@ static void test_mutations(void) {
         }
         gguf_file *f = NULL;
         esft_err e = {{0}};
-        esft_status st = gguf_open_memory(p, n, "fuzz.gguf", &f, &e);
+        esft_status st = esft_gguf_open_memory(p, n, "fuzz.gguf", &f, &e);
         if (st == ESFT_OK) {
             ok++;
             /* a file that parses must be fully usable */
-            for (size_t i = 0; i < gguf_n_tensors(f); i++) {
-                const gguf_tensor_info *t = gguf_tensor_at(f, i);
+            for (size_t i = 0; i < esft_gguf_n_tensors(f); i++) {
+                const gguf_tensor_info *t = esft_gguf_tensor_at(f, i);
                 volatile uint8_t sink = 0;
                 if (t->n_bytes) sink ^= ((const uint8_t *)t->data)[t->n_bytes - 1];
                 (void)sink;
@@ -682,7 +682,7 @@ static void test_mutations(void) {
                 badmsg++;
             }
         }
-        gguf_close(f);
+        esft_gguf_close(f);
     }
     CHECKF(badmsg == 0, "%zu mutated files failed without a proper message", badmsg);
     CHECK(rejected > 0);
@@ -1041,19 +1041,19 @@ static void test_real_model(void) {
     }
     gguf_file *f = NULL;
     esft_err e = {{0}};
-    CHECKF(gguf_open(path, &f, &e) == ESFT_OK, "%s", e.msg);
+    CHECKF(esft_gguf_open(path, &f, &e) == ESFT_OK, "%s", e.msg);
     if (!f) return;
     printf("real model: %s\n", path);
-    CHECK(strcmp(gguf_get_str(f, "general.architecture"), "llama") == 0);
+    CHECK(strcmp(esft_gguf_get_str(f, "general.architecture"), "llama") == 0);
     uint32_t blocks = 0;
-    CHECK(gguf_get_u32(f, "llama.block_count", &blocks) && blocks == 30);
-    CHECK(gguf_n_tensors(f) == 272);
-    const gguf_value *toks = gguf_get_arr(f, "tokenizer.ggml.tokens");
+    CHECK(esft_gguf_get_u32(f, "llama.block_count", &blocks) && blocks == 30);
+    CHECK(esft_gguf_n_tensors(f) == 272);
+    const gguf_value *toks = esft_gguf_get_arr(f, "tokenizer.ggml.tokens");
     CHECK(toks && toks->v.arr.elem_type == GGUF_VT_STRING && toks->v.arr.n == 49152);
-    const gguf_tensor_info *emb = gguf_find_tensor(f, "token_embd.weight");
+    const gguf_tensor_info *emb = esft_gguf_find_tensor(f, "token_embd.weight");
     CHECK(emb && emb->type == GGML_TYPE_Q8_0 && emb->n_dims == 2 && emb->ne[0] == 576 &&
           emb->ne[1] == 49152);
-    CHECK(gguf_find_tensor(f, "output.weight") == NULL); /* tied embeddings */
+    CHECK(esft_gguf_find_tensor(f, "output.weight") == NULL); /* tied embeddings */
 
     /* Compare with gguf-py's view of the same file. */
     snprintf(facts, sizeof facts, "%s/fixtures/smollm2_gguf_facts.txt", ESFT_TEST_DATA_DIR);
@@ -1072,30 +1072,30 @@ static void test_real_model(void) {
             struct stat sb;
             CHECK(stat(path, &sb) == 0 && (unsigned long long)sb.st_size == strtoull(a1, NULL, 10));
         } else if (strcmp(tag, "version") == 0) {
-            CHECK(gguf_version(f) == strtoul(a1, NULL, 10));
+            CHECK(esft_gguf_version(f) == strtoul(a1, NULL, 10));
         } else if (strcmp(tag, "n_kv") == 0) {
-            CHECK(gguf_n_kv(f) == strtoull(a1, NULL, 10));
+            CHECK(esft_gguf_n_kv(f) == strtoull(a1, NULL, 10));
         } else if (strcmp(tag, "n_tensors") == 0) {
-            CHECK(gguf_n_tensors(f) == strtoull(a1, NULL, 10));
+            CHECK(esft_gguf_n_tensors(f) == strtoull(a1, NULL, 10));
         } else if (strcmp(tag, "alignment") == 0) {
-            CHECK(gguf_alignment(f) == strtoull(a1, NULL, 10));
+            CHECK(esft_gguf_alignment(f) == strtoull(a1, NULL, 10));
         } else if (strcmp(tag, "data_offset") == 0) {
-            CHECK(gguf_data_offset(f) == strtoull(a1, NULL, 10));
+            CHECK(esft_gguf_data_offset(f) == strtoull(a1, NULL, 10));
         } else if (strcmp(tag, "kv") == 0) {
             char *ty = strtok_r(NULL, " ", &save), *val = strtok_r(NULL, " ", &save);
-            const gguf_kv *kv = gguf_find_kv(f, a1);
+            const gguf_kv *kv = esft_gguf_find_kv(f, a1);
             n_kv_lines++;
             CHECKF(kv && ty && val && value_matches(&kv->value, atoi(ty), val), "key %s", a1);
         } else if (strcmp(tag, "arr") == 0) {
             char *et = strtok_r(NULL, " ", &save), *cnt = strtok_r(NULL, " ", &save);
-            const gguf_value *arr = gguf_get_arr(f, a1);
+            const gguf_value *arr = esft_gguf_get_arr(f, a1);
             n_kv_lines++;
             CHECKF(arr && et && cnt && (int)arr->v.arr.elem_type == atoi(et) &&
                        arr->v.arr.n == strtoull(cnt, NULL, 10),
                    "array %s", a1);
         } else if (strcmp(tag, "item") == 0) {
             char *idx = strtok_r(NULL, " ", &save), *val = strtok_r(NULL, " ", &save);
-            const gguf_value *arr = gguf_get_arr(f, a1);
+            const gguf_value *arr = esft_gguf_get_arr(f, a1);
             uint64_t i = idx ? strtoull(idx, NULL, 10) : UINT64_MAX;
             CHECKF(arr && val && i < arr->v.arr.n &&
                        value_matches(&arr->v.arr.items[i], (int)arr->v.arr.elem_type, val),
@@ -1107,13 +1107,13 @@ static void test_real_model(void) {
                  *nb = strtok_r(NULL, " ", &save), *xs = strtok_r(NULL, " ", &save),
                  *ss = strtok_r(NULL, " ", &save);
             n_tensor_lines++;
-            const gguf_tensor_info *t = gguf_find_tensor(f, a1);
+            const gguf_tensor_info *t = esft_gguf_find_tensor(f, a1);
             if (!t || !ss) {
                 CHECKF(0, "tensor %s", a1);
                 continue;
             }
             bool ok = (int)t->type == atoi(ty) && t->n_dims == strtoul(nd, NULL, 10) &&
-                      gguf_data_offset(f) + t->offset == strtoull(off, NULL, 10) &&
+                      esft_gguf_data_offset(f) + t->offset == strtoull(off, NULL, 10) &&
                       t->n_bytes == strtoull(nb, NULL, 10);
             char *sp = NULL;
             uint32_t d = 0;
@@ -1123,7 +1123,7 @@ static void test_real_model(void) {
             CHECKF(ok, "tensor %s info differs from gguf-py", a1);
             /* dequantise all of it: finite, and checksums equal gguf-py's */
             float *out = malloc(t->n_elements * sizeof(float));
-            esft_status st = ggml_dequantize(t->type, t->data, out, (size_t)t->n_elements, &e);
+            esft_status st = esft_ggml_dequantize(t->type, t->data, out, (size_t)t->n_elements, &e);
             CHECKF(st == ESFT_OK, "dequantize %s: %s", a1, e.msg);
             uint32_t x = 0;
             uint64_t s = 0;
@@ -1142,10 +1142,10 @@ static void test_real_model(void) {
             }
             free(out);
         } else if (strcmp(tag, "first8") == 0) {
-            const gguf_tensor_info *t = gguf_find_tensor(f, a1);
+            const gguf_tensor_info *t = esft_gguf_find_tensor(f, a1);
             float out8[1024];
-            size_t be = t ? ggml_block_elems(t->type) : 1;
-            CHECK(t && be <= 1024 && ggml_dequantize(t->type, t->data, out8, be < 8 ? 8 : be, NULL) == ESFT_OK);
+            size_t be = t ? esft_ggml_block_elems(t->type) : 1;
+            CHECK(t && be <= 1024 && esft_ggml_dequantize(t->type, t->data, out8, be < 8 ? 8 : be, NULL) == ESFT_OK);
             for (int i = 0; t && i < 8; i++) {
                 char *hx = strtok_r(NULL, " ", &save);
                 uint32_t u;
@@ -1155,10 +1155,10 @@ static void test_real_model(void) {
         }
     }
     if (fp) fclose(fp);
-    CHECK(n_tensor_lines == 272 && n_kv_lines == gguf_n_kv(f));
+    CHECK(n_tensor_lines == 272 && n_kv_lines == esft_gguf_n_kv(f));
     printf("real model: %zu facts lines, %zu kv and %zu tensors compared with gguf-py (%zu differ)\n",
            n_lines, n_kv_lines, n_tensor_lines, bad);
-    gguf_close(f);
+    esft_gguf_close(f);
 }
 
 int main(void) {

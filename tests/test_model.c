@@ -22,10 +22,10 @@ typedef struct ref_model {
 } ref_model;
 
 static float *ref_tensor(const ref_model *r, const char *name) {
-    const gguf_tensor_info *t = gguf_find_tensor(r->f, name);
+    const gguf_tensor_info *t = esft_gguf_find_tensor(r->f, name);
     if (!t) return NULL;
     float *x = malloc(t->n_elements * sizeof *x);
-    if (x && ggml_dequantize(t->type, t->data, x, t->n_elements, NULL) != ESFT_OK) {
+    if (x && esft_ggml_dequantize(t->type, t->data, x, t->n_elements, NULL) != ESFT_OK) {
         free(x);
         return NULL;
     }
@@ -240,11 +240,11 @@ static void test_bad_models(esft_backend *be) {
     esft_err err = {{0}};
     esft_model *m = NULL;
     /* unknown architecture */
-    gguf_writer *w = gguf_writer_new();
-    gguf_writer_set_str(w, "general.architecture", "mamba", NULL);
+    gguf_writer *w = esft_gguf_writer_new();
+    esft_gguf_writer_set_str(w, "general.architecture", "mamba", NULL);
     snprintf(path, sizeof path, "%s/bad_arch.gguf", ESFT_TEST_BINARY_DIR);
-    CHECK(gguf_writer_write(w, path, &err) == ESFT_OK);
-    gguf_writer_free(w);
+    CHECK(esft_gguf_writer_write(w, path, &err) == ESFT_OK);
+    esft_gguf_writer_free(w);
     CHECK(esft_model_load(path, be, NULL, &m, &err) != ESFT_OK);
     CHECKF(strstr(err.msg, "mamba") != NULL && strchr(err.msg, '\n') == NULL, "%s", err.msg);
     /* a model with a required tensor missing */
@@ -253,18 +253,18 @@ static void test_bad_models(esft_backend *be) {
     snprintf(path, sizeof path, "%s/tiny_ok.gguf", ESFT_TEST_BINARY_DIR);
     CHECK(esft_synth_write(&s, path, &err) == ESFT_OK);
     gguf_file *f = NULL;
-    CHECK(gguf_open(path, &f, &err) == ESFT_OK);
-    w = gguf_writer_new();
-    gguf_writer_copy_kvs(w, f, &err);
-    for (size_t i = 0; i < gguf_n_tensors(f); i++) {
-        const gguf_tensor_info *t = gguf_tensor_at(f, i);
+    CHECK(esft_gguf_open(path, &f, &err) == ESFT_OK);
+    w = esft_gguf_writer_new();
+    esft_gguf_writer_copy_kvs(w, f, &err);
+    for (size_t i = 0; i < esft_gguf_n_tensors(f); i++) {
+        const gguf_tensor_info *t = esft_gguf_tensor_at(f, i);
         if (strcmp(t->name, "blk.1.ffn_up.weight") == 0) continue;
-        gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, true, &err);
+        esft_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, true, &err);
     }
     snprintf(path, sizeof path, "%s/missing_tensor.gguf", ESFT_TEST_BINARY_DIR);
-    CHECK(gguf_writer_write(w, path, &err) == ESFT_OK);
-    gguf_writer_free(w);
-    gguf_close(f);
+    CHECK(esft_gguf_writer_write(w, path, &err) == ESFT_OK);
+    esft_gguf_writer_free(w);
+    esft_gguf_close(f);
     CHECK(esft_model_load(path, be, NULL, &m, &err) != ESFT_OK);
     CHECKF(strstr(err.msg, "blk.1.ffn_up.weight") != NULL, "%s", err.msg);
     printf("  bad models refused: '%s'\n", err.msg);

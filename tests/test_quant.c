@@ -80,10 +80,10 @@ static void test_dequant_fixture(const char *name, ggml_type expect_type) {
     if (!fx.buf) return;
     CHECK(fx.kind == 0 && fx.type == (uint32_t)expect_type);
     uint64_t rb = 0;
-    CHECK(ggml_row_bytes(expect_type, fx.n_elems, &rb, NULL) == ESFT_OK && rb == fx.n_bytes);
+    CHECK(esft_ggml_row_bytes(expect_type, fx.n_elems, &rb, NULL) == ESFT_OK && rb == fx.n_bytes);
     float *out = malloc(4 * (size_t)fx.n_elems);
     esft_err err = {{0}};
-    esft_status st = ggml_dequantize(expect_type, fx.bytes, out, fx.n_elems, &err);
+    esft_status st = esft_ggml_dequantize(expect_type, fx.bytes, out, fx.n_elems, &err);
     CHECKF(st == ESFT_OK, "%s: %s", name, err.msg);
     size_t bad = 0, first = 0;
     for (size_t i = 0; i < fx.n_elems; i++) {
@@ -99,12 +99,12 @@ static void test_dequant_fixture(const char *name, ggml_type expect_type) {
 
     /* Large inputs go through the OpenMP path: tile the fixture's blocks far
      * past the parallel threshold and compare block by block. */
-    size_t be = ggml_block_elems(expect_type), bb = ggml_block_bytes(expect_type);
+    size_t be = esft_ggml_block_elems(expect_type), bb = esft_ggml_block_bytes(expect_type);
     size_t nb_fx = fx.n_bytes / bb, nb = be == 1 ? 300000 : 40000;
     uint8_t *big = malloc(nb * bb);
     float *bigout = malloc(nb * be * 4);
     for (size_t i = 0; i < nb; i++) memcpy(big + i * bb, fx.bytes + (i % nb_fx) * bb, bb);
-    st = ggml_dequantize(expect_type, big, bigout, nb * be, &err);
+    st = esft_ggml_dequantize(expect_type, big, bigout, nb * be, &err);
     CHECK(st == ESFT_OK);
     bad = 0;
     for (size_t i = 0; i < nb * be; i++) {
@@ -125,7 +125,7 @@ static void test_quantize_fixture(const char *name, ggml_type t) {
     CHECK(fx.kind == 1 && fx.type == (uint32_t)t);
     uint8_t *out = malloc(fx.n_bytes);
     esft_err err = {{0}};
-    esft_status st = ggml_quantize(t, fx.f32, out, fx.n_elems, &err);
+    esft_status st = esft_ggml_quantize(t, fx.f32, out, fx.n_elems, &err);
     CHECKF(st == ESFT_OK, "%s: %s", name, err.msg);
     size_t bad = 0, first = 0;
     if (t == GGML_TYPE_F16) {
@@ -236,8 +236,8 @@ static void test_q8_0_roundtrip(void) {
     uint8_t *q = malloc(NB * 34);
     for (int i = 0; i < N; i++) x[i] = frand() * ldexpf(1.0f, (i / 32) % 40 - 30);
     esft_err err;
-    CHECK(ggml_quantize(GGML_TYPE_Q8_0, x, q, N, &err) == ESFT_OK);
-    CHECK(ggml_dequantize(GGML_TYPE_Q8_0, q, y, N, &err) == ESFT_OK);
+    CHECK(esft_ggml_quantize(GGML_TYPE_Q8_0, x, q, N, &err) == ESFT_OK);
+    CHECK(esft_ggml_dequantize(GGML_TYPE_Q8_0, q, y, N, &err) == ESFT_OK);
     size_t bad = 0;
     for (int b = 0; b < NB; b++) {
         float amax = 0;
@@ -252,22 +252,22 @@ static void test_q8_0_roundtrip(void) {
     CHECKF(bad == 0, "%zu q8_0 values outside the error bound", bad);
     /* Non-finite or too-large inputs cannot be represented. */
     x[5] = NAN;
-    CHECK(ggml_quantize(GGML_TYPE_Q8_0, x, q, N, &err) == ESFT_ERR_INVALID_ARG && err.msg[0]);
+    CHECK(esft_ggml_quantize(GGML_TYPE_Q8_0, x, q, N, &err) == ESFT_ERR_INVALID_ARG && err.msg[0]);
     x[5] = INFINITY;
-    CHECK(ggml_quantize(GGML_TYPE_Q8_0, x, q, N, &err) == ESFT_ERR_INVALID_ARG);
+    CHECK(esft_ggml_quantize(GGML_TYPE_Q8_0, x, q, N, &err) == ESFT_ERR_INVALID_ARG);
     x[5] = 1e10f;
-    CHECK(ggml_quantize(GGML_TYPE_Q8_0, x, q, N, &err) == ESFT_ERR_INVALID_ARG);
+    CHECK(esft_ggml_quantize(GGML_TYPE_Q8_0, x, q, N, &err) == ESFT_ERR_INVALID_ARG);
     /* the scale max|x| / 127 rounds to f16 infinity from 65520 on */
     x[5] = -65520.0f * 127.0f;
-    CHECK(ggml_quantize(GGML_TYPE_Q8_0, x, q, N, &err) == ESFT_ERR_INVALID_ARG);
+    CHECK(esft_ggml_quantize(GGML_TYPE_Q8_0, x, q, N, &err) == ESFT_ERR_INVALID_ARG);
     x[5] = nextafterf(65520.0f * 127.0f, 0.0f);
-    CHECK(ggml_quantize(GGML_TYPE_Q8_0, x, q, N, &err) == ESFT_OK && ((q[5 / 32 * 34 + 1] << 8) & 0x7c00) != 0x7c00);
-    CHECK(ggml_quantize(GGML_TYPE_Q8_0, x, q, 31, &err) == ESFT_ERR_INVALID_ARG);
-    CHECK(ggml_quantize(GGML_TYPE_Q4_K, x, q, 256, &err) == ESFT_ERR_UNSUPPORTED);
+    CHECK(esft_ggml_quantize(GGML_TYPE_Q8_0, x, q, N, &err) == ESFT_OK && ((q[5 / 32 * 34 + 1] << 8) & 0x7c00) != 0x7c00);
+    CHECK(esft_ggml_quantize(GGML_TYPE_Q8_0, x, q, 31, &err) == ESFT_ERR_INVALID_ARG);
+    CHECK(esft_ggml_quantize(GGML_TYPE_Q4_K, x, q, 256, &err) == ESFT_ERR_UNSUPPORTED);
     /* F32 export is a copy; F16/BF16 agree with the scalar conversions. */
     x[5] = 0.25f;
     float *c = malloc(N * 4);
-    CHECK(ggml_quantize(GGML_TYPE_F32, x, c, N, &err) == ESFT_OK && memcmp(c, x, N * 4) == 0);
+    CHECK(esft_ggml_quantize(GGML_TYPE_F32, x, c, N, &err) == ESFT_OK && memcmp(c, x, N * 4) == 0);
     free(c);
     free(x);
     free(y);
@@ -295,55 +295,55 @@ static void test_type_table(void) {
         {GGML_TYPE_TQ2_0, 256, 66, "tq2_0"},  {GGML_TYPE_MXFP4, 32, 17, "mxfp4"},
     };
     for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) {
-        CHECKF(ggml_type_known(tab[i].t), "%s", tab[i].name);
-        CHECKF(ggml_block_elems(tab[i].t) == tab[i].be && ggml_block_bytes(tab[i].t) == tab[i].bb,
-               "%s: %zu/%zu", tab[i].name, ggml_block_elems(tab[i].t), ggml_block_bytes(tab[i].t));
-        CHECK(strcmp(ggml_type_name(tab[i].t), tab[i].name) == 0);
+        CHECKF(esft_ggml_type_known(tab[i].t), "%s", tab[i].name);
+        CHECKF(esft_ggml_block_elems(tab[i].t) == tab[i].be && esft_ggml_block_bytes(tab[i].t) == tab[i].bb,
+               "%s: %zu/%zu", tab[i].name, esft_ggml_block_elems(tab[i].t), esft_ggml_block_bytes(tab[i].t));
+        CHECK(strcmp(esft_ggml_type_name(tab[i].t), tab[i].name) == 0);
         ggml_type t;
-        CHECK(ggml_type_from_name(tab[i].name, &t) && t == tab[i].t);
+        CHECK(esft_ggml_type_from_name(tab[i].name, &t) && t == tab[i].t);
     }
     ggml_type t;
-    CHECK(ggml_type_from_name("Q4_K", &t) && t == GGML_TYPE_Q4_K);
-    CHECK(ggml_type_from_name("BF16", &t) && t == GGML_TYPE_BF16);
-    CHECK(!ggml_type_from_name("q4_2", &t) && !ggml_type_from_name("", &t));
+    CHECK(esft_ggml_type_from_name("Q4_K", &t) && t == GGML_TYPE_Q4_K);
+    CHECK(esft_ggml_type_from_name("BF16", &t) && t == GGML_TYPE_BF16);
+    CHECK(!esft_ggml_type_from_name("q4_2", &t) && !esft_ggml_type_from_name("", &t));
     /* Removed / never-assigned ids are unknown. */
     static const uint32_t unknown[] = {4, 5, 31, 32, 33, 36, 37, 38, 42, 99, 1000, 0xffffffffu};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
-        CHECKF(!ggml_type_known(unknown[i]), "type %u", unknown[i]);
-        CHECK(strcmp(ggml_type_name((ggml_type)unknown[i]), "unknown") == 0);
-        CHECK(ggml_block_bytes((ggml_type)unknown[i]) == 0);
+        CHECKF(!esft_ggml_type_known(unknown[i]), "type %u", unknown[i]);
+        CHECK(strcmp(esft_ggml_type_name((ggml_type)unknown[i]), "unknown") == 0);
+        CHECK(esft_ggml_block_bytes((ggml_type)unknown[i]) == 0);
     }
     static const ggml_type deq[] = {GGML_TYPE_F32,  GGML_TYPE_F16,  GGML_TYPE_BF16, GGML_TYPE_Q4_0,
                                     GGML_TYPE_Q4_1, GGML_TYPE_Q5_0, GGML_TYPE_Q5_1, GGML_TYPE_Q8_0,
                                     GGML_TYPE_Q2_K, GGML_TYPE_Q3_K, GGML_TYPE_Q4_K, GGML_TYPE_Q5_K,
                                     GGML_TYPE_Q6_K};
-    for (size_t i = 0; i < sizeof deq / sizeof deq[0]; i++) CHECK(ggml_type_dequantizable(deq[i]));
-    CHECK(!ggml_type_dequantizable(GGML_TYPE_Q8_K) && !ggml_type_dequantizable(GGML_TYPE_IQ2_XXS));
-    CHECK(!ggml_type_dequantizable((ggml_type)99));
+    for (size_t i = 0; i < sizeof deq / sizeof deq[0]; i++) CHECK(esft_ggml_type_dequantizable(deq[i]));
+    CHECK(!esft_ggml_type_dequantizable(GGML_TYPE_Q8_K) && !esft_ggml_type_dequantizable(GGML_TYPE_IQ2_XXS));
+    CHECK(!esft_ggml_type_dequantizable((ggml_type)99));
 
     /* Row sizes. */
     uint64_t b = 0;
     esft_err err = {{0}};
-    CHECK(ggml_row_bytes(GGML_TYPE_Q4_K, 576 * 256, &b, &err) == ESFT_OK && b == 576 * 144);
-    CHECK(ggml_row_bytes(GGML_TYPE_F32, 7, &b, &err) == ESFT_OK && b == 28);
-    CHECK(ggml_row_bytes(GGML_TYPE_Q4_K, 255, &b, &err) != ESFT_OK && err.msg[0]);
-    CHECK(ggml_row_bytes(GGML_TYPE_Q4_0, 48, &b, &err) != ESFT_OK);
-    CHECK(ggml_row_bytes(GGML_TYPE_F32, UINT64_MAX, &b, &err) != ESFT_OK);         /* overflow */
-    CHECK(ggml_row_bytes(GGML_TYPE_F32, (UINT64_MAX / 4) + 1, &b, &err) != ESFT_OK);
-    CHECK(ggml_row_bytes(GGML_TYPE_F32, UINT64_MAX / 4, &b, &err) == ESFT_OK);
-    CHECK(ggml_row_bytes(GGML_TYPE_F64, (uint64_t)1 << 61, &b, &err) != ESFT_OK);   /* 2^64 bytes */
-    CHECK(ggml_row_bytes(GGML_TYPE_Q8_K, UINT64_MAX - 255, &b, &err) != ESFT_OK); /* (2^56-1)*292 */
-    CHECK(ggml_row_bytes(GGML_TYPE_Q4_0, UINT64_MAX - 31, &b, &err) == ESFT_OK && b == (UINT64_MAX / 32) * 18);
-    CHECK(ggml_row_bytes((ggml_type)99, 32, &b, &err) != ESFT_OK);
+    CHECK(esft_ggml_row_bytes(GGML_TYPE_Q4_K, 576 * 256, &b, &err) == ESFT_OK && b == 576 * 144);
+    CHECK(esft_ggml_row_bytes(GGML_TYPE_F32, 7, &b, &err) == ESFT_OK && b == 28);
+    CHECK(esft_ggml_row_bytes(GGML_TYPE_Q4_K, 255, &b, &err) != ESFT_OK && err.msg[0]);
+    CHECK(esft_ggml_row_bytes(GGML_TYPE_Q4_0, 48, &b, &err) != ESFT_OK);
+    CHECK(esft_ggml_row_bytes(GGML_TYPE_F32, UINT64_MAX, &b, &err) != ESFT_OK);         /* overflow */
+    CHECK(esft_ggml_row_bytes(GGML_TYPE_F32, (UINT64_MAX / 4) + 1, &b, &err) != ESFT_OK);
+    CHECK(esft_ggml_row_bytes(GGML_TYPE_F32, UINT64_MAX / 4, &b, &err) == ESFT_OK);
+    CHECK(esft_ggml_row_bytes(GGML_TYPE_F64, (uint64_t)1 << 61, &b, &err) != ESFT_OK);   /* 2^64 bytes */
+    CHECK(esft_ggml_row_bytes(GGML_TYPE_Q8_K, UINT64_MAX - 255, &b, &err) != ESFT_OK); /* (2^56-1)*292 */
+    CHECK(esft_ggml_row_bytes(GGML_TYPE_Q4_0, UINT64_MAX - 31, &b, &err) == ESFT_OK && b == (UINT64_MAX / 32) * 18);
+    CHECK(esft_ggml_row_bytes((ggml_type)99, 32, &b, &err) != ESFT_OK);
 
     /* Dequantisation argument errors. */
     float out[256];
     uint8_t zeros[292] = {0};
-    CHECK(ggml_dequantize(GGML_TYPE_Q4_0, zeros, out, 33, &err) == ESFT_ERR_INVALID_ARG && err.msg[0]);
-    CHECK(ggml_dequantize(GGML_TYPE_Q8_K, zeros, out, 256, &err) == ESFT_ERR_UNSUPPORTED &&
+    CHECK(esft_ggml_dequantize(GGML_TYPE_Q4_0, zeros, out, 33, &err) == ESFT_ERR_INVALID_ARG && err.msg[0]);
+    CHECK(esft_ggml_dequantize(GGML_TYPE_Q8_K, zeros, out, 256, &err) == ESFT_ERR_UNSUPPORTED &&
           strstr(err.msg, "q8_k"));
-    CHECK(ggml_dequantize((ggml_type)99, zeros, out, 32, &err) != ESFT_OK);
-    CHECK(ggml_dequantize(GGML_TYPE_Q4_K, zeros, out, 256, &err) == ESFT_OK && out[0] == 0.0f &&
+    CHECK(esft_ggml_dequantize((ggml_type)99, zeros, out, 32, &err) != ESFT_OK);
+    CHECK(esft_ggml_dequantize(GGML_TYPE_Q4_K, zeros, out, 256, &err) == ESFT_OK && out[0] == 0.0f &&
           out[255] == 0.0f);
 }
 
@@ -356,15 +356,15 @@ static void bench(void) {
     float *dst = malloc(n * 4);
     if (!src || !dst) return;
     for (size_t i = 0; i < nsrc; i++) src[i] = (uint8_t)(i * 2654435761u >> 13) & 0x3b;
-    ggml_dequantize(GGML_TYPE_Q8_0, src, dst, n, NULL); /* warm-up: threads, page faults */
+    esft_ggml_dequantize(GGML_TYPE_Q8_0, src, dst, n, NULL); /* warm-up: threads, page faults */
     for (size_t k = 0; k < sizeof ts / sizeof ts[0]; k++) {
         struct timespec a, b;
         clock_gettime(CLOCK_MONOTONIC, &a);
-        esft_status st = ggml_dequantize(ts[k], src, dst, n, NULL);
+        esft_status st = esft_ggml_dequantize(ts[k], src, dst, n, NULL);
         clock_gettime(CLOCK_MONOTONIC, &b);
         double s = (double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec);
         CHECK(st == ESFT_OK);
-        printf("dequantize %-5s: %.0f M elements/s\n", ggml_type_name(ts[k]), (double)n / s / 1e6);
+        printf("dequantize %-5s: %.0f M elements/s\n", esft_ggml_type_name(ts[k]), (double)n / s / 1e6);
     }
     free(src);
     free(dst);

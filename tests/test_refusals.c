@@ -16,23 +16,23 @@
 static bool write_empty_vocab(const char *src, const char *dst) {
     esft_err err = {{0}};
     gguf_file *f = NULL;
-    if (gguf_open(src, &f, &err)) return false;
-    const gguf_value *toks = gguf_get_arr(f, "tokenizer.ggml.tokens");
+    if (esft_gguf_open(src, &f, &err)) return false;
+    const gguf_value *toks = esft_gguf_get_arr(f, "tokenizer.ggml.tokens");
     const size_t n = toks ? (size_t)toks->v.arr.n : 0;
     const char **empty = calloc(n ? n : 1, sizeof *empty);
     for (size_t i = 0; empty && i < n; i++) empty[i] = "";
-    gguf_writer *w = gguf_writer_new();
-    bool ok = empty && w && n && gguf_writer_copy_kvs(w, f, &err) == ESFT_OK &&
-              gguf_writer_set_str_arr(w, "tokenizer.ggml.tokens", empty, n, &err) == ESFT_OK;
-    for (size_t i = 0; ok && i < gguf_n_tensors(f); i++) {
-        const gguf_tensor_info *t = gguf_tensor_at(f, i);
-        ok = gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, false, &err) == ESFT_OK;
+    gguf_writer *w = esft_gguf_writer_new();
+    bool ok = empty && w && n && esft_gguf_writer_copy_kvs(w, f, &err) == ESFT_OK &&
+              esft_gguf_writer_set_str_arr(w, "tokenizer.ggml.tokens", empty, n, &err) == ESFT_OK;
+    for (size_t i = 0; ok && i < esft_gguf_n_tensors(f); i++) {
+        const gguf_tensor_info *t = esft_gguf_tensor_at(f, i);
+        ok = esft_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, false, &err) == ESFT_OK;
     }
-    ok = ok && gguf_writer_write(w, dst, &err) == ESFT_OK;
+    ok = ok && esft_gguf_writer_write(w, dst, &err) == ESFT_OK;
     if (!ok) fprintf(stderr, "writing %s: %s\n", dst, err.msg);
-    gguf_writer_free(w);
+    esft_gguf_writer_free(w);
     free(empty);
-    gguf_close(f);
+    esft_gguf_close(f);
     return ok;
 }
 

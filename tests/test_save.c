@@ -123,27 +123,27 @@ static void check_saved(esft_backend *be, const esft_model *m, const gguf_file *
         uint32_t ftype; /* llama.h: LLAMA_FTYPE_ALL_F32, _MOSTLY_BF16, _MOSTLY_F16, _MOSTLY_Q8_0 */
     } ftypes[] = {{GGML_TYPE_F32, 0}, {GGML_TYPE_BF16, 32}, {GGML_TYPE_F16, 1}, {GGML_TYPE_Q8_0, 7}};
     char path[1100];
-    snprintf(path, sizeof path, "%s/save_%s.gguf", ESFT_TEST_BINARY_DIR, ggml_type_name(dtype));
+    snprintf(path, sizeof path, "%s/save_%s.gguf", ESFT_TEST_BINARY_DIR, esft_ggml_type_name(dtype));
     esft_ckpt_info info = test_info();
     if (dtype == GGML_TYPE_F32) info.metrics_line = "{\"iter\":2}";
     esft_err err = {{0}};
     CHECKF(esft_checkpoint_write(m, &info, dtype, path, &err) == ESFT_OK, "%s", err.msg);
     gguf_file *f = NULL;
-    CHECKF(gguf_open(path, &f, &err) == ESFT_OK, "%s", err.msg);
+    CHECKF(esft_gguf_open(path, &f, &err) == ESFT_OK, "%s", err.msg);
     if (!f) return;
     uint32_t ftype = 99;
-    CHECK(gguf_get_u32(f, "general.file_type", &ftype));
+    CHECK(esft_gguf_get_u32(f, "general.file_type", &ftype));
     for (size_t i = 0; i < sizeof ftypes / sizeof ftypes[0]; i++)
         if (ftypes[i].t == dtype) CHECKF(ftype == ftypes[i].ftype, "%s: general.file_type %u", path, ftype);
-    const char *line = gguf_get_str(f, "esft.metrics_line");
+    const char *line = esft_gguf_get_str(f, "esft.metrics_line");
     CHECK(dtype == GGML_TYPE_F32 ? line && strcmp(line, "{\"iter\":2}") == 0 : line == NULL);
     esft_ckpt_info back;
     CHECK(esft_checkpoint_read_info(f, &back, &err) == ESFT_OK && back.iteration == 3 && back.cfg.pop == 4);
 
-    uint64_t expect_size = gguf_data_offset(f);
+    uint64_t expect_size = esft_gguf_data_offset(f);
     size_t bad_type = 0, bad_value = 0, kinds[3] = {0};
-    for (size_t i = 0; i < gguf_n_tensors(base); i++) {
-        const gguf_tensor_info *b = gguf_tensor_at(base, i), *t = gguf_find_tensor(f, b->name);
+    for (size_t i = 0; i < esft_gguf_n_tensors(base); i++) {
+        const gguf_tensor_info *b = esft_gguf_tensor_at(base, i), *t = esft_gguf_find_tensor(f, b->name);
         CHECKF(t != NULL, "%s: no tensor %s", path, b->name);
         if (!t) continue;
         ggml_type want = want_type(dtype, b);
@@ -153,13 +153,13 @@ static void check_saved(esft_backend *be, const esft_model *m, const gguf_file *
         expect_size += align32(want_bytes(want, b->n_elements));
         if (t->type == want) bad_value += compare_stored(want, t->data, b->data, b->n_elements);
     }
-    *data_bytes = expect_size - gguf_data_offset(f);
+    *data_bytes = expect_size - esft_gguf_data_offset(f);
     struct stat st;
     CHECK(stat(path, &st) == 0 && (uint64_t)st.st_size == expect_size);
     CHECKF(bad_type == 0 && bad_value == 0, "%s: %zu tensors of the wrong type, %zu values differ from the reference",
            path, bad_type, bad_value);
     printf("  %-5s %zu tensors f32, %zu %s, %zu f16 (fallback): values %s the reference; %llu data bytes\n",
-           ggml_type_name(dtype), kinds[0], kinds[1], ggml_type_name(dtype), kinds[2],
+           esft_ggml_type_name(dtype), kinds[0], kinds[1], esft_ggml_type_name(dtype), kinds[2],
            bad_value ? "DIFFER from" : "match", (unsigned long long)*data_bytes);
 
     /* esft loads it back to exactly the stored values */
@@ -168,7 +168,7 @@ static void check_saved(esft_backend *be, const esft_model *m, const gguf_file *
     size_t bad_load = 0;
     for (int i = 0; back_m && i < back_m->n_params; i++) {
         const esft_param *p = &back_m->params[i];
-        const gguf_tensor_info *t = gguf_find_tensor(f, p->name);
+        const gguf_tensor_info *t = esft_gguf_find_tensor(f, p->name);
         float *x = malloc(p->n * sizeof *x);
         if (!x || esft_download(&p->master, 0, x, p->n)) bad_load++;
         for (size_t k = 0; x && t && k < p->n; k++) bad_load += !same_value(x[k], stored_value(t->type, t->data, k));
@@ -176,7 +176,7 @@ static void check_saved(esft_backend *be, const esft_model *m, const gguf_file *
     }
     CHECKF(bad_load == 0, "%s: %zu values load differently", path, bad_load);
     esft_model_free(back_m);
-    gguf_close(f);
+    esft_gguf_close(f);
 }
 
 /* NaN and infinity: kept by bf16 and f16 (f16 also overflows 1e6 to
@@ -194,19 +194,19 @@ static void check_non_finite(esft_model *m) {
     esft_err err = {{0}};
     char path[1100];
     for (int k = 0; k < 2; k++) {
-        snprintf(path, sizeof path, "%s/save_nan_%s.gguf", ESFT_TEST_BINARY_DIR, ggml_type_name(types[k]));
+        snprintf(path, sizeof path, "%s/save_nan_%s.gguf", ESFT_TEST_BINARY_DIR, esft_ggml_type_name(types[k]));
         esft_ckpt_info info = test_info();
         CHECKF(esft_checkpoint_write(m, &info, types[k], path, &err) == ESFT_OK, "%s", err.msg);
         gguf_file *f = NULL;
-        CHECK(gguf_open(path, &f, &err) == ESFT_OK);
-        const gguf_tensor_info *t = f ? gguf_find_tensor(f, p->name) : NULL;
+        CHECK(esft_gguf_open(path, &f, &err) == ESFT_OK);
+        const gguf_tensor_info *t = f ? esft_gguf_find_tensor(f, p->name) : NULL;
         if (!t) continue;
         const uint8_t *d = t->data;
         uint16_t nan_bits = le16(d + 10), exp_mask = k == 0 ? 0x7f80 : 0x7c00;
         CHECKF((nan_bits & exp_mask) == exp_mask && (nan_bits & (uint16_t)~exp_mask & 0x7fff),
-               "%s: NaN stored as %04x", ggml_type_name(types[k]), nan_bits);
+               "%s: NaN stored as %04x", esft_ggml_type_name(types[k]), nan_bits);
         CHECK(le16(d + 12) == want[k][1] && le16(d + 14) == want[k][2]);
-        gguf_close(f);
+        esft_gguf_close(f);
     }
     snprintf(path, sizeof path, "%s/save_nan_q8_0.gguf", ESFT_TEST_BINARY_DIR);
     unlink(path);
@@ -234,7 +234,7 @@ int main(void) {
     esft_model *m = NULL;
     gguf_file *base = NULL;
     if (be) CHECKF(esft_model_load(base_path, be, NULL, &m, &err) == ESFT_OK, "%s", err.msg);
-    CHECKF(gguf_open(base_path, &base, &err) == ESFT_OK, "%s", err.msg);
+    CHECKF(esft_gguf_open(base_path, &base, &err) == ESFT_OK, "%s", err.msg);
     if (!m || !base) return TEST_EXIT();
 
     const ggml_type dtypes[] = {GGML_TYPE_F32, GGML_TYPE_BF16, GGML_TYPE_F16, GGML_TYPE_Q8_0};
@@ -250,7 +250,7 @@ int main(void) {
     CHECK(!esft_save_dtype_from_name("q4_0", &t) && !esft_save_dtype_from_name("f64", &t));
 
     check_non_finite(m);
-    gguf_close(base);
+    esft_gguf_close(base);
     esft_model_free(m);
     esft_backend_destroy(be);
     return TEST_EXIT();

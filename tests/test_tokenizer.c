@@ -153,7 +153,7 @@ static gguf_file *model(const char *name) {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", g_model_dir, name);
     esft_err err;
-    if (gguf_open(path, &f, &err) != ESFT_OK) {
+    if (esft_gguf_open(path, &f, &err) != ESFT_OK) {
         fprintf(stderr, "note: %s\n", err.msg);
         return NULL;
     }
@@ -174,9 +174,9 @@ static gguf_file *augmented_v1(const char *name) {
     if (f) return f;
     gguf_file *base = model(name);
     if (!base) return NULL;
-    const gguf_value *tk = gguf_get_arr(base, "tokenizer.ggml.tokens");
-    const gguf_value *ty = gguf_get_arr(base, "tokenizer.ggml.token_type");
-    const gguf_value *mg = gguf_get_arr(base, "tokenizer.ggml.merges");
+    const gguf_value *tk = esft_gguf_get_arr(base, "tokenizer.ggml.tokens");
+    const gguf_value *ty = esft_gguf_get_arr(base, "tokenizer.ggml.token_type");
+    const gguf_value *mg = esft_gguf_get_arr(base, "tokenizer.ggml.merges");
     if (!tk || !ty || !mg) return NULL;
     static char digits[1100][4], dmerge[1100][5];
     static const char *const extra[] = {"Supercalifragilisticexpialidocious", "<think>", "</think>",
@@ -216,14 +216,14 @@ static gguf_file *augmented_v1(const char *name) {
     char path[1024];
     snprintf(path, sizeof path, "%s/test_tokenizer_augmented_v1.gguf", ESFT_TEST_BINARY_DIR);
     esft_err err;
-    gguf_writer *w = gguf_writer_new();
-    bool ok = w && gguf_writer_copy_kvs(w, base, &err) == ESFT_OK &&
-              gguf_writer_set_str_arr(w, "tokenizer.ggml.tokens", tv, nt + nd + ne, &err) == ESFT_OK &&
-              gguf_writer_set_i32_arr(w, "tokenizer.ggml.token_type", yv, nt + nd + ne, &err) == ESFT_OK &&
-              gguf_writer_set_str_arr(w, "tokenizer.ggml.merges", mv, nm + nd, &err) == ESFT_OK &&
-              gguf_writer_write(w, path, &err) == ESFT_OK && gguf_open(path, &f, &err) == ESFT_OK;
+    gguf_writer *w = esft_gguf_writer_new();
+    bool ok = w && esft_gguf_writer_copy_kvs(w, base, &err) == ESFT_OK &&
+              esft_gguf_writer_set_str_arr(w, "tokenizer.ggml.tokens", tv, nt + nd + ne, &err) == ESFT_OK &&
+              esft_gguf_writer_set_i32_arr(w, "tokenizer.ggml.token_type", yv, nt + nd + ne, &err) == ESFT_OK &&
+              esft_gguf_writer_set_str_arr(w, "tokenizer.ggml.merges", mv, nm + nd, &err) == ESFT_OK &&
+              esft_gguf_writer_write(w, path, &err) == ESFT_OK && esft_gguf_open(path, &f, &err) == ESFT_OK;
     CHECKF(ok, "building the augmented-v1 vocabulary: %s", err.msg);
-    gguf_writer_free(w);
+    esft_gguf_writer_free(w);
     remove(path);
     free(tv);
     free(yv);
@@ -321,7 +321,7 @@ static void check_ids_fixture(const char *fname, char **lines, size_t n) {
     }
     gguf_file *f = fixture_model(fname, lines, n);
     if (!f) return;
-    const char *own = gguf_get_str(f, "tokenizer.ggml.pre");
+    const char *own = esft_gguf_get_str(f, "tokenizer.ggml.pre");
     const char *override = (own && strcmp(own, pre) == 0) ? NULL : pre;
     size_t rows = 0;
     for (size_t i = 0; i < n; i++) rows += lines[i][0] != '#';
@@ -340,7 +340,7 @@ static void check_aliases(const char *fname, char **lines, size_t n, const char 
     snprintf(stem, sizeof stem, "%s", fname);
     char *us = strstr(stem, "_aliases.txt");
     if (us) *us = '\0';
-    const char *own = gguf_get_str(f, "tokenizer.ggml.pre");
+    const char *own = esft_gguf_get_str(f, "tokenizer.ggml.pre");
     int n_alias = 0, n_ok = 0;
     for (size_t i = 0; i < n; i++) {
         if (lines[i][0] == '#' || !lines[i][0]) continue;
@@ -586,11 +586,11 @@ static void check_behaviour(gguf_file *f) {
 
     /* BOS/EOS from the metadata */
     uint32_t bos = 0, eos = 0;
-    CHECK(gguf_get_u32(f, "tokenizer.ggml.bos_token_id", &bos));
-    CHECK(gguf_get_u32(f, "tokenizer.ggml.eos_token_id", &eos));
+    CHECK(esft_gguf_get_u32(f, "tokenizer.ggml.bos_token_id", &bos));
+    CHECK(esft_gguf_get_u32(f, "tokenizer.ggml.eos_token_id", &eos));
     CHECK(esft_tokenizer_bos(tok) == (int32_t)bos && esft_tokenizer_eos(tok) == (int32_t)eos);
     bool add_bos = true;
-    CHECK(gguf_get_bool(f, "tokenizer.ggml.add_bos_token", &add_bos));
+    CHECK(esft_gguf_get_bool(f, "tokenizer.ggml.add_bos_token", &add_bos));
     CHECK(esft_tokenizer_add_bos(tok) == add_bos);
     CHECK(esft_tokenize(tok, "Hi", 2, true, true, &ids, &n, &err) == ESFT_OK);
     CHECK(n >= 1 && (ids[0] == (int32_t)bos) == add_bos);
@@ -687,18 +687,18 @@ static void check_behaviour(gguf_file *f) {
         esft_tokenizer_free(tok);
     }
 
-    gguf_writer *w = gguf_writer_new();
+    gguf_writer *w = esft_gguf_writer_new();
     char path[1024];
     snprintf(path, sizeof path, "%s/test_tokenizer_spm.gguf", ESFT_TEST_BINARY_DIR);
-    CHECK(w && gguf_writer_copy_kvs(w, f, &err) == ESFT_OK);
-    CHECK(gguf_writer_set_str(w, "tokenizer.ggml.model", "llama", &err) == ESFT_OK);
-    CHECK(gguf_writer_write(w, path, &err) == ESFT_OK);
-    gguf_writer_free(w);
+    CHECK(w && esft_gguf_writer_copy_kvs(w, f, &err) == ESFT_OK);
+    CHECK(esft_gguf_writer_set_str(w, "tokenizer.ggml.model", "llama", &err) == ESFT_OK);
+    CHECK(esft_gguf_writer_write(w, path, &err) == ESFT_OK);
+    esft_gguf_writer_free(w);
     gguf_file *g = NULL;
-    if (gguf_open(path, &g, &err) == ESFT_OK) {
+    if (esft_gguf_open(path, &g, &err) == ESFT_OK) {
         st = esft_tokenizer_from_gguf(g, &tok, &err);
         CHECK(st == ESFT_ERR_UNSUPPORTED && strstr(err.msg, "llama") != NULL);
-        gguf_close(g);
+        esft_gguf_close(g);
     } else {
         CHECKF(0, "%s", err.msg);
     }
@@ -733,7 +733,7 @@ int main(void) {
     CHECKF(g_fixtures_run > 0, "no tokenizer fixtures in %s/fixtures", ESFT_TEST_DATA_DIR);
     check_behaviour(smol);
 
-    for (int i = 0; i < g_n_models; i++) gguf_close(g_models[i].f);
+    for (int i = 0; i < g_n_models; i++) esft_gguf_close(g_models[i].f);
     for (size_t i = 0; i < g_n_cases; i++) free(g_cases[i].s);
     free(g_cases);
     free(corpus);

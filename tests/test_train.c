@@ -12,10 +12,10 @@
 #include "train.h"
 
 static float *tensor_f32(const gguf_file *f, const char *name, size_t *n) {
-    const gguf_tensor_info *t = gguf_find_tensor(f, name);
+    const gguf_tensor_info *t = esft_gguf_find_tensor(f, name);
     if (!t) return NULL;
     float *x = malloc(t->n_elements * sizeof *x);
-    if (x && ggml_dequantize(t->type, t->data, x, t->n_elements, NULL) != ESFT_OK) {
+    if (x && esft_ggml_dequantize(t->type, t->data, x, t->n_elements, NULL) != ESFT_OK) {
         free(x);
         return NULL;
     }
@@ -62,12 +62,12 @@ int main(void) {
     snprintf(o.cfg.params, sizeof o.cfg.params, "blk.0.*,output_norm.weight");
     CHECK(esft_train(&o) == 0);
     gguf_file *base = NULL, *tuned = NULL;
-    CHECK(gguf_open(model, &base, &err) == ESFT_OK);
-    CHECKF(gguf_open(final1, &tuned, &err) == ESFT_OK, "%s", err.msg);
+    CHECK(esft_gguf_open(model, &base, &err) == ESFT_OK);
+    CHECKF(esft_gguf_open(final1, &tuned, &err) == ESFT_OK, "%s", err.msg);
     if (!base || !tuned) return TEST_EXIT();
     int trained = 0, frozen = 0, wrong = 0;
-    for (size_t i = 0; i < gguf_n_tensors(base); i++) {
-        const char *name = gguf_tensor_at(base, i)->name;
+    for (size_t i = 0; i < esft_gguf_n_tensors(base); i++) {
+        const char *name = esft_gguf_tensor_at(base, i)->name;
         size_t na = 0, nb = 0;
         float *a = tensor_f32(base, name, &na), *b = tensor_f32(tuned, name, &nb);
         CHECK(a && b && na == nb);
@@ -86,7 +86,7 @@ int main(void) {
     CHECK(info.iteration == 2 && info.cfg.pop == 4 && info.cfg.run_seed == 3);
     CHECK(strcmp(info.cfg.params, "blk.0.*,output_norm.weight") == 0);
     CHECK(info.base_fingerprint == esft_model_fingerprint(base));
-    gguf_close(tuned);
+    esft_gguf_close(tuned);
 
     /* 2. heavy weight decay (alpha * wd = 0.5 per iteration) shrinks the
      * trained weights by ~4x in two iterations, up to the small ES step */
@@ -94,7 +94,7 @@ int main(void) {
     snprintf(o.cfg.params, sizeof o.cfg.params, "blk.1.ffn_up.weight");
     o.cfg.weight_decay = 25.0f;
     CHECK(esft_train(&o) == 0);
-    CHECKF(gguf_open(final2, &tuned, &err) == ESFT_OK, "%s", err.msg);
+    CHECKF(esft_gguf_open(final2, &tuned, &err) == ESFT_OK, "%s", err.msg);
     if (tuned) {
         size_t n = 0, m = 0;
         float *a = tensor_f32(base, "blk.1.ffn_up.weight", &n), *b = tensor_f32(tuned, "blk.1.ffn_up.weight", &m);
@@ -105,8 +105,8 @@ int main(void) {
         CHECKF(fabs(ratio - 0.25) < 0.05, "ratio %.4f", ratio);
         free(a);
         free(b);
-        gguf_close(tuned);
+        esft_gguf_close(tuned);
     }
-    gguf_close(base);
+    esft_gguf_close(base);
     return TEST_EXIT();
 }

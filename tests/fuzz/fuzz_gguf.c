@@ -1,4 +1,4 @@
-/* Fuzzes the GGUF reader (gguf_open_memory: header, key/values, tensor
+/* Fuzzes the GGUF reader (esft_gguf_open_memory: header, key/values, tensor
  * infos, offsets), its accessors, the dequantisation of every tensor the
  * file describes, the tokenizer built from the file's token arrays, the
  * writer (a file that parses is written back and must read back the same),
@@ -49,51 +49,51 @@ static bool is_signed(gguf_vtype t) {
 /* Typed getters succeed only on a value that holds exactly what they return. */
 static void check_getters(const gguf_file *f, const gguf_kv *kv) {
     const gguf_value *v = &kv->value;
-    FUZZ_REQUIRE(gguf_find_kv(f, kv->key) == kv, "key '%s' not found by name", kv->key);
+    FUZZ_REQUIRE(esft_gguf_find_kv(f, kv->key) == kv, "key '%s' not found by name", kv->key);
     uint32_t u32;
     int32_t i32;
     uint64_t u64;
     float f32;
     bool b;
-    if (gguf_get_u32(f, kv->key, &u32))
+    if (esft_gguf_get_u32(f, kv->key, &u32))
         FUZZ_REQUIRE((is_unsigned(v->type) && v->v.u64 == u32) || (is_signed(v->type) && v->v.i64 == u32),
-                     "gguf_get_u32('%s') = %u", kv->key, u32);
-    if (gguf_get_i32(f, kv->key, &i32))
+                     "esft_gguf_get_u32('%s') = %u", kv->key, u32);
+    if (esft_gguf_get_i32(f, kv->key, &i32))
         FUZZ_REQUIRE((is_unsigned(v->type) && i32 >= 0 && v->v.u64 == (uint64_t)i32) ||
                          (is_signed(v->type) && v->v.i64 == i32),
-                     "gguf_get_i32('%s') = %d", kv->key, i32);
-    if (gguf_get_u64(f, kv->key, &u64))
+                     "esft_gguf_get_i32('%s') = %d", kv->key, i32);
+    if (esft_gguf_get_u64(f, kv->key, &u64))
         FUZZ_REQUIRE((is_unsigned(v->type) && v->v.u64 == u64) ||
                          (is_signed(v->type) && v->v.i64 >= 0 && (uint64_t)v->v.i64 == u64),
-                     "gguf_get_u64('%s') = %llu", kv->key, (unsigned long long)u64);
-    if (gguf_get_f32(f, kv->key, &f32))
+                     "esft_gguf_get_u64('%s') = %llu", kv->key, (unsigned long long)u64);
+    if (esft_gguf_get_f32(f, kv->key, &f32))
         FUZZ_REQUIRE(v->type == GGUF_VT_FLOAT64 ||
                          (v->type == GGUF_VT_FLOAT32 && (isnan(f32) || (double)f32 == v->v.f64)),
-                     "gguf_get_f32('%s') = %g from a %d holding %g", kv->key, (double)f32,
+                     "esft_gguf_get_f32('%s') = %g from a %d holding %g", kv->key, (double)f32,
                      (int)v->type, v->v.f64);
-    if (gguf_get_bool(f, kv->key, &b))
-        FUZZ_REQUIRE(v->type == GGUF_VT_BOOL && v->v.b == b, "gguf_get_bool('%s')", kv->key);
-    const char *s = gguf_get_str(f, kv->key);
-    FUZZ_REQUIRE((s != NULL) == (v->type == GGUF_VT_STRING), "gguf_get_str('%s')", kv->key);
-    const gguf_value *a = gguf_get_arr(f, kv->key);
-    FUZZ_REQUIRE((a != NULL) == (v->type == GGUF_VT_ARRAY), "gguf_get_arr('%s')", kv->key);
+    if (esft_gguf_get_bool(f, kv->key, &b))
+        FUZZ_REQUIRE(v->type == GGUF_VT_BOOL && v->v.b == b, "esft_gguf_get_bool('%s')", kv->key);
+    const char *s = esft_gguf_get_str(f, kv->key);
+    FUZZ_REQUIRE((s != NULL) == (v->type == GGUF_VT_STRING), "esft_gguf_get_str('%s')", kv->key);
+    const gguf_value *a = esft_gguf_get_arr(f, kv->key);
+    FUZZ_REQUIRE((a != NULL) == (v->type == GGUF_VT_ARRAY), "esft_gguf_get_arr('%s')", kv->key);
 }
 
 static void check_tensor(const gguf_file *f, const gguf_tensor_info *t, const uint8_t *data,
                          size_t size) {
-    FUZZ_REQUIRE(gguf_find_tensor(f, t->name) == t, "tensor '%s' not found by name", t->name);
+    FUZZ_REQUIRE(esft_gguf_find_tensor(f, t->name) == t, "tensor '%s' not found by name", t->name);
     const uint8_t *p = t->data;
     FUZZ_REQUIRE(p >= data && p <= data + size && t->n_bytes <= (uint64_t)(data + size - p),
                  "tensor '%s' data lies outside the input", t->name);
     uint64_t row;
-    FUZZ_REQUIRE(ggml_row_bytes(t->type, t->ne[0], &row, NULL) == ESFT_OK &&
+    FUZZ_REQUIRE(esft_ggml_row_bytes(t->type, t->ne[0], &row, NULL) == ESFT_OK &&
                      row * (t->n_elements / t->ne[0]) == t->n_bytes,
                  "tensor '%s': byte size inconsistent with its shape", t->name);
-    if (!ggml_type_dequantizable(t->type) || t->n_elements > MAX_DEQUANT_ELEMS) return;
+    if (!esft_ggml_type_dequantizable(t->type) || t->n_elements > MAX_DEQUANT_ELEMS) return;
     float *out = malloc((size_t)t->n_elements * sizeof *out + 1);
     FUZZ_REQUIRE(out != NULL, "out of memory");
     esft_err err;
-    FUZZ_REQUIRE(ggml_dequantize(t->type, t->data, out, (size_t)t->n_elements, &err) == ESFT_OK,
+    FUZZ_REQUIRE(esft_ggml_dequantize(t->type, t->data, out, (size_t)t->n_elements, &err) == ESFT_OK,
                  "tensor '%s': %s", t->name, err.msg);
     free(out);
 }
@@ -139,52 +139,52 @@ static bool same_value(const gguf_value *a, const gguf_value *b) {
 
 /* Writes f back with the writer and requires the copy to read back equal. */
 static void check_rewrite(const gguf_file *f) {
-    gguf_writer *w = gguf_writer_new();
+    gguf_writer *w = esft_gguf_writer_new();
     FUZZ_REQUIRE(w != NULL, "out of memory");
     esft_err err;
-    if (gguf_find_kv(f, "general.alignment")) gguf_writer_set_alignment(w, gguf_alignment(f));
-    FUZZ_REQUIRE(gguf_writer_copy_kvs(w, f, &err) == ESFT_OK, "copy: %s", err.msg);
-    for (size_t i = 0; i < gguf_n_tensors(f); i++) {
-        const gguf_tensor_info *t = gguf_tensor_at(f, i);
-        FUZZ_REQUIRE(gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, true,
+    if (esft_gguf_find_kv(f, "general.alignment")) esft_gguf_writer_set_alignment(w, esft_gguf_alignment(f));
+    FUZZ_REQUIRE(esft_gguf_writer_copy_kvs(w, f, &err) == ESFT_OK, "copy: %s", err.msg);
+    for (size_t i = 0; i < esft_gguf_n_tensors(f); i++) {
+        const gguf_tensor_info *t = esft_gguf_tensor_at(f, i);
+        FUZZ_REQUIRE(esft_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, true,
                                             &err) == ESFT_OK,
                      "add tensor: %s", err.msg);
     }
-    FUZZ_REQUIRE(gguf_writer_write(w, rewrite_path, &err) == ESFT_OK, "write: %s", err.msg);
-    gguf_writer_free(w);
+    FUZZ_REQUIRE(esft_gguf_writer_write(w, rewrite_path, &err) == ESFT_OK, "write: %s", err.msg);
+    esft_gguf_writer_free(w);
 
     gguf_file *g;
-    FUZZ_REQUIRE(gguf_open(rewrite_path, &g, &err) == ESFT_OK, "reread: %s", err.msg);
-    FUZZ_REQUIRE(gguf_n_kv(g) == gguf_n_kv(f) && gguf_n_tensors(g) == gguf_n_tensors(f),
-                 "reread: %zu/%zu key/values, %zu/%zu tensors", gguf_n_kv(g), gguf_n_kv(f),
-                 gguf_n_tensors(g), gguf_n_tensors(f));
-    FUZZ_REQUIRE(gguf_alignment(g) == gguf_alignment(f), "reread: alignment changed");
-    for (size_t i = 0; i < gguf_n_kv(f); i++) {
-        const gguf_kv *a = gguf_kv_at(f, i), *b = gguf_find_kv(g, a->key);
+    FUZZ_REQUIRE(esft_gguf_open(rewrite_path, &g, &err) == ESFT_OK, "reread: %s", err.msg);
+    FUZZ_REQUIRE(esft_gguf_n_kv(g) == esft_gguf_n_kv(f) && esft_gguf_n_tensors(g) == esft_gguf_n_tensors(f),
+                 "reread: %zu/%zu key/values, %zu/%zu tensors", esft_gguf_n_kv(g), esft_gguf_n_kv(f),
+                 esft_gguf_n_tensors(g), esft_gguf_n_tensors(f));
+    FUZZ_REQUIRE(esft_gguf_alignment(g) == esft_gguf_alignment(f), "reread: alignment changed");
+    for (size_t i = 0; i < esft_gguf_n_kv(f); i++) {
+        const gguf_kv *a = esft_gguf_kv_at(f, i), *b = esft_gguf_find_kv(g, a->key);
         FUZZ_REQUIRE(b && same_value(&a->value, &b->value), "reread: key '%s' differs", a->key);
     }
-    for (size_t i = 0; i < gguf_n_tensors(f); i++) {
-        const gguf_tensor_info *a = gguf_tensor_at(f, i), *b = gguf_find_tensor(g, a->name);
+    for (size_t i = 0; i < esft_gguf_n_tensors(f); i++) {
+        const gguf_tensor_info *a = esft_gguf_tensor_at(f, i), *b = esft_gguf_find_tensor(g, a->name);
         FUZZ_REQUIRE(b && b->type == a->type && b->n_dims == a->n_dims &&
                          memcmp(b->ne, a->ne, sizeof a->ne) == 0 && b->n_bytes == a->n_bytes &&
                          memcmp(b->data, a->data, (size_t)a->n_bytes) == 0,
                      "reread: tensor '%s' differs", a->name);
     }
-    gguf_close(g);
+    esft_gguf_close(g);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     gguf_file *f;
     esft_err err;
-    if (gguf_open_memory(data, size, "fuzz.gguf", &f, &err) != ESFT_OK) {
+    if (esft_gguf_open_memory(data, size, "fuzz.gguf", &f, &err) != ESFT_OK) {
         fuzz_require_one_line(err.msg);
         return 0;
     }
-    for (size_t i = 0; i < gguf_n_kv(f); i++) check_getters(f, gguf_kv_at(f, i));
-    for (size_t i = 0; i < gguf_n_tensors(f); i++) check_tensor(f, gguf_tensor_at(f, i), data, size);
+    for (size_t i = 0; i < esft_gguf_n_kv(f); i++) check_getters(f, esft_gguf_kv_at(f, i));
+    for (size_t i = 0; i < esft_gguf_n_tensors(f); i++) check_tensor(f, esft_gguf_tensor_at(f, i), data, size);
     check_tokenizer(f);
     check_rewrite(f);
-    gguf_close(f);
+    esft_gguf_close(f);
     esft_model *m;
     if (esft_model_load(rewrite_path, g_cpu, NULL, &m, &err) == ESFT_OK)
         esft_model_free(m);

@@ -42,9 +42,9 @@ static gguf_file *synthetic_vocab(const char *path) {
     esft_err err;
     gguf_file *f;
     if (!esft_synth_preset("tiny", &spec)) die("no 'tiny' synth preset", NULL);
-    if (esft_synth_write(&spec, path, &err) || gguf_open(path, &f, &err)) die(path, &err);
-    const gguf_value *toks = gguf_get_arr(f, "tokenizer.ggml.tokens");
-    const gguf_value *types = gguf_get_arr(f, "tokenizer.ggml.token_type");
+    if (esft_synth_write(&spec, path, &err) || esft_gguf_open(path, &f, &err)) die(path, &err);
+    const gguf_value *toks = esft_gguf_get_arr(f, "tokenizer.ggml.tokens");
+    const gguf_value *types = esft_gguf_get_arr(f, "tokenizer.ggml.token_type");
     size_t n = toks ? (size_t)toks->v.arr.n : 0;
     if (!types || n < 259 + N_EXTRA) die("synthetic vocabulary too small", NULL);
     const char **text = calloc(n, sizeof *text);
@@ -62,19 +62,19 @@ static gguf_file *synthetic_vocab(const char *path) {
         text[259 + m] = merged[m];
         type[259 + m] = 1; /* normal */
     }
-    gguf_writer *w = gguf_writer_new();
-    if (!w || gguf_writer_copy_kvs(w, f, &err) ||
-        gguf_writer_set_str_arr(w, "tokenizer.ggml.tokens", text, n, &err) ||
-        gguf_writer_set_i32_arr(w, "tokenizer.ggml.token_type", type, n, &err) ||
-        gguf_writer_set_str_arr(w, "tokenizer.ggml.merges", extra_merges, N_EXTRA, &err) ||
-        gguf_writer_write(w, path, &err))
+    gguf_writer *w = esft_gguf_writer_new();
+    if (!w || esft_gguf_writer_copy_kvs(w, f, &err) ||
+        esft_gguf_writer_set_str_arr(w, "tokenizer.ggml.tokens", text, n, &err) ||
+        esft_gguf_writer_set_i32_arr(w, "tokenizer.ggml.token_type", type, n, &err) ||
+        esft_gguf_writer_set_str_arr(w, "tokenizer.ggml.merges", extra_merges, N_EXTRA, &err) ||
+        esft_gguf_writer_write(w, path, &err))
         die(path, &err);
-    gguf_writer_free(w);
-    gguf_close(f);
+    esft_gguf_writer_free(w);
+    esft_gguf_close(f);
     free(text);
     free(type);
     free(merged);
-    if (gguf_open(path, &f, &err)) die(path, &err);
+    if (esft_gguf_open(path, &f, &err)) die(path, &err);
     return f;
 }
 
@@ -86,7 +86,7 @@ static gguf_file *open_vocab(void) {
     if (dir) {
         snprintf(path, sizeof path, "%s/%s", dir, SMOLLM2);
         if (access(path, R_OK) == 0) {
-            if (gguf_open(path, &f, &err)) die(path, &err);
+            if (esft_gguf_open(path, &f, &err)) die(path, &err);
             fprintf(stderr, "fuzz_tokenizer: vocabulary of %s\n", path);
             return f;
         }
@@ -104,7 +104,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     gguf_file *f = open_vocab();
     esft_err err;
     if (esft_tokenizer_from_gguf(f, &g_tok, &err)) die("tokenizer", &err);
-    gguf_close(f); /* the tokenizer keeps copies of what it needs */
+    esft_gguf_close(f); /* the tokenizer keeps copies of what it needs */
     for (int b = 0; b < 256; b++) {
         char c = (char)b, *back;
         int32_t *ids;
