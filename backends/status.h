@@ -18,6 +18,9 @@ typedef enum esft_status {
     ESFT_ERR_FORMAT,        /* malformed input file or data */
 } esft_status;
 
+/* Exit codes of esft's commands, which esft_train also returns. */
+enum { ESFT_EXIT_OK = 0, ESFT_EXIT_RUNTIME = 1, ESFT_EXIT_USAGE = 2 };
+
 typedef struct esft_err {
     char msg[512];
 } esft_err;

@@ -29,13 +29,11 @@
 #include <cjson/cJSON.h>
 
 #include "atomic_file.h"
-#include "cli.h"
 #include "distributed.h"
 #include "esft_fs.h"
 #include "esft_hash.h"
 #include "evaluate.h"
 #include "placement.h"
-#include "progress.h"
 #include "registry.h"
 #include "run_dir.h"
 #include "utf8.h"
@@ -62,7 +60,6 @@ typedef struct trainer {
     FILE *metrics, *samples;
     int lock_fd;                 /* DIR/.lock, held for the run (rank 0) */
     /* progress */
-    esft_progress progress;
     int iter, member;            /* 0-based: the iteration and member running */
     double t_start, iter_t0;
     int zero_signal_iters;       /* iterations whose members all scored the same */
@@ -248,6 +245,27 @@ static int open_outputs(trainer *tr) {
     return ESFT_EXIT_OK;
 }
 
+/* Reports an event to the caller; NOTICE on any rank, the rest on rank 0. */
+static void emit(const trainer *tr, esft_train_event *e) {
+    if (tr->o->quiet || !tr->o->on_event || (e->kind != ESFT_TRAIN_NOTICE && !tr->lead)) return;
+    e->iters = tr->iters;
+    e->start_iter = tr->start_iter;
+    e->pop = tr->cfg.pop;
+    tr->o->on_event(tr->o->user, e);
+}
+
+/* A one-line notice, printf-style. */
+static void notice(const trainer *tr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void notice(const trainer *tr, const char *fmt, ...) {
+    char text[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    esft_train_event e = {.kind = ESFT_TRAIN_NOTICE, .text = text};
+    emit(tr, &e);
+}
+
 /* The device (and cores) of this rank, then the backend on it. Threads
  * default to the cores the rank was bound to, since OpenMP counted the
  * cores before the binding. */
@@ -258,15 +276,17 @@ static int open_backend(trainer *tr) {
     if (esft_place_rank(o->backend, o->device, d->local_rank, d->local_size, !o->no_bind, &tr->place, msg,
                         sizeof msg))
         return fail("rank placement: %s", msg);
-    if (msg[0] && !o->quiet) fprintf(stderr, "esft train: rank %d: %s\n", d->rank, msg);
-    cli_common c = {.backend = tr->place.backend, .device = tr->place.device,
-                    .threads = o->threads ? o->threads : tr->place.n_pus};
-    int rc = cli_open_backend(&c, &tr->be);
-    if (rc || d->size == 1 || o->quiet) return rc;
+    if (msg[0]) notice(tr, "rank %d: %s", d->rank, msg);
+    esft_backend_options bo = {.n_threads = o->threads ? o->threads : tr->place.n_pus,
+                               .device_index = tr->place.device};
+    esft_err err = {{0}};
+    esft_status st = esft_backend_open_device(tr->place.backend, &bo, &tr->be, NULL, &err);
+    if (st) return st == ESFT_ERR_INVALID_ARG ? usage("%s", err.msg) : fail("%s", err.msg);
+    if (d->size == 1) return ESFT_EXIT_OK;
     char where[256];
     esft_placement_describe(&tr->place, where, sizeof where);
-    fprintf(stderr, "esft train: rank %d/%d (node rank %d/%d): %s, %d threads\n", d->rank, d->size,
-            d->local_rank, d->local_size, where, tr->be->n_threads);
+    notice(tr, "rank %d/%d (node rank %d/%d): %s, %d threads", d->rank, d->size, d->local_rank, d->local_size,
+           where, tr->be->n_threads);
     return ESFT_EXIT_OK;
 }
 
@@ -294,9 +314,7 @@ static int load_resume_state(trainer *tr, resume_state *rs) {
         if (rc) return rc;
         snprintf(tr->base_path, sizeof tr->base_path, "%s", o->model_path ? o->model_path : rs->old.model);
         rs->iters_total = rs->old.iters;
-        if (tr->lead && !o->quiet)
-            fprintf(stderr, "esft train: --resume %s: no checkpoint yet; starting the run again from iteration 1\n",
-                    o->resume_dir);
+        if (tr->lead) notice(tr, "--resume %s: no checkpoint yet; starting the run again from iteration 1", o->resume_dir);
         return ESFT_EXIT_OK;
     }
     gguf_file *f = NULL;
@@ -335,9 +353,9 @@ static int check_data_file(trainer *tr, const char *flag, const char *given, con
                      "%016llx); pass %s %s to use it as it is now",
                      tr->o->resume_dir, path, recorded->size, (unsigned long long)recorded->hash, now->size,
                      (unsigned long long)now->hash, flag, path);
-    if (tr->lead && !tr->o->quiet)
-        fprintf(stderr, "esft train: %s %s is not the data the run started with (%s); using it from iteration %d\n",
-                flag, given, recorded->path, tr->start_iter + 1);
+    if (tr->lead)
+        notice(tr, "%s %s is not the data the run started with (%s); using it from iteration %d", flag, given,
+               recorded->path, tr->start_iter + 1);
     return ESFT_EXIT_OK;
 }
 
@@ -397,7 +415,8 @@ static int setup(trainer *tr) {
     } else if (!tr->cfg.task[0]) {
         rc = usage("--task is required (countdown, conciseness)");
     } else {
-        rc = cli_model_path("train", o->model_path, tr->base_path, sizeof tr->base_path) ? ESFT_EXIT_RUNTIME : 0;
+        if (!o->model_path) rc = usage("--model FILE is required");
+        else snprintf(tr->base_path, sizeof tr->base_path, "%s", o->model_path);
     }
     const esft_run_record *old = &rs.old;
     const bool have = rs.have_record;
@@ -456,74 +475,26 @@ static int setup(trainer *tr) {
 
 /* ---- progress ---- */
 
-static void format_duration(double s, char *buf, size_t cap) {
-    long t = (long)(s + 0.5);
-    if (t >= 3600) snprintf(buf, cap, "%ldh%02ldm", t / 3600, t / 60 % 60);
-    else if (t >= 60) snprintf(buf, cap, "%ldm%02lds", t / 60, t % 60);
-    else snprintf(buf, cap, "%lds", t);
-}
-
-static bool shows_progress(const trainer *tr) { return tr->lead && !tr->o->quiet; }
-
-/* Called after every forward pass of a member's generation: the live line
- * on a terminal, a heartbeat line at least every 30 s elsewhere. Token
- * rates: "gen" counts generated tokens, "+prompt" prompt tokens as well. */
+/* After every forward pass of a member's generation. */
 static void on_gen_progress(void *user, const esft_gen_progress *p) {
     trainer *tr = user;
+    const int N = tr->cfg.pop;
     double now = esft_now_seconds();
-    if (!shows_progress(tr) || !esft_progress_due(&tr->progress, now)) return;
-    const int N = tr->cfg.pop, iters = tr->iters;
     double done_members = (double)(tr->iter - tr->start_iter) * N + tr->member +
                           (p->total ? (double)p->done / p->total : 0);
-    double total_members = (double)(iters - tr->start_iter) * N;
-    char eta[32] = "?";
-    if (done_members > 0.05)
-        format_duration((now - tr->t_start) / done_members * (total_members - done_members), eta, sizeof eta);
-    double gen_tps = p->seconds > 0 ? p->new_tokens / p->seconds : 0;
-    double all_tps = p->seconds > 0 ? (p->prompt_tokens + p->new_tokens) / p->seconds : 0;
-    char text[256];
-    if (tr->progress.tty)
-        snprintf(text, sizeof text, "iter %d/%d  member %d/%d  seq %d/%d  gen %.0f tok/s (+prompt %.0f)  ETA %s",
-                 tr->iter + 1, iters, tr->member + 1, N, p->done, p->total, gen_tps, all_tps, eta);
-    else
-        snprintf(text, sizeof text, "esft train: iter %d/%d: member %d/%d, seq %d/%d, %.0f s into the iteration, "
-                 "gen %.0f tok/s (+prompt %.0f), ETA %s", tr->iter + 1, iters, tr->member + 1, N, p->done,
-                 p->total, now - tr->iter_t0, gen_tps, all_tps, eta);
-    esft_progress_update(&tr->progress, now, text);
+    double total_members = (double)(tr->iters - tr->start_iter) * N;
+    esft_train_event e = {.kind = ESFT_TRAIN_GENERATE, .iter = tr->iter, .member = tr->member, .gen = p,
+                          .seconds = now - tr->iter_t0, .eta = -1};
+    if (done_members > 0.05) e.eta = (now - tr->t_start) / done_members * (total_members - done_members);
+    emit(tr, &e);
 }
 
 /* The same while the eval set is generated. */
 static void on_eval_progress(void *user, const esft_gen_progress *p) {
     trainer *tr = user;
-    double now = esft_now_seconds();
-    if (!shows_progress(tr) || !esft_progress_due(&tr->progress, now)) return;
-    double gen_tps = p->seconds > 0 ? p->new_tokens / p->seconds : 0;
-    char text[256];
-    snprintf(text, sizeof text, "%siter %d/%d%seval seq %d/%d%sgen %.0f tok/s", tr->progress.tty ? "" : "esft train: ",
-             tr->iter + 1, tr->iters, tr->progress.tty ? "  " : ": ", p->done, p->total,
-             tr->progress.tty ? "  " : ", ", gen_tps);
-    esft_progress_update(&tr->progress, now, text);
-}
-
-/* The lasting line of an iteration. */
-static void print_iteration(trainer *tr, const cJSON *line, double mean, double mn, double mx, long it_tokens,
-                            double t_gen, double it_s) {
-    char f[6][128];
-    const char *fields[6];
-    int n = 0;
-    snprintf(f[n++], sizeof f[0], "iter %d/%d", tr->iter + 1, tr->iters);
-    snprintf(f[n++], sizeof f[0], "reward %.4f (min %.4f max %.4f)", mean, mn, mx);
-    snprintf(f[n++], sizeof f[0], "%ld new tokens, gen %.0f tok/s", it_tokens, t_gen > 0 ? it_tokens / t_gen : 0);
-    snprintf(f[n++], sizeof f[0], "%.1f s", it_s);
-    double acc = line_number(line, "eval_accuracy");
-    if (!isnan(acc)) snprintf(f[n++], sizeof f[0], "eval acc %.1f%%", 100 * acc);
-    if (mn == mx) snprintf(f[n++], sizeof f[0], "no signal: all %d members scored %.4f", tr->cfg.pop, mean);
-    for (int i = 0; i < n; i++) fields[i] = f[i];
-    esft_progress_fields(&tr->progress, esft_now_seconds(), fields, n);
-    if (mn == mx && tr->zero_signal_streak == 5)
-        fprintf(stderr, "esft train: 5 iterations in a row without signal (every member got the same reward, so "
-                        "the weights cannot move): try a longer --max-new, the model's chat template, or an "
-                        "easier task\n");
+    esft_train_event e = {.kind = ESFT_TRAIN_GENERATE, .iter = tr->iter, .member = -1, .gen = p,
+                          .seconds = esft_now_seconds() - tr->iter_t0, .eta = -1};
+    emit(tr, &e);
 }
 
 /* ---- samples: what the best and the worst member answered ---- */
@@ -826,17 +797,11 @@ static int train_loop(trainer *tr) {
     int rc = ESFT_EXIT_OK;
     if (!R || !z || !parts || !mine || !all || !seeds || !coeffs || !batch) rc = fail("out of memory");
     tr->t_start = esft_now_seconds();
-    char ranks[48] = "";
-    if (d->size > 1) snprintf(ranks, sizeof ranks, " | %d ranks", d->size);
-    if (!rc && shows_progress(tr)) {
-        static char f[5][PATH_MAX + 64];
-        snprintf(f[0], sizeof f[0], "esft train: %s", tr->base_path);
-        snprintf(f[1], sizeof f[1], "on %s", tr->be->device_name);
-        snprintf(f[2], sizeof f[2], "task %s (%d items, batch %d)", c->task, tr->task->n_items, B);
-        snprintf(f[3], sizeof f[3], "pop %d sigma %g alpha %g max_new %d", N, c->sigma, c->alpha, c->max_new);
-        snprintf(f[4], sizeof f[4], "iterations %d..%d%s", tr->start_iter + 1, tr->iters, ranks);
-        const char *fields[] = {f[0], f[1], f[2], f[3], f[4]};
-        esft_progress_fields(&tr->progress, esft_now_seconds(), fields, 5);
+    if (!rc) {
+        esft_train_event e = {.kind = ESFT_TRAIN_START, .model = tr->base_path, .device = tr->be->device_name,
+                              .task = c->task, .n_items = tr->task->n_items, .batch = B, .max_new = c->max_new,
+                              .ranks = d->size, .sigma = c->sigma, .alpha = c->alpha};
+        emit(tr, &e);
     }
     for (tr->iter = tr->start_iter; tr->iter < tr->iters && !rc; tr->iter++) {
         const int t = tr->iter;
@@ -907,18 +872,22 @@ static int train_loop(trainer *tr) {
             rc = write_checkpoint(tr, t + 1, last, line);
         if (!rc && tr->lead) rc = write_metrics(tr, line);
         if (!rc && tr->lead) rc = write_samples(tr, t + 1, batch, B);
-        if (!rc && shows_progress(tr)) print_iteration(tr, line, mean, mn, mx, it_tokens, t_gen, it_s);
+        if (!rc) {
+            esft_train_event e = {.kind = ESFT_TRAIN_ITERATION, .iter = t, .seconds = it_s, .reward_mean = mean,
+                                  .reward_min = mn, .reward_max = mx,
+                                  .eval_accuracy = line_number(line, "eval_accuracy"), .new_tokens = it_tokens,
+                                  .gen_seconds = t_gen, .zero_signal_streak = tr->zero_signal_streak};
+            emit(tr, &e);
+        }
         cJSON_Delete(line);
         samples_reset(tr);
         if (rc) break;
     }
-    if (!rc && shows_progress(tr)) {
-        static char f[3][PATH_MAX + 64];
-        snprintf(f[0], sizeof f[0], "esft train: done in %.1f s", esft_now_seconds() - tr->t_start);
-        snprintf(f[1], sizeof f[1], "metrics %s", tr->metrics_path);
-        snprintf(f[2], sizeof f[2], "final model %s", tr->final_path);
-        const char *fields[] = {f[0], f[1], f[2]};
-        esft_progress_fields(&tr->progress, esft_now_seconds(), fields, 3);
+    if (!rc) {
+        esft_train_event e = {.kind = ESFT_TRAIN_DONE, .iter = tr->iters - 1,
+                              .seconds = esft_now_seconds() - tr->t_start, .metrics_path = tr->metrics_path,
+                              .final_path = tr->final_path};
+        emit(tr, &e);
     }
     free(R), free(z), free(parts), free(mine), free(all), free(seeds), free(coeffs), free(batch);
     return rc;
@@ -931,7 +900,6 @@ int esft_train(const esft_train_options *opts) {
         return fail("MPI: %s", msg);
     trainer tr = {.o = opts, .dist = &dist, .lead = dist.rank == 0, .lock_fd = -1,
                   .best_member = -1, .worst_member = -1};
-    esft_progress_init(&tr.progress, stderr, tr.lead && isatty(STDERR_FILENO));
     int rc = setup(&tr);
     /* A setup failure on any rank stops them all here, together: each rank
      * has read the same flags and files, so most failures are everyone's,
@@ -944,7 +912,6 @@ int esft_train(const esft_train_options *opts) {
     } else {
         rc = train_loop(&tr);
     }
-    esft_progress_fini(&tr.progress);
     if (tr.metrics) fclose(tr.metrics);
     if (tr.samples) fclose(tr.samples);
     samples_reset(&tr);

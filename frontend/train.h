@@ -7,12 +7,46 @@
 #include <stdint.h>
 
 #include "checkpoint.h"
+#include "generate.h"
 
 /* esft_train_options.save_dtype when not given */
 #define ESFT_SAVE_DTYPE_UNSET ((ggml_type)-1)
 
+/* What the loop reports while it runs, for a caller to show: rank 0 only
+ * (NOTICE: any rank), and nothing with quiet. The loop itself prints only
+ * its errors. */
+typedef enum esft_train_event_kind {
+    ESFT_TRAIN_NOTICE,    /* text: a one-line notice (a restarted run, other data, a rank's placement) */
+    ESFT_TRAIN_START,     /* the run's header */
+    ESFT_TRAIN_GENERATE,  /* after a generation pass of a member (member >= 0) or of the eval set (-1) */
+    ESFT_TRAIN_ITERATION, /* an iteration is done and its metrics line written */
+    ESFT_TRAIN_DONE,      /* the run is done */
+} esft_train_event_kind;
+
+typedef struct esft_train_event {
+    esft_train_event_kind kind;
+    const char *text;               /* NOTICE */
+    int iter, iters, start_iter;    /* iter: the iteration running or done (0-based); iters: the run's total */
+    int member, pop;                /* GENERATE: the member (0-based), -1 for the eval set */
+    const esft_gen_progress *gen;   /* GENERATE */
+    double seconds;                 /* since the run started (START, DONE) or the iteration (others) */
+    double eta;                     /* GENERATE: seconds left in the run, < 0 when not known yet */
+    /* START */
+    const char *model, *device, *task;
+    int n_items, batch, max_new, ranks;
+    float sigma, alpha;
+    /* ITERATION */
+    double reward_mean, reward_min, reward_max;
+    double eval_accuracy;           /* NAN when this iteration was not evaluated */
+    long new_tokens;
+    double gen_seconds;             /* generation time summed over members */
+    int zero_signal_streak;         /* iterations in a row without signal, this one included */
+    /* DONE */
+    const char *metrics_path, *final_path;
+} esft_train_event;
+
 typedef struct esft_train_options {
-    const char *model_path;     /* base GGUF (or NULL on resume: the recorded one) */
+    const char *model_path;     /* base GGUF (required, except on resume: the recorded one) */
     const char *data_path;      /* task data (NULL: the task's built-in set; on resume: the recorded one) */
     const char *eval_data_path; /* NULL: the task's built-in eval set, if any (on resume: the recorded one) */
     const char *out_dir;
@@ -31,7 +65,9 @@ typedef struct esft_train_options {
      * esft_save_tensor_type); ESFT_SAVE_DTYPE_UNSET: on resume the run's,
      * else bf16 (what `esft train` passes when --save-dtype is not given) */
     ggml_type save_dtype;
-    bool quiet;                 /* no progress output */
+    bool quiet;                 /* no events */
+    void (*on_event)(void *user, const esft_train_event *e); /* NULL: none */
+    void *user;
     /* backend */
     const char *backend;
     int threads, device;        /* device -1: not given (ranks share a node's devices) */

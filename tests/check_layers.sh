@@ -2,7 +2,8 @@
 # Checks that no source file includes a header of a higher layer:
 #   0 kernels/, backends/ (util/, every backend folder)
 #   1 models/
-#   2 frontend/
+#   2 frontend/ (the ES loop, tasks, evaluation, run directories)
+#   3 frontend/tool/ (the command-line tool)
 # Every quoted #include is resolved the way the compiler would (beside the
 # file, then the include directories of the layers), and the layer of the
 # header found must not be above the file's. The compiler enforces the same
@@ -14,12 +15,13 @@
 # back-edge in a copy and expects it to be caught.
 set -u
 ROOT=${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
-SEARCH=(backends backends/util kernels/common models frontend frontend/tasks)
+SEARCH=(backends backends/util kernels/common models frontend frontend/tasks frontend/tool)
 
 layer_of() { # path relative to ROOT -> layer number, or empty for outside
   case "$1" in
     kernels/*|backends/*) echo 0 ;;
     models/*) echo 1 ;;
+    frontend/tool/*) echo 3 ;;
     frontend/*) echo 2 ;;
   esac
 }

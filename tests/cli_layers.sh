@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The layers (backends/kernels -> models -> frontend) hold: no file includes
+# The layers (backends/kernels -> models -> frontend -> frontend/tool) hold: no file includes
 # a header of a higher layer; and the check itself catches a planted one.
 set -u
 source "$(dirname "${BASH_SOURCE[0]}")/lib_cli.sh"
@@ -13,9 +13,12 @@ mkdir -p "$TMP/tree"
 cp -r "$ROOT/backends" "$ROOT/kernels" "$ROOT/models" "$ROOT/frontend" "$TMP/tree/"
 echo '#include "train.h"' >>"$TMP/tree/models/synth.c"
 echo '#include "../models/gguf.h"' >>"$TMP/tree/backends/noise.c"
+echo '#include "progress.h"' >>"$TMP/tree/frontend/evaluate.c"
 bash "$HERE/check_layers.sh" "$TMP/tree" >"$TMP/out" 2>&1 && bad "planted back-edges not caught" || ok
 grep -q 'back-edge: models/synth.c (layer 1) includes "train.h" = frontend/train.h (layer 2)' "$TMP/out" && ok ||
   bad "models -> frontend not reported: $(cat "$TMP/out")"
 grep -q 'back-edge: backends/noise.c (layer 0) includes "../models/gguf.h"' "$TMP/out" && ok ||
   bad "backends -> models not reported: $(cat "$TMP/out")"
+grep -q 'back-edge: frontend/evaluate.c (layer 2) includes "progress.h" = frontend/tool/progress.h (layer 3)' "$TMP/out" && ok ||
+  bad "es -> tool not reported: $(cat "$TMP/out")"
 finish

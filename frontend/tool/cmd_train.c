@@ -4,10 +4,12 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "commands.h"
 #include "train.h"
+#include "train_report.h"
 
 int cmd_train(int argc, char **argv) {
     esft_train_options o = {0};
@@ -91,5 +93,17 @@ int cmd_train(int argc, char **argv) {
     }
     if (task) snprintf(cfg->task, sizeof cfg->task, "%s", task);
     if (params) snprintf(cfg->params, sizeof cfg->params, "%s", params);
-    return esft_train(&o);
+    /* a new run without --model trains the default model (a resume, its own) */
+    char model[1024];
+    if (task && !o.resume_dir && !o.model_path) {
+        if (cli_model_path("train", NULL, model, sizeof model)) return ESFT_EXIT_RUNTIME;
+        o.model_path = model;
+    }
+    esft_train_report report;
+    esft_train_report_init(&report, isatty(STDERR_FILENO));
+    o.on_event = esft_train_report_event;
+    o.user = &report;
+    rc = esft_train(&o);
+    esft_train_report_fini(&report);
+    return rc;
 }

@@ -9,7 +9,6 @@
 #include "backend.h"
 #include "registry.h"
 
-enum { ESFT_EXIT_OK = 0, ESFT_EXIT_RUNTIME = 1, ESFT_EXIT_USAGE = 2 };
 
 typedef enum cli_kind {
     CLI_STR,   /* const char * */
