@@ -231,20 +231,9 @@ esft_status esft_run_record_write(const char *dir, const esft_run_record *r, esf
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
     char *path = esft_path_join(dir, "run.json");
-    char *tmp = path ? esft_path_join(dir, ".run.json.tmp") : NULL;
-    esft_status st = ESFT_OK;
-    if (!text || !tmp) {
-        st = esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
-    } else {
-        FILE *f = fopen(tmp, "w");
-        bool ok = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF && fflush(f) == 0 && fsync(fileno(f)) == 0;
-        if (f && fclose(f)) ok = false;
-        if (!ok || rename(tmp, path)) {
-            st = esft_errf(err, ESFT_ERR_IO, "%s: %s", path, strerror(errno));
-            unlink(tmp);
-        }
-    }
-    free(text), free(path), free(tmp);
+    esft_status st = text && path ? esft_atomic_write(path, text, strlen(text), err)
+                                  : esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+    free(text), free(path);
     return st;
 }
 

@@ -221,11 +221,15 @@ static int keep_lines_upto(trainer *tr, const char *path, bool restore, void (*o
     return ESFT_EXIT_OK;
 }
 
-/* Counts the zero-signal iterations among the metrics lines kept on resume. */
-static void count_zero_signal(trainer *tr, const cJSON *line) {
-    bool zero = line_number(line, "reward_std") == 0;
+/* Counts an iteration with or without signal (every member scored the same). */
+static void count_signal(trainer *tr, bool zero) {
     tr->zero_signal_iters += zero;
     tr->zero_signal_streak = zero ? tr->zero_signal_streak + 1 : 0;
+}
+
+/* The same for the metrics lines kept on resume. */
+static void count_zero_signal(trainer *tr, const cJSON *line) {
+    count_signal(tr, line_number(line, "reward_std") == 0);
 }
 
 static int open_outputs(trainer *tr) {
@@ -536,10 +540,11 @@ static cJSON *sample_line(const trainer *tr, int iter1, const char *which, int m
     cJSON_AddNumberToObject(o, "member_reward", r->mean_reward);
     cJSON_AddNumberToObject(o, "item", batch[i]);
     cJSON_AddStringToObject(o, "prompt", item->prompt);
-    char *response = esft_utf8_sanitize(r->responses[i].text ? r->responses[i].text : "", r->responses[i].text_len);
-    cJSON_AddStringToObject(o, "response", response ? response : "");
-    free(response);
     cJSON_AddNumberToObject(o, "reward", r->scores[i].reward);
+    if (!esft_utf8_json_add(o, "response", r->responses[i].text, r->responses[i].text_len)) {
+        cJSON_Delete(o); /* the caller reports a failed write */
+        return NULL;
+    }
     return o;
 }
 
@@ -830,8 +835,7 @@ static int train_loop(trainer *tr) {
         for (int k = 0; k < N; k++) mean += R[k] / N, mn = fmin(mn, R[k]), mx = fmax(mx, R[k]);
         for (int k = 0; k < N; k++) var += (R[k] - mean) * (R[k] - mean) / N;
         const bool no_signal = mn == mx;
-        tr->zero_signal_iters += no_signal;
-        tr->zero_signal_streak = no_signal ? tr->zero_signal_streak + 1 : 0;
+        count_signal(tr, no_signal);
         cJSON *line = cJSON_CreateObject();
         cJSON_AddNumberToObject(line, "iter", t + 1);
         cJSON_AddNumberToObject(line, "reward_mean", mean);

@@ -63,3 +63,10 @@ char *esft_utf8_sanitize(const char *s, size_t len) {
     out[o] = '\0';
     return out;
 }
+
+bool esft_utf8_json_add(cJSON *o, const char *key, const char *s, size_t len) {
+    char *text = esft_utf8_sanitize(s, len);
+    bool ok = text && cJSON_AddStringToObject(o, key, text) != NULL;
+    free(text);
+    return ok;
+}

@@ -86,6 +86,9 @@ grep -q "prompt 2 of .*huge.jsonl: the prompt (at least .* tokens) and --max-new
   || bad "generate of a 10 MB prompt: $(cat "$TMP/err")"
 expect 2 "$ESFT" generate "${T[@]}" --prompt abc --max-new 512
 grep -q "no room for a prompt" "$TMP/err" && ok || bad "--max-new as long as the context: $(cat "$TMP/err")"
+# a --model path too long to hold is refused, not truncated
+expect 2 "$ESFT" generate --model "$TMP/$(head -c 1100 /dev/zero | tr '\0' m).gguf" --prompt a --max-new 1
+grep -q "the path is longer than 1023 bytes" "$TMP/err" && ok || bad "long --model: $(cat "$TMP/err")"
 expect 1 timeout 20 "$ESFT" plot /dev/zero -o "$TMP/p.png" # (a directory is a run's: DIR/metrics.jsonl)
 grep -q "/dev/zero.*is a device" "$TMP/err" && ok || bad "plot /dev/zero: $(cat "$TMP/err")"
 

@@ -706,11 +706,7 @@ static void test_conciseness(void) {
 }
 
 int main(void) {
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/esft-test-tasks-XXXXXX");
-    if (!mkdtemp(tmp_dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    if (!test_make_tmpdir(tmp_dir, sizeof tmp_dir, "esft-test-tasks")) return 1;
     test_countdown_rewards();
     test_eval();
     test_format_vs_pcre2();
@@ -718,8 +714,6 @@ int main(void) {
     test_malformed();
     test_generator();
     test_conciseness();
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-    if (system(cmd) != 0) fprintf(stderr, "note: could not remove %s\n", tmp_dir);
+    test_remove_tmpdir(tmp_dir);
     return TEST_EXIT();
 }

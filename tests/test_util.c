@@ -334,16 +334,10 @@ int main(void) {
     test_half_exhaustive();
     test_half_encode();
 
-    snprintf(g_tmp, sizeof g_tmp, "/tmp/esft_test_util.XXXXXX");
-    if (!mkdtemp(g_tmp)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    if (!test_make_tmpdir(g_tmp, sizeof g_tmp, "esft_test_util")) return 1;
     test_read_file_refusals();
     test_mkdir_p();
     test_cache_dir();
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_tmp);
+    test_remove_tmpdir(g_tmp);
     return TEST_EXIT();
 }

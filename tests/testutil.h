@@ -5,6 +5,7 @@
 #define ESFT_TESTUTIL_H
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -47,6 +48,22 @@ static int test_passed_ __attribute__((unused)) = 0, test_failed_ __attribute__(
  * the library's bounded reader, under a name the tests share. */
 static inline char *test_read_file(const char *path, size_t *len) {
     return esft_read_file(path, ESFT_READ_MAX, len);
+}
+
+/* A fresh scratch directory /tmp/<name>.XXXXXX into dir (cap bytes);
+ * false (after perror) when it cannot be made. */
+static inline bool test_make_tmpdir(char *dir, size_t cap, const char *name) {
+    snprintf(dir, cap, "/tmp/%s.XXXXXX", name);
+    if (mkdtemp(dir)) return true;
+    perror("mkdtemp");
+    return false;
+}
+
+/* Removes a scratch directory and everything in it (a note when it can't). */
+static inline void test_remove_tmpdir(const char *dir) {
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "note: could not remove %s\n", dir);
 }
 
 /* Exit code for "required resource absent": ctest reports the test skipped. */

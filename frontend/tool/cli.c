@@ -148,7 +148,8 @@ int cli_parse(const cli_command *cmd, int argc, char **argv, const char **pos, i
     return ESFT_EXIT_OK;
 }
 
-const char *cli_default_model(char *buf, size_t cap) {
+/* Default model path: $ESFT_MODEL_DIR or the source tree's models/cache. */
+static const char *default_model(char *buf, size_t cap) {
     const char *dir = getenv("ESFT_MODEL_DIR");
     if (dir && *dir)
         snprintf(buf, cap, "%s/SmolLM2-135M-Instruct.Q4_1.gguf", dir);
@@ -159,10 +160,14 @@ const char *cli_default_model(char *buf, size_t cap) {
 
 int cli_model_path(const char *cmd, const char *given, char *out, size_t cap) {
     if (given) {
-        snprintf(out, cap, "%s", given);
-        return ESFT_EXIT_OK;
+        if (strlen(given) < cap) {
+            memcpy(out, given, strlen(given) + 1);
+            return ESFT_EXIT_OK;
+        }
+        fprintf(stderr, "esft %s: --model: the path is longer than %zu bytes\n", cmd, cap - 1);
+        return ESFT_EXIT_USAGE;
     }
-    cli_default_model(out, cap);
+    default_model(out, cap);
     struct stat sb;
     if (stat(out, &sb) == 0) return ESFT_EXIT_OK;
     fprintf(stderr,
@@ -173,11 +178,7 @@ int cli_model_path(const char *cmd, const char *given, char *out, size_t cap) {
 }
 
 int cli_open_backend(const cli_common *c, esft_backend **out) {
-    return cli_open_backend_dtype(c, NULL, out);
-}
-
-int cli_open_backend_dtype(const cli_common *c, const char *dtype, esft_backend **out) {
-    return cli_open_backend_info(c, dtype, out, NULL);
+    return cli_open_backend_info(c, NULL, out, NULL);
 }
 
 int cli_open_backend_info(const cli_common *c, const char *dtype, esft_backend **out,

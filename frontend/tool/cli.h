@@ -65,20 +65,17 @@ typedef struct cli_common {
     {"threads", CLI_INT, &(c).threads, "N", "host threads (default: all cores)", 0, 4096},       \
     {"device", CLI_INT, &(c).device, "I", "device index within the backend (auto: within the backend it ranks first, see 'esft devices'); default auto's pick or 0, train under MPI the rank's local rank", 0, 64}
 
-/* Default model path: $ESFT_MODEL_DIR or the source tree's models/cache. */
-const char *cli_default_model(char *buf, size_t cap);
-
 /* The model a command runs: `given` (--model), else the default model.
  * Writes the path to out; when the default is used and missing, prints a
- * one-line error saying how to get it and returns ESFT_EXIT_RUNTIME. */
+ * one-line error saying how to get it and returns ESFT_EXIT_RUNTIME; a
+ * given path that does not fit out is a usage error, never truncated. */
 int cli_model_path(const char *cmd, const char *given, char *out, size_t cap);
 
 /* Opens the backend named by the common options; prints the error itself. */
 int cli_open_backend(const cli_common *c, esft_backend **out);
 /* The same with work dtype "f32", "f16" or "bf16" (NULL: the backend's
- * default); a backend that does not offer it fails to open. */
-int cli_open_backend_dtype(const cli_common *c, const char *dtype, esft_backend **out);
-/* The same, also describing the opened device (its kind: info->is_gpu). */
+ * default; a backend that does not offer it fails to open), also describing
+ * the opened device in info when not NULL (its kind: info->is_gpu). */
 int cli_open_backend_info(const cli_common *c, const char *dtype, esft_backend **out,
                           esft_device_info *info);
 

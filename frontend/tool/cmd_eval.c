@@ -24,9 +24,7 @@ static int write_samples(const char *path, const esft_task *t, const int *items,
     for (int i = 0; i < r->n; i++) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "index", items[i]);
-        char *response = esft_utf8_sanitize(r->responses[i].text, r->responses[i].text_len);
-        cJSON_AddStringToObject(o, "response", response ? response : "");
-        free(response);
+        esft_utf8_json_add(o, "response", r->responses[i].text, r->responses[i].text_len);
         cJSON_AddNumberToObject(o, "reward", r->scores[i].reward);
         for (int k = 0; k < t->n_parts; k++) cJSON_AddNumberToObject(o, t->part_names[k], r->scores[i].parts[k]);
         cJSON_AddBoolToObject(o, "correct", r->scores[i].correct);

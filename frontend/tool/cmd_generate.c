@@ -174,9 +174,7 @@ int cmd_generate(int argc, char **argv) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddNumberToObject(o, "index", i);
             cJSON_AddStringToObject(o, "prompt", ps.texts[i]);
-            char *response = esft_utf8_sanitize(res[i].text, res[i].text_len);
-            cJSON_AddStringToObject(o, "response", response ? response : "");
-            free(response);
+            esft_utf8_json_add(o, "response", res[i].text, res[i].text_len);
             cJSON_AddNumberToObject(o, "prompt_tokens", reqs[i].n_prompt);
             cJSON_AddNumberToObject(o, "tokens", res[i].n_tokens);
             cJSON_AddStringToObject(o, "finish", esft_finish_name(res[i].finish));
