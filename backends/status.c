@@ -62,6 +62,11 @@ const char *esft_status_name(esft_status status) {
     case ESFT_ERR_DEVICE: return "device error";
     case ESFT_ERR_IO: return "i/o error";
     case ESFT_ERR_FORMAT: return "format error";
+    case ESFT_ERR_CALLBACK: return "callback failed";
     }
     return "unknown status";
+}
+
+int esft_exit_code(esft_status status) {
+    return status == ESFT_OK ? ESFT_EXIT_OK : status == ESFT_ERR_INVALID_ARG ? ESFT_EXIT_USAGE : ESFT_EXIT_RUNTIME;
 }

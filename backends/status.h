@@ -8,18 +8,13 @@
 
 #include <stddef.h>
 
-typedef enum esft_status {
-    ESFT_OK = 0,
-    ESFT_ERR_INVALID_ARG,   /* caller passed something nonsensical */
-    ESFT_ERR_OUT_OF_MEMORY, /* host or device allocation failed */
-    ESFT_ERR_UNSUPPORTED,   /* op/dtype/feature not available here */
-    ESFT_ERR_DEVICE,        /* the backend API reported a failure */
-    ESFT_ERR_IO,            /* open/read/write/rename failed */
-    ESFT_ERR_FORMAT,        /* malformed input file or data */
-} esft_status;
+/* esft_status (the codes) comes from the public header. */
+#include "esft.h"
 
-/* Exit codes of esft's commands, which esft_train also returns. */
+/* Exit codes of esft's commands: a usage error (the flags or files given,
+ * ESFT_ERR_INVALID_ARG) exits 2, any other failure 1. */
 enum { ESFT_EXIT_OK = 0, ESFT_EXIT_RUNTIME = 1, ESFT_EXIT_USAGE = 2 };
+int esft_exit_code(esft_status status);
 
 typedef struct esft_err {
     char msg[512];

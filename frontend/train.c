@@ -30,6 +30,7 @@
 
 #include "atomic_file.h"
 #include "distributed.h"
+#include "es_step.h"
 #include "esft_fs.h"
 #include "esft_hash.h"
 #include "evaluate.h"
@@ -40,6 +41,7 @@
 
 typedef struct trainer {
     const esft_train_options *o;
+    esft_err *err;               /* the caller's: what went wrong */
     esft_dist *dist;
     bool lead;                   /* rank 0: the one rank that writes */
     bool stopped_together;       /* every rank saw the failure (no abort needed) */
@@ -69,54 +71,30 @@ typedef struct trainer {
     int best_member, worst_member;
 } trainer;
 
-/* Prints "esft train: <message>" as one line and returns code. */
-static int report(int code, const char *fmt, va_list ap) {
-    fprintf(stderr, "esft train: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    return code;
-}
-
-/* A runtime failure (exit code 1). */
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int fail(const char *fmt, ...) {
+/* Failures reach the caller as a status and one line in tr->err (usage:
+ * ESFT_ERR_INVALID_ARG, the caller's options or files are at fault). */
+static esft_status fail(trainer *tr, esft_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static esft_status fail(trainer *tr, esft_status st, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    int rc = report(ESFT_EXIT_RUNTIME, fmt, ap);
+    vsnprintf(tr->err->msg, sizeof tr->err->msg, fmt, ap);
     va_end(ap);
-    return rc;
+    return st;
 }
-
-/* A usage error (exit code 2). */
-static int usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int rc = report(ESFT_EXIT_USAGE, fmt, ap);
-    va_end(ap);
-    return rc;
-}
+#define usage(tr, ...) fail((tr), ESFT_ERR_INVALID_ARG, __VA_ARGS__)
 
 /* ---- setup ---- */
 
-static bool params_match(const char *globs, const char *name) {
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", globs);
-    char *save = NULL;
-    for (char *g = strtok_r(buf, ",", &save); g; g = strtok_r(NULL, ",", &save))
-        if (esft_glob_match(g, name)) return true;
-    return false;
-}
-
 /* On resume, every explicitly given setting must agree with the run's;
  * settings not given are taken from it. */
-static int merge_resume_config(esft_run_config *cfg, const esft_run_config *ck, const esft_train_options *o) {
+static esft_status merge_resume_config(trainer *tr, esft_run_config *cfg, const esft_run_config *ck) {
+    const esft_train_options *o = tr->o;
     char a[300], b[300];
 #define CONFLICT(flag, fa, va, fb, vb)                                                  \
     do {                                                                                \
         snprintf(a, sizeof a, fa, va);                                                  \
         snprintf(b, sizeof b, fb, vb);                                                  \
-        return usage("--resume %s: %s %s differs from the run's %s", o->resume_dir, flag, a, b); \
+        return usage(tr, "--resume %s: %s %s differs from the run's %s", o->resume_dir, flag, a, b); \
     } while (0)
     if (cfg->pop != INT_MIN && cfg->pop != ck->pop) CONFLICT("--pop", "%d", cfg->pop, "%d", ck->pop);
     if (!isnan(cfg->sigma) && cfg->sigma != ck->sigma) CONFLICT("--sigma", "%g", cfg->sigma, "%g", ck->sigma);
@@ -134,7 +112,7 @@ static int merge_resume_config(esft_run_config *cfg, const esft_run_config *ck, 
         CONFLICT("--seed", "%llu", (unsigned long long)cfg->run_seed, "%llu", (unsigned long long)ck->run_seed);
 #undef CONFLICT
     *cfg = *ck;
-    return ESFT_EXIT_OK;
+    return ESFT_OK;
 }
 
 static void fill_defaults(esft_run_config *c, const esft_task *t) {
@@ -149,16 +127,10 @@ static void fill_defaults(esft_run_config *c, const esft_task *t) {
     if (c->run_seed == UINT64_MAX) c->run_seed = 0;
 }
 
-static int validate(const esft_run_config *c, int iters) {
-    if (c->pop < 2) return usage("--pop %d: the population needs at least 2 members", c->pop);
-    if (c->antithetic && c->pop % 2)
-        return usage("--pop %d is odd: --antithetic pairs members, so it needs an even population", c->pop);
-    if (!(c->sigma > 0) || !isfinite(c->sigma)) return usage("--sigma %g: the noise scale must be > 0", c->sigma);
-    if (!(c->alpha > 0) || !isfinite(c->alpha)) return usage("--alpha %g: the learning rate must be > 0", c->alpha);
-    if (c->weight_decay < 0 || c->alpha * c->weight_decay >= 1)
-        return usage("--weight-decay must be >= 0 and alpha * weight_decay < 1");
-    if (iters < 1) return usage("--iters must be >= 1");
-    return ESFT_EXIT_OK;
+static esft_status validate(trainer *tr, const esft_run_config *c, int iters) {
+    esft_status st = esft_run_config_check(c, true, tr->err);
+    if (!st && iters < 1) return usage(tr, "--iters must be >= 1");
+    return st;
 }
 
 /* Number field `key` of a metrics line, or NAN. */
@@ -194,14 +166,15 @@ static void restore_metrics_line(trainer *tr, FILE *out, void (*on_line)(trainer
  * checkpoint holds (a crash may have left lines past it); a fresh run
  * starts it empty. on_line sees each kept line; with restore, the
  * checkpoint's own metrics line is put back if it is missing. */
-static int keep_lines_upto(trainer *tr, const char *path, bool restore, void (*on_line)(trainer *, const cJSON *)) {
+static esft_status keep_lines_upto(trainer *tr, const char *path, bool restore, void (*on_line)(trainer *, const cJSON *)) {
     esft_err err = {{0}};
     size_t len = 0;
     char *old = tr->start_iter > 0 ? esft_read_file(path, ESFT_READ_MAX, &len) : NULL;
     esft_atomic_file f;
-    if (esft_atomic_open(&f, path, &err)) {
+    esft_status st = esft_atomic_open(&f, path, &err);
+    if (st) {
         free(old);
-        return fail("%s", err.msg);
+        return fail(tr, st, "%s", err.msg);
     }
     bool have_last = tr->start_iter == 0;
     char *save = NULL;
@@ -217,8 +190,8 @@ static int keep_lines_upto(trainer *tr, const char *path, bool restore, void (*o
     }
     free(old);
     if (!have_last && restore) restore_metrics_line(tr, f.fp, on_line);
-    if (esft_atomic_commit(&f, &err)) return fail("%s", err.msg);
-    return ESFT_EXIT_OK;
+    if ((st = esft_atomic_commit(&f, &err))) return fail(tr, st, "%s", err.msg);
+    return ESFT_OK;
 }
 
 /* Counts an iteration with or without signal (every member scored the same). */
@@ -232,21 +205,22 @@ static void count_zero_signal(trainer *tr, const cJSON *line) {
     count_signal(tr, line_number(line, "reward_std") == 0);
 }
 
-static int open_outputs(trainer *tr) {
+static esft_status open_outputs(trainer *tr) {
     esft_err err = {{0}};
     /* the models are saved only after an iteration: refuse a bad target now */
-    if (esft_atomic_check_target(tr->ckpt_path, &err) || esft_atomic_check_target(tr->final_path, &err))
-        return fail("%s", err.msg);
-    struct stat st;
-    bool samples = tr->rec.log_samples > 0 || stat(tr->samples_path, &st) == 0;
-    int rc = keep_lines_upto(tr, tr->metrics_path, true, count_zero_signal);
+    esft_status st = esft_atomic_check_target(tr->ckpt_path, &err);
+    if (!st) st = esft_atomic_check_target(tr->final_path, &err);
+    if (st) return fail(tr, st, "%s", err.msg);
+    struct stat sb;
+    bool samples = tr->rec.log_samples > 0 || stat(tr->samples_path, &sb) == 0;
+    esft_status rc = keep_lines_upto(tr, tr->metrics_path, true, count_zero_signal);
     if (!rc && samples) rc = keep_lines_upto(tr, tr->samples_path, false, NULL);
     if (rc) return rc;
     tr->metrics = fopen(tr->metrics_path, "a");
-    if (!tr->metrics) return fail("%s: %s", tr->metrics_path, strerror(errno));
+    if (!tr->metrics) return fail(tr, ESFT_ERR_IO, "%s: %s", tr->metrics_path, strerror(errno));
     if (tr->rec.log_samples > 0 && !(tr->samples = fopen(tr->samples_path, "a")))
-        return fail("%s: %s", tr->samples_path, strerror(errno));
-    return ESFT_EXIT_OK;
+        return fail(tr, ESFT_ERR_IO, "%s: %s", tr->samples_path, strerror(errno));
+    return ESFT_OK;
 }
 
 /* Reports an event to the caller; NOTICE on any rank, the rest on rank 0. */
@@ -273,25 +247,25 @@ static void notice(const trainer *tr, const char *fmt, ...) {
 /* The device (and cores) of this rank, then the backend on it. Threads
  * default to the cores the rank was bound to, since OpenMP counted the
  * cores before the binding. */
-static int open_backend(trainer *tr) {
+static esft_status open_backend(trainer *tr) {
     const esft_train_options *o = tr->o;
     const esft_dist *d = tr->dist;
     char msg[256];
     if (esft_place_rank(o->backend, o->device, d->local_rank, d->local_size, !o->no_bind, &tr->place, msg,
                         sizeof msg))
-        return fail("rank placement: %s", msg);
+        return fail(tr, ESFT_ERR_INVALID_ARG, "rank placement: %s", msg);
     if (msg[0]) notice(tr, "rank %d: %s", d->rank, msg);
     esft_backend_options bo = {.n_threads = o->threads ? o->threads : tr->place.n_pus,
                                .device_index = tr->place.device};
     esft_err err = {{0}};
     esft_status st = esft_backend_open_device(tr->place.backend, &bo, &tr->be, NULL, &err);
-    if (st) return st == ESFT_ERR_INVALID_ARG ? usage("%s", err.msg) : fail("%s", err.msg);
-    if (d->size == 1) return ESFT_EXIT_OK;
+    if (st) return fail(tr, st, "%s", err.msg);
+    if (d->size == 1) return ESFT_OK;
     char where[256];
     esft_placement_describe(&tr->place, where, sizeof where);
     notice(tr, "rank %d/%d (node rank %d/%d): %s, %d threads", d->rank, d->size, d->local_rank, d->local_size,
            where, tr->be->n_threads);
-    return ESFT_EXIT_OK;
+    return ESFT_OK;
 }
 
 /* What a resumed run continues from: its record (run.json, absent in runs
@@ -303,64 +277,65 @@ typedef struct resume_state {
     int iters_total;       /* the run's --iters */
 } resume_state;
 
-static int load_resume_state(trainer *tr, resume_state *rs) {
+static esft_status load_resume_state(trainer *tr, resume_state *rs) {
     const esft_train_options *o = tr->o;
     esft_err err = {{0}};
     esft_status st = esft_run_record_read(o->resume_dir, &rs->old, &err);
     rs->have_record = st == ESFT_OK;
-    if (st && !(st == ESFT_ERR_IO && errno == ENOENT)) return fail("--resume: %s", err.msg);
+    if (st && !(st == ESFT_ERR_IO && errno == ENOENT)) return fail(tr, st, "--resume: %s", err.msg);
     struct stat sb;
     rs->from_checkpoint = stat(tr->ckpt_path, &sb) == 0;
     if (!rs->from_checkpoint && !rs->have_record)
-        return fail("--resume %s: no run here (neither run.json nor checkpoint.gguf)", o->resume_dir);
+        return fail(tr, ESFT_ERR_IO, "--resume %s: no run here (neither run.json nor checkpoint.gguf)", o->resume_dir);
     if (!rs->from_checkpoint) {
-        int rc = merge_resume_config(&tr->cfg, &rs->old.cfg, o);
+        esft_status rc = merge_resume_config(tr, &tr->cfg, &rs->old.cfg);
         if (rc) return rc;
         snprintf(tr->base_path, sizeof tr->base_path, "%s", o->model_path ? o->model_path : rs->old.model);
         rs->iters_total = rs->old.iters;
         if (tr->lead) notice(tr, "--resume %s: no checkpoint yet; starting the run again from iteration 1", o->resume_dir);
-        return ESFT_EXIT_OK;
+        return ESFT_OK;
     }
     gguf_file *f = NULL;
-    if (esft_gguf_open(tr->ckpt_path, &f, &err)) return fail("--resume: %s", err.msg);
+    if ((st = esft_gguf_open(tr->ckpt_path, &f, &err))) return fail(tr, st, "--resume: %s", err.msg);
     esft_ckpt_info info;
     st = esft_checkpoint_read_info(f, &info, &err);
     esft_gguf_close(f);
-    if (st) return fail("--resume: %s", err.msg);
-    int rc = merge_resume_config(&tr->cfg, &info.cfg, o);
+    if (st) return fail(tr, st, "--resume: %s", err.msg);
+    esft_status rc = merge_resume_config(tr, &tr->cfg, &info.cfg);
     if (rc) return rc;
     tr->start_iter = info.iteration;
     rs->iters_total = rs->have_record ? rs->old.iters : info.iters_total;
     snprintf(tr->base_path, sizeof tr->base_path, "%s",
              o->model_path ? o->model_path : rs->have_record ? rs->old.model : info.base_path);
     gguf_file *base = NULL;
-    if (esft_gguf_open(tr->base_path, &base, &err)) return fail("--resume: base model: %s", err.msg);
+    if ((st = esft_gguf_open(tr->base_path, &base, &err))) return fail(tr, st, "--resume: base model: %s", err.msg);
     tr->base_fingerprint = esft_model_fingerprint(base);
     esft_gguf_close(base);
     if (tr->base_fingerprint != info.base_fingerprint)
-        return usage("--resume %s: model %s is not the model this run started from (%s)", o->resume_dir,
+        return usage(tr, "--resume %s: model %s is not the model this run started from (%s)", o->resume_dir,
                      tr->base_path, info.base_path);
-    return ESFT_EXIT_OK;
+    return ESFT_OK;
 }
 
 /* The data file a run uses: the one given, else on resume the recorded one,
  * which must not have changed since the run started. Called once the task
  * has read path, so path is a readable file of a sane size. */
-static int check_data_file(trainer *tr, const char *flag, const char *given, const esft_file_print *recorded,
+static esft_status check_data_file(trainer *tr, const char *flag, const char *given, const esft_file_print *recorded,
                            esft_file_print *now) {
     esft_err err = {{0}};
+    esft_status st;
     const char *path = given ? given : recorded->path;
-    if (esft_file_print_take(path, now, &err)) return fail("%s: %s", flag, err.msg);
-    if (!recorded->path || esft_file_print_equal(recorded, now)) return ESFT_EXIT_OK;
+    if ((st = esft_file_print_take(path, now, &err))) return fail(tr, st, "%s: %s", flag, err.msg);
+    if (!recorded->path || esft_file_print_equal(recorded, now)) return ESFT_OK;
     if (!given)
-        return usage("--resume %s: %s changed since the run started (%lld bytes, fnv1a64 %016llx; now %lld bytes, "
+        return usage(tr, "--resume %s: %s changed since the run started (%lld bytes, fnv1a64 %016llx; now %lld bytes, "
                      "%016llx); pass %s %s to use it as it is now",
                      tr->o->resume_dir, path, recorded->size, (unsigned long long)recorded->hash, now->size,
                      (unsigned long long)now->hash, flag, path);
     if (tr->lead)
         notice(tr, "%s %s is not the data the run started with (%s); using it from iteration %d", flag, given,
                recorded->path, tr->start_iter + 1);
-    return ESFT_EXIT_OK;
+    return ESFT_OK;
 }
 
 /* A setting that does not change the weights: given, else recorded, else 0. */
@@ -369,57 +344,59 @@ static int setting(int given, int recorded, bool have_record) {
 }
 
 /* --params that match nothing: name a few tensors the model does have. */
-static int no_params_match(trainer *tr, const char *load_path) {
+static esft_status no_params_match(trainer *tr, const char *load_path) {
     char names[256] = "";
     size_t used = 0;
     for (int i = 0; i < tr->m->n_params && i < 4; i++)
         used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "", tr->m->params[i].name);
-    return usage("--params %s matches no tensor of %s (it has %d: %s%s)", tr->cfg.params, load_path,
+    return usage(tr, "--params %s matches no tensor of %s (it has %d: %s%s)", tr->cfg.params, load_path,
                  tr->m->n_params, names, tr->m->n_params > 4 ? ", ..." : "");
 }
 
 /* Paths, the directory and its lock; refuses a directory that holds a run
  * unless resuming it or told to overwrite it. */
-static int prepare_out_dir(trainer *tr) {
+static esft_status prepare_out_dir(trainer *tr) {
     const esft_train_options *o = tr->o;
     esft_err err = {{0}};
-    if (!o->out_dir) return usage("--out DIR is required");
-    if (!o->out_dir[0]) return usage("--out: the directory name is empty");
+    esft_status st;
+    if (!o->out_dir) return usage(tr, "--out DIR is required");
+    if (!o->out_dir[0]) return usage(tr, "--out: the directory name is empty");
     if (o->resume_dir && strcmp(o->resume_dir, o->out_dir) != 0)
-        return usage("--resume %s: resume into the same --out directory", o->resume_dir);
+        return usage(tr, "--resume %s: resume into the same --out directory", o->resume_dir);
     tr->metrics_path = esft_path_join(o->out_dir, "metrics.jsonl");
     tr->ckpt_path = esft_path_join(o->out_dir, "checkpoint.gguf");
     tr->final_path = esft_path_join(o->out_dir, "final.gguf");
     tr->samples_path = esft_path_join(o->out_dir, "samples.jsonl");
-    if (!tr->metrics_path || !tr->ckpt_path || !tr->final_path || !tr->samples_path) return fail("out of memory");
+    if (!tr->metrics_path || !tr->ckpt_path || !tr->final_path || !tr->samples_path) return fail(tr, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
     struct stat sb;
     if (o->resume_dir && (stat(o->resume_dir, &sb) || !S_ISDIR(sb.st_mode)))
-        return fail("--resume %s: no such run directory", o->resume_dir);
-    if (!tr->lead) return ESFT_EXIT_OK;
-    if (esft_run_dir_create(o->out_dir, &err)) return fail("%s", err.msg);
-    if ((tr->lock_fd = esft_run_dir_lock(o->out_dir, &err)) < 0) return fail("%s", err.msg);
+        return fail(tr, ESFT_ERR_IO, "--resume %s: no such run directory", o->resume_dir);
+    if (!tr->lead) return ESFT_OK;
+    if ((st = esft_run_dir_create(o->out_dir, &err))) return fail(tr, st, "%s", err.msg);
+    if ((tr->lock_fd = esft_run_dir_lock(o->out_dir, &err)) < 0) return fail(tr, ESFT_ERR_IO, "%s", err.msg);
     esft_atomic_remove_stale(o->out_dir); /* temp files of killed writers (we hold the lock) */
-    if (o->resume_dir || !esft_run_dir_holds_run(o->out_dir)) return ESFT_EXIT_OK;
-    if (!o->overwrite) return usage("%s holds a run; use --resume %s or --overwrite", o->out_dir, o->out_dir);
-    if (esft_run_dir_clear(o->out_dir, &err)) return fail("%s", err.msg);
-    return ESFT_EXIT_OK;
+    if (o->resume_dir || !esft_run_dir_holds_run(o->out_dir)) return ESFT_OK;
+    if (!o->overwrite) return usage(tr, "%s holds a run; use --resume %s or --overwrite", o->out_dir, o->out_dir);
+    if ((st = esft_run_dir_clear(o->out_dir, &err))) return fail(tr, st, "%s", err.msg);
+    return ESFT_OK;
 }
 
-static int setup(trainer *tr) {
+static esft_status setup(trainer *tr) {
     const esft_train_options *o = tr->o;
     esft_err err = {{0}};
+    esft_status st;
     resume_state rs = {0};
     tr->cfg = o->cfg;
-    int rc = prepare_out_dir(tr);
+    esft_status rc = prepare_out_dir(tr);
     if (!rc && o->model_path && strlen(o->model_path) >= sizeof tr->base_path)
-        rc = usage("--model: the path is longer than %zu bytes", sizeof tr->base_path - 1);
+        rc = usage(tr, "--model: the path is longer than %zu bytes", sizeof tr->base_path - 1);
     if (rc) return rc;
     if (o->resume_dir) {
         rc = load_resume_state(tr, &rs);
     } else if (!tr->cfg.task[0]) {
-        rc = usage("--task is required (countdown, conciseness)");
+        rc = usage(tr, "--task is required (countdown, conciseness)");
     } else {
-        if (!o->model_path) rc = usage("--model FILE is required");
+        if (!o->model_path) rc = usage(tr, "--model FILE is required");
         else snprintf(tr->base_path, sizeof tr->base_path, "%s", o->model_path);
     }
     const esft_run_record *old = &rs.old;
@@ -438,42 +415,41 @@ static int setup(trainer *tr) {
         tr->iters = o->iters > 0 ? o->iters : o->resume_dir ? rs.iters_total : 10;
     }
     const char *data = o->data_path ? o->data_path : old->data.path;
-    if (!rc && esft_task_load(tr->cfg.task, data, "train", &tr->task, &err))
-        rc = strstr(err.msg, "unknown task") ? usage("%s", err.msg) : fail("%s", err.msg);
+    if (!rc && (rc = esft_task_load(tr->cfg.task, data, "train", &tr->task, &err))) rc = fail(tr, rc, "%s", err.msg);
     if (!rc) rc = check_data_file(tr, "--data", o->data_path, &old->data, &rec->data);
     if (!rc && !o->resume_dir) {
         fill_defaults(&tr->cfg, tr->task);
         tr->cfg.chat = tr->task->chat;
     }
-    if (!rc) rc = validate(&tr->cfg, tr->iters);
+    if (!rc) rc = validate(tr, &tr->cfg, tr->iters);
     if (!rc && o->resume_dir && tr->iters <= tr->start_iter)
-        rc = usage("--resume: the run already has %d iterations; pass a larger --iters", tr->start_iter);
+        rc = usage(tr, "--resume: the run already has %d iterations; pass a larger --iters", tr->start_iter);
     /* eval set: given, recorded, or the task's own */
     const char *eval_data = o->eval_data_path ? o->eval_data_path : old->eval_data.path;
     if (!rc && (eval_data || rec->eval_every > 0) &&
-        esft_task_load(tr->cfg.task, eval_data, "eval", &tr->eval_task, &err))
-        rc = fail("eval data: %s", err.msg);
+        (rc = esft_task_load(tr->cfg.task, eval_data, "eval", &tr->eval_task, &err)))
+        rc = fail(tr, rc, "eval data: %s", err.msg);
     if (!rc) rc = check_data_file(tr, "--eval-data", o->eval_data_path, &old->eval_data, &rec->eval_data);
     esft_run_record_free(&rs.old);
     if (rc || (rc = open_backend(tr))) return rc;
 
     esft_model_options mo = {.trainable = true};
     const char *load_path = rs.from_checkpoint ? tr->ckpt_path : tr->base_path;
-    if (esft_model_load(load_path, tr->be, &mo, &tr->m, &err)) return fail("%s", err.msg);
+    if ((st = esft_model_load(load_path, tr->be, &mo, &tr->m, &err))) return fail(tr, st, "%s", err.msg);
     if (!rs.from_checkpoint) tr->base_fingerprint = esft_model_fingerprint(tr->m->gguf); /* the base is the file */
-    if (esft_prompts_tokenize(tr->m, tr->task, tr->cfg.max_new, &tr->prompts, &err)) return fail("%s", err.msg);
-    if (tr->eval_task && esft_prompts_tokenize(tr->m, tr->eval_task, tr->cfg.max_new, &tr->eval_prompts, &err))
-        return fail("%s", err.msg);
-    tr->selected = calloc((size_t)tr->m->n_params, sizeof *tr->selected);
-    if (!tr->selected) return fail("out of memory");
+    /* a prompt that does not fit is the data's fault (exit 1), not a flag's */
+    if ((st = esft_prompts_tokenize(tr->m, tr->task, tr->cfg.max_new, &tr->prompts, &err)) ||
+        (tr->eval_task && (st = esft_prompts_tokenize(tr->m, tr->eval_task, tr->cfg.max_new, &tr->eval_prompts, &err))))
+        return fail(tr, st == ESFT_ERR_INVALID_ARG ? ESFT_ERR_FORMAT : st, "%s", err.msg);
     int n_sel = 0;
-    for (int i = 0; i < tr->m->n_params; i++) n_sel += tr->selected[i] = params_match(tr->cfg.params, tr->m->params[i].name);
+    if (!(tr->selected = esft_es_select(tr->m, tr->cfg.params, &n_sel)))
+        return fail(tr, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
     if (n_sel == 0) return no_params_match(tr, load_path);
-    if (!tr->lead) return ESFT_EXIT_OK;
+    if (!tr->lead) return ESFT_OK;
     rec->cfg = tr->cfg;
     rec->iters = tr->iters;
-    if (!(rec->model = realpath(tr->base_path, NULL))) return fail("%s: %s", tr->base_path, strerror(errno));
-    if (esft_run_record_write(o->out_dir, rec, &err)) return fail("%s", err.msg);
+    if (!(rec->model = realpath(tr->base_path, NULL))) return fail(tr, ESFT_ERR_IO, "%s: %s", tr->base_path, strerror(errno));
+    if ((st = esft_run_record_write(o->out_dir, rec, &err))) return fail(tr, st, "%s", err.msg);
     return open_outputs(tr);
 }
 
@@ -550,8 +526,8 @@ static cJSON *sample_line(const trainer *tr, int iter1, const char *which, int m
 
 /* K lines per iteration, alternating the best and the worst member's
  * answers to the batch's first items (the best alone when all scored the same). */
-static int write_samples(trainer *tr, int iter1, const int *batch, int B) {
-    if (!tr->samples || tr->best_member < 0) return ESFT_EXIT_OK;
+static esft_status write_samples(trainer *tr, int iter1, const int *batch, int B) {
+    if (!tr->samples || tr->best_member < 0) return ESFT_OK;
     const int K = tr->rec.log_samples;
     const bool two = tr->worst_member >= 0;
     for (int j = 0; j < K; j++) {
@@ -564,42 +540,34 @@ static int write_samples(trainer *tr, int iter1, const int *batch, int B) {
         cJSON_Delete(o);
         bool bad = !s || fprintf(tr->samples, "%s\n", s) < 0;
         free(s);
-        if (bad) return fail("%s: write failed", tr->samples_path);
+        if (bad) return fail(tr, ESFT_ERR_IO, "%s: write failed", tr->samples_path);
     }
-    if (fflush(tr->samples)) return fail("%s: write failed", tr->samples_path);
-    return ESFT_EXIT_OK;
+    if (fflush(tr->samples)) return fail(tr, ESFT_ERR_IO, "%s: write failed", tr->samples_path);
+    return ESFT_OK;
 }
 
 /* ---- the loop ---- */
 
-static esft_status set_unperturbed(trainer *tr, esft_err *err) {
-    for (int i = 0; i < tr->m->n_params; i++) {
-        esft_param *p = &tr->m->params[i];
-        if (!tr->selected[i] || p->work_is_master) continue;
-        if (esft_perturb(tr->be, &p->work, &p->master, p->n, p->id, 0, 0.0f))
-            return esft_errf(err, ESFT_ERR_DEVICE, "%s", tr->be->err.msg);
-    }
-    return ESFT_OK;
-}
 
-static int write_metrics(trainer *tr, cJSON *line) {
-    int rc = ESFT_EXIT_OK;
+static esft_status write_metrics(trainer *tr, cJSON *line) {
+    esft_status rc = ESFT_OK;
     char *s = cJSON_PrintUnformatted(line);
-    if (!s || fprintf(tr->metrics, "%s\n", s) < 0 || fflush(tr->metrics)) rc = fail("%s: write failed", tr->metrics_path);
+    if (!s || fprintf(tr->metrics, "%s\n", s) < 0 || fflush(tr->metrics)) rc = fail(tr, ESFT_ERR_IO, "%s: write failed", tr->metrics_path);
     free(s);
     return rc;
 }
 
 /* Seconds and bytes of one saved model, into the iteration's metrics line. */
-static int save_model(trainer *tr, esft_ckpt_info *info, ggml_type dtype, const char *path, const char *what,
-                      cJSON *line, const char *seconds_key, const char *bytes_key) {
+static esft_status save_model(trainer *tr, esft_ckpt_info *info, ggml_type dtype, const char *path,
+                              const char *what, cJSON *line, const char *seconds_key, const char *bytes_key) {
     esft_err err = {{0}};
+    esft_status st;
     double t0 = esft_now_seconds();
-    if (esft_checkpoint_write(tr->m, info, dtype, path, &err)) return fail("%s: %s", what, err.msg);
-    struct stat st;
+    if ((st = esft_checkpoint_write(tr->m, info, dtype, path, &err))) return fail(tr, st, "%s: %s", what, err.msg);
+    struct stat sb;
     cJSON_AddNumberToObject(line, seconds_key, esft_now_seconds() - t0);
-    cJSON_AddNumberToObject(line, bytes_key, stat(path, &st) == 0 ? (double)st.st_size : 0);
-    return ESFT_EXIT_OK;
+    cJSON_AddNumberToObject(line, bytes_key, stat(path, &sb) == 0 ? (double)sb.st_size : 0);
+    return ESFT_OK;
 }
 
 /* Saves checkpoint.gguf (f32 master, resumable) and, after the last
@@ -608,13 +576,13 @@ static int save_model(trainer *tr, esft_ckpt_info *info, ggml_type dtype, const 
  * timings are added) as esft.metrics_line, so a crash between the two
  * writes loses nothing: --resume restores the line (keep_lines_upto). The
  * timings then go into the line itself. */
-static int write_checkpoint(trainer *tr, int done, bool last, cJSON *line) {
+static esft_status write_checkpoint(trainer *tr, int done, bool last, cJSON *line) {
     char *text = cJSON_PrintUnformatted(line);
-    if (!text) return fail("out of memory");
+    if (!text) return fail(tr, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
     esft_ckpt_info info = {.cfg = tr->cfg, .iteration = done, .iters_total = tr->iters,
                            .base_fingerprint = tr->base_fingerprint, .metrics_line = text};
     snprintf(info.base_path, sizeof info.base_path, "%s", tr->base_path);
-    int rc = save_model(tr, &info, GGML_TYPE_F32, tr->ckpt_path, "checkpoint", line, "seconds_checkpoint",
+    esft_status rc = save_model(tr, &info, GGML_TYPE_F32, tr->ckpt_path, "checkpoint", line, "seconds_checkpoint",
                         "checkpoint_bytes");
     info.metrics_line = NULL; /* the final model is the same for the same run */
     if (!rc && last)
@@ -628,7 +596,7 @@ static int write_checkpoint(trainer *tr, int done, bool last, cJSON *line) {
  * gathered and summed in item order, as one process would. */
 enum { EV_REWARD, EV_CORRECT, EV_PARTS, EV_WIDTH = EV_PARTS + ESFT_TASK_MAX_PARTS };
 
-static int run_eval(trainer *tr, cJSON *line, int iter1, esft_err *err) {
+static esft_status run_eval(trainer *tr, cJSON *line, int iter1, esft_err *err) {
     const esft_dist *d = tr->dist;
     int n = tr->eval_task->n_items;
     if (tr->rec.eval_limit > 0 && tr->rec.eval_limit < n) n = tr->rec.eval_limit;
@@ -643,7 +611,7 @@ static int run_eval(trainer *tr, cJSON *line, int iter1, esft_err *err) {
     for (int i = lo; !st && i < hi; i++) items[i - lo] = i;
     esft_eval_params ep = {.max_new = tr->cfg.max_new, .max_slots = tr->rec.max_slots ? tr->rec.max_slots : 64,
                            .keep = true, .on_progress = on_eval_progress, .user = tr};
-    if (!st) st = set_unperturbed(tr, err);
+    if (!st) st = esft_es_unperturb(tr->m, tr->selected, err);
     esft_eval_result r = {0};
     if (!st && hi > lo) st = esft_evaluate(tr->m, tr->eval_task, &tr->eval_prompts, items, hi - lo, &ep, &r, err);
     for (int i = 0; !st && i < hi - lo; i++) {
@@ -655,7 +623,7 @@ static int run_eval(trainer *tr, cJSON *line, int iter1, esft_err *err) {
     esft_eval_result_free(&r, hi - lo);
     if (st) { /* this rank alone failed: the caller ends the job */
         free(items), free(mine), free(all), free(scores);
-        return ESFT_EXIT_RUNTIME;
+        return st;
     }
     esft_dist_gather_items(d, mine, n, EV_WIDTH, all, "eval scores", iter1);
     for (int i = 0; i < n; i++) {
@@ -670,7 +638,7 @@ static int run_eval(trainer *tr, cJSON *line, int iter1, esft_err *err) {
     cJSON_AddNumberToObject(line, "eval_reward", sum.mean_reward);
     cJSON_AddNumberToObject(line, "eval_items", n);
     free(items), free(mine), free(all), free(scores);
-    return ESFT_EXIT_OK;
+    return ESFT_OK;
 }
 
 /* Hash of this rank's trained master weights (the only ones ES changes),
@@ -708,54 +676,47 @@ static esft_status master_hash(trainer *tr, uint64_t *out, esft_err *err) {
 }
 
 /* Ranks compare weight hashes; a mismatch stops every rank (each sees it). */
-static int check_hashes(trainer *tr, int iter1) {
+static esft_status check_hashes(trainer *tr, int iter1) {
     const esft_dist *d = tr->dist;
     esft_err err = {{0}};
     uint64_t h = 0;
-    if (master_hash(tr, &h, &err)) return fail("weight hash: %s", err.msg);
+    esft_status st;
+    if ((st = master_hash(tr, &h, &err))) return fail(tr, st, "weight hash: %s", err.msg);
     uint64_t *all = calloc((size_t)d->size, sizeof *all);
-    if (!all) return fail("out of memory");
+    if (!all) return fail(tr, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
     esft_dist_allgather_u64(d, h, all, "weight hashes", iter1);
     char ranks[256];
     int n_bad = esft_dist_hash_mismatch(all, d->size, ranks, sizeof ranks);
-    if (n_bad && tr->lead)
-        fprintf(stderr, "esft train: iteration %d: the master weights of rank%s %s differ from rank 0's "
-                        "(weight hash %016llx, rank 0 %016llx); stopping\n",
-                iter1, n_bad > 1 ? "s" : "", ranks, (unsigned long long)all[strtol(ranks, NULL, 10)],
-                (unsigned long long)all[0]);
+    if (n_bad)
+        fail(tr, ESFT_ERR_DEVICE, "iteration %d: the master weights of rank%s %s differ from rank 0's "
+                                  "(weight hash %016llx, rank 0 %016llx); stopping",
+             iter1, n_bad > 1 ? "s" : "", ranks, (unsigned long long)all[strtol(ranks, NULL, 10)],
+             (unsigned long long)all[0]);
     free(all);
-    if (!n_bad) return ESFT_EXIT_OK;
+    if (!n_bad) return ESFT_OK;
     tr->stopped_together = true;
-    return ESFT_EXIT_RUNTIME;
+    return ESFT_ERR_DEVICE;
 }
 
 /* What a rank reports per member: reward, reward parts, tokens, seconds. */
 enum { MR_REWARD, MR_PARTS, MR_TOKENS = MR_PARTS + ESFT_TASK_MAX_PARTS, MR_GEN, MR_PERTURB, MR_SCORE, MR_WIDTH };
 
 /* Perturbs and evaluates members [lo, hi) of iteration t into mine. */
-static int eval_members(trainer *tr, int t, int lo, int hi, const int *batch, int B, double *mine) {
+static esft_status eval_members(trainer *tr, int t, int lo, int hi, const int *batch, int B, double *mine) {
     const esft_run_config *c = &tr->cfg;
-    esft_err err = {{0}};
     for (tr->member = lo; tr->member < hi; tr->member++) {
         const int k = tr->member;
         double *rec = mine + (size_t)(k - lo) * MR_WIDTH;
-        float sign;
-        uint64_t seed = esft_es_member(c->run_seed, (uint64_t)t, k, c->antithetic, &sign);
         double t0 = esft_now_seconds();
-        for (int i = 0; i < tr->m->n_params; i++) {
-            esft_param *p = &tr->m->params[i];
-            if (!tr->selected[i]) continue;
-            if (esft_perturb(tr->be, &p->work, &p->master, p->n, p->id, seed, sign * c->sigma))
-                return fail("perturb: %s", tr->be->err.msg);
-        }
-        esft_synchronize(tr->be);
+        esft_status st = esft_es_perturb_member(tr->m, tr->selected, c, t, k, tr->err);
+        if (st) return st;
         double t1 = esft_now_seconds();
         rec[MR_PERTURB] = t1 - t0;
         esft_eval_result r;
         esft_eval_params ep = {.max_new = c->max_new,
                                .max_slots = tr->rec.max_slots ? tr->rec.max_slots : (B < 64 ? B : 64),
                                .keep = tr->samples != NULL, .on_progress = on_gen_progress, .user = tr};
-        if (esft_evaluate(tr->m, tr->task, &tr->prompts, batch, B, &ep, &r, &err)) return fail("%s", err.msg);
+        if ((st = esft_evaluate(tr->m, tr->task, &tr->prompts, batch, B, &ep, &r, tr->err))) return st;
         rec[MR_GEN] = r.seconds;
         rec[MR_SCORE] = esft_now_seconds() - t1 - r.seconds;
         rec[MR_REWARD] = r.mean_reward;
@@ -763,28 +724,10 @@ static int eval_members(trainer *tr, int t, int lo, int hi, const int *batch, in
         rec[MR_TOKENS] = (double)r.new_tokens;
         if (r.responses) samples_offer(tr, k, &r);
     }
-    return ESFT_EXIT_OK;
+    return ESFT_OK;
 }
 
-/* master (+ weight decay) += Σ_j coeff_j · ε(seed_j), one fused pass per tensor */
-static int apply_update(trainer *tr, int t, const double *R, double *z, uint64_t *seeds, float *coeffs) {
-    const esft_run_config *c = &tr->cfg;
-    esft_shape_fitness(c->shaping, R, c->pop, z);
-    int n_seeds = esft_es_coefficients(c->run_seed, (uint64_t)t, z, c->pop, c->alpha, c->antithetic, seeds, coeffs);
-    int rc = ESFT_EXIT_OK;
-    for (int i = 0; i < tr->m->n_params && !rc; i++) {
-        esft_param *p = &tr->m->params[i];
-        if (!tr->selected[i]) continue;
-        if (c->weight_decay > 0 && esft_scale(tr->be, &p->master, p->n, 1.0f - c->alpha * c->weight_decay))
-            rc = fail("weight decay: %s", tr->be->err.msg);
-        else if (esft_es_update(tr->be, &p->master, p->n, p->id, seeds, coeffs, n_seeds))
-            rc = fail("es_update: %s", tr->be->err.msg);
-    }
-    esft_synchronize(tr->be);
-    return rc;
-}
-
-static int train_loop(trainer *tr) {
+static esft_status train_loop(trainer *tr) {
     const esft_run_config *c = &tr->cfg;
     const esft_dist *d = tr->dist;
     const int N = c->pop, B = c->batch < tr->task->n_items ? c->batch : tr->task->n_items;
@@ -792,15 +735,13 @@ static int train_loop(trainer *tr) {
     int lo, hi;
     esft_dist_block(N, d->size, d->rank, &lo, &hi);
     esft_err err = {{0}};
-    double *R = calloc((size_t)N, sizeof *R), *z = calloc((size_t)N, sizeof *z);
+    double *R = calloc((size_t)N, sizeof *R);
     double *parts = calloc((size_t)N * ESFT_TASK_MAX_PARTS, sizeof *parts);
     double *mine = calloc((size_t)(hi - lo + 1) * MR_WIDTH, sizeof *mine);
     double *all = calloc((size_t)N * MR_WIDTH, sizeof *all);
-    uint64_t *seeds = calloc((size_t)N, sizeof *seeds);
-    float *coeffs = calloc((size_t)N, sizeof *coeffs);
     int *batch = calloc((size_t)B, sizeof *batch);
-    int rc = ESFT_EXIT_OK;
-    if (!R || !z || !parts || !mine || !all || !seeds || !coeffs || !batch) rc = fail("out of memory");
+    esft_status rc = ESFT_OK;
+    if (!R || !parts || !mine || !all || !batch) rc = fail(tr, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
     tr->t_start = esft_now_seconds();
     if (!rc) {
         esft_train_event e = {.kind = ESFT_TRAIN_START, .model = tr->base_path, .device = tr->be->device_name,
@@ -825,7 +766,7 @@ static int train_loop(trainer *tr) {
             t_gen += rec[MR_GEN], t_perturb += rec[MR_PERTURB], t_reward += rec[MR_SCORE];
         }
         double u0 = esft_now_seconds();
-        if ((rc = apply_update(tr, t, R, z, seeds, coeffs))) break;
+        if ((rc = esft_es_apply(tr->m, tr->selected, c, t, R, tr->err))) break;
         double t_update = esft_now_seconds() - u0;
         const bool last = t + 1 == tr->iters;
         if (d->size > 1 && (last || (t + 1) % hash_every == 0) && (rc = check_hashes(tr, t + 1))) break;
@@ -867,7 +808,7 @@ static int train_loop(trainer *tr) {
         cJSON_AddNumberToObject(line, "ranks", d->size);
         if (tr->eval_task && ((tr->rec.eval_every > 0 && (t + 1) % tr->rec.eval_every == 0) || last)) {
             if ((rc = run_eval(tr, line, t + 1, &err))) {
-                fail("eval: %s", err.msg);
+                fail(tr, rc, "eval: %s", err.msg);
                 cJSON_Delete(line);
                 break;
             }
@@ -893,25 +834,25 @@ static int train_loop(trainer *tr) {
                               .final_path = tr->final_path};
         emit(tr, &e);
     }
-    free(R), free(z), free(parts), free(mine), free(all), free(seeds), free(coeffs), free(batch);
+    free(R), free(parts), free(mine), free(all), free(batch);
     return rc;
 }
 
-int esft_train(const esft_train_options *opts) {
+esft_status esft_train(const esft_train_options *opts, esft_err *err) {
     esft_dist dist;
     char msg[256] = "";
     if (esft_dist_init(&dist, opts->mpi_timeout > 0 ? opts->mpi_timeout : 1800, msg, sizeof msg))
-        return fail("MPI: %s", msg);
-    trainer tr = {.o = opts, .dist = &dist, .lead = dist.rank == 0, .lock_fd = -1,
+        return esft_errf(err, ESFT_ERR_DEVICE, "MPI: %s", msg);
+    trainer tr = {.o = opts, .err = err, .dist = &dist, .lead = dist.rank == 0, .lock_fd = -1,
                   .best_member = -1, .worst_member = -1};
-    int rc = setup(&tr);
+    esft_status rc = setup(&tr);
     /* A setup failure on any rank stops them all here, together: each rank
      * has read the same flags and files, so most failures are everyone's,
-     * and the one rank that printed the reason is enough. */
-    int worst = rc;
-    esft_dist_max_int(&dist, rc, &worst, "setup", 0);
+     * and the one rank that reports the reason is enough. */
+    int worst = (int)rc;
+    esft_dist_max_int(&dist, (int)rc, &worst, "setup", 0);
     if (worst) {
-        rc = rc ? rc : worst;
+        rc = rc ? rc : (esft_status)worst;
         tr.stopped_together = true;
     } else {
         rc = train_loop(&tr);
@@ -931,7 +872,7 @@ int esft_train(const esft_train_options *opts) {
     esft_backend_destroy(tr.be);
     /* a failure only this rank saw: the others would wait for it in the
      * next collective, so end the whole job now */
-    if (rc && !tr.stopped_together) esft_dist_abort(&dist, rc);
+    if (rc && !tr.stopped_together) esft_dist_abort(&dist, esft_exit_code(rc));
     esft_dist_finalize(&dist);
     return rc;
 }

@@ -13,8 +13,8 @@
 #define ESFT_SAVE_DTYPE_UNSET ((ggml_type)-1)
 
 /* What the loop reports while it runs, for a caller to show: rank 0 only
- * (NOTICE: any rank), and nothing with quiet. The loop itself prints only
- * its errors. */
+ * (NOTICE: any rank), and nothing with quiet. The loop itself prints
+ * nothing. */
 typedef enum esft_train_event_kind {
     ESFT_TRAIN_NOTICE,    /* text: a one-line notice (a restarted run, other data, a rank's placement) */
     ESFT_TRAIN_START,     /* the run's header */
@@ -77,8 +77,10 @@ typedef struct esft_train_options {
     bool no_bind;               /* ranks do not bind to cores */
 } esft_train_options;
 
-/* Runs (or resumes) training. Returns an exit code (0, 1, 2) after printing
- * a one-line error for failures. */
-int esft_train(const esft_train_options *opts);
+/* Runs (or resumes) training. On failure returns the status and one line
+ * in err (ESFT_ERR_INVALID_ARG: the options or the files they name are at
+ * fault). Under MPI every rank returns the failure; err is empty on the
+ * ranks that only learnt of another's. It prints nothing. */
+esft_status esft_train(const esft_train_options *opts, esft_err *err);
 
 #endif

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Checks that no source file includes a header of a higher layer:
+#  -1 include/ (the public header: declarations only)
 #   0 kernels/, backends/ (util/, every backend folder)
 #   1 models/
 #   2 frontend/ (the ES loop, tasks, evaluation, run directories)
@@ -15,10 +16,11 @@
 # back-edge in a copy and expects it to be caught.
 set -u
 ROOT=${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
-SEARCH=(backends backends/util kernels/common models frontend frontend/tasks frontend/tool)
+SEARCH=(include backends backends/util kernels/common models frontend frontend/tasks frontend/tool)
 
 layer_of() { # path relative to ROOT -> layer number, or empty for outside
   case "$1" in
+    include/*) echo -1 ;;
     kernels/*|backends/*) echo 0 ;;
     models/*) echo 1 ;;
     frontend/tool/*) echo 3 ;;
@@ -45,7 +47,7 @@ while IFS= read -r file; do
       bad=$((bad + 1))
     fi
   done < <(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$file")
-done < <(find "$ROOT/backends" "$ROOT/kernels" "$ROOT/models" "$ROOT/frontend" -type f \
+done < <(find "$ROOT/include" "$ROOT/backends" "$ROOT/kernels" "$ROOT/models" "$ROOT/frontend" -type f \
            \( -name '*.c' -o -name '*.h' -o -name '*.cu' \) | sort)
 echo "$checked includes checked, $bad back-edges"
 [ "$bad" = 0 ] && [ "$checked" -gt 0 ]

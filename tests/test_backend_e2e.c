@@ -78,7 +78,10 @@ static int train_on(const char *name, const char *model, const char *out) {
     c->shaping = (esft_shaping)-1;
     c->weight_decay = NAN;
     snprintf(c->task, sizeof c->task, "conciseness");
-    return esft_train(&o);
+    esft_err err = {{0}};
+    esft_status st = esft_train(&o, &err);
+    if (st) fprintf(stderr, "  esft_train on %s: %s\n", name, err.msg);
+    return st;
 }
 
 /* Member rewards of every iteration, as one string per metrics line. */

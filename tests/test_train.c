@@ -60,7 +60,7 @@ int main(void) {
     /* 1. only blk.0.* and output_norm.weight are trained */
     esft_train_options o = base_options(model, out1);
     snprintf(o.cfg.params, sizeof o.cfg.params, "blk.0.*,output_norm.weight");
-    CHECK(esft_train(&o) == 0);
+    CHECKF(esft_train(&o, &err) == ESFT_OK, "%s", err.msg);
     gguf_file *base = NULL, *tuned = NULL;
     CHECK(esft_gguf_open(model, &base, &err) == ESFT_OK);
     CHECKF(esft_gguf_open(final1, &tuned, &err) == ESFT_OK, "%s", err.msg);
@@ -93,7 +93,7 @@ int main(void) {
     o = base_options(model, out2);
     snprintf(o.cfg.params, sizeof o.cfg.params, "blk.1.ffn_up.weight");
     o.cfg.weight_decay = 25.0f;
-    CHECK(esft_train(&o) == 0);
+    CHECKF(esft_train(&o, &err) == ESFT_OK, "%s", err.msg);
     CHECKF(esft_gguf_open(final2, &tuned, &err) == ESFT_OK, "%s", err.msg);
     if (tuned) {
         size_t n = 0, m = 0;

@@ -103,7 +103,9 @@ int cmd_train(int argc, char **argv) {
     esft_train_report_init(&report, isatty(STDERR_FILENO));
     o.on_event = esft_train_report_event;
     o.user = &report;
-    rc = esft_train(&o);
+    esft_err err = {{0}};
+    esft_status st = esft_train(&o, &err);
     esft_train_report_fini(&report);
-    return rc;
+    if (st && err.msg[0]) fprintf(stderr, "esft train: %s\n", err.msg); /* empty: another rank's, which said it */
+    return esft_exit_code(st);
 }
