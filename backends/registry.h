@@ -16,6 +16,11 @@ typedef struct esft_device_info {
     uint64_t memory_bytes; /* 0 if unknown */
     char pci_id[32];       /* "0000:65:00.0" or "" */
     int rank;              /* lower is preferred by auto */
+    /* what the driver tells of the device, for reports (0 / "" if unknown) */
+    uint16_t pci_vendor, pci_device; /* PCI ids, [10de:2330] */
+    int compute_units;     /* SMs, compute units, or the CPU's cores */
+    int clock_mhz;         /* the highest clock */
+    char driver[192];      /* driver and library versions: "PoCL 3.1 ...; CLBlast 1.5.3" */
 } esft_device_info;
 
 /* Kinds of device a backend may drive (esft_backend_driver.kinds). */

@@ -35,9 +35,19 @@ static void progress(void *user, const esft_iteration_stats *s) {
            s->reward_min, s->reward_max, s->seconds);
 }
 
-static int fail(const char *what) {
-    fprintf(stderr, "embed: %s: %s\n", what, esft_last_error());
-    return 1;
+/* What main holds; freed on every path out. */
+typedef struct session {
+    esft_backend *be;
+    esft_model *m;
+    esft_trainer *tr;
+} session;
+
+static int finish(session *s, const char *failed) {
+    if (failed) fprintf(stderr, "embed: %s: %s\n", failed, esft_last_error());
+    esft_trainer_free(s->tr);
+    esft_model_close(s->m);
+    esft_backend_free(s->be);
+    return failed ? 1 : 0;
 }
 
 int main(int argc, char **argv) {
@@ -46,14 +56,12 @@ int main(int argc, char **argv) {
         return 2;
     }
     printf("esft %s\n", esft_version());
+    session s = {0};
     esft_backend_params bp = esft_backend_default_params();
     if (argc > 3) bp.backend = argv[3];
-    esft_backend *be = NULL;
-    if (esft_backend_init(&bp, &be)) return fail("backend");
-    printf("backend %s: %s\n", esft_backend_name(be), esft_backend_device_name(be));
-
-    esft_model *m = NULL;
-    if (esft_model_open(be, argv[1], NULL, &m)) return fail(argv[1]);
+    if (esft_backend_init(&bp, &s.be)) return finish(&s, "backend");
+    printf("backend %s: %s\n", esft_backend_name(s.be), esft_backend_device_name(s.be));
+    if (esft_model_open(s.be, argv[1], NULL, &s.m)) return finish(&s, "model");
 
     esft_trainer_params tp = esft_trainer_default_params();
     tp.pop = 4;
@@ -62,33 +70,29 @@ int main(int argc, char **argv) {
     tp.max_new = 12;
     tp.prompts = prompts;
     tp.n_prompts = 3;
-    esft_trainer *tr = NULL;
-    if (esft_trainer_init(m, &tp, &tr)) return fail("trainer");
+    if (esft_trainer_init(s.m, &tp, &s.tr)) return finish(&s, "trainer");
 
     /* iteration 1, step by step: members [2, 4) then [0, 2) */
     int calls = 0;
     double rewards[4];
-    if (esft_trainer_eval_members(tr, 2, 4, reward, &calls, rewards + 2) ||
-        esft_trainer_eval_members(tr, 0, 2, reward, &calls, rewards) || esft_trainer_apply(tr, rewards))
-        return fail("iteration 1");
+    if (esft_trainer_eval_members(s.tr, 2, 4, reward, &calls, rewards + 2) ||
+        esft_trainer_eval_members(s.tr, 0, 2, reward, &calls, rewards) || esft_trainer_apply(s.tr, rewards))
+        return finish(&s, "iteration 1");
     printf("iteration 1: member rewards %.3f %.3f %.3f %.3f\n", rewards[0], rewards[1], rewards[2], rewards[3]);
 
     /* iteration 2 by the whole-loop call */
-    if (esft_trainer_run(tr, 2, reward, &calls, progress, NULL)) return fail("iteration 2");
-    printf("%d responses scored in %d iterations\n", calls, esft_trainer_iteration(tr));
+    if (esft_trainer_run(s.tr, 2, reward, &calls, progress, NULL)) return finish(&s, "iteration 2");
+    printf("%d responses scored in %d iterations\n", calls, esft_trainer_iteration(s.tr));
 
     const char *probe = prompts[0];
     char *answer = NULL;
     esft_generate_params gp = esft_generate_default_params();
     gp.max_new = 12;
-    if (esft_model_generate(m, &probe, 1, &gp, &answer)) return fail("generate");
+    if (esft_model_generate(s.m, &probe, 1, &gp, &answer)) return finish(&s, "generate");
     printf("after training: %s \"%s\"\n", probe, answer);
     esft_free(answer);
 
-    if (esft_trainer_save(tr, argv[2], ESFT_SAVE_CHECKPOINT)) return fail(argv[2]);
+    if (esft_trainer_save(s.tr, argv[2], ESFT_SAVE_CHECKPOINT)) return finish(&s, "save");
     printf("saved %s\n", argv[2]);
-    esft_trainer_free(tr);
-    esft_model_close(m);
-    esft_backend_free(be);
-    return 0;
+    return finish(&s, NULL);
 }

@@ -140,7 +140,7 @@ static void test_against_cli(esft_backend *be, const char *dir, const char *mode
     char cmd[2048], api_out[512], cli_final[512];
     snprintf(cmd, sizeof cmd,
              "\"%s\" train --model '%s' --task conciseness --pop 4 --sigma 0.01 --alpha 0.002 --seed 7 "
-             "--max-new 12 --iters 2 --backend cpu --threads 1 --save-dtype f32 --out '%s/cli' --overwrite "
+             "--max-new 8 --iters 2 --backend cpu --threads 1 --save-dtype f32 --out '%s/cli' --overwrite "
              ">/dev/null 2>&1",
              getenv("ESFT_BIN"), model, dir);
     CHECK(run_cmd(cmd));
@@ -148,7 +148,7 @@ static void test_against_cli(esft_backend *be, const char *dir, const char *mode
     snprintf(api_out, sizeof api_out, "%s/api.gguf", dir);
 
     esft_trainer_params p = esft_trainer_default_params();
-    p.pop = 4, p.sigma = 0.01f, p.alpha = 0.002f, p.seed = 7, p.max_new = 12;
+    p.pop = 4, p.sigma = 0.01f, p.alpha = 0.002f, p.seed = 7, p.max_new = 8;
     p.prompts = concise_prompts, p.n_prompts = 2;
     esft_model *m = NULL;
     esft_trainer *tr = NULL;

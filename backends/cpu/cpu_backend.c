@@ -165,6 +165,28 @@ static void cpu_model_name(char *out, size_t cap) {
     fclose(f);
 }
 
+/* The highest clock in MHz: cpufreq's maximum where the kernel has it
+ * (virtual machines often do not), else the clock /proc/cpuinfo reports. */
+static int cpu_max_mhz(void) {
+    FILE *f = fopen("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq", "r");
+    long khz = 0;
+    if (f) {
+        if (fscanf(f, "%ld", &khz) != 1) khz = 0;
+        fclose(f);
+        if (khz > 0) return (int)(khz / 1000);
+    }
+    if (!(f = fopen("/proc/cpuinfo", "r"))) return 0;
+    char line[256];
+    double mhz = 0;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "cpu MHz", 7) == 0 && strchr(line, ':')) {
+            mhz = atof(strchr(line, ':') + 1);
+            break;
+        }
+    fclose(f);
+    return (int)(mhz + 0.5);
+}
+
 esft_status esft_cpu_backend_create(const esft_backend_options *opts, esft_backend **out,
                                     esft_err *err) {
     *out = NULL;
@@ -220,5 +242,13 @@ int esft_cpu_enumerate(esft_device_info *out, int max, esft_err *err) {
     d->memory_bytes = (pages > 0 && psize > 0) ? (uint64_t)pages * (uint64_t)psize : 0;
     d->pci_id[0] = '\0';
     d->rank = 1000; /* CPUs rank after every accelerator */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    d->compute_units = cores > 0 ? (int)cores : 0;
+    d->clock_mhz = cpu_max_mhz();
+#ifdef ESFT_HAVE_OPENBLAS
+    snprintf(d->driver, sizeof d->driver, "%.180s", openblas_get_config());
+#else
+    snprintf(d->driver, sizeof d->driver, "esft's own kernels (no OpenBLAS)");
+#endif
     return 1;
 }

@@ -61,6 +61,15 @@ int esft_cuda_enumerate(esft_device_info *out, int max, esft_err *err) {
         snprintf(d->pci_id, sizeof d->pci_id, "%04x:%02x:%02x.0", (unsigned)p.pciDomainID & 0xFFFFu,
                  (unsigned)p.pciBusID & 0xFFu, (unsigned)p.pciDeviceID & 0x1Fu);
         d->rank = 10 + i; /* before every other backend's GPUs: cuBLAS and bf16 */
+        int khz = 0, drv = 0, rt = 0;
+        cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, i);
+        cudaDriverGetVersion(&drv);
+        cudaRuntimeGetVersion(&rt);
+        d->pci_vendor = 0x10de;
+        d->compute_units = p.multiProcessorCount;
+        d->clock_mhz = khz / 1000;
+        snprintf(d->driver, sizeof d->driver, "CUDA driver %d.%d, runtime %d.%d, sm_%d%d", drv / 1000,
+                 drv % 1000 / 10, rt / 1000, rt % 1000 / 10, p.major, p.minor);
     }
     return k;
 }

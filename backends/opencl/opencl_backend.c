@@ -102,6 +102,18 @@ int esft_opencl_enumerate(esft_device_info *out, int max, esft_err *err) {
                 snprintf(d->pci_id, sizeof d->pci_id, "%04x:%02x:%02x.%x", pci.pci_domain & 0xFFFFu,
                          pci.pci_bus & 0xFFu, pci.pci_device & 0x1Fu, pci.pci_function & 0x7u);
         }
+        cl_uint units = 0, mhz = 0, vendor = 0;
+        clGetDeviceInfo(devs[i], CL_DEVICE_MAX_COMPUTE_UNITS, sizeof units, &units, NULL);
+        clGetDeviceInfo(devs[i], CL_DEVICE_MAX_CLOCK_FREQUENCY, sizeof mhz, &mhz, NULL);
+        clGetDeviceInfo(devs[i], CL_DEVICE_VENDOR_ID, sizeof vendor, &vendor, NULL);
+        d->compute_units = (int)units;
+        d->clock_mhz = (int)mhz;
+        if (d->is_gpu && vendor <= 0xFFFFu) d->pci_vendor = (uint16_t)vendor; /* a PCI id on GPUs */
+        char plat_version[512] = "", driver[256] = ""; /* a short buffer gets nothing at all */
+        clGetPlatformInfo(plat[i], CL_PLATFORM_VERSION, sizeof plat_version - 1, plat_version, NULL);
+        clGetDeviceInfo(devs[i], CL_DRIVER_VERSION, sizeof driver - 1, driver, NULL);
+        snprintf(d->driver, sizeof d->driver, "%.95s, driver %.63s; CLBlast %s", plat_version, driver,
+                 ESFT_CLBLAST_VERSION);
         /* GPUs first; other accelerators next; CPU OpenCL devices after the
          * cpu backend (rank 1000), so auto on a CPU-only machine picks cpu */
         d->rank = d->is_gpu ? 100 + i : (type & CL_DEVICE_TYPE_CPU) ? 2000 + i : 500 + i;

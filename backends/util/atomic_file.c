@@ -25,10 +25,23 @@ static const char *node_kind(mode_t m) {
     return "not a regular file";
 }
 
+/* A new file needs a directory it can be created in. */
+static esft_status check_new_file_dir(const char *path, esft_err *err) {
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + (slash == path) : 1, slash ? path : ".");
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return esft_errf(err, ESFT_ERR_IO, "%s: the directory %s does not exist", path, dir);
+    if (access(dir, W_OK | X_OK) != 0)
+        return esft_errf(err, ESFT_ERR_IO, "%s: cannot create files in %s: %s", path, dir, strerror(errno));
+    return ESFT_OK;
+}
+
 esft_status esft_atomic_check_target(const char *path, esft_err *err) {
     struct stat st;
     if (lstat(path, &st) != 0)
-        return errno == ENOENT ? ESFT_OK : esft_errf(err, ESFT_ERR_IO, "%s: %s", path, strerror(errno));
+        return errno == ENOENT ? check_new_file_dir(path, err) : esft_errf(err, ESFT_ERR_IO, "%s: %s", path, strerror(errno));
     if (S_ISREG(st.st_mode)) return ESFT_OK;
     return esft_errf(err, ESFT_ERR_IO, "%s is %s, not a regular file; esft writes only regular files",
                      path, node_kind(st.st_mode));
@@ -59,7 +72,7 @@ esft_status esft_atomic_open(esft_atomic_file *f, const char *path, esft_err *er
     if (lstat(f->tmp, &ts) == 0 && S_ISREG(ts.st_mode)) unlink(f->tmp);
     int fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0) {
-        st = esft_errf(err, ESFT_ERR_IO, "%s: cannot create %s: %s", path, f->tmp, strerror(errno));
+        st = esft_errf(err, ESFT_ERR_IO, "cannot create %s: %s", f->tmp, strerror(errno));
         release(f);
         return st;
     }

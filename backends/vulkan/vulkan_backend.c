@@ -234,10 +234,26 @@ int esft_vulkan_enumerate(esft_device_info *out, int max, esft_err *err) {
         VkPhysicalDevicePCIBusInfoPropertiesEXT pci = {
             .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PCI_BUS_INFO_PROPERTIES_EXT};
         bool have_pci = has_device_ext(&f, devs[i], VK_EXT_PCI_BUS_INFO_EXTENSION_NAME);
+        VkPhysicalDeviceProperties base;
+        f.vkGetPhysicalDeviceProperties(devs[i], &base);
+        /* the driver's name and version string: core in Vulkan 1.2 */
+        VkPhysicalDeviceDriverProperties drv = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES,
+                                                .pNext = have_pci ? &pci : NULL};
+        const bool have_drv = base.apiVersion >= VK_API_VERSION_1_2;
         VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,
-                                          .pNext = have_pci ? &pci : NULL};
+                                          .pNext = have_drv ? (void *)&drv : have_pci ? (void *)&pci : NULL};
         f.vkGetPhysicalDeviceProperties2(devs[i], &p2);
         const VkPhysicalDeviceProperties *p = &p2.properties;
+        d->pci_vendor = (uint16_t)p->vendorID;
+        d->pci_device = (uint16_t)p->deviceID;
+        if (have_drv)
+            snprintf(d->driver, sizeof d->driver, "%.60s %.80s, Vulkan %u.%u.%u", drv.driverName, drv.driverInfo,
+                     VK_API_VERSION_MAJOR(p->apiVersion), VK_API_VERSION_MINOR(p->apiVersion),
+                     VK_API_VERSION_PATCH(p->apiVersion));
+        else
+            snprintf(d->driver, sizeof d->driver, "driver version %u, Vulkan %u.%u.%u", p->driverVersion,
+                     VK_API_VERSION_MAJOR(p->apiVersion), VK_API_VERSION_MINOR(p->apiVersion),
+                     VK_API_VERSION_PATCH(p->apiVersion));
         snprintf(d->name, sizeof d->name, "%.127s", p->deviceName);
         VkPhysicalDeviceType t = p->deviceType;
         d->is_gpu = t == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU ||

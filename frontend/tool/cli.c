@@ -119,8 +119,9 @@ int cli_parse(const cli_command *cmd, int argc, char **argv, const char **pos, i
             cli_print_help(cmd);
             return -1;
         }
-        if (a[1] != '-') return usage_error(cmd, "unknown option '%s'", a);
-        const char *name = a + 2;
+        /* the one short option: -o for --out, where a command has --out */
+        const char *name = strcmp(a, "-o") == 0 ? "out" : a[1] == '-' ? a + 2 : NULL;
+        if (!name) return usage_error(cmd, "unknown option '%s'", a);
         const char *eq = strchr(name, '=');
         size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
         const cli_opt *o = NULL;

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_measure.h"
+#include "bench_report.h"
 #include "cli.h"
 #include "commands.h"
 #include "generate.h"
@@ -25,50 +27,7 @@ static int parse_int_list(const char *s, int *out, int max) {
     return n;
 }
 
-/* Multiply-adds per token in the model's matmuls (LM head included). */
-static double matmul_flops_per_token(const esft_model *m) {
-    double params = 0;
-    for (int l = 0; l < m->hp.n_layer; l++) {
-        const esft_layer *L = &m->layers[l];
-        const esft_param *w[] = {L->wq, L->wk, L->wv, L->wo, L->w_gate, L->w_up, L->w_down};
-        for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) params += (double)w[i]->n;
-    }
-    params += (double)m->output->n;
-    return 2.0 * params;
-}
-
-static int run_generate(esft_model *m, int batch, int prompt_len, int max_new, double *seconds,
-                        long *new_tokens) {
-    esft_gen_request *reqs = calloc((size_t)batch, sizeof *reqs);
-    esft_gen_result *res = calloc((size_t)batch, sizeof *res);
-    int32_t *ids = malloc((size_t)batch * prompt_len * sizeof *ids);
-    if (!reqs || !res || !ids) return ESFT_EXIT_RUNTIME;
-    uint64_t x = 12345;
-    for (int b = 0; b < batch; b++) {
-        for (int i = 0; i < prompt_len; i++) {
-            x = x * 6364136223846793005ull + 1442695040888963407ull;
-            ids[(size_t)b * prompt_len + i] = (int32_t)((x >> 33) % 256); /* byte tokens */
-        }
-        reqs[b] = (esft_gen_request){ids + (size_t)b * prompt_len, prompt_len};
-    }
-    esft_gen_params gp = {.max_new = max_new, .ignore_eog = true};
-    esft_gen_stats st;
-    esft_err err = {{0}};
-    int rc = ESFT_EXIT_OK;
-    if (esft_generate(m, reqs, batch, &gp, res, &st, &err)) {
-        fprintf(stderr, "esft bench: %s\n", err.msg);
-        rc = ESFT_EXIT_RUNTIME;
-    }
-    *seconds = st.seconds;
-    *new_tokens = st.new_tokens;
-    for (int b = 0; b < batch; b++) esft_gen_result_free(&res[b]);
-    free(reqs);
-    free(res);
-    free(ids);
-    return rc;
-}
-
-static int bench_decode(int argc, char **argv) {
+static int decode_command(int argc, char **argv) {
     cli_common c = CLI_COMMON_INIT;
     const char *batches = "1,8,32,64";
     int prompt_len = 16, n_new = 32;
@@ -106,7 +65,7 @@ static int bench_decode(int argc, char **argv) {
         esft_backend_destroy(be);
         return ESFT_EXIT_RUNTIME;
     }
-    const double flops = matmul_flops_per_token(m);
+    const double flops = bench_matmul_flops_per_token(m);
     printf("model %s (%s, %.1fM params), backend %s (%s), %d threads\n", path,
            esft_arch_name(m->hp.arch), esft_model_n_elements(m) / 1e6, be->kind, be->device_name,
            be->n_threads);
@@ -118,92 +77,35 @@ static int bench_decode(int argc, char **argv) {
     printf("matmul weights %.3f GB (%s)\n", weight_bytes / 1e9, esft_dtype_name(be->work_dtype));
     printf("%6s %12s %14s %14s %12s\n", "batch", "decode tok/s", "matmul GFLOP/s", "weight GB/s",
            "prefill tok/s");
-    double warm_s;
-    long warm_n;
-    rc = run_generate(m, 1, prompt_len, 2, &warm_s, &warm_n); /* warm-up */
+    double tps, prefill;
+    rc = bench_decode(m, 1, prompt_len, 1, &tps, &prefill, &err) ? ESFT_EXIT_RUNTIME : ESFT_EXIT_OK; /* warm-up */
     for (int i = 0; i < nb && !rc; i++) {
-        double t_prefill, t_full;
-        long n1, n2;
-        if ((rc = run_generate(m, bs[i], prompt_len, 1, &t_prefill, &n1)) ||
-            (rc = run_generate(m, bs[i], prompt_len, n_new + 1, &t_full, &n2)))
+        if (bench_decode(m, bs[i], prompt_len, n_new, &tps, &prefill, &err)) {
+            rc = ESFT_EXIT_RUNTIME;
             break;
-        double dt = t_full - t_prefill;
-        double toks = (double)(n2 - n1);
-        double tps = dt > 0 ? toks / dt : 0;
+        }
         printf("%6d %12.1f %14.1f %14.1f %12.1f\n", bs[i], tps, tps * flops / 1e9,
-               tps / bs[i] * weight_bytes / 1e9,
-               t_prefill > 0 ? bs[i] * (double)prompt_len / t_prefill : 0);
+               tps / bs[i] * weight_bytes / 1e9, prefill);
         fflush(stdout);
     }
+    if (rc) fprintf(stderr, "esft bench decode: %s\n", err.msg);
     esft_model_free(m);
     esft_backend_destroy(be);
     return rc;
 }
 
-/* Host copy of n f32 values in dtype wd (f32, f16 or bf16), for upload into
- * a buffer of that dtype; NULL when out of memory. */
-static void *host_in_dtype(const float *src, size_t n, esft_dtype wd) {
-    const ggml_type t = wd == ESFT_F16 ? GGML_TYPE_F16 : wd == ESFT_BF16 ? GGML_TYPE_BF16 : GGML_TYPE_F32;
-    void *dst = malloc(n * esft_dtype_size(wd));
-    esft_err err = {{0}};
-    if (dst && esft_ggml_quantize(t, src, dst, n, &err)) {
-        free(dst);
-        return NULL;
-    }
-    return dst;
-}
-
-/* Seconds per call of y = x W^T into *sec, repeated for about 0.5 s (or
- * reps times); a failing warm-up call (say, an unsupported dtype) stops it. */
-static esft_status time_matmul(esft_backend *be, esft_buf *y, const esft_buf *x, const esft_buf *w,
-                               int T, int N, int K, int reps, double *sec) {
-    esft_status st = esft_matmul(be, y, x, w, NULL, T, N, K);
-    if (st || (st = esft_synchronize(be))) return st;
-    int n = 0;
-    double t0 = esft_now_seconds(), dt;
-    do {
-        esft_matmul(be, y, x, w, NULL, T, N, K);
-        n++;
-        esft_synchronize(be);
-        dt = esft_now_seconds() - t0;
-    } while (reps ? n < reps : dt < 0.5);
-    *sec = dt / n;
-    return ESFT_OK;
-}
-
 /* One row of the matmul table: W in the backend's work dtype, x and y f32. */
 static int matmul_row(esft_backend *be, int T, int N, int K, int reps) {
-    const esft_dtype wd = be->work_dtype;
-    const size_t nw = (size_t)N * K, nx = (size_t)T * K;
-    esft_buf x = {0}, w = {0}, y = {0};
-    float *host = malloc((nw > nx ? nw : nx) * sizeof *host);
-    void *wh = NULL;
+    esft_err err = {{0}};
     double sec;
-    int rc = ESFT_EXIT_OK;
-    if (host)
-        for (size_t i = 0; i < (nw > nx ? nw : nx); i++)
-            host[i] = (float)((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
-    if (!host || !(wh = host_in_dtype(host, nw, wd)) || esft_buf_alloc(be, &x, ESFT_F32, nx) ||
-        esft_buf_alloc(be, &w, wd, nw) || esft_buf_alloc(be, &y, ESFT_F32, (size_t)T * N)) {
-        fprintf(stderr, "esft bench: allocation for matmul %dx%dx%d failed\n", T, N, K);
-        rc = ESFT_EXIT_RUNTIME;
-    } else if (esft_upload(&w, 0, wh, nw) || esft_upload(&x, 0, host, nx)) {
-        fprintf(stderr, "esft bench: upload for matmul %dx%dx%d failed: %s\n", T, N, K, be->err.msg);
-        rc = ESFT_EXIT_RUNTIME;
-    } else if (time_matmul(be, &y, &x, &w, T, N, K, reps, &sec)) {
-        fprintf(stderr, "esft bench: matmul %dx%dx%d: %s\n", T, N, K, be->err.msg);
-        rc = ESFT_EXIT_RUNTIME;
-    } else {
-        const double flops = 2.0 * T * N * K / sec;
-        printf("%6d %6d %6d %12.1f %9.3f %10.3f\n", T, N, K, flops / 1e9, flops / 1e12, sec * 1e3);
-        fflush(stdout);
+    if (bench_matmul(be, T, N, K, 0.5, reps, &sec, &err)) {
+        fprintf(stderr, "esft bench: %s\n", err.msg);
+        return ESFT_EXIT_RUNTIME;
     }
-    free(wh);
-    free(host);
-    esft_buf_free(&x);
-    esft_buf_free(&w);
-    esft_buf_free(&y);
-    return rc;
+    const double flops = 2.0 * T * N * K / sec;
+    printf("%6d %6d %6d %12.1f %9.3f %10.3f\n", T, N, K, flops / 1e9, flops / 1e12, sec * 1e3);
+    fflush(stdout);
+    return ESFT_EXIT_OK;
 }
 
 /* GFLOP/s (and TFLOP/s) of the backend's matmul at decode and prefill
@@ -236,46 +138,23 @@ static int matmul_table(esft_backend *be, const esft_device_info *dev, int reps,
 /* Normals/s and bytes/s of perturb (f32 master -> work-dtype copy) and
  * es_update (f32 master in place) over n weights. */
 static int noise_table(esft_backend *be, size_t n) {
-    const esft_dtype wd = be->work_dtype;
-    esft_buf master = {0}, work = {0};
-    if (esft_buf_alloc(be, &master, ESFT_F32, n) || esft_buf_alloc(be, &work, wd, n)) {
-        fprintf(stderr, "esft bench: allocation of %zu weights failed\n", n);
-        esft_buf_free(&master);
-        return ESFT_EXIT_RUNTIME;
-    }
-    float *zero = calloc(n, sizeof *zero);
-    if (zero) esft_upload(&master, 0, zero, n);
-    free(zero);
-    uint64_t seeds[30];
-    float coeffs[30];
-    for (int k = 0; k < 30; k++) seeds[k] = 1000 + (uint64_t)k, coeffs[k] = 1e-6f;
     printf("\nES noise over %zu weights (master f32, work %s)\n%-14s %14s %10s %10s\n", n,
-           esft_dtype_name(wd), "op", "G normals/s", "GB/s", "ms/call");
-    struct { const char *name; int k; } rows[] = {{"perturb", 0}, {"es_update K=1", 1}, {"es_update K=30", 30}};
+           esft_dtype_name(be->work_dtype), "op", "G normals/s", "GB/s", "ms/call");
+    static const struct { const char *name; int members; } rows[] = {
+        {"perturb", 0}, {"es_update K=1", 1}, {"es_update K=30", 30}};
     for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
-        int calls = 0;
-        double t0 = esft_now_seconds(), dt;
-        do {
-            if (rows[r].k == 0) esft_perturb(be, &work, &master, n, 7, 42, 0.001f);
-            else esft_es_update(be, &master, n, 7, seeds, coeffs, rows[r].k);
-            esft_synchronize(be);
-            calls++;
-            dt = esft_now_seconds() - t0;
-        } while (dt < 0.5 || calls < 2);
-        const double normals = (double)n * (rows[r].k ? rows[r].k : 1) * calls;
-        /* perturb reads f32 and writes the work dtype; es_update reads and
-         * writes f32 */
-        const double per = rows[r].k ? 8.0 : 4.0 + (double)esft_dtype_size(wd);
-        const double bytes = per * (double)n * calls;
-        printf("%-14s %14.3f %10.1f %10.2f\n", rows[r].name, normals / dt / 1e9, bytes / dt / 1e9,
-               dt * 1e3 / calls);
+        double gn, gb, ms;
+        esft_err err = {{0}};
+        if (bench_noise(be, n, rows[r].members, 0.5, &gn, &gb, &ms, &err)) {
+            fprintf(stderr, "esft bench: %s\n", err.msg);
+            return ESFT_EXIT_RUNTIME;
+        }
+        printf("%-14s %14.3f %10.1f %10.2f\n", rows[r].name, gn, gb, ms);
     }
-    esft_buf_free(&master);
-    esft_buf_free(&work);
     return ESFT_EXIT_OK;
 }
 
-static int bench_matmul(int argc, char **argv) {
+static int matmul_command(int argc, char **argv) {
     cli_common c = CLI_COMMON_INIT;
     int reps = 0;
     bool large = false, dry_run = false;
@@ -302,7 +181,7 @@ static int bench_matmul(int argc, char **argv) {
     return rc;
 }
 
-static int bench_ops(int argc, char **argv) {
+static int ops_command(int argc, char **argv) {
     cli_common c = CLI_COMMON_INIT;
     int weights_m = 16;
     bool large = false;
@@ -332,14 +211,19 @@ static int bench_ops(int argc, char **argv) {
 }
 
 int cmd_bench(int argc, char **argv) {
-    if (argc >= 2 && strcmp(argv[1], "decode") == 0) return bench_decode(argc - 1, argv + 1);
-    if (argc >= 2 && strcmp(argv[1], "matmul") == 0) return bench_matmul(argc - 1, argv + 1);
-    if (argc >= 2 && strcmp(argv[1], "ops") == 0) return bench_ops(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "decode") == 0) return decode_command(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "matmul") == 0) return matmul_command(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "ops") == 0) return ops_command(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "report") == 0) return bench_report_command(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "compare") == 0) return bench_compare_command(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "device") == 0) return bench_device_command(argc - 1, argv + 1);
     FILE *out = (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) ? stdout : stderr;
-    fprintf(out, "usage: esft bench decode|ops|matmul [options]\n\n"
+    fprintf(out, "usage: esft bench decode|ops|matmul|report|compare [options]\n\n"
                  "  decode   tokens/s per batch size on a model, with the matmul GFLOP/s reached\n"
                  "  ops      matmul GFLOP/s and perturb/es_update normals/s on a backend\n"
-                 "  matmul   the backend's matmul GFLOP/s at decode and prefill shapes\n\n"
+                 "  matmul   the backend's matmul GFLOP/s at decode and prefill shapes\n"
+                 "  report   every device, measured the same way: one Markdown and JSON report\n"
+                 "  compare  ratios of two reports' figures\n\n"
                  "Run 'esft bench <what> --help' for options.\n");
     return out == stdout ? ESFT_EXIT_OK : ESFT_EXIT_USAGE;
 }

@@ -33,20 +33,9 @@ int cmd_plot(int argc, char **argv) {
         "each run by its directory.",
         opts, (int)(sizeof opts / sizeof opts[0]), 1, ESFT_PLOT_MAX_RUNS};
 
-    /* cli_parse knows only long options: spell -o as --out. */
-    char **args = malloc((size_t)(argc + 1) * sizeof *args);
-    if (!args) return ESFT_EXIT_RUNTIME;
-    bool literal = false;
-    for (int i = 0; i < argc; i++) {
-        args[i] = argv[i];
-        if (i > 0 && !literal && strcmp(argv[i], "--") == 0) literal = true;
-        if (i > 0 && !literal && strcmp(argv[i], "-o") == 0) args[i] = (char *)"--out";
-    }
-    args[argc] = NULL;
     const char *pos[ESFT_PLOT_MAX_RUNS];
     int n_pos = 0;
-    int rc = cli_parse(&cmd, argc, args, pos, &n_pos);
-    free(args);
+    int rc = cli_parse(&cmd, argc, argv, pos, &n_pos);
     if (rc) return rc < 0 ? ESFT_EXIT_OK : rc;
 
     static char in_bufs[ESFT_PLOT_MAX_RUNS][4096];

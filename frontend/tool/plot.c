@@ -421,7 +421,9 @@ double esft_plot_acc_px(const esft_plot_layout *L, double acc) {
 #endif
 #endif
 #ifdef PLOT_ASAN
-const char *__lsan_default_suppressions(void);
+/* visible: the sanitizer runtime looks the hook up by name (the build hides
+ * symbols by default) */
+__attribute__((visibility("default"))) const char *__lsan_default_suppressions(void);
 const char *__lsan_default_suppressions(void) { return "leak:libfontconfig.so\n"; }
 #endif
 

@@ -1,0 +1,37 @@
+/* Timed measurements for `esft bench`: each returns numbers, prints
+ * nothing, and fails with a status and a message. The tables of `bench
+ * decode|matmul|ops` and the devices of `bench report` are made of these. */
+#ifndef ESFT_BENCH_MEASURE_H
+#define ESFT_BENCH_MEASURE_H
+
+#include <stddef.h>
+
+#include "model.h"
+
+/* Multiply-adds ×2 per token in the model's matmuls (LM head included). */
+double bench_matmul_flops_per_token(const esft_model *m);
+
+/* Decode tokens/s of `batch` sequences of prompt_len random byte tokens:
+ * time(prefill + n_new+1 tokens) − time(prefill + 1 token), after nothing
+ * else (the caller warms up). prefill_tok_s: prompt tokens/s of the
+ * prefill-only run. */
+esft_status bench_decode(esft_model *m, int batch, int prompt_len, int n_new, double *tok_s, double *prefill_tok_s,
+                         esft_err *err);
+
+/* Seconds per call of y = x·Wᵀ (x [T×K] f32, W [N×K] in the backend's work
+ * dtype), repeated for min_seconds (or reps calls when reps > 0) after a
+ * warm-up call. */
+esft_status bench_matmul(esft_backend *be, int T, int N, int K, double min_seconds, int reps, double *seconds,
+                         esft_err *err);
+
+/* perturb (members == 0: f32 master → work copy) or es_update with
+ * `members` seeds over n weights, repeated for min_seconds: Gnormals/s and
+ * GB/s moved (perturb reads 4 B and writes the work dtype per weight;
+ * es_update reads and writes 4 B). */
+esft_status bench_noise(esft_backend *be, size_t n, int members, double min_seconds, double *gnormals_per_s,
+                        double *gbytes_per_s, double *ms_per_call, esft_err *err);
+
+/* Device-to-device copy of `bytes`: GB/s of bytes read plus written. */
+esft_status bench_copy(esft_backend *be, size_t bytes, double min_seconds, double *gbytes_per_s, esft_err *err);
+
+#endif
