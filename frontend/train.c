@@ -124,6 +124,11 @@ static int merge_resume_config(esft_run_config *cfg, const esft_run_config *ck, 
     if (cfg->batch && cfg->batch != ck->batch) CONFLICT("--batch", "%d", cfg->batch, "%d", ck->batch);
     if (cfg->max_new && cfg->max_new != ck->max_new) CONFLICT("--max-new", "%d", cfg->max_new, "%d", ck->max_new);
     if (cfg->task[0] && strcmp(cfg->task, ck->task)) CONFLICT("--task", "%s", cfg->task, "%s", ck->task);
+    if (cfg->reward[0] && strcmp(cfg->reward, ck->reward)) CONFLICT("--reward", "%s", cfg->reward, "%s", ck->reward);
+    if (cfg->reward_arg[0] && strcmp(cfg->reward_arg, ck->reward_arg))
+        CONFLICT("--reward-arg", "%s", cfg->reward_arg, "%s", ck->reward_arg);
+    if (cfg->eval_split > 0 && cfg->eval_split != ck->eval_split)
+        CONFLICT("--eval-split", "%g", cfg->eval_split, "%g", ck->eval_split);
     if ((int)cfg->shaping >= 0 && cfg->shaping != ck->shaping)
         CONFLICT("--shaping", "%s", esft_shaping_name(cfg->shaping), "%s", esft_shaping_name(ck->shaping));
     if (cfg->params[0] && strcmp(cfg->params, ck->params)) CONFLICT("--params", "%s", cfg->params, "%s", ck->params);
@@ -363,6 +368,14 @@ static int check_data_file(trainer *tr, const char *flag, const char *given, con
     return ESFT_EXIT_OK;
 }
 
+/* A task that does not load: flags that do not fit together or name no
+ * task or reward are a usage error, bad data a runtime one. */
+static int task_error(const esft_err *err, const char *what) {
+    bool flags = strncmp(err->msg, "--", 2) == 0 || strncmp(err->msg, "unknown ", 8) == 0 ||
+                 strncmp(err->msg, "no eval set", 11) == 0;
+    return flags ? usage("%s", err->msg) : fail("%s%s", what, err->msg);
+}
+
 /* A setting that does not change the weights: given, else recorded, else 0. */
 static int setting(int given, int recorded, bool have_record) {
     return given >= 0 ? given : have_record ? recorded : 0;
@@ -416,8 +429,8 @@ static int setup(trainer *tr) {
     if (rc) return rc;
     if (o->resume_dir) {
         rc = load_resume_state(tr, &rs);
-    } else if (!tr->cfg.task[0]) {
-        rc = usage("--task is required (countdown, conciseness)");
+    } else if (!tr->cfg.task[0] && !tr->cfg.reward[0]) {
+        rc = usage("--task (countdown, conciseness) or --data FILE --reward NAME is required");
     } else {
         if (!o->model_path) rc = usage("--model FILE is required");
         else snprintf(tr->base_path, sizeof tr->base_path, "%s", o->model_path);
@@ -438,8 +451,9 @@ static int setup(trainer *tr) {
         tr->iters = o->iters > 0 ? o->iters : o->resume_dir ? rs.iters_total : 10;
     }
     const char *data = o->data_path ? o->data_path : old->data.path;
-    if (!rc && esft_task_load(tr->cfg.task, data, "train", &tr->task, &err))
-        rc = strstr(err.msg, "unknown task") ? usage("%s", err.msg) : fail("%s", err.msg);
+    const esft_run_config *c = &tr->cfg;
+    esft_task_spec spec = {c->task, c->reward, c->reward_arg[0] ? c->reward_arg : NULL, c->eval_split};
+    if (!rc && esft_task_open(&spec, data, "train", &tr->task, &err)) rc = task_error(&err, "");
     if (!rc) rc = check_data_file(tr, "--data", o->data_path, &old->data, &rec->data);
     if (!rc && !o->resume_dir) {
         fill_defaults(&tr->cfg, tr->task);
@@ -450,9 +464,9 @@ static int setup(trainer *tr) {
         rc = usage("--resume: the run already has %d iterations; pass a larger --iters", tr->start_iter);
     /* eval set: given, recorded, or the task's own */
     const char *eval_data = o->eval_data_path ? o->eval_data_path : old->eval_data.path;
-    if (!rc && (eval_data || rec->eval_every > 0) &&
-        esft_task_load(tr->cfg.task, eval_data, "eval", &tr->eval_task, &err))
-        rc = fail("eval data: %s", err.msg);
+    if (!rc && (eval_data || rec->eval_every > 0 || spec.eval_split > 0) &&
+        esft_task_open_eval(&spec, data, eval_data, &tr->eval_task, &err))
+        rc = task_error(&err, "eval data: ");
     if (!rc) rc = check_data_file(tr, "--eval-data", o->eval_data_path, &old->eval_data, &rec->eval_data);
     esft_run_record_free(&rs.old);
     if (rc || (rc = open_backend(tr))) return rc;
@@ -804,7 +818,7 @@ static int train_loop(trainer *tr) {
     tr->t_start = esft_now_seconds();
     if (!rc) {
         esft_train_event e = {.kind = ESFT_TRAIN_START, .model = tr->base_path, .device = tr->be->device_name,
-                              .task = c->task, .n_items = tr->task->n_items, .batch = B, .max_new = c->max_new,
+                              .task = tr->task->name, .n_items = tr->task->n_items, .batch = B, .max_new = c->max_new,
                               .ranks = d->size, .sigma = c->sigma, .alpha = c->alpha};
         emit(tr, &e);
     }
