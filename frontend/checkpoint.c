@@ -88,6 +88,9 @@ static esft_status set_info_keys(gguf_writer *w, const esft_ckpt_info *info, esf
     if (!st) st = esft_gguf_writer_set_u32(w, "esft.batch", (uint32_t)c->batch, err);
     if (!st) st = esft_gguf_writer_set_u32(w, "esft.max_new", (uint32_t)c->max_new, err);
     if (!st) st = esft_gguf_writer_set_str(w, "esft.task", c->task, err);
+    if (!st) st = esft_gguf_writer_set_str(w, "esft.reward", c->reward, err);
+    if (!st) st = esft_gguf_writer_set_str(w, "esft.reward_arg", c->reward_arg, err);
+    if (!st) st = esft_gguf_writer_set_f32(w, "esft.eval_split", c->eval_split, err);
     if (!st) st = esft_gguf_writer_set_str(w, "esft.shaping", esft_shaping_name(c->shaping), err);
     if (!st) st = esft_gguf_writer_set_bool(w, "esft.antithetic", c->antithetic, err);
     if (!st) st = esft_gguf_writer_set_str(w, "esft.params", c->params, err);
@@ -155,6 +158,11 @@ esft_status esft_checkpoint_read_info(const gguf_file *f, esft_ckpt_info *info, 
     ok = ok && esft_gguf_get_u64(f, "esft.base.fingerprint", &info->base_fingerprint);
     ok = ok && task && shaping && params && base && esft_shaping_from_name(shaping, &c->shaping);
     info->metrics_line = esft_gguf_get_str(f, "esft.metrics_line");
+    /* absent in checkpoints of built-in tasks written before data sets */
+    const char *reward = esft_gguf_get_str(f, "esft.reward"), *reward_arg = esft_gguf_get_str(f, "esft.reward_arg");
+    if (!esft_gguf_get_f32(f, "esft.eval_split", &c->eval_split)) c->eval_split = 0;
+    snprintf(c->reward, sizeof c->reward, "%s", reward ? reward : "");
+    snprintf(c->reward_arg, sizeof c->reward_arg, "%s", reward_arg ? reward_arg : "");
     if (!ok)
         return esft_errf(err, ESFT_ERR_FORMAT, "%s: not an esft checkpoint (esft.* keys missing or invalid)",
                          esft_gguf_path(f));

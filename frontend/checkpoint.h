@@ -19,7 +19,10 @@ typedef struct esft_run_config {
     int pop;
     float sigma, alpha;
     int batch, max_new;
-    char task[32];
+    char task[32];        /* a built-in task, or "" for a data set scored by reward */
+    char reward[32];      /* reward.h name scoring a data set ("" for a built-in task) */
+    char reward_arg[256]; /* --reward-arg ("" when none) */
+    float eval_split;     /* fraction of the data held out as the eval set (0: none) */
     esft_shaping shaping;
     bool antithetic;
     char params[256];     /* tensor glob(s), comma-separated; "*" = all */

@@ -216,6 +216,9 @@ esft_status esft_run_record_write(const char *dir, const esft_run_record *r, esf
     cJSON_AddStringToObject(o, "esft_version", ESFT_VERSION);
     cJSON_AddStringToObject(o, "model", r->model);
     cJSON_AddStringToObject(o, "task", c->task);
+    cJSON_AddStringToObject(o, "reward", c->reward);
+    cJSON_AddStringToObject(o, "reward_arg", c->reward_arg);
+    cJSON_AddNumberToObject(o, "eval_split", c->eval_split);
     cJSON_AddItemToObject(o, "data", print_to_json(&r->data));
     cJSON_AddItemToObject(o, "eval_data", print_to_json(&r->eval_data));
     for (size_t i = 0; i < N_NUMBERS; i++) {
@@ -272,6 +275,11 @@ esft_status esft_run_record_read(const char *dir, esft_run_record *r, esft_err *
         r->model = strdup(model->valuestring);
         snprintf(c->task, sizeof c->task, "%s", task->valuestring);
         snprintf(c->params, sizeof c->params, "%s", params->valuestring);
+        /* absent in runs of built-in tasks recorded before data sets */
+        const cJSON *reward = FIELD("reward"), *reward_arg = FIELD("reward_arg"), *split = FIELD("eval_split");
+        snprintf(c->reward, sizeof c->reward, "%s", cJSON_IsString(reward) ? reward->valuestring : "");
+        snprintf(c->reward_arg, sizeof c->reward_arg, "%s", cJSON_IsString(reward_arg) ? reward_arg->valuestring : "");
+        c->eval_split = cJSON_IsNumber(split) ? (float)split->valuedouble : 0.0f;
         snprintf(r->save_dtype, sizeof r->save_dtype, "%s", save->valuestring);
         c->run_seed = strtoull(seed->valuestring, NULL, 10);
         c->antithetic = cJSON_IsTrue(FIELD("antithetic"));

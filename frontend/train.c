@@ -102,6 +102,11 @@ static esft_status merge_resume_config(trainer *tr, esft_run_config *cfg, const 
     if (cfg->batch && cfg->batch != ck->batch) CONFLICT("--batch", "%d", cfg->batch, "%d", ck->batch);
     if (cfg->max_new && cfg->max_new != ck->max_new) CONFLICT("--max-new", "%d", cfg->max_new, "%d", ck->max_new);
     if (cfg->task[0] && strcmp(cfg->task, ck->task)) CONFLICT("--task", "%s", cfg->task, "%s", ck->task);
+    if (cfg->reward[0] && strcmp(cfg->reward, ck->reward)) CONFLICT("--reward", "%s", cfg->reward, "%s", ck->reward);
+    if (cfg->reward_arg[0] && strcmp(cfg->reward_arg, ck->reward_arg))
+        CONFLICT("--reward-arg", "%s", cfg->reward_arg, "%s", ck->reward_arg);
+    if (cfg->eval_split > 0 && cfg->eval_split != ck->eval_split)
+        CONFLICT("--eval-split", "%g", cfg->eval_split, "%g", ck->eval_split);
     if ((int)cfg->shaping >= 0 && cfg->shaping != ck->shaping)
         CONFLICT("--shaping", "%s", esft_shaping_name(cfg->shaping), "%s", esft_shaping_name(ck->shaping));
     if (cfg->params[0] && strcmp(cfg->params, ck->params)) CONFLICT("--params", "%s", cfg->params, "%s", ck->params);
@@ -393,8 +398,8 @@ static esft_status setup(trainer *tr) {
     if (rc) return rc;
     if (o->resume_dir) {
         rc = load_resume_state(tr, &rs);
-    } else if (!tr->cfg.task[0]) {
-        rc = usage(tr, "--task is required (countdown, conciseness)");
+    } else if (!tr->cfg.task[0] && !tr->cfg.reward[0]) {
+        rc = usage(tr, "--task (countdown, conciseness) or --data FILE --reward NAME is required");
     } else {
         if (!o->model_path) rc = usage(tr, "--model FILE is required");
         else snprintf(tr->base_path, sizeof tr->base_path, "%s", o->model_path);
@@ -415,7 +420,11 @@ static esft_status setup(trainer *tr) {
         tr->iters = o->iters > 0 ? o->iters : o->resume_dir ? rs.iters_total : 10;
     }
     const char *data = o->data_path ? o->data_path : old->data.path;
-    if (!rc && (rc = esft_task_load(tr->cfg.task, data, "train", &tr->task, &err))) rc = fail(tr, rc, "%s", err.msg);
+    /* flags that do not fit together or name no task or reward come back as
+     * ESFT_ERR_INVALID_ARG (a usage error), bad data as FORMAT or IO */
+    const esft_run_config *c = &tr->cfg;
+    esft_task_spec spec = {c->task, c->reward, c->reward_arg[0] ? c->reward_arg : NULL, c->eval_split};
+    if (!rc && (rc = esft_task_open(&spec, data, "train", &tr->task, &err))) rc = fail(tr, rc, "%s", err.msg);
     if (!rc) rc = check_data_file(tr, "--data", o->data_path, &old->data, &rec->data);
     if (!rc && !o->resume_dir) {
         fill_defaults(&tr->cfg, tr->task);
@@ -426,8 +435,8 @@ static esft_status setup(trainer *tr) {
         rc = usage(tr, "--resume: the run already has %d iterations; pass a larger --iters", tr->start_iter);
     /* eval set: given, recorded, or the task's own */
     const char *eval_data = o->eval_data_path ? o->eval_data_path : old->eval_data.path;
-    if (!rc && (eval_data || rec->eval_every > 0) &&
-        (rc = esft_task_load(tr->cfg.task, eval_data, "eval", &tr->eval_task, &err)))
+    if (!rc && (eval_data || rec->eval_every > 0 || spec.eval_split > 0) &&
+        (rc = esft_task_open_eval(&spec, data, eval_data, &tr->eval_task, &err)))
         rc = fail(tr, rc, "eval data: %s", err.msg);
     if (!rc) rc = check_data_file(tr, "--eval-data", o->eval_data_path, &old->eval_data, &rec->eval_data);
     esft_run_record_free(&rs.old);
@@ -745,7 +754,7 @@ static esft_status train_loop(trainer *tr) {
     tr->t_start = esft_now_seconds();
     if (!rc) {
         esft_train_event e = {.kind = ESFT_TRAIN_START, .model = tr->base_path, .device = tr->be->device_name,
-                              .task = c->task, .n_items = tr->task->n_items, .batch = B, .max_new = c->max_new,
+                              .task = tr->task->name, .n_items = tr->task->n_items, .batch = B, .max_new = c->max_new,
                               .ranks = d->size, .sigma = c->sigma, .alpha = c->alpha};
         emit(tr, &e);
     }

@@ -28,16 +28,7 @@
 static char tmp_dir[256];
 
 static const char *write_tmp(const char *name, const char *content) {
-    static char path[512];
-    snprintf(path, sizeof path, "%s/%s", tmp_dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f) {
-        perror(path);
-        exit(1);
-    }
-    fputs(content, f);
-    fclose(f);
-    return path;
+    return test_write_tmp(tmp_dir, name, content, strlen(content));
 }
 
 /* ---------------------------------------------------------------------- */

@@ -66,6 +66,19 @@ static inline void test_remove_tmpdir(const char *dir) {
     if (system(cmd) != 0) fprintf(stderr, "note: could not remove %s\n", dir);
 }
 
+/* Writes len bytes to dir/name and returns the path (a static buffer,
+ * valid until the next call); exits the test on failure. */
+static inline const char *test_write_tmp(const char *dir, const char *name, const void *content, size_t len) {
+    static char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(content, 1, len, f) != len || fclose(f) != 0) {
+        perror(path);
+        exit(1);
+    }
+    return path;
+}
+
 /* Exit code for "required resource absent": ctest reports the test skipped. */
 #define TEST_SKIP_CODE 77
 

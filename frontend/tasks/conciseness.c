@@ -6,6 +6,7 @@
  * reference scores the decoded text as is). */
 #include <ctype.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -47,11 +48,9 @@ static bool answer_matches(const char *r, size_t n, const char *target) {
     return n == strlen(target) && strncasecmp(r, target, n) == 0 && memchr(r, '\0', n) == NULL;
 }
 
-static void conciseness_score(const esft_task *t, int item, const char *response, size_t len,
+static void conciseness_score(const void *data, const char *target, const char *response, size_t len,
                               esft_score *out) {
-    memset(out, 0, sizeof *out);
-    if (!t || item < 0 || item >= t->n_items || !response) return;
-    const char *target = t->items[item].target;
+    (void)data;
     double lr = (double)esft_utf8_length(response, len);
     double lt = (double)esft_utf8_length(target, strlen(target));
     double gap = fabs(lr - lt);
@@ -60,14 +59,28 @@ static void conciseness_score(const esft_task *t, int item, const char *response
     out->correct = answer_matches(response, len, target);
 }
 
+/* On a data set: the record's answer is the target. */
+static esft_status conciseness_prepare(const cJSON *record, const char *where, const char *arg, void **data,
+                                       char **target, esft_err *err) {
+    (void)arg, (void)data;
+    const char *answer;
+    esft_status st = esft_task_get_string(where, record, "answer", true, false, &answer, err);
+    if (st) return st;
+    if (!(*target = strdup(answer))) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: out of memory", where);
+    return ESFT_OK;
+}
+
+const esft_reward esft_reward_conciseness = {
+    .name = "conciseness", .reads = "answer", .n_parts = 1, .part_names = {"length"},
+    .prepare = conciseness_prepare, .score = conciseness_score, .free_data = NULL,
+};
+
 static esft_task *new_task(int n) {
     esft_task *t = esft_task_alloc("conciseness", n);
     if (!t) return NULL;
-    t->n_parts = 1;
-    t->part_names[0] = "length";
+    esft_task_use_reward(t, &esft_reward_conciseness);
     t->default_max_new = 100;
     t->chat = false; /* the reference tokenizes the bare prompt, no chat template */
-    t->score = conciseness_score;
     return t;
 }
 
@@ -110,12 +123,14 @@ esft_status esft_conciseness_load(const char *path, const char *split, esft_task
     const cJSON *it;
     cJSON_ArrayForEach(it, root) {
         const char *prompt, *target;
+        char where[600];
+        snprintf(where, sizeof where, "%s: item %d", path, i);
         if (!cJSON_IsObject(it)) {
-            st = esft_errf(err, ESFT_ERR_FORMAT, "%s: item %d: expected a JSON object", path, i);
+            st = esft_errf(err, ESFT_ERR_FORMAT, "%s: expected a JSON object", where);
             break;
         }
-        if ((st = esft_task_get_string(path, i, it, "prompt", true, false, &prompt, err))) break;
-        if ((st = esft_task_get_string(path, i, it, "target", true, false, &target, err))) break;
+        if ((st = esft_task_get_string(where, it, "prompt", true, false, &prompt, err))) break;
+        if ((st = esft_task_get_string(where, it, "target", true, false, &target, err))) break;
         t->items[i].prompt = strdup(prompt);
         t->items[i].target = strdup(target);
         if (!t->items[i].prompt || !t->items[i].target) {

@@ -438,24 +438,16 @@ double esft_countdown_answer_reward(const char *r, size_t n, const int64_t *numb
 /* ---------------------------------------------------------------------- */
 /* The task.                                                               */
 
-static void countdown_score(const esft_task *t, int item, const char *response, size_t len,
+static void countdown_score(const void *data, const char *target, const char *response, size_t len,
                             esft_score *out) {
-    memset(out, 0, sizeof *out);
-    if (!t || item < 0 || item >= t->n_items || !response) return;
-    const esft_countdown_item *d = t->items[item].data;
+    (void)target;
+    const esft_countdown_item *d = data;
     double f = esft_countdown_format_reward(response, len);
     double a = esft_countdown_answer_reward(response, len, d->numbers, d->n_numbers, d->target);
     out->reward = f * 0.1 + a;
     out->parts[0] = f;
     out->parts[1] = a;
     out->correct = a == 1.0;
-}
-
-static void countdown_free_data(esft_task *t) {
-    for (int i = 0; i < t->n_items; i++) {
-        free(t->items[i].data);
-        t->items[i].data = NULL;
-    }
 }
 
 /* Python's float(): surrounding whitespace, decimal or exponent notation,
@@ -472,36 +464,32 @@ static bool parse_target(const char *s, double *out) {
     return true;
 }
 
-static esft_status load_item(const char *path, int i, const cJSON *it, esft_task_item *item,
-                             esft_err *err) {
-    if (!cJSON_IsObject(it))
-        return esft_errf(err, ESFT_ERR_FORMAT, "%s: item %d: expected a JSON object", path, i);
-    const char *context, *target, *solution;
+/* The reward's fields of a record: numbers and target. */
+static esft_status countdown_prepare(const cJSON *it, const char *where, const char *arg, void **data,
+                                     char **target_out, esft_err *err) {
+    (void)arg;
+    const char *target;
     esft_status st;
-    if ((st = esft_task_get_string(path, i, it, "context", true, false, &context, err))) return st;
-    if ((st = esft_task_get_string(path, i, it, "target", true, false, &target, err))) return st;
-    if ((st = esft_task_get_string(path, i, it, "solution", false, true, &solution, err))) return st;
+    if ((st = esft_task_get_string(where, it, "target", true, false, &target, err))) return st;
     const cJSON *nums = cJSON_GetObjectItemCaseSensitive(it, "numbers");
-    if (!nums) return esft_errf(err, ESFT_ERR_FORMAT, "%s: item %d: field 'numbers' is missing", path, i);
+    if (!nums) return esft_errf(err, ESFT_ERR_FORMAT, "%s: field 'numbers' is missing", where);
     if (!cJSON_IsArray(nums))
-        return esft_errf(err, ESFT_ERR_FORMAT, "%s: item %d: field 'numbers' must be an array of integers",
-                         path, i);
+        return esft_errf(err, ESFT_ERR_FORMAT, "%s: field 'numbers' must be an array of integers", where);
     int k = cJSON_GetArraySize(nums);
-    if (k == 0) return esft_errf(err, ESFT_ERR_FORMAT, "%s: item %d: field 'numbers' is empty", path, i);
+    if (k == 0) return esft_errf(err, ESFT_ERR_FORMAT, "%s: field 'numbers' is empty", where);
     if (k > ESFT_COUNTDOWN_MAX_NUMBERS)
-        return esft_errf(err, ESFT_ERR_FORMAT, "%s: item %d: field 'numbers' has %d entries (at most %d)",
-                         path, i, k, ESFT_COUNTDOWN_MAX_NUMBERS);
+        return esft_errf(err, ESFT_ERR_FORMAT, "%s: field 'numbers' has %d entries (at most %d)", where, k,
+                         ESFT_COUNTDOWN_MAX_NUMBERS);
     esft_countdown_item *d = calloc(1, sizeof *d);
-    if (!d) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: item %d: out of memory", path, i);
+    if (!d) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: out of memory", where);
     int j = 0;
     const cJSON *e;
     cJSON_ArrayForEach(e, nums) {
         double v = cJSON_IsNumber(e) ? e->valuedouble : -1.0;
         if (!cJSON_IsNumber(e) || !(v >= 0.0) || v > 9007199254740992.0 || v != floor(v)) {
             free(d);
-            return esft_errf(err, ESFT_ERR_FORMAT,
-                             "%s: item %d: field 'numbers': entry %d is not a non-negative integer", path,
-                             i, j);
+            return esft_errf(err, ESFT_ERR_FORMAT, "%s: field 'numbers': entry %d is not a non-negative integer",
+                             where, j);
         }
         d->numbers[j++] = (int64_t)v;
     }
@@ -509,14 +497,29 @@ static esft_status load_item(const char *path, int i, const cJSON *it, esft_task
     if (!parse_target(target, &d->target)) {
         char qb[ESFT_QUOTE_MAX];
         free(d);
-        return esft_errf(err, ESFT_ERR_FORMAT, "%s: item %d: field 'target' ('%s') is not a finite number",
-                         path, i, esft_quote(target, strlen(target), qb, sizeof qb));
+        return esft_errf(err, ESFT_ERR_FORMAT, "%s: field 'target' ('%s') is not a finite number", where,
+                         esft_quote(target, strlen(target), qb, sizeof qb));
     }
-    item->data = d;
-    item->prompt = strdup(context);
-    item->target = strdup(target);
-    if (!item->prompt || !item->target)
-        return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: item %d: out of memory", path, i);
+    *data = d;
+    if (!(*target_out = strdup(target))) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: out of memory", where);
+    return ESFT_OK;
+}
+
+const esft_reward esft_reward_countdown = {
+    .name = "countdown", .reads = "numbers, target", .n_parts = 2, .part_names = {"format", "answer"},
+    .prepare = countdown_prepare, .score = countdown_score, .free_data = NULL,
+};
+
+static esft_status load_item(const char *path, int i, const cJSON *it, esft_task_item *item, esft_err *err) {
+    char where[600];
+    snprintf(where, sizeof where, "%s: item %d", path, i);
+    if (!cJSON_IsObject(it)) return esft_errf(err, ESFT_ERR_FORMAT, "%s: expected a JSON object", where);
+    const char *context, *solution;
+    esft_status st;
+    if ((st = esft_task_get_string(where, it, "context", true, false, &context, err))) return st;
+    if ((st = esft_task_get_string(where, it, "solution", false, true, &solution, err))) return st;
+    if ((st = countdown_prepare(it, where, NULL, &item->data, &item->target, err))) return st;
+    if (!(item->prompt = strdup(context))) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: out of memory", where);
     return ESFT_OK;
 }
 
@@ -535,13 +538,9 @@ esft_status esft_countdown_load(const char *path, esft_task **out, esft_err *err
         cJSON_Delete(root);
         return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     }
-    t->n_parts = 2;
-    t->part_names[0] = "format";
-    t->part_names[1] = "answer";
+    esft_task_use_reward(t, &esft_reward_countdown);
     t->default_max_new = 1024;
     t->chat = false;
-    t->score = countdown_score;
-    t->free_data = countdown_free_data;
     int i = 0;
     const cJSON *it;
     cJSON_ArrayForEach(it, root) {

@@ -25,7 +25,13 @@ esft_task *esft_task_alloc(const char *name, int n_items) {
     return t;
 }
 
-esft_status esft_task_read_json_array(const char *path, cJSON **out, esft_err *err) {
+int esft_text_line(const char *buf, size_t pos) {
+    int line = 1;
+    for (size_t i = 0; i < pos; i++) line += buf[i] == '\n';
+    return line;
+}
+
+esft_status esft_task_read_text(const char *path, char **out, size_t *len, esft_err *err) {
     *out = NULL;
     size_t n = 0;
     errno = 0;
@@ -33,15 +39,27 @@ esft_status esft_task_read_json_array(const char *path, cJSON **out, esft_err *e
     if (!buf)
         return esft_errf(err, errno == ENOMEM ? ESFT_ERR_OUT_OF_MEMORY : ESFT_ERR_IO,
                          "%s: cannot read: %s", path, esft_read_error(errno ? errno : EIO));
-    if (strlen(buf) != n) {
+    size_t nul = strlen(buf);
+    if (nul != n) {
+        int line = esft_text_line(buf, nul);
         free(buf);
-        return esft_errf(err, ESFT_ERR_FORMAT, "%s: not a JSON text (contains a NUL byte)", path);
+        return esft_errf(err, ESFT_ERR_FORMAT, "%s:%d: not a JSON text (contains a NUL byte)", path, line);
     }
-    size_t ws = strspn(buf, " \t\r\n");
-    if (buf[ws] == '\0') {
+    if (buf[strspn(buf, " \t\r\n")] == '\0') {
         free(buf);
-        return esft_errf(err, ESFT_ERR_FORMAT, "%s: the file is empty (expected a JSON array of items)", path);
+        return esft_errf(err, ESFT_ERR_FORMAT, "%s: the file is empty (expected JSON records)", path);
     }
+    *out = buf;
+    *len = n;
+    return ESFT_OK;
+}
+
+esft_status esft_task_read_json_array(const char *path, cJSON **out, esft_err *err) {
+    *out = NULL;
+    size_t n = 0;
+    char *buf;
+    esft_status st = esft_task_read_text(path, &buf, &n, err);
+    if (st) return st;
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithOpts(buf, &end, 1);
     if (!root) {
@@ -72,18 +90,18 @@ esft_status esft_task_read_json_array(const char *path, cJSON **out, esft_err *e
     return ESFT_OK;
 }
 
-esft_status esft_task_get_string(const char *path, int index, const cJSON *item, const char *key,
-                                 bool required, bool allow_empty, const char **out, esft_err *err) {
+esft_status esft_task_get_string(const char *where, const cJSON *item, const char *key, bool required,
+                                 bool allow_empty, const char **out, esft_err *err) {
     *out = NULL;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(item, key);
     if (!v) {
         if (!required) return ESFT_OK;
-        return esft_errf(err, ESFT_ERR_FORMAT, "%s: item %d: field '%s' is missing", path, index, key);
+        return esft_errf(err, ESFT_ERR_FORMAT, "%s: field '%s' is missing", where, key);
     }
     if (!cJSON_IsString(v) || !v->valuestring)
-        return esft_errf(err, ESFT_ERR_FORMAT, "%s: item %d: field '%s' must be a string", path, index, key);
+        return esft_errf(err, ESFT_ERR_FORMAT, "%s: field '%s' must be a string", where, key);
     if (!allow_empty && v->valuestring[0] == '\0')
-        return esft_errf(err, ESFT_ERR_FORMAT, "%s: item %d: field '%s' is empty", path, index, key);
+        return esft_errf(err, ESFT_ERR_FORMAT, "%s: field '%s' is empty", where, key);
     *out = v->valuestring;
     return ESFT_OK;
 }
@@ -102,6 +120,64 @@ esft_status esft_task_load(const char *name, const char *path, const char *split
     return st;
 }
 
+void esft_task_use_reward(esft_task *t, const esft_reward *reward) {
+    t->reward = reward;
+    t->n_parts = reward->n_parts;
+    for (int k = 0; k < reward->n_parts; k++) t->part_names[k] = reward->part_names[k];
+    t->score = esft_reward_task_score;
+    t->free_data = esft_reward_task_free_data;
+}
+
+esft_status esft_task_open(const esft_task_spec *spec, const char *path, const char *split, esft_task **out,
+                           esft_err *err) {
+    if (!out || !spec) return esft_errf(err, ESFT_ERR_INVALID_ARG, "esft_task_open: out or spec is NULL");
+    *out = NULL;
+    bool has_task = spec->task && spec->task[0], has_reward = spec->reward && spec->reward[0];
+    if (has_task && has_reward)
+        return esft_errf(err, ESFT_ERR_INVALID_ARG,
+                         "--task %s and --reward %s: a built-in task has its own reward; --reward scores a --data "
+                         "set of records",
+                         spec->task, spec->reward);
+    if (!has_reward) {
+        if (spec->eval_split > 0)
+            return esft_errf(err, ESFT_ERR_INVALID_ARG,
+                             "--eval-split holds out part of a --reward data set; a built-in task takes --eval-data");
+        if (spec->reward_arg)
+            return esft_errf(err, ESFT_ERR_INVALID_ARG, "--reward-arg needs --reward NAME");
+        return esft_task_load(spec->task, path, split, out, err);
+    }
+    const esft_reward *reward = esft_reward_find(spec->reward);
+    if (!reward) return esft_errf(err, ESFT_ERR_INVALID_ARG, "unknown reward '%s' (%s)", spec->reward, esft_reward_list);
+    if (spec->reward_arg && !reward->arg)
+        return esft_errf(err, ESFT_ERR_INVALID_ARG, "--reward-arg: the %s reward takes no argument", reward->name);
+    if (!(spec->eval_split >= 0 && spec->eval_split < 1))
+        return esft_errf(err, ESFT_ERR_INVALID_ARG, "--eval-split %g: the held-out fraction must be in [0, 1)",
+                         spec->eval_split);
+    if (!path)
+        return esft_errf(err, ESFT_ERR_INVALID_ARG,
+                         "--reward %s needs --data FILE (JSONL, or a JSON array, of records with a 'prompt')",
+                         reward->name);
+    esft_status st = esft_dataset_task_load(path, reward, spec->reward_arg, split, spec->eval_split, out, err);
+    if (st == ESFT_OK) snprintf((*out)->source, sizeof (*out)->source, "%s", path);
+    return st;
+}
+
+esft_status esft_task_open_eval(const esft_task_spec *spec, const char *data_path, const char *eval_path,
+                                esft_task **out, esft_err *err) {
+    if (eval_path && spec->eval_split > 0)
+        return esft_errf(err, ESFT_ERR_INVALID_ARG,
+                         "--eval-data and --eval-split both name an eval set; give one of them");
+    if (eval_path) {
+        esft_task_spec whole = *spec;
+        whole.eval_split = 0; /* an eval file is all eval */
+        return esft_task_open(&whole, eval_path, "eval", out, err);
+    }
+    if (spec->reward && spec->reward[0] && !(spec->eval_split > 0))
+        return esft_errf(err, ESFT_ERR_INVALID_ARG,
+                         "no eval set for --reward %s: give --eval-data FILE or --eval-split P", spec->reward);
+    return esft_task_open(spec, spec->eval_split > 0 ? data_path : NULL, "eval", out, err);
+}
+
 /* Frees the task: its private data first (free_data), then each item's
  * prompt and target, the items and the task. */
 void esft_task_free(esft_task *t) {
@@ -111,6 +187,7 @@ void esft_task_free(esft_task *t) {
         for (int i = 0; i < t->n_items; i++) {
             free(t->items[i].prompt);
             free(t->items[i].target);
+            cJSON_Delete(t->items[i].record);
         }
         free(t->items);
     }

@@ -20,8 +20,12 @@ typedef struct esft_score {
 typedef struct esft_task_item {
     char *prompt;   /* exactly what the model is given (no chat template added) */
     char *target;   /* reference answer as text, for reports */
-    void *data;     /* task-private (numbers of a countdown problem ...) */
+    void *data;     /* the reward's view of the item (numbers of a countdown problem ...) */
+    void *record;   /* a data-set task's record (cJSON object, owned), kept whole for
+                       rewards and a later chat template; NULL for built-in formats */
 } esft_task_item;
+
+typedef struct esft_reward esft_reward; /* reward.h */
 
 typedef struct esft_task esft_task;
 struct esft_task {
@@ -36,7 +40,17 @@ struct esft_task {
     /* Scores response (len bytes, not NUL-terminated necessarily) to item i. */
     void (*score)(const esft_task *t, int item, const char *response, size_t len, esft_score *out);
     void (*free_data)(esft_task *t);
+    const esft_reward *reward;   /* what scores the items (score calls it) */
 };
+
+/* A task as a run names it: a built-in task (its own data format and
+ * reward), or a data set of records scored by a built-in reward. */
+typedef struct esft_task_spec {
+    const char *task;       /* countdown | conciseness; NULL or "" with reward */
+    const char *reward;     /* reward.h name, for a data set (--data) of records */
+    const char *reward_arg; /* --reward-arg (regex pattern, numeric tolerance); NULL: none */
+    double eval_split;      /* fraction of the data held out as the eval set (0: none) */
+} esft_task_spec;
 
 /* Names of the built-in tasks, NULL-terminated. */
 extern const char *const esft_task_names[];
@@ -46,6 +60,15 @@ extern const char *const esft_task_names[];
  * Errors name the file, the item index and the field at fault. */
 esft_status esft_task_load(const char *name, const char *path, const char *split, esft_task **out,
                            esft_err *err);
+/* The train ("train") or eval ("eval") set of a task spec from path. For a
+ * data set, the split selects the training or held-out records when
+ * spec->eval_split > 0 and is ignored otherwise (every record). */
+esft_status esft_task_open(const esft_task_spec *spec, const char *path, const char *split, esft_task **out,
+                           esft_err *err);
+/* The eval set of a run: eval_path when given, else the part of data_path
+ * held out by spec->eval_split, else the task's built-in eval set. */
+esft_status esft_task_open_eval(const esft_task_spec *spec, const char *data_path, const char *eval_path,
+                                esft_task **out, esft_err *err);
 void esft_task_free(esft_task *t);
 
 #endif

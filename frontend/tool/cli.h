@@ -65,6 +65,15 @@ typedef struct cli_common {
     {"threads", CLI_INT, &(c).threads, "N", "host threads (default: all cores)", 0, 4096},       \
     {"device", CLI_INT, &(c).device, "I", "device index within the backend (auto: within the backend it ranks first, see 'esft devices'); default auto's pick or 0, train under MPI the rank's local rank", 0, 64}
 
+/* A data set scored by a built-in reward (train, eval, score). */
+#define CLI_REWARD_OPTS(reward, arg, split)                                                                  \
+    {"reward", CLI_STR, &(reward), "R",                                                                      \
+     "score a --data set of records: exact | numeric | regex | countdown | conciseness | sudoku | arc", 0, 0}, \
+    {"reward-arg", CLI_STR, &(arg), "A",                                                                     \
+     "the reward's argument: regex pattern (else each record's 'pattern'), numeric tolerance (default 1e-6)", \
+     0, 0},                                                                                                  \
+    {"eval-split", CLI_FLOAT, &(split), "P", "hold out the fraction P of --data (chosen by prompt hash) for eval", 0, 1}
+
 /* The model a command runs: `given` (--model), else the default model.
  * Writes the path to out; when the default is used and missing, prints a
  * one-line error saying how to get it and returns ESFT_EXIT_RUNTIME; a

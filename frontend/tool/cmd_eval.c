@@ -60,12 +60,15 @@ static void show_progress(void *user, const esft_gen_progress *p) {
 int cmd_eval(int argc, char **argv) {
     cli_common c = CLI_COMMON_INIT;
     const char *task_name = NULL, *data = NULL, *out = NULL, *kl_base = NULL, *split = "eval";
+    const char *reward = NULL, *reward_arg = NULL;
+    float eval_split = 0;
     int limit = 0, offset = 0, max_new = 0, max_slots = 64;
     const cli_opt opts[] = {
         {"model", CLI_STR, &c.model, "FILE", "GGUF model (default: SmolLM2-135M-Instruct)", 0, 0},
         {"task", CLI_STR, &task_name, "T", "countdown | conciseness", 0, 0},
-        {"data", CLI_STR, &data, "FILE", "evaluation data (default: the task's built-in set)", 0, 0},
-        {"split", CLI_STR, &split, "S", "built-in set to use without --data: train | eval (default eval)", 0, 0},
+        {"data", CLI_STR, &data, "FILE", "evaluation data (default: the task's built-in set); with --reward: JSONL or a JSON array of records", 0, 0},
+        CLI_REWARD_OPTS(reward, reward_arg, eval_split),
+        {"split", CLI_STR, &split, "S", "built-in set without --data, or with --eval-split the part of --data: train | eval (default eval)", 0, 0},
         {"limit", CLI_INT, &limit, "N", "evaluate N items (default all)", 0, 1 << 24},
         {"offset", CLI_INT, &offset, "O", "skip the first O items", 0, 1 << 24},
         {"max-new", CLI_INT, &max_new, "N", "tokens per response (default: the task's)", 1, 1 << 20},
@@ -74,13 +77,13 @@ int cmd_eval(int argc, char **argv) {
         {"kl-base", CLI_STR, &kl_base, "FILE", "also report mean per-token KL(model || base) on the responses", 0, 0},
         CLI_COMMON_OPTS(c),
     };
-    const cli_command cmd = {"eval", "--task T [--data F] [options]",
+    const cli_command cmd = {"eval", "--task T [--data F] | --data F --reward R [options]",
                              "Greedy responses of a model on a task: accuracy and mean reward.", opts,
                              (int)(sizeof opts / sizeof opts[0]), 0, 0};
     int rc = cli_parse(&cmd, argc, argv, NULL, NULL);
     if (rc) return rc < 0 ? ESFT_EXIT_OK : rc;
-    if (!task_name) {
-        fprintf(stderr, "esft eval: --task is required (countdown, conciseness)\n");
+    if (!task_name && !reward) {
+        fprintf(stderr, "esft eval: --task (countdown, conciseness) or --data FILE --reward NAME is required\n");
         return ESFT_EXIT_USAGE;
     }
     esft_err err = {{0}};
@@ -89,9 +92,11 @@ int cmd_eval(int argc, char **argv) {
         return ESFT_EXIT_RUNTIME;
     }
     esft_task *t = NULL;
-    if (esft_task_load(task_name, data, split, &t, &err)) {
+    esft_task_spec spec = {task_name, reward, reward_arg, eval_split};
+    if (esft_task_open(&spec, data, split, &t, &err)) {
         fprintf(stderr, "esft eval: %s\n", err.msg);
-        return strstr(err.msg, "unknown task") ? ESFT_EXIT_USAGE : ESFT_EXIT_RUNTIME;
+        bool flags = strncmp(err.msg, "unknown ", 8) == 0 || strncmp(err.msg, "--", 2) == 0;
+        return flags ? ESFT_EXIT_USAGE : ESFT_EXIT_RUNTIME;
     }
     int n = t->n_items - offset;
     if (n <= 0) {
@@ -121,7 +126,7 @@ int cmd_eval(int argc, char **argv) {
     if (!st) st = esft_evaluate(m, t, &prompts, items, n, &ep, &r, &err);
     esft_progress_fini(&progress);
     if (st) goto fail;
-    printf("%s on %s (%d items): accuracy %.2f%% (%d/%d), mean reward %.4f", model_path, task_name, n,
+    printf("%s on %s (%d items): accuracy %.2f%% (%d/%d), mean reward %.4f", model_path, t->name, n,
            100.0 * r.accuracy, (int)(r.accuracy * n + 0.5), n, r.mean_reward);
     for (int k = 0; k < t->n_parts; k++) printf(", %s %.4f", t->part_names[k], r.mean_parts[k]);
     printf(" | %ld tokens in %.1f s\n", r.new_tokens, r.seconds);

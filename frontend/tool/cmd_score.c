@@ -14,26 +14,29 @@
 
 int cmd_score(int argc, char **argv) {
     const char *task_name = NULL, *data = NULL, *split = NULL, *responses = NULL, *out_path = NULL;
+    const char *reward = NULL, *reward_arg = NULL;
+    float eval_split = 0;
     const cli_opt opts[] = {
         {"task", CLI_STR, &task_name, "T", "task: countdown | conciseness", 0, 0},
-        {"data", CLI_STR, &data, "FILE", "task data set (JSON array); default: the task's built-in set", 0, 0},
+        {"data", CLI_STR, &data, "FILE", "task data set (JSON array); default: the task's built-in set; with --reward: JSONL or a JSON array of records", 0, 0},
+        CLI_REWARD_OPTS(reward, reward_arg, eval_split),
         {"split", CLI_STR, &split, "S", "built-in set to use: train | eval (default train)", 0, 0},
         {"responses", CLI_STR, &responses, "FILE",
          "JSONL of {\"index\": item (default: line order), \"response\": text}", 0, 0},
         {"out", CLI_STR, &out_path, "FILE", "write the scores here instead of stdout", 0, 0},
     };
-    const cli_command cmd = {"score", "--task T [--data FILE] --responses FILE.jsonl [--out FILE.jsonl]",
+    const cli_command cmd = {"score", "--task T [--data FILE] | --data FILE --reward R  --responses FILE.jsonl [--out FILE.jsonl]",
                              "Scores responses with a task's reward; prints one JSON line per response\n"
                              "({index, reward, <parts>, correct}) and a summary on stderr.",
                              opts, (int)(sizeof opts / sizeof opts[0]), 0, 0};
     int rc = cli_parse(&cmd, argc, argv, NULL, NULL);
     if (rc) return rc < 0 ? ESFT_EXIT_OK : rc;
-    if (!task_name || !responses) {
-        fprintf(stderr, "esft score: --task and --responses are required (see 'esft score --help')\n");
+    if ((!task_name && !reward) || !responses) {
+        fprintf(stderr, "esft score: --task (or --reward) and --responses are required (see 'esft score --help')\n");
         return ESFT_EXIT_USAGE;
     }
-    bool known = false;
-    for (int i = 0; esft_task_names[i]; i++) known |= strcmp(esft_task_names[i], task_name) == 0;
+    bool known = !task_name;
+    for (int i = 0; task_name && esft_task_names[i]; i++) known |= strcmp(esft_task_names[i], task_name) == 0;
     if (!known) {
         fprintf(stderr, "esft score: unknown task '%s' (", task_name);
         for (int i = 0; esft_task_names[i]; i++) fprintf(stderr, "%s%s", i ? ", " : "", esft_task_names[i]);
@@ -43,7 +46,8 @@ int cmd_score(int argc, char **argv) {
 
     esft_err err = {{0}};
     esft_task *task = NULL;
-    esft_status st = esft_task_load(task_name, data, split, &task, &err);
+    esft_task_spec spec = {task_name, reward, reward_arg, eval_split};
+    esft_status st = esft_task_open(&spec, data, split, &task, &err);
     if (st) {
         fprintf(stderr, "esft score: %s\n", err.msg);
         /* A missing --data or an unknown --split is a usage error. */
@@ -142,7 +146,7 @@ int cmd_score(int argc, char **argv) {
         rc = ESFT_EXIT_RUNTIME;
     }
     if (rc == ESFT_EXIT_OK)
-        fprintf(stderr, "esft score: %s: %d responses, mean reward %.6g, accuracy %.4g (%d/%d)\n", task_name,
+        fprintf(stderr, "esft score: %s: %d responses, mean reward %.6g, accuracy %.4g (%d/%d)\n", task->name,
                 n_scored, sum / n_scored, (double)n_correct / n_scored, n_correct, n_scored);
     free(buf);
     esft_task_free(task);

@@ -1,6 +1,8 @@
 /* Fuzzes the task data-set loaders: the input is written to a file and
  * loaded as a Countdown data set (JSON array of {context, numbers, target,
- * solution?}) and as a conciseness one ({prompt, target}). A loaded set must
+ * solution?}), as a conciseness one ({prompt, target}), and as records
+ * (JSONL or a JSON array) under every built-in reward, each item then
+ * scoring its own target and the raw input as responses. A loaded set must
  * be usable: every item has a prompt and a target, and scores responses
  * (an answer using its numbers, its own prompt, a fixed text). */
 #include <math.h>
@@ -79,9 +81,32 @@ static void check_conciseness(void) {
     esft_task_free(t);
 }
 
+static void check_rewards(const uint8_t *data, size_t size) {
+    static const char *const rewards[] = {"exact", "numeric", "regex", "countdown", "conciseness", "sudoku", "arc"};
+    for (size_t r = 0; r < sizeof rewards / sizeof rewards[0]; r++) {
+        esft_task_spec spec = {NULL, rewards[r], strcmp(rewards[r], "regex") == 0 ? "a+b" : NULL, 0};
+        esft_task *t;
+        esft_err err;
+        if (esft_task_open(&spec, g_path, "train", &t, &err)) {
+            fuzz_require_one_line(err.msg);
+            continue;
+        }
+        FUZZ_REQUIRE(t->n_items > 0, "%s: empty task loaded", rewards[r]);
+        for (int i = 0; i < t->n_items; i++) {
+            FUZZ_REQUIRE(t->items[i].prompt && t->items[i].record, "%s: item %d incomplete", rewards[r], i);
+            if (t->items[i].target) score(t, i, t->items[i].target);
+            esft_score s;
+            t->score(t, i, (const char *)data, size, &s);
+            FUZZ_REQUIRE(!isnan(s.reward), "%s: item %d: reward NaN", rewards[r], i);
+        }
+        esft_task_free(t);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     write_input(data, size);
     check_countdown();
     check_conciseness();
+    check_rewards(data, size);
     return 0;
 }
