@@ -91,6 +91,9 @@ static esft_status set_info_keys(gguf_writer *w, const esft_ckpt_info *info, esf
     if (!st) st = esft_gguf_writer_set_str(w, "esft.reward", c->reward, err);
     if (!st) st = esft_gguf_writer_set_str(w, "esft.reward_arg", c->reward_arg, err);
     if (!st) st = esft_gguf_writer_set_f32(w, "esft.eval_split", c->eval_split, err);
+    if (!st) st = esft_gguf_writer_set_str(w, "esft.reward_cmd", c->reward_cmd, err);
+    if (!st) st = esft_gguf_writer_set_f32(w, "esft.reward_timeout", c->reward_timeout, err);
+    if (!st) st = esft_gguf_writer_set_f32(w, "esft.reward_timeout_score", c->reward_timeout_score, err);
     if (!st) st = esft_gguf_writer_set_str(w, "esft.shaping", esft_shaping_name(c->shaping), err);
     if (!st) st = esft_gguf_writer_set_bool(w, "esft.antithetic", c->antithetic, err);
     if (!st) st = esft_gguf_writer_set_str(w, "esft.params", c->params, err);
@@ -163,6 +166,11 @@ esft_status esft_checkpoint_read_info(const gguf_file *f, esft_ckpt_info *info, 
     if (!esft_gguf_get_f32(f, "esft.eval_split", &c->eval_split)) c->eval_split = 0;
     snprintf(c->reward, sizeof c->reward, "%s", reward ? reward : "");
     snprintf(c->reward_arg, sizeof c->reward_arg, "%s", reward_arg ? reward_arg : "");
+    /* absent in checkpoints written before reward commands */
+    const char *reward_cmd = esft_gguf_get_str(f, "esft.reward_cmd");
+    snprintf(c->reward_cmd, sizeof c->reward_cmd, "%s", reward_cmd ? reward_cmd : "");
+    if (!esft_gguf_get_f32(f, "esft.reward_timeout", &c->reward_timeout)) c->reward_timeout = 0;
+    if (!esft_gguf_get_f32(f, "esft.reward_timeout_score", &c->reward_timeout_score)) c->reward_timeout_score = 0;
     if (!ok)
         return esft_errf(err, ESFT_ERR_FORMAT, "%s: not an esft checkpoint (esft.* keys missing or invalid)",
                          esft_gguf_path(f));

@@ -23,6 +23,9 @@ typedef struct esft_run_config {
     char reward[32];      /* reward.h name scoring a data set ("" for a built-in task) */
     char reward_arg[256]; /* --reward-arg ("" when none) */
     float eval_split;     /* fraction of the data held out as the eval set (0: none) */
+    char reward_cmd[512]; /* --reward-cmd, an external reward command ("" when none) */
+    float reward_timeout; /* --reward-timeout: seconds per response */
+    float reward_timeout_score; /* --reward-timeout-score: the reward of a response that timed out */
     esft_shaping shaping;
     bool antithetic;
     char params[256];     /* tensor glob(s), comma-separated; "*" = all */

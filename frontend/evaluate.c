@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eval_stats.h"
+
 esft_status esft_prompts_tokenize(const esft_model *m, const esft_task *t, int max_new,
                                   esft_prompts *out, esft_err *err) {
     memset(out, 0, sizeof *out);
@@ -37,15 +39,33 @@ void esft_eval_result_free(esft_eval_result *r, int n) {
 
 void esft_eval_summarise(const esft_score *scores, int n, int n_parts, esft_eval_result *out) {
     out->mean_reward = out->accuracy = 0;
+    out->timeouts = 0;
+    long correct = 0;
     for (int k = 0; k < ESFT_TASK_MAX_PARTS; k++) out->mean_parts[k] = 0;
     for (int i = 0; i < n; i++) {
         out->mean_reward += scores[i].reward / n;
         out->accuracy += (double)scores[i].correct / n;
         for (int k = 0; k < n_parts; k++) out->mean_parts[k] += scores[i].parts[k] / n;
+        correct += scores[i].correct;
+        out->timeouts += scores[i].timed_out;
     }
+    esft_wilson_interval(correct, n, ESFT_Z95, &out->accuracy_lo, &out->accuracy_hi);
 }
 
-esft_status esft_evaluate(esft_model *m, const esft_task *t, const esft_prompts *prompts,
+/* Scores every response of the pass at once (a reward command gets them
+ * as one batch). */
+static esft_status score_all(esft_task *t, const int *items, int n, const esft_gen_result *res, esft_score *scores,
+                             esft_err *err) {
+    const char **texts = calloc((size_t)n + 1, sizeof *texts);
+    size_t *lens = calloc((size_t)n + 1, sizeof *lens);
+    esft_status st = texts && lens ? ESFT_OK : esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+    for (int i = 0; !st && i < n; i++) texts[i] = res[i].text ? res[i].text : "", lens[i] = res[i].text_len;
+    if (!st) st = esft_task_score(t, n, items, texts, lens, scores, err);
+    free(texts), free(lens);
+    return st;
+}
+
+esft_status esft_evaluate(esft_model *m, esft_task *t, const esft_prompts *prompts,
                           const int *items, int n, const esft_eval_params *p,
                           esft_eval_result *out, esft_err *err) {
     memset(out, 0, sizeof *out);
@@ -57,7 +77,7 @@ esft_status esft_evaluate(esft_model *m, const esft_task *t, const esft_prompts 
         return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
     }
     for (int i = 0; i < n; i++) reqs[i] = (esft_gen_request){prompts->ids[items[i]], prompts->len[items[i]]};
-    esft_gen_params gp = {.max_new = p->max_new, .max_slots = p->max_slots,
+    esft_gen_params gp = {.max_new = p->max_new, .max_slots = p->max_slots, .sampling = p->sampling,
                           .on_progress = p->on_progress, .user = p->user};
     esft_gen_stats stats;
     esft_status st = esft_generate(m, reqs, n, &gp, res, &stats, err);
@@ -69,7 +89,11 @@ esft_status esft_evaluate(esft_model *m, const esft_task *t, const esft_prompts 
     out->n = n;
     out->new_tokens = stats.new_tokens;
     out->seconds = stats.seconds;
-    for (int i = 0; i < n; i++) t->score(t, items[i], res[i].text, res[i].text_len, &scores[i]);
+    if ((st = score_all(t, items, n, res, scores, err))) {
+        for (int i = 0; i < n; i++) esft_gen_result_free(&res[i]);
+        free(res), free(scores);
+        return st;
+    }
     esft_eval_summarise(scores, n, t->n_parts, out);
     if (p->keep) {
         out->responses = res;

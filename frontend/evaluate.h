@@ -25,7 +25,9 @@ void esft_prompts_free(esft_prompts *p);
 typedef struct esft_eval_result {
     int n;                                  /* items scored */
     double mean_reward, accuracy;
+    double accuracy_lo, accuracy_hi;        /* its 95% Wilson interval */
     double mean_parts[ESFT_TASK_MAX_PARTS];
+    int timeouts;                           /* responses a reward command did not score in time */
     long new_tokens;
     double seconds;                         /* generation time */
     esft_score *scores;                     /* [n] when keep, else NULL */
@@ -36,17 +38,21 @@ typedef struct esft_eval_params {
     int max_new;
     int max_slots;            /* 0: all at once */
     bool keep;                /* keep per-item responses and scores */
+    esft_sampling sampling;   /* zeroed: greedy */
     void (*on_progress)(void *user, const esft_gen_progress *p);
     void *user;
 } esft_eval_params;
 
-/* Greedy generation for items[0..n) of the task, then scoring. */
-esft_status esft_evaluate(esft_model *m, const esft_task *t, const esft_prompts *prompts,
+/* Generation (greedy unless p->sampling says otherwise) for items[0..n)
+ * of the task, then scoring them all at once (esft_task_score; a failing
+ * reward command fails it). */
+esft_status esft_evaluate(esft_model *m, esft_task *t, const esft_prompts *prompts,
                           const int *items, int n, const esft_eval_params *p,
                           esft_eval_result *out, esft_err *err);
 void esft_eval_result_free(esft_eval_result *r, int n);
 
-/* Sets out's mean reward, accuracy and mean parts from scores[0..n), in
+/* Sets out's mean reward, accuracy (with its interval), mean parts and
+ * timeouts from scores[0..n), in
  * item order. esft_evaluate uses it, and so does a split eval after
  * gathering every rank's scores: the same sums in the same order give the
  * same bits. */

@@ -219,6 +219,9 @@ esft_status esft_run_record_write(const char *dir, const esft_run_record *r, esf
     cJSON_AddStringToObject(o, "reward", c->reward);
     cJSON_AddStringToObject(o, "reward_arg", c->reward_arg);
     cJSON_AddNumberToObject(o, "eval_split", c->eval_split);
+    cJSON_AddStringToObject(o, "reward_cmd", c->reward_cmd);
+    cJSON_AddNumberToObject(o, "reward_timeout", c->reward_timeout);
+    cJSON_AddNumberToObject(o, "reward_timeout_score", c->reward_timeout_score);
     cJSON_AddItemToObject(o, "data", print_to_json(&r->data));
     cJSON_AddItemToObject(o, "eval_data", print_to_json(&r->eval_data));
     for (size_t i = 0; i < N_NUMBERS; i++) {
@@ -280,6 +283,12 @@ esft_status esft_run_record_read(const char *dir, esft_run_record *r, esft_err *
         snprintf(c->reward, sizeof c->reward, "%s", cJSON_IsString(reward) ? reward->valuestring : "");
         snprintf(c->reward_arg, sizeof c->reward_arg, "%s", cJSON_IsString(reward_arg) ? reward_arg->valuestring : "");
         c->eval_split = cJSON_IsNumber(split) ? (float)split->valuedouble : 0.0f;
+        /* absent in runs recorded before reward commands */
+        const cJSON *cmd = FIELD("reward_cmd"), *timeout = FIELD("reward_timeout"),
+                    *timeout_score = FIELD("reward_timeout_score");
+        snprintf(c->reward_cmd, sizeof c->reward_cmd, "%s", cJSON_IsString(cmd) ? cmd->valuestring : "");
+        c->reward_timeout = cJSON_IsNumber(timeout) ? (float)timeout->valuedouble : 0.0f;
+        c->reward_timeout_score = cJSON_IsNumber(timeout_score) ? (float)timeout_score->valuedouble : 0.0f;
         snprintf(r->save_dtype, sizeof r->save_dtype, "%s", save->valuestring);
         c->run_seed = strtoull(seed->valuestring, NULL, 10);
         c->antithetic = cJSON_IsTrue(FIELD("antithetic"));

@@ -36,6 +36,7 @@
 #include "evaluate.h"
 #include "placement.h"
 #include "registry.h"
+#include "reward_cmd.h"
 #include "run_dir.h"
 #include "utf8.h"
 
@@ -105,6 +106,12 @@ static esft_status merge_resume_config(trainer *tr, esft_run_config *cfg, const 
     if (cfg->reward[0] && strcmp(cfg->reward, ck->reward)) CONFLICT("--reward", "%s", cfg->reward, "%s", ck->reward);
     if (cfg->reward_arg[0] && strcmp(cfg->reward_arg, ck->reward_arg))
         CONFLICT("--reward-arg", "%s", cfg->reward_arg, "%s", ck->reward_arg);
+    if (cfg->reward_cmd[0] && strcmp(cfg->reward_cmd, ck->reward_cmd))
+        CONFLICT("--reward-cmd", "'%.200s'", cfg->reward_cmd, "'%.200s'", ck->reward_cmd);
+    if (!isnan(cfg->reward_timeout) && cfg->reward_timeout != ck->reward_timeout)
+        CONFLICT("--reward-timeout", "%g", cfg->reward_timeout, "%g", ck->reward_timeout);
+    if (!isnan(cfg->reward_timeout_score) && cfg->reward_timeout_score != ck->reward_timeout_score)
+        CONFLICT("--reward-timeout-score", "%g", cfg->reward_timeout_score, "%g", ck->reward_timeout_score);
     if (cfg->eval_split > 0 && cfg->eval_split != ck->eval_split)
         CONFLICT("--eval-split", "%g", cfg->eval_split, "%g", ck->eval_split);
     if ((int)cfg->shaping >= 0 && cfg->shaping != ck->shaping)
@@ -398,8 +405,8 @@ static esft_status setup(trainer *tr) {
     if (rc) return rc;
     if (o->resume_dir) {
         rc = load_resume_state(tr, &rs);
-    } else if (!tr->cfg.task[0] && !tr->cfg.reward[0]) {
-        rc = usage(tr, "--task (countdown, conciseness) or --data FILE --reward NAME is required");
+    } else if (!tr->cfg.task[0] && !tr->cfg.reward[0] && !tr->cfg.reward_cmd[0]) {
+        rc = usage(tr, "--task (countdown, conciseness) or --data FILE --reward NAME (or --reward-cmd CMD) is required");
     } else {
         if (!o->model_path) rc = usage(tr, "--model FILE is required");
         else snprintf(tr->base_path, sizeof tr->base_path, "%s", o->model_path);
@@ -423,7 +430,11 @@ static esft_status setup(trainer *tr) {
     /* flags that do not fit together or name no task or reward come back as
      * ESFT_ERR_INVALID_ARG (a usage error), bad data as FORMAT or IO */
     const esft_run_config *c = &tr->cfg;
-    esft_task_spec spec = {c->task, c->reward, c->reward_arg[0] ? c->reward_arg : NULL, c->eval_split};
+    if (!o->resume_dir && !(tr->cfg.reward_timeout > 0)) tr->cfg.reward_timeout = ESFT_REWARD_CMD_DEFAULT_TIMEOUT_S;
+    if (!o->resume_dir && isnan(tr->cfg.reward_timeout_score)) tr->cfg.reward_timeout_score = 0;
+    esft_task_spec spec = {.task = c->task, .reward = c->reward, .reward_arg = c->reward_arg[0] ? c->reward_arg : NULL,
+                           .eval_split = c->eval_split, .reward_cmd = c->reward_cmd[0] ? c->reward_cmd : NULL,
+                           .reward_timeout = c->reward_timeout, .reward_timeout_score = c->reward_timeout_score};
     if (!rc && (rc = esft_task_open(&spec, data, "train", &tr->task, &err))) rc = fail(tr, rc, "%s", err.msg);
     if (!rc) rc = check_data_file(tr, "--data", o->data_path, &old->data, &rec->data);
     if (!rc && !o->resume_dir) {
@@ -603,7 +614,7 @@ static esft_status write_checkpoint(trainer *tr, int done, bool last, cJSON *lin
 
 /* Eval items are dealt to ranks like members; the per-item scores are
  * gathered and summed in item order, as one process would. */
-enum { EV_REWARD, EV_CORRECT, EV_PARTS, EV_WIDTH = EV_PARTS + ESFT_TASK_MAX_PARTS };
+enum { EV_REWARD, EV_CORRECT, EV_TIMED_OUT, EV_PARTS, EV_WIDTH = EV_PARTS + ESFT_TASK_MAX_PARTS };
 
 static esft_status run_eval(trainer *tr, cJSON *line, int iter1, esft_err *err) {
     const esft_dist *d = tr->dist;
@@ -627,6 +638,7 @@ static esft_status run_eval(trainer *tr, cJSON *line, int iter1, esft_err *err) 
         double *rec = mine + (size_t)i * EV_WIDTH;
         rec[EV_REWARD] = r.scores[i].reward;
         rec[EV_CORRECT] = r.scores[i].correct;
+        rec[EV_TIMED_OUT] = r.scores[i].timed_out;
         for (int q = 0; q < ESFT_TASK_MAX_PARTS; q++) rec[EV_PARTS + q] = r.scores[i].parts[q];
     }
     esft_eval_result_free(&r, hi - lo);
@@ -639,11 +651,15 @@ static esft_status run_eval(trainer *tr, cJSON *line, int iter1, esft_err *err) 
         const double *rec = all + (size_t)i * EV_WIDTH;
         scores[i].reward = rec[EV_REWARD];
         scores[i].correct = rec[EV_CORRECT] != 0;
+        scores[i].timed_out = rec[EV_TIMED_OUT] != 0;
         for (int q = 0; q < ESFT_TASK_MAX_PARTS; q++) scores[i].parts[q] = rec[EV_PARTS + q];
     }
     esft_eval_result sum = {0};
     esft_eval_summarise(scores, n, tr->eval_task->n_parts, &sum);
     cJSON_AddNumberToObject(line, "eval_accuracy", sum.accuracy);
+    cJSON_AddNumberToObject(line, "eval_accuracy_lo", sum.accuracy_lo); /* its 95% Wilson interval */
+    cJSON_AddNumberToObject(line, "eval_accuracy_hi", sum.accuracy_hi);
+    if (sum.timeouts) cJSON_AddNumberToObject(line, "eval_reward_timeouts", sum.timeouts);
     cJSON_AddNumberToObject(line, "eval_reward", sum.mean_reward);
     cJSON_AddNumberToObject(line, "eval_items", n);
     free(items), free(mine), free(all), free(scores);
@@ -708,7 +724,8 @@ static esft_status check_hashes(trainer *tr, int iter1) {
 }
 
 /* What a rank reports per member: reward, reward parts, tokens, seconds. */
-enum { MR_REWARD, MR_PARTS, MR_TOKENS = MR_PARTS + ESFT_TASK_MAX_PARTS, MR_GEN, MR_PERTURB, MR_SCORE, MR_WIDTH };
+enum { MR_REWARD, MR_PARTS, MR_TOKENS = MR_PARTS + ESFT_TASK_MAX_PARTS, MR_GEN, MR_PERTURB, MR_SCORE, MR_TIMEOUTS,
+       MR_WIDTH };
 
 /* Perturbs and evaluates members [lo, hi) of iteration t into mine. */
 static esft_status eval_members(trainer *tr, int t, int lo, int hi, const int *batch, int B, double *mine) {
@@ -731,6 +748,7 @@ static esft_status eval_members(trainer *tr, int t, int lo, int hi, const int *b
         rec[MR_REWARD] = r.mean_reward;
         for (int q = 0; q < ESFT_TASK_MAX_PARTS; q++) rec[MR_PARTS + q] = r.mean_parts[q];
         rec[MR_TOKENS] = (double)r.new_tokens;
+        rec[MR_TIMEOUTS] = r.timeouts;
         if (r.responses) samples_offer(tr, k, &r);
     }
     return ESFT_OK;
@@ -766,12 +784,13 @@ static esft_status train_loop(trainer *tr) {
         /* every rank gets every member's record, in member order */
         esft_dist_gather_items(d, mine, N, MR_WIDTH, all, "member rewards", t + 1);
         double t_perturb = 0, t_gen = 0, t_reward = 0;
-        long it_tokens = 0;
+        long it_tokens = 0, timeouts = 0;
         for (int k = 0; k < N; k++) {
             const double *rec = all + (size_t)k * MR_WIDTH;
             R[k] = rec[MR_REWARD];
             for (int q = 0; q < ESFT_TASK_MAX_PARTS; q++) parts[(size_t)k * ESFT_TASK_MAX_PARTS + q] = rec[MR_PARTS + q];
             it_tokens += (long)rec[MR_TOKENS];
+            timeouts += (long)rec[MR_TIMEOUTS];
             t_gen += rec[MR_GEN], t_perturb += rec[MR_PERTURB], t_reward += rec[MR_SCORE];
         }
         double u0 = esft_now_seconds();
@@ -790,6 +809,7 @@ static esft_status train_loop(trainer *tr) {
         cJSON_AddNumberToObject(line, "iter", t + 1);
         cJSON_AddNumberToObject(line, "reward_mean", mean);
         cJSON_AddNumberToObject(line, "reward_std", no_signal ? 0.0 : sqrt(var));
+        if (c->reward_cmd[0]) cJSON_AddNumberToObject(line, "reward_timeouts", (double)timeouts); /* scored as timed out */
         cJSON_AddNumberToObject(line, "reward_min", mn);
         cJSON_AddNumberToObject(line, "reward_max", mx);
         cJSON_AddItemToObject(line, "rewards", cJSON_CreateDoubleArray(R, N));

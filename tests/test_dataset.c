@@ -19,7 +19,7 @@ static const char *write_tmp(const char *name, const char *content, size_t len) 
 static esft_status open_data(const char *name, const char *content, size_t len, const char *reward, const char *split,
                              double eval_split, esft_task **t, esft_err *err) {
     const char *path = write_tmp(name, content, len);
-    esft_task_spec spec = {NULL, reward, NULL, eval_split};
+    esft_task_spec spec = {NULL, reward, NULL, eval_split, NULL, 0, 0};
     return esft_task_open(&spec, path, split, t, err);
 }
 
@@ -97,7 +97,7 @@ static void test_malformed(void) {
     CHECK(open_data("nul.jsonl", nul, sizeof nul - 1, "exact", NULL, 0, &t, &err) != ESFT_OK);
     CHECKF(strstr(err.msg, "/nul.jsonl:2: ") && strstr(err.msg, "NUL byte"), "%s", err.msg);
     /* a missing file */
-    esft_task_spec spec = {NULL, "exact", NULL, 0};
+    esft_task_spec spec = {NULL, "exact", NULL, 0, NULL, 0, 0};
     CHECK(esft_task_open(&spec, "/nonexistent/d.jsonl", NULL, &t, &err) == ESFT_ERR_IO);
     CHECKF(strstr(err.msg, "/nonexistent/d.jsonl: cannot read"), "%s", err.msg);
 }
@@ -110,14 +110,14 @@ static void test_specs(void) {
         esft_task_spec spec;
         const char *path, *want;
     } bad[] = {
-        {{"countdown", "exact", NULL, 0}, "x", "--task countdown and --reward exact"},
-        {{NULL, "nope", NULL, 0}, "x", "unknown reward 'nope' (exact, numeric, regex"},
-        {{NULL, "exact", NULL, 0}, NULL, "--reward exact needs --data FILE"},
-        {{NULL, "exact", "x", 0}, "x", "--reward-arg: the exact reward takes no argument"},
-        {{NULL, "exact", NULL, 1.0}, "x", "--eval-split 1: the held-out fraction must be in [0, 1)"},
-        {{NULL, "exact", NULL, -0.5}, "x", "--eval-split -0.5"},
-        {{"conciseness", NULL, NULL, 0.2}, NULL, "--eval-split holds out part of a --reward data set"},
-        {{"conciseness", NULL, "x", 0}, NULL, "--reward-arg needs --reward NAME"},
+        {{"countdown", "exact", NULL, 0, NULL, 0, 0}, "x", "--task countdown and --reward exact"},
+        {{NULL, "nope", NULL, 0, NULL, 0, 0}, "x", "unknown reward 'nope' (exact, numeric, regex"},
+        {{NULL, "exact", NULL, 0, NULL, 0, 0}, NULL, "--reward exact needs --data FILE"},
+        {{NULL, "exact", "x", 0, NULL, 0, 0}, "x", "--reward-arg: the exact reward takes no argument"},
+        {{NULL, "exact", NULL, 1.0, NULL, 0, 0}, "x", "--eval-split 1: the held-out fraction must be in [0, 1)"},
+        {{NULL, "exact", NULL, -0.5, NULL, 0, 0}, "x", "--eval-split -0.5"},
+        {{"conciseness", NULL, NULL, 0.2, NULL, 0, 0}, NULL, "--eval-split holds out part of a --reward data set"},
+        {{"conciseness", NULL, "x", 0, NULL, 0, 0}, NULL, "--reward-arg needs --reward NAME"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         esft_task *t = NULL;
@@ -128,14 +128,14 @@ static void test_specs(void) {
     }
     esft_task *t = NULL;
     esft_err err = {{0}};
-    esft_task_spec split = {NULL, "exact", NULL, 0.5};
+    esft_task_spec split = {NULL, "exact", NULL, 0.5, NULL, 0, 0};
     CHECK(esft_task_open_eval(&split, path, path, &t, &err) == ESFT_ERR_INVALID_ARG &&
           strstr(err.msg, "--eval-data and --eval-split both"));
-    esft_task_spec plain = {NULL, "exact", NULL, 0};
+    esft_task_spec plain = {NULL, "exact", NULL, 0, NULL, 0, 0};
     CHECK(esft_task_open_eval(&plain, path, NULL, &t, &err) == ESFT_ERR_INVALID_ARG &&
           strstr(err.msg, "no eval set for --reward exact"));
     /* the built-in tasks: as before */
-    esft_task_spec builtin = {"conciseness", NULL, NULL, 0};
+    esft_task_spec builtin = {"conciseness", NULL, NULL, 0, NULL, 0, 0};
     CHECK(esft_task_open_eval(&builtin, NULL, NULL, &t, &err) == ESFT_OK && t->n_items == 10);
     esft_task_free(t);
     CHECK(esft_task_open(&builtin, NULL, "train", &t, &err) == ESFT_OK && t->n_items == 2 &&

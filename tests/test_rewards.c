@@ -34,7 +34,7 @@ static bool score_case(const char *reward, const char *arg, const char *field, c
     if (!f) return false;
     fprintf(f, "{\"prompt\": \"q\", \"%s\": %s}\n", field, value);
     fclose(f);
-    esft_task_spec spec = {NULL, reward, arg, 0};
+    esft_task_spec spec = {NULL, reward, arg, 0, NULL, 0, 0};
     esft_task *t = NULL;
     if (esft_task_open(&spec, path, NULL, &t, err)) return false;
     t->score(t, 0, response, strlen(response), s);

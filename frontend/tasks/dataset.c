@@ -281,6 +281,7 @@ esft_status esft_dataset_task_load(const char *path, const esft_reward *reward, 
             continue;
         }
         t->items[k] = all[i];
+        t->items[k].line = d.lines[i];
         t->items[k++].record = d.records[i];
         d.records[i] = NULL; /* the task owns it now */
     }

@@ -138,7 +138,12 @@ esft_status esft_task_open(const esft_task_spec *spec, const char *path, const c
                          "--task %s and --reward %s: a built-in task has its own reward; --reward scores a --data "
                          "set of records",
                          spec->task, spec->reward);
-    if (!has_reward) {
+    if (spec->reward_cmd) {
+        if (has_task || has_reward)
+            return esft_errf(err, ESFT_ERR_INVALID_ARG, "--reward-cmd scores a --data set in place of --%s %s",
+                             has_task ? "task" : "reward", has_task ? spec->task : spec->reward);
+        if (spec->reward_arg) return esft_errf(err, ESFT_ERR_INVALID_ARG, "--reward-arg needs --reward NAME");
+    } else if (!has_reward) {
         if (spec->eval_split > 0)
             return esft_errf(err, ESFT_ERR_INVALID_ARG,
                              "--eval-split holds out part of a --reward data set; a built-in task takes --eval-data");
@@ -146,7 +151,7 @@ esft_status esft_task_open(const esft_task_spec *spec, const char *path, const c
             return esft_errf(err, ESFT_ERR_INVALID_ARG, "--reward-arg needs --reward NAME");
         return esft_task_load(spec->task, path, split, out, err);
     }
-    const esft_reward *reward = esft_reward_find(spec->reward);
+    const esft_reward *reward = spec->reward_cmd ? &esft_reward_cmd_records : esft_reward_find(spec->reward);
     if (!reward) return esft_errf(err, ESFT_ERR_INVALID_ARG, "unknown reward '%s' (%s)", spec->reward, esft_reward_list);
     if (spec->reward_arg && !reward->arg)
         return esft_errf(err, ESFT_ERR_INVALID_ARG, "--reward-arg: the %s reward takes no argument", reward->name);
@@ -155,10 +160,12 @@ esft_status esft_task_open(const esft_task_spec *spec, const char *path, const c
                          spec->eval_split);
     if (!path)
         return esft_errf(err, ESFT_ERR_INVALID_ARG,
-                         "--reward %s needs --data FILE (JSONL, or a JSON array, of records with a 'prompt')",
-                         reward->name);
+                         "--reward%s %s needs --data FILE (JSONL, or a JSON array, of records with a 'prompt')",
+                         spec->reward_cmd ? "-cmd" : "", spec->reward_cmd ? spec->reward_cmd : reward->name);
     esft_status st = esft_dataset_task_load(path, reward, spec->reward_arg, split, spec->eval_split, out, err);
     if (st == ESFT_OK) snprintf((*out)->source, sizeof (*out)->source, "%s", path);
+    if (st == ESFT_OK && spec->reward_cmd) st = esft_task_use_reward_cmd(*out, spec, err);
+    if (st) esft_task_free(*out), *out = NULL;
     return st;
 }
 
@@ -172,9 +179,9 @@ esft_status esft_task_open_eval(const esft_task_spec *spec, const char *data_pat
         whole.eval_split = 0; /* an eval file is all eval */
         return esft_task_open(&whole, eval_path, "eval", out, err);
     }
-    if (spec->reward && spec->reward[0] && !(spec->eval_split > 0))
-        return esft_errf(err, ESFT_ERR_INVALID_ARG,
-                         "no eval set for --reward %s: give --eval-data FILE or --eval-split P", spec->reward);
+    if (((spec->reward && spec->reward[0]) || spec->reward_cmd) && !(spec->eval_split > 0))
+        return esft_errf(err, ESFT_ERR_INVALID_ARG, "no eval set for --%s %s: give --eval-data FILE or --eval-split P",
+                         spec->reward_cmd ? "reward-cmd" : "reward", spec->reward_cmd ? spec->reward_cmd : spec->reward);
     return esft_task_open(spec, spec->eval_split > 0 ? data_path : NULL, "eval", out, err);
 }
 
@@ -192,4 +199,11 @@ void esft_task_free(esft_task *t) {
         free(t->items);
     }
     free(t);
+}
+
+esft_status esft_task_score(esft_task *t, int n, const int *items, const char *const *responses, const size_t *lens,
+                            esft_score *out, esft_err *err) {
+    if (t->score_batch) return t->score_batch(t, n, items, responses, lens, out, err);
+    for (int i = 0; i < n; i++) t->score(t, items[i], responses[i], lens[i], &out[i]);
+    return ESFT_OK;
 }

@@ -15,6 +15,7 @@ typedef struct esft_score {
     double reward;                        /* what ES maximises */
     double parts[ESFT_TASK_MAX_PARTS];    /* named components (task->part_names) */
     bool correct;                         /* for eval accuracy */
+    bool timed_out;                       /* a reward command did not answer in time (reward_cmd.h) */
 } esft_score;
 
 typedef struct esft_task_item {
@@ -23,6 +24,7 @@ typedef struct esft_task_item {
     void *data;     /* the reward's view of the item (numbers of a countdown problem ...) */
     void *record;   /* a data-set task's record (cJSON object, owned), kept whole for
                        rewards and a later chat template; NULL for built-in formats */
+    int line;       /* a data-set record's line in its file, for errors (0: none) */
 } esft_task_item;
 
 typedef struct esft_reward esft_reward; /* reward.h */
@@ -41,6 +43,12 @@ struct esft_task {
     void (*score)(const esft_task *t, int item, const char *response, size_t len, esft_score *out);
     void (*free_data)(esft_task *t);
     const esft_reward *reward;   /* what scores the items (score calls it) */
+    /* Scores responses[i] (lens[i] bytes) to items[i], i < n, at once, and
+     * may fail (an external reward command); NULL: score scores each item.
+     * It may learn part names (n_parts grows). Callers use esft_task_score. */
+    esft_status (*score_batch)(esft_task *t, int n, const int *items, const char *const *responses,
+                               const size_t *lens, esft_score *out, esft_err *err);
+    void *scorer;                /* score_batch's state (free_data frees it) */
 };
 
 /* A task as a run names it: a built-in task (its own data format and
@@ -50,6 +58,9 @@ typedef struct esft_task_spec {
     const char *reward;     /* reward.h name, for a data set (--data) of records */
     const char *reward_arg; /* --reward-arg (regex pattern, numeric tolerance); NULL: none */
     double eval_split;      /* fraction of the data held out as the eval set (0: none) */
+    const char *reward_cmd; /* an external reward command (reward_cmd.h) scoring a data set; NULL: none */
+    double reward_timeout;  /* seconds per response (<= 0: the default) */
+    double reward_timeout_score; /* the reward of a response that timed out */
 } esft_task_spec;
 
 /* Names of the built-in tasks, NULL-terminated. */
@@ -70,5 +81,10 @@ esft_status esft_task_open(const esft_task_spec *spec, const char *path, const c
 esft_status esft_task_open_eval(const esft_task_spec *spec, const char *data_path, const char *eval_path,
                                 esft_task **out, esft_err *err);
 void esft_task_free(esft_task *t);
+
+/* Scores responses[i] (lens[i] bytes) to items[i], i < n, into out[i]: with
+ * the task's score_batch when it has one, else item by item. */
+esft_status esft_task_score(esft_task *t, int n, const int *items, const char *const *responses, const size_t *lens,
+                            esft_score *out, esft_err *err);
 
 #endif

@@ -32,6 +32,12 @@ extern const esft_reward esft_reward_countdown, esft_reward_conciseness;
 extern const esft_reward esft_reward_exact, esft_reward_regex, esft_reward_numeric, esft_reward_sudoku,
     esft_reward_arc;
 
+/* The records of a data set scored by a reward command: reads the prompt
+ * (and 'answer', when a string, as the target of reports) and nothing else. */
+extern const esft_reward esft_reward_cmd_records;
+/* Makes a data-set task score with spec->reward_cmd (dataset_cmd.c). */
+esft_status esft_task_use_reward_cmd(esft_task *t, const esft_task_spec *spec, esft_err *err);
+
 /* The last occurrence of needle in s[0..n), or NULL. */
 const char *esft_find_last(const char *s, size_t n, const char *needle);
 

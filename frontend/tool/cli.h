@@ -74,6 +74,13 @@ typedef struct cli_common {
      0, 0},                                                                                                  \
     {"eval-split", CLI_FLOAT, &(split), "P", "hold out the fraction P of --data (chosen by prompt hash) for eval", 0, 1}
 
+/* An external reward command scoring a data set (train, eval, score). */
+#define CLI_REWARD_CMD_OPTS(cmd, timeout, timeout_score)                                                        \
+    {"reward-cmd", CLI_STR, &(cmd), "CMD",                                                                       \
+     "score a --data set with a program speaking JSON lines (see README, Your own task)", 0, 0},                 \
+    {"reward-timeout", CLI_FLOAT, &(timeout), "S", "--reward-cmd: seconds per response (default 60)", 1e-3, 1e6}, \
+    {"reward-timeout-score", CLI_FLOAT, &(timeout_score), "X", "--reward-cmd: the reward of a response that timed out (default 0)", 0, 0}
+
 /* The model a command runs: `given` (--model), else the default model.
  * Writes the path to out; when the default is used and missing, prints a
  * one-line error saying how to get it and returns ESFT_EXIT_RUNTIME; a

@@ -15,11 +15,13 @@
 int cmd_score(int argc, char **argv) {
     const char *task_name = NULL, *data = NULL, *split = NULL, *responses = NULL, *out_path = NULL;
     const char *reward = NULL, *reward_arg = NULL;
-    float eval_split = 0;
+    float eval_split = 0, reward_timeout = 0, reward_timeout_score = 0;
+    const char *reward_cmd = NULL;
     const cli_opt opts[] = {
         {"task", CLI_STR, &task_name, "T", "task: countdown | conciseness", 0, 0},
         {"data", CLI_STR, &data, "FILE", "task data set (JSON array); default: the task's built-in set; with --reward: JSONL or a JSON array of records", 0, 0},
         CLI_REWARD_OPTS(reward, reward_arg, eval_split),
+        CLI_REWARD_CMD_OPTS(reward_cmd, reward_timeout, reward_timeout_score),
         {"split", CLI_STR, &split, "S", "built-in set to use: train | eval (default train)", 0, 0},
         {"responses", CLI_STR, &responses, "FILE",
          "JSONL of {\"index\": item (default: line order), \"response\": text}", 0, 0},
@@ -31,8 +33,8 @@ int cmd_score(int argc, char **argv) {
                              opts, (int)(sizeof opts / sizeof opts[0]), 0, 0};
     int rc = cli_parse(&cmd, argc, argv, NULL, NULL);
     if (rc) return rc < 0 ? ESFT_EXIT_OK : rc;
-    if ((!task_name && !reward) || !responses) {
-        fprintf(stderr, "esft score: --task (or --reward) and --responses are required (see 'esft score --help')\n");
+    if ((!task_name && !reward && !reward_cmd) || !responses) {
+        fprintf(stderr, "esft score: --task (or --reward, --reward-cmd) and --responses are required (see 'esft score --help')\n");
         return ESFT_EXIT_USAGE;
     }
     bool known = !task_name;
@@ -46,7 +48,9 @@ int cmd_score(int argc, char **argv) {
 
     esft_err err = {{0}};
     esft_task *task = NULL;
-    esft_task_spec spec = {task_name, reward, reward_arg, eval_split};
+    esft_task_spec spec = {.task = task_name, .reward = reward, .reward_arg = reward_arg, .eval_split = eval_split,
+                           .reward_cmd = reward_cmd, .reward_timeout = reward_timeout,
+                           .reward_timeout_score = reward_timeout_score};
     esft_status st = esft_task_open(&spec, data, split, &task, &err);
     if (st) {
         fprintf(stderr, "esft score: %s\n", err.msg);
@@ -108,7 +112,14 @@ int cmd_score(int argc, char **argv) {
         if (rc == ESFT_EXIT_OK) {
             if (idx) index = (int)idx->valuedouble;
             esft_score s;
-            task->score(task, index, resp->valuestring, strlen(resp->valuestring), &s);
+            const char *resp_text = resp->valuestring;
+            size_t text_len = strlen(resp_text);
+            if (esft_task_score(task, 1, &index, &resp_text, &text_len, &s, &err)) {
+                fprintf(stderr, "esft score: %s\n", err.msg);
+                rc = ESFT_EXIT_RUNTIME;
+                cJSON_Delete(obj);
+                break;
+            }
             cJSON *o = cJSON_CreateObject();
             cJSON_AddNumberToObject(o, "index", index);
             cJSON_AddNumberToObject(o, "reward", s.reward);

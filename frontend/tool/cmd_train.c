@@ -15,7 +15,8 @@ int cmd_train(int argc, char **argv) {
     esft_train_options o = {0};
     cli_common c = {0};
     const char *task = NULL, *shaping = NULL, *params = NULL, *save_dtype = NULL, *reward = NULL, *reward_arg = NULL;
-    float eval_split = 0;
+    float eval_split = 0, reward_timeout = NAN, reward_timeout_score = NAN;
+    const char *reward_cmd = NULL;
     /* sentinels mark "not given": on --resume the run's own values are used */
     int pop = INT_MIN, batch = 0, max_new = 0, iters = 0;
     float sigma = NAN, alpha = NAN, wd = NAN;
@@ -31,6 +32,7 @@ int cmd_train(int argc, char **argv) {
         {"task", CLI_STR, &task, "T", "countdown | conciseness", 0, 0},
         {"data", CLI_STR, &o.data_path, "FILE", "task data (countdown: JSON array; conciseness: built in); with --reward: JSONL or a JSON array of records {prompt, ...}", 0, 0},
         CLI_REWARD_OPTS(reward, reward_arg, eval_split),
+        CLI_REWARD_CMD_OPTS(reward_cmd, reward_timeout, reward_timeout_score),
         {"pop", CLI_INT, &pop, "N", "population size (default 30)", -1000000, 1000000},
         {"sigma", CLI_FLOAT, &sigma, "S", "noise scale (default 0.001)", 0, 0},
         {"alpha", CLI_FLOAT, &alpha, "A", "learning rate (default 0.0005)", 0, 0},
@@ -59,7 +61,7 @@ int cmd_train(int argc, char **argv) {
         {"no-bind", CLI_FLAG, &o.no_bind, NULL, "MPI: do not bind ranks to the cores near their device", 0, 0},
         CLI_COMMON_OPTS(c),
     };
-    const cli_command cmd = {"train", "--task T [--data F] | --data F --reward R  --out DIR [options]",
+    const cli_command cmd = {"train", "--task T [--data F] | --data F --reward R | --data F --reward-cmd CMD  --out DIR [options]",
                              "Fine-tunes every weight of a model with evolution strategies\n"
                              "(Qiu et al. 2025): population N, noise sigma, learning rate alpha, greedy decoding.\n"
                              "Under mpirun/srun the members are shared out over the ranks; each rank takes\n"
@@ -100,11 +102,18 @@ int cmd_train(int argc, char **argv) {
         return ESFT_EXIT_USAGE;
     }
     if (reward_arg) snprintf(cfg->reward_arg, sizeof cfg->reward_arg, "%s", reward_arg);
+    if (reward_cmd && strlen(reward_cmd) >= sizeof cfg->reward_cmd) {
+        fprintf(stderr, "esft train: --reward-cmd is longer than %zu bytes\n", sizeof cfg->reward_cmd - 1);
+        return ESFT_EXIT_USAGE;
+    }
+    if (reward_cmd) snprintf(cfg->reward_cmd, sizeof cfg->reward_cmd, "%s", reward_cmd);
+    cfg->reward_timeout = reward_timeout;
+    cfg->reward_timeout_score = reward_timeout_score;
     cfg->eval_split = eval_split;
     if (params) snprintf(cfg->params, sizeof cfg->params, "%s", params);
     /* a new run without --model trains the default model (a resume, its own) */
     char model[1024];
-    if ((task || reward) && !o.resume_dir && !o.model_path) {
+    if ((task || reward || reward_cmd) && !o.resume_dir && !o.model_path) {
         if (cli_model_path("train", NULL, model, sizeof model)) return ESFT_EXIT_RUNTIME;
         o.model_path = model;
     }

@@ -84,7 +84,7 @@ static void check_conciseness(void) {
 static void check_rewards(const uint8_t *data, size_t size) {
     static const char *const rewards[] = {"exact", "numeric", "regex", "countdown", "conciseness", "sudoku", "arc"};
     for (size_t r = 0; r < sizeof rewards / sizeof rewards[0]; r++) {
-        esft_task_spec spec = {NULL, rewards[r], strcmp(rewards[r], "regex") == 0 ? "a+b" : NULL, 0};
+        esft_task_spec spec = {NULL, rewards[r], strcmp(rewards[r], "regex") == 0 ? "a+b" : NULL, 0, NULL, 0, 0};
         esft_task *t;
         esft_err err;
         if (esft_task_open(&spec, g_path, "train", &t, &err)) {
