@@ -450,6 +450,7 @@ static esft_status setup(trainer *tr) {
         (rc = esft_task_open_eval(&spec, data, eval_data, &tr->eval_task, &err)))
         rc = fail(tr, rc, "eval data: %s", err.msg);
     if (!rc) rc = check_data_file(tr, "--eval-data", o->eval_data_path, &old->eval_data, &rec->eval_data);
+    esft_task_share_scorer(tr->eval_task, tr->task); /* one reward process per rank */
     esft_run_record_free(&rs.old);
     if (rc || (rc = open_backend(tr))) return rc;
 
@@ -901,7 +902,11 @@ esft_status esft_train(const esft_train_options *opts, esft_err *err) {
     esft_backend_destroy(tr.be);
     /* a failure only this rank saw: the others would wait for it in the
      * next collective, so end the whole job now */
-    if (rc && !tr.stopped_together) esft_dist_abort(&dist, esft_exit_code(rc));
+    if (rc && !tr.stopped_together && dist.mpi && dist.size > 1) {
+        /* the abort ends this process before the caller could print why */
+        fprintf(stderr, "esft train: rank %d: %s\n", dist.rank, err->msg);
+        esft_dist_abort(&dist, esft_exit_code(rc));
+    }
     esft_dist_finalize(&dist);
     return rc;
 }

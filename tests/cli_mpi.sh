@@ -102,4 +102,27 @@ fault KILL killed
 fault STOP hung
 grep -q "a rank died or hung; aborting the job" "$TMP/hung.err" && ok || bad "hang message: $(head -2 "$TMP/hung.err")"
 
+# --- a reward command: one process per rank, each scoring its own members ---
+printf '{"prompt": "Say hi.", "answer": "hi"}\n{"prompt": "Count to three.", "answer": "1 2 3"}\n' >"$TMP/d.jsonl"
+cat >"$TMP/concise.py" <<'P'
+import json, os, sys
+open(sys.argv[1], "a").write("%d\n" % os.getpid())
+for line in sys.stdin:
+    req = json.loads(line); g = abs(len(req["response"]) - len(req["item"]["answer"]))
+    sys.stdout.write(json.dumps({"id": req["id"], "reward": -g if g else 0.0}) + "\n"); sys.stdout.flush()
+P
+R=(--model "$TMP/tiny.gguf" --data "$TMP/d.jsonl" --pop 4 --sigma 0.05 --alpha 0.02 --max-new 6 --seed 3
+   --threads 1 --backend cpu --iters 2 --quiet)
+expect 0 "$ESFT" train "${R[@]}" --reward-cmd "python3 $TMP/concise.py $TMP/pids" --out "$TMP/r1"
+rm -f "$TMP/pids" # the same command line: final.gguf records it
+expect 0 "${MPI[@]}" 2 "$ESFT" train "${R[@]}" --reward-cmd "python3 $TMP/concise.py $TMP/pids" --out "$TMP/r2"
+same_file "$TMP/r1/final.gguf" "$TMP/r2/final.gguf"
+[ "$(sort -u "$TMP/pids" | wc -l)" = 2 ] && ok || bad "want 2 reward processes for 2 ranks: $(cat "$TMP/pids")"
+# a rank whose scorer dies ends the job, and says why (before the abort)
+printf 'import sys\nsys.stdin.readline()\nsys.exit("scorer crashed")\n' >"$TMP/crash.py"
+"${MPI[@]}" 2 "$ESFT" train "${R[@]}" --reward-cmd "python3 $TMP/crash.py" --out "$TMP/r3" >"$TMP/r3.log" 2>&1 \
+  && bad "a crashed scorer did not fail the job" || ok
+grep -q "esft train: rank [01]: reward command .*exited with status 1.*scorer crashed" "$TMP/r3.log" && ok \
+  || bad "no error line from the failed rank: $(head -3 "$TMP/r3.log")"
+
 finish

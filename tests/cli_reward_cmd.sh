@@ -145,6 +145,13 @@ has "$TMP/err" "--samples 3 needs --temp T > 0"
 expect 0 "$ESFT" train "${COMMON[@]}" --reward-cmd "python3 $EXACT" --eval-split 0.34 --iters 1 --out "$TMP/g"
 has "$TMP/g/metrics.jsonl" '"eval_accuracy_lo":'
 has "$TMP/g/metrics.jsonl" '"eval_accuracy_hi":'
+# one process scores both the train and the eval set
+script pids '    if n == 1: open(sys.argv[1], "a").write("started\n")
+    reply({"id": req["id"], "reward": 1})'
+expect 0 "$ESFT" train "${COMMON[@]}" --reward-cmd "python3 $TMP/pids.py $TMP/started" --eval-split 0.34 \
+  --eval-every 1 --iters 2 --out "$TMP/h"
+[ "$(grep -c '"eval_accuracy":1,' "$TMP/h/metrics.jsonl")" = 2 ] && ok || bad "eval did not run twice with reward 1"
+[ "$(wc -l <"$TMP/started")" = 1 ] && ok || bad "$(wc -l <"$TMP/started") reward processes started, want 1"
 # no process outlives esft
 pgrep -f "$TMP/" >/dev/null && bad "a reward process outlived esft" || ok
 finish

@@ -51,6 +51,12 @@ static void free_data(esft_task *t) {
     t->scorer = NULL;
 }
 
+void esft_task_share_scorer(esft_task *dst, const esft_task *src) {
+    if (!dst || !src || dst->score_batch != score_batch || src->score_batch != score_batch) return;
+    esft_reward_cmd_free(dst->scorer);
+    dst->scorer = esft_reward_cmd_ref(src->scorer);
+}
+
 esft_status esft_task_use_reward_cmd(esft_task *t, const esft_task_spec *spec, esft_err *err) {
     if (!(t->scorer = esft_reward_cmd_new(spec->reward_cmd, spec->reward_timeout, spec->reward_timeout_score)))
         return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");

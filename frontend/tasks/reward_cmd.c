@@ -27,6 +27,7 @@ extern char **environ;
 #define LINE_MAX_BYTES (64u << 20) /* an answer line longer than this is not an answer */
 
 struct esft_reward_cmd {
+    int refs;                      /* owners (tasks scored by this process) */
     char *command;
     double timeout, timeout_score;
     pid_t pid;                     /* 0: not running */
@@ -119,6 +120,7 @@ esft_reward_cmd *esft_reward_cmd_new(const char *command, double timeout, double
         free(rc);
         return NULL;
     }
+    rc->refs = 1;
     rc->timeout = timeout > 0 ? timeout : ESFT_REWARD_CMD_DEFAULT_TIMEOUT_S;
     rc->timeout_score = timeout_score;
     rc->to_fd = rc->from_fd = rc->err_fd = -1;
@@ -195,8 +197,13 @@ static void stop(esft_reward_cmd *rc, int *status) {
     rc->answered_once = rc->idle = false;
 }
 
+esft_reward_cmd *esft_reward_cmd_ref(esft_reward_cmd *rc) {
+    rc->refs++;
+    return rc;
+}
+
 void esft_reward_cmd_free(esft_reward_cmd *rc) {
-    if (!rc) return;
+    if (!rc || --rc->refs > 0) return;
     stop(rc, NULL);
     free(rc->command);
     free(rc->late);

@@ -71,7 +71,11 @@ esft_status esft_reward_cmd_score(esft_reward_cmd *rc, const esft_reward_request
 /* The part names the process has used so far, in first-use order. */
 int esft_reward_cmd_parts(const esft_reward_cmd *rc, const char **names, int max);
 
-/* Ends the process (EOF on its stdin, then its group is killed) and frees. */
+/* One more owner of rc (a second data set scored by the same process). */
+esft_reward_cmd *esft_reward_cmd_ref(esft_reward_cmd *rc);
+
+/* Drops an owner; the last one ends the process (EOF on its stdin, then
+ * its group is killed) and frees it. */
 void esft_reward_cmd_free(esft_reward_cmd *rc);
 
 #endif

@@ -82,6 +82,10 @@ esft_status esft_task_open_eval(const esft_task_spec *spec, const char *data_pat
                                 esft_task **out, esft_err *err);
 void esft_task_free(esft_task *t);
 
+/* Lets dst score with src's reward process when both have one (a run's
+ * train and eval sets: one process per rank). */
+void esft_task_share_scorer(esft_task *dst, const esft_task *src);
+
 /* Scores responses[i] (lens[i] bytes) to items[i], i < n, into out[i]: with
  * the task's score_batch when it has one, else item by item. */
 esft_status esft_task_score(esft_task *t, int n, const int *items, const char *const *responses, const size_t *lens,
