@@ -9,7 +9,7 @@ set -u
 source "$(dirname "${BASH_SOURCE[0]}")/lib_cli.sh"
 has() { grep -qF -- "$2" "$1" && ok || { bad "$1 lacks: $2"; cat "$1" >&2; }; }
 same_file() { cmp -s "$1" "$2" && ok || bad "$1 and $2 differ"; }
-command -v python3 >/dev/null || { echo "SKIP: no python3"; exit 0; }
+command -v python3 >/dev/null || { echo "skip: no python3"; exit 77; }
 EXACT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../examples/rewards" && pwd)/exact.py"
 
 "$ESFT" synth --preset tiny --out "$TMP/tiny.gguf" 2>/dev/null || { echo "synth failed"; exit 1; }
@@ -97,6 +97,10 @@ has "$TMP/slow.jsonl" '"len":'
 
 # --- training: deterministic, resumable, the command recorded ---------------
 COMMON=(--model "$M" --data "$TMP/my.jsonl" --pop 4 --sigma 0.05 --alpha 0.02 --max-new 6 --seed 5 --quiet)
+# a timed-out response in training: each of the 2 members has one
+expect 0 "$ESFT" train "${COMMON[@]}" --pop 2 --iters 1 --reward-cmd "python3 $TMP/slow.py" --reward-timeout 2 \
+  --out "$TMP/t"
+has "$TMP/t/metrics.jsonl" '"reward_timeouts":2'
 expect 0 "$ESFT" train "${COMMON[@]}" --reward-cmd "python3 $EXACT" --iters 3 --out "$TMP/a"
 expect 0 "$ESFT" train "${COMMON[@]}" --reward-cmd "python3 $EXACT" --iters 3 --out "$TMP/a2"
 same_file "$TMP/a/final.gguf" "$TMP/a2/final.gguf"
@@ -133,13 +137,30 @@ expect 0 "$ESFT" train --resume "$TMP/e" --iters 3 --quiet
 same_file "$TMP/d/final.gguf" "$TMP/e/final.gguf"
 
 # --- eval: sampled responses, pass@K and the interval; training's eval line ---
-expect 0 "$ESFT" eval --model "$M" --data "$TMP/my.jsonl" --max-new 3 --reward-cmd "python3 $EXACT" \
-  --samples 3 --temp 1 --top-p 0.9 --out "$TMP/k.jsonl"
+# (correct: an even number of characters, so that sampled responses differ in it)
+script parity '    ok = len(req["response"]) % 2 == 0
+    reply({"id": req["id"], "reward": float(ok), "correct": ok})'
+expect 0 "$ESFT" eval --model "$M" --data "$TMP/my.jsonl" --max-new 3 --reward-cmd "python3 $TMP/parity.py" \
+  --samples 3 --temp 1.5 --top-p 0.95 --out "$TMP/k.jsonl"
 has "$TMP/out" "(6 items, 3 samples each): accuracy"
 has "$TMP/out" "[95% CI"
 has "$TMP/out" "pass@3"
 [ "$(wc -l <"$TMP/k.jsonl")" = 18 ] && ok || bad "--samples 3 --out should hold 18 lines"
 has "$TMP/k.jsonl" '"sample":2'
+# pass@1 and pass@3 recomputed from the responses written: per item, c of 3 correct
+python3 - "$TMP/k.jsonl" "$TMP/out" <<'P' && ok || bad "pass@k disagrees with the responses in --out"
+import json, re, sys
+from math import comb
+c = {}
+for line in open(sys.argv[1]):
+    r = json.loads(line); c[r["index"]] = c.get(r["index"], 0) + r["correct"]
+p1 = sum(1 - comb(3 - k, 1) / comb(3, 1) for k in c.values()) / len(c)
+p3 = sum(1 - comb(3 - k, 3) / comb(3, 3) for k in c.values()) / len(c)
+out = open(sys.argv[2]).read()
+got = re.search(r"pass@1 ([0-9.]+), pass@3 ([0-9.]+)", out)
+some = 0 < sum(c.values()) < 3 * len(c) # a mix of right and wrong, or the check says little
+sys.exit(not (some and got and abs(float(got[1]) - p1) < 1e-4 and abs(float(got[2]) - p3) < 1e-4))
+P
 expect 2 "$ESFT" eval --model "$M" --data "$TMP/my.jsonl" --reward-cmd "python3 $EXACT" --samples 3
 has "$TMP/err" "--samples 3 needs --temp T > 0"
 expect 0 "$ESFT" train "${COMMON[@]}" --reward-cmd "python3 $EXACT" --eval-split 0.34 --iters 1 --out "$TMP/g"
