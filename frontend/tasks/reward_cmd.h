@@ -8,9 +8,9 @@
  *   {"id": N, "reward": 0.5, "correct": true, "parts": {"format": 1}}
  *
  * ("correct" and "parts" optional; without "correct", reward > 0 counts as
- * correct). A batch writes every request before reading, with poll() on
- * the process's stdin, stdout and stderr so that neither side blocks on a
- * full pipe. Requests go out in the caller's order, so a deterministic
+ * correct). A batch sends all its requests at once and reads answers as
+ * they come, with poll() on the process's stdin, stdout and stderr, so
+ * that neither side blocks on a full pipe. Requests go out in the caller's order, so a deterministic
  * process gives the same rewards in every run.
  *
  * Time: the clock restarts at the start of a batch and at every answer.
