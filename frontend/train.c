@@ -590,7 +590,11 @@ static esft_status write_checkpoint(trainer *tr, int done, bool last, cJSON *lin
     if (!text) return fail(tr, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
     esft_ckpt_info info = {.cfg = tr->cfg, .iteration = done, .iters_total = tr->iters,
                            .base_fingerprint = tr->base_fingerprint, .metrics_line = text};
-    snprintf(info.base_path, sizeof info.base_path, "%s", tr->base_path);
+    /* absolute, so that a run and its resume (from another directory, or
+     * given the path another way) record the same base */
+    char *abs = realpath(tr->base_path, NULL);
+    snprintf(info.base_path, sizeof info.base_path, "%s", abs ? abs : tr->base_path);
+    free(abs);
     esft_status rc = save_model(tr, &info, GGML_TYPE_F32, tr->ckpt_path, "checkpoint", line, "seconds_checkpoint",
                         "checkpoint_bytes");
     info.metrics_line = NULL; /* the final model is the same for the same run */
