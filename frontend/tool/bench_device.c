@@ -243,7 +243,8 @@ static esft_status measure_decode(device_run *r) {
 }
 
 /* One iteration of the paper's conciseness task (its 2 prompts), pop 4. */
-static esft_status measure_iteration(device_run *r, esft_model *m) {
+static esft_status measure_iteration(device_run *r) {
+    esft_model *m = r->m;
     step("one ES iteration");
     esft_task *task = NULL;
     esft_prompts prompts = {0};
@@ -340,6 +341,14 @@ static void settle_limits(device_run *r) {
     for (cJSON *e = noise ? noise->child : NULL; e; e = e->next) set_fraction(e, "gbps", "of_bandwidth", r->bandwidth);
 }
 
+static esft_status write_results(device_run *r, const char *path) {
+    char *text = cJSON_Print(r->out);
+    esft_status st = text ? esft_atomic_write(path, text, strlen(text), &r->err)
+                          : esft_errf(&r->err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+    free(text);
+    return st;
+}
+
 int bench_device_main(const bench_device_args *a) {
     device_run r = {.quick = a->quick, .min_s = a->quick ? 0.1 : 0.3, .out = cJSON_CreateObject()};
     const char *fail_switch = getenv("ESFT_TEST_FAIL_BACKEND"), *hang_switch = getenv("ESFT_TEST_HANG_BACKEND");
@@ -360,16 +369,13 @@ int bench_device_main(const bench_device_args *a) {
         st = measure_limits(&r, &d);
     }
     if (!st) st = esft_model_load(a->model, r.be, &(esft_model_options){.trainable = true}, &r.m, &r.err);
-    if (!st) st = measure_matmul(&r);
-    if (!st) st = measure_noise(&r);
-    if (!st) st = measure_decode(&r);
-    if (!st) st = measure_iteration(&r, r.m);
-    if (!st) settle_limits(&r);
-    if (!st) {
-        char *text = cJSON_Print(r.out);
-        st = text ? esft_atomic_write(a->json_path, text, strlen(text), &r.err)
-                  : esft_errf(&r.err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
-        free(text);
+    /* the results so far go to the file after each part, so that a device
+     * stopped at its budget still reports what it measured */
+    esft_status (*const parts[])(device_run *) = {measure_matmul, measure_noise, measure_decode, measure_iteration};
+    for (size_t i = 0; !st && i < sizeof parts / sizeof *parts; i++) {
+        st = parts[i](&r);
+        if (!st) settle_limits(&r);
+        if (!st) st = write_results(&r, a->json_path);
     }
     if (st) fprintf(stderr, "esft bench device: %s\n", r.err.msg);
     cJSON_Delete(r.out);
