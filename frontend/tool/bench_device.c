@@ -255,7 +255,7 @@ static esft_status measure_iteration(device_run *r) {
     double R[4], t_perturb = 0, t_gen = 0, t_update = 0;
     long tokens = 0;
     esft_status st = esft_task_load("conciseness", NULL, "train", &task, &r->err);
-    if (!st) st = esft_prompts_tokenize(m, task, c.max_new, &prompts, &r->err);
+    if (!st) st = esft_prompts_tokenize(m, task, NULL, NULL, c.max_new, &prompts, &r->err); /* conciseness: bare prompts */
     if (!st && !(sel = esft_es_select(m, c.params, &n_sel))) st = esft_errf(&r->err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
     const int B = task && task->n_items < 64 ? task->n_items : 64;
     for (int i = 0; i < B; i++) items[i] = i;
