@@ -99,6 +99,8 @@ static esft_status set_info_keys(gguf_writer *w, const esft_ckpt_info *info, esf
     if (!st) st = esft_gguf_writer_set_str(w, "esft.params", c->params, err);
     if (!st) st = esft_gguf_writer_set_f32(w, "esft.weight_decay", c->weight_decay, err);
     if (!st) st = esft_gguf_writer_set_bool(w, "esft.chat", c->chat, err);
+    if (!st && c->chat) st = esft_gguf_writer_set_str(w, "esft.chat_template", c->chat_template, err);
+    if (!st && c->chat) st = esft_gguf_writer_set_str(w, "esft.system", c->system, err);
     if (!st) st = esft_gguf_writer_set_u64(w, "esft.base.fingerprint", info->base_fingerprint, err);
     if (!st) st = esft_gguf_writer_set_str(w, "esft.base.path", info->base_path, err);
     if (!st && info->metrics_line) st = esft_gguf_writer_set_str(w, "esft.metrics_line", info->metrics_line, err);
@@ -133,6 +135,14 @@ esft_status esft_checkpoint_write(const esft_model *m, const esft_ckpt_info *inf
     free(items);
     free(scratch);
     return st;
+}
+
+void esft_run_config_chat_keys(esft_run_config *c, const char *chat_template, const char *system) {
+    c->chat_template[0] = c->system[0] = '\0';
+    if (!c->chat) return;
+    /* runs from before chat templates were recorded used ChatML */
+    snprintf(c->chat_template, sizeof c->chat_template, "%s", chat_template ? chat_template : "chatml");
+    snprintf(c->system, sizeof c->system, "%s", system ? system : "");
 }
 
 esft_status esft_checkpoint_read_info(const gguf_file *f, esft_ckpt_info *info, esft_err *err) {
@@ -177,5 +187,6 @@ esft_status esft_checkpoint_read_info(const gguf_file *f, esft_ckpt_info *info, 
     snprintf(c->task, sizeof c->task, "%s", task);
     snprintf(c->params, sizeof c->params, "%s", params);
     snprintf(info->base_path, sizeof info->base_path, "%s", base);
+    esft_run_config_chat_keys(c, esft_gguf_get_str(f, "esft.chat_template"), esft_gguf_get_str(f, "esft.system"));
     return ESFT_OK;
 }

@@ -30,7 +30,9 @@ typedef struct esft_run_config {
     bool antithetic;
     char params[256];     /* tensor glob(s), comma-separated; "*" = all */
     float weight_decay;
-    bool chat;
+    bool chat;            /* prompts go through a chat template */
+    char chat_template[16]; /* chat: its family (esft_chat_family_name); "" until resolved */
+    char system[1024];    /* chat: the system turn (--system), "" none */
 } esft_run_config;
 
 typedef struct esft_ckpt_info {
@@ -62,6 +64,11 @@ uint32_t esft_save_file_type(ggml_type dtype);
  * GGML_TYPE_F32 for a checkpoint) with `info` as esft.* keys. */
 esft_status esft_checkpoint_write(const esft_model *m, const esft_ckpt_info *info, ggml_type dtype,
                                   const char *path, esft_err *err);
+
+/* Sets c's chat template and system turn from recorded values (NULL: not
+ * recorded): none for a run without chat, and ChatML with no system turn for
+ * a chat run from before templates were recorded, which is what it used. */
+void esft_run_config_chat_keys(esft_run_config *c, const char *chat_template, const char *system);
 
 /* Reads the esft.* keys of a checkpoint; ESFT_ERR_FORMAT if absent. */
 esft_status esft_checkpoint_read_info(const gguf_file *f, esft_ckpt_info *info, esft_err *err);

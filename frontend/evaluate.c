@@ -1,13 +1,14 @@
 #include "evaluate.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "eval_stats.h"
 
-esft_status esft_prompts_tokenize(const esft_model *m, const esft_task *t, int max_new,
-                                  esft_prompts *out, esft_err *err) {
+esft_status esft_prompts_tokenize(const esft_model *m, const esft_task *t, const esft_chat_template *tmpl,
+                                  const char *system, int max_new, esft_prompts *out, esft_err *err) {
     memset(out, 0, sizeof *out);
     out->ids = calloc((size_t)t->n_items, sizeof *out->ids);
     out->len = calloc((size_t)t->n_items, sizeof *out->len);
@@ -15,10 +16,22 @@ esft_status esft_prompts_tokenize(const esft_model *m, const esft_task *t, int m
     out->n = t->n_items;
     for (int i = 0; i < t->n_items; i++) {
         size_t n = 0;
-        esft_status st = esft_prompt_ids(m, NULL, t->items[i].prompt, t->chat, max_new, &out->ids[i], &n, err);
+        esft_status st = esft_prompt_ids(m, tmpl, system, t->items[i].prompt, max_new, &out->ids[i], &n, err);
         if (st) return esft_err_prefix(err, st, "%s (task %s) item %d", t->source, t->name, i);
         out->len[i] = (int)n;
     }
+    return ESFT_OK;
+}
+
+esft_status esft_run_chat_template(const esft_model *m, esft_run_config *c, esft_chat_template *tmpl,
+                                   const esft_chat_template **out, esft_err *err) {
+    *out = NULL;
+    if (!c->chat) return ESFT_OK;
+    esft_status st = esft_chat_template_from_gguf(m->gguf, m->tok, c->chat_template[0] ? c->chat_template : NULL,
+                                                  tmpl, err);
+    if (st) return st;
+    snprintf(c->chat_template, sizeof c->chat_template, "%s", esft_chat_family_name(tmpl->family));
+    *out = tmpl;
     return ESFT_OK;
 }
 

@@ -5,21 +5,31 @@
 
 #include <stdbool.h>
 
+#include "checkpoint.h"
 #include "generate.h"
 #include "model.h"
 #include "task.h"
 
-/* Prompt token ids of every task item (ChatML-wrapped when task->chat) for
- * a generation of max_new tokens: an empty item, or one whose prompt and
- * max_new exceed the model's context, fails naming the data and the item. */
+/* Prompt token ids of every task item (the user turn of a conversation
+ * formatted by tmpl, after a system turn when system != NULL; tmpl NULL:
+ * the bare prompt) for a generation of max_new tokens: an empty item, or
+ * one whose prompt and max_new exceed the model's context, fails naming the
+ * data and the item. */
 typedef struct esft_prompts {
     int n;
     int32_t **ids;
     int *len;
 } esft_prompts;
 
-esft_status esft_prompts_tokenize(const esft_model *m, const esft_task *t, int max_new,
-                                  esft_prompts *out, esft_err *err);
+esft_status esft_prompts_tokenize(const esft_model *m, const esft_task *t, const esft_chat_template *tmpl,
+                                  const char *system, int max_new, esft_prompts *out, esft_err *err);
+
+/* The template a run's prompts use: *out NULL when the run is not a chat
+ * run (c->chat false); else the model's own, or the family named by
+ * c->chat_template, whose name is then written into c->chat_template so
+ * that the run records it. tmpl is the storage *out points to. */
+esft_status esft_run_chat_template(const esft_model *m, esft_run_config *c, esft_chat_template *tmpl,
+                                   const esft_chat_template **out, esft_err *err);
 void esft_prompts_free(esft_prompts *p);
 
 typedef struct esft_eval_result {

@@ -233,6 +233,8 @@ esft_status esft_run_record_write(const char *dir, const esft_run_record *r, esf
     cJSON_AddBoolToObject(o, "antithetic", c->antithetic);
     cJSON_AddStringToObject(o, "params", c->params);
     cJSON_AddBoolToObject(o, "chat", c->chat);
+    if (c->chat) cJSON_AddStringToObject(o, "chat_template", c->chat_template);
+    if (c->chat) cJSON_AddStringToObject(o, "system", c->system);
     cJSON_AddStringToObject(o, "save_dtype", r->save_dtype);
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
@@ -293,6 +295,9 @@ esft_status esft_run_record_read(const char *dir, esft_run_record *r, esft_err *
         c->run_seed = strtoull(seed->valuestring, NULL, 10);
         c->antithetic = cJSON_IsTrue(FIELD("antithetic"));
         c->chat = cJSON_IsTrue(FIELD("chat"));
+        const cJSON *tmpl = FIELD("chat_template"), *sys = FIELD("system");
+        esft_run_config_chat_keys(c, cJSON_IsString(tmpl) ? tmpl->valuestring : NULL,
+                                  cJSON_IsString(sys) ? sys->valuestring : NULL);
         ok = r->model != NULL;
     }
 #undef FIELD

@@ -55,6 +55,7 @@ typedef struct trainer {
     esft_model *m;
     esft_task *task, *eval_task;
     esft_prompts prompts, eval_prompts;
+    esft_chat_template chat_tmpl;  /* the prompts' template, when cfg.chat */
     bool *selected;              /* [n_params]: tensors ES trains */
     int start_iter;              /* iterations already done (resume) */
     uint64_t base_fingerprint;
@@ -120,6 +121,10 @@ static esft_status merge_resume_config(trainer *tr, esft_run_config *cfg, const 
     if (!isnan(cfg->weight_decay) && cfg->weight_decay != ck->weight_decay)
         CONFLICT("--weight-decay", "%g", cfg->weight_decay, "%g", ck->weight_decay);
     if (cfg->antithetic && !ck->antithetic) CONFLICT("--antithetic", "%s", "on", "%s", "off");
+    if (cfg->chat && !ck->chat) CONFLICT("--chat", "%s", "on", "%s", "off");
+    if (cfg->chat_template[0] && strcmp(cfg->chat_template, ck->chat_template))
+        CONFLICT("--template", "%s", cfg->chat_template, "%s", ck->chat ? ck->chat_template : "(none)");
+    if (cfg->system[0] && strcmp(cfg->system, ck->system)) CONFLICT("--system", "'%.100s'", cfg->system, "'%.100s'", ck->system);
     if (cfg->run_seed != UINT64_MAX && cfg->run_seed != ck->run_seed)
         CONFLICT("--seed", "%llu", (unsigned long long)cfg->run_seed, "%llu", (unsigned long long)ck->run_seed);
 #undef CONFLICT
@@ -439,8 +444,10 @@ static esft_status setup(trainer *tr) {
     if (!rc) rc = check_data_file(tr, "--data", o->data_path, &old->data, &rec->data);
     if (!rc && !o->resume_dir) {
         fill_defaults(&tr->cfg, tr->task);
-        tr->cfg.chat = tr->task->chat;
+        tr->cfg.chat = tr->task->chat || o->cfg.chat;
     }
+    if (!rc && !tr->cfg.chat && (o->cfg.chat_template[0] || o->cfg.system[0]))
+        rc = usage(tr, "--template and --system need --chat");
     if (!rc) rc = validate(tr, &tr->cfg, tr->iters);
     if (!rc && o->resume_dir && tr->iters <= tr->start_iter)
         rc = usage(tr, "--resume: the run already has %d iterations; pass a larger --iters", tr->start_iter);
@@ -458,9 +465,12 @@ static esft_status setup(trainer *tr) {
     const char *load_path = rs.from_checkpoint ? tr->ckpt_path : tr->base_path;
     if ((st = esft_model_load(load_path, tr->be, &mo, &tr->m, &err))) return fail(tr, st, "%s", err.msg);
     if (!rs.from_checkpoint) tr->base_fingerprint = esft_model_fingerprint(tr->m->gguf); /* the base is the file */
+    const esft_chat_template *tmpl;
+    if ((st = esft_run_chat_template(tr->m, &tr->cfg, &tr->chat_tmpl, &tmpl, &err))) return fail(tr, st, "%s", err.msg);
+    const char *sys = tr->cfg.system[0] ? tr->cfg.system : NULL;
     /* a prompt that does not fit is the data's fault (exit 1), not a flag's */
-    if ((st = esft_prompts_tokenize(tr->m, tr->task, tr->cfg.max_new, &tr->prompts, &err)) ||
-        (tr->eval_task && (st = esft_prompts_tokenize(tr->m, tr->eval_task, tr->cfg.max_new, &tr->eval_prompts, &err))))
+    if ((st = esft_prompts_tokenize(tr->m, tr->task, tmpl, sys, tr->cfg.max_new, &tr->prompts, &err)) ||
+        (tr->eval_task && (st = esft_prompts_tokenize(tr->m, tr->eval_task, tmpl, sys, tr->cfg.max_new, &tr->eval_prompts, &err))))
         return fail(tr, st == ESFT_ERR_INVALID_ARG ? ESFT_ERR_FORMAT : st, "%s", err.msg);
     int n_sel = 0;
     if (!(tr->selected = esft_es_select(tr->m, tr->cfg.params, &n_sel)))
@@ -602,7 +612,11 @@ static esft_status write_checkpoint(trainer *tr, int done, bool last, cJSON *lin
     if (!text) return fail(tr, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
     esft_ckpt_info info = {.cfg = tr->cfg, .iteration = done, .iters_total = tr->iters,
                            .base_fingerprint = tr->base_fingerprint, .metrics_line = text};
-    snprintf(info.base_path, sizeof info.base_path, "%s", tr->base_path);
+    /* absolute, so that a run and its resume (from another directory, or
+     * given the path another way) record the same base */
+    char *abs = realpath(tr->base_path, NULL);
+    snprintf(info.base_path, sizeof info.base_path, "%s", abs ? abs : tr->base_path);
+    free(abs);
     esft_status rc = save_model(tr, &info, GGML_TYPE_F32, tr->ckpt_path, "checkpoint", line, "seconds_checkpoint",
                         "checkpoint_bytes");
     info.metrics_line = NULL; /* the final model is the same for the same run */

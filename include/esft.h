@@ -106,7 +106,7 @@ ESFT_API int esft_model_n_ctx(const esft_model *m);       /* context length */
 
 typedef struct esft_generate_params {
     int max_new;       /* tokens to generate per prompt */
-    bool chat;         /* wrap each prompt in the ChatML template */
+    bool chat;         /* format each prompt with the model's chat template */
     const char *system;/* chat only: a system turn (NULL: none) */
     float temperature; /* <= 0: greedy */
     int top_k;         /* 0: off */
@@ -156,7 +156,7 @@ typedef struct esft_trainer_params {
     const char *params;   /* comma-separated tensor globs to train; NULL: "*" */
     int batch;            /* prompts per iteration, drawn from the seed; 0 or >= n: all */
     int max_new;          /* tokens generated per prompt */
-    bool chat;            /* wrap prompts in the ChatML template */
+    bool chat;            /* format prompts with the model's chat template */
     /* the data: not stored in checkpoints; give it again on resume */
     const char *const *prompts;
     int n_prompts;

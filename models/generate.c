@@ -24,19 +24,6 @@ const char *esft_finish_name(esft_finish f) {
     return "unknown";
 }
 
-char *esft_chatml(const char *system, const char *prompt) {
-    const char *fmt_sys = "<|im_start|>system\n%s<|im_end|>\n";
-    const char *fmt_user = "<|im_start|>user\n%s<|im_end|>\n<|im_start|>assistant\n";
-    size_t n = strlen(prompt) + strlen(fmt_user) + 1 +
-               (system ? strlen(system) + strlen(fmt_sys) : 0);
-    char *s = malloc(n);
-    if (!s) return NULL;
-    size_t used = 0;
-    if (system) used = (size_t)snprintf(s, n, fmt_sys, system);
-    snprintf(s + used, n - used, fmt_user, prompt);
-    return s;
-}
-
 /* ---- sampling ---- */
 
 typedef struct scored {
@@ -149,18 +136,21 @@ static esft_status check_context(const esft_model *m, size_t n_prompt, const cha
                      unit, n_prompt, max_new, ctx);
 }
 
-esft_status esft_prompt_ids(const esft_model *m, const char *system, const char *prompt, bool chat,
-                            int max_new, int32_t **ids, size_t *n_ids, esft_err *err) {
+esft_status esft_messages_ids(const esft_model *m, const esft_chat_template *tmpl,
+                              const esft_chat_message *msgs, int n, int max_new, int32_t **ids,
+                              size_t *n_ids, esft_err *err) {
     *ids = NULL;
     *n_ids = 0;
-    char *text = chat ? esft_chatml(system, prompt) : strdup(prompt);
-    if (!text) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+    esft_chat_template none;
+    if (!tmpl) esft_chat_template_init(&none, ESFT_CHAT_NONE);
+    const esft_chat_template *t = tmpl ? tmpl : &none;
     /* a lower bound on its tokens first: tokenizing megabytes to learn they
      * cannot fit would take long */
-    const size_t len = strlen(text), per_token = esft_tokenizer_max_token_bytes(m->tok);
+    size_t len = 0;
+    for (int i = 0; i < n; i++) len += msgs[i].content ? strlen(msgs[i].content) : 0;
+    const size_t per_token = esft_tokenizer_max_token_bytes(m->tok);
     esft_status st = check_context(m, per_token ? len / per_token : 0, "at least ", max_new, err);
-    if (!st) st = esft_tokenize(m->tok, text, len, true, true, ids, n_ids, err);
-    free(text);
+    if (!st) st = esft_chat_tokenize(m->tok, t, msgs, n, true, ids, n_ids, err);
     if (!st && *n_ids == 0) st = esft_errf(err, ESFT_ERR_INVALID_ARG, "empty prompt (no tokens)");
     if (!st) st = check_context(m, *n_ids, "", max_new, err);
     if (st) {
@@ -169,6 +159,13 @@ esft_status esft_prompt_ids(const esft_model *m, const char *system, const char 
         *n_ids = 0;
     }
     return st;
+}
+
+esft_status esft_prompt_ids(const esft_model *m, const esft_chat_template *tmpl, const char *system,
+                            const char *prompt, int max_new, int32_t **ids, size_t *n_ids, esft_err *err) {
+    const esft_chat_message turns[2] = {{"system", system}, {"user", prompt}};
+    const bool with_system = tmpl && system;
+    return esft_messages_ids(m, tmpl, turns + !with_system, 1 + with_system, max_new, ids, n_ids, err);
 }
 
 void esft_gen_result_free(esft_gen_result *r) {

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "chat_template.h"
 #include "model.h"
 
 typedef struct esft_sampling {
@@ -74,18 +75,22 @@ void esft_gen_result_free(esft_gen_result *r);
 int32_t esft_sample(float *logits, int n_vocab, const esft_sampling *s, uint64_t *rng_state,
                     void *scratch);
 
-/* ChatML: "<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n",
- * with an optional system turn first. Returns a malloc'd string. */
-char *esft_chatml(const char *system, const char *prompt);
-
-/* Token ids of one prompt (ChatML-wrapped when chat, with the system turn
- * when system != NULL) for a generation of max_new tokens; *ids is malloc'd.
+/* Token ids of one prompt for a generation of max_new tokens; *ids is
+ * malloc'd. With tmpl NULL the prompt is tokenized as it is (BOS as the
+ * model asks); otherwise it is the user turn of a conversation formatted by
+ * tmpl (esft_chat_tokenize), after a system turn when system != NULL.
  * Refused with ESFT_ERR_INVALID_ARG and the reason (callers add which
  * prompt) when it is empty or prompt + max_new exceeds the model's context;
  * a text too many bytes long to fit is refused before tokenizing it, so a
  * huge text fails at once. */
-esft_status esft_prompt_ids(const esft_model *m, const char *system, const char *prompt, bool chat,
-                            int max_new, int32_t **ids, size_t *n_ids, esft_err *err);
+esft_status esft_prompt_ids(const esft_model *m, const esft_chat_template *tmpl, const char *system,
+                            const char *prompt, int max_new, int32_t **ids, size_t *n_ids, esft_err *err);
+
+/* The same for a whole conversation msgs[0..n) formatted by tmpl (NULL:
+ * family none), with the assistant turn's opening appended. */
+esft_status esft_messages_ids(const esft_model *m, const esft_chat_template *tmpl,
+                              const esft_chat_message *msgs, int n, int max_new, int32_t **ids,
+                              size_t *n_ids, esft_err *err);
 
 double esft_now_seconds(void);
 

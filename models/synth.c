@@ -137,6 +137,7 @@ esft_status esft_synth_write(const esft_synth_spec *s, const char *path, esft_er
     if (!st) st = esft_gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 256, err);
     if (!st) st = esft_gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 258, err);
     if (!st) st = esft_gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", false, err);
+    if (!st && s->chat_template) st = esft_gguf_writer_set_str(w, "tokenizer.chat_template", s->chat_template, err);
     for (int i = 0; tokens && i < s->n_vocab; i++) free(tokens[i]);
     free(tokens);
     free(types);

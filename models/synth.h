@@ -18,6 +18,7 @@ typedef struct esft_synth_spec {
     ggml_type type;      /* matrix storage type (F32, F16, BF16, Q8_0) */
     uint64_t seed;
     float init_std;      /* N(0, init_std) weights; norms are 1 + N(0, init_std) */
+    const char *chat_template; /* tokenizer.chat_template (Jinja source); NULL: none */
 } esft_synth_spec;
 
 /* Fills a spec from a preset: "tiny", "tiny-qwen2", "smollm2-135m",

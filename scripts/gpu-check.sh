@@ -7,8 +7,9 @@
 #   4. random-weight models with SmolLM2-135M and Qwen2.5-1.5B dimensions
 #   5. the conformance suite (every op of every backend against the cpu
 #      backend) and the end-to-end test (generation and ES iterations)
-#   6. esft bench decode (batch 1, 64, 256) on both, esft bench ops, and a
-#      PyTorch/cuBLAS reference (bf16 GEMM TFLOP/s, copy GB/s) when importable
+#   6. esft bench decode (batch 1, 64, 256) on both, esft bench ops, esft
+#      bench report --quick (bench-report.md/.json), and a PyTorch/cuBLAS
+#      reference (bf16 GEMM TFLOP/s, copy GB/s) when importable
 #   7. times one ES iteration: population 30, batch 200, max_new 256, 1.5B
 # Every step runs under `timeout` within an overall budget; its log goes to
 # $OUT (default out/gpu-check) and summary.txt has PASS/FAIL/SKIP per step and
@@ -48,7 +49,7 @@ done
 case "$CUDA_MODE" in ON|AUTO) ;; *) echo "gpu-check.sh: ESFT_GPU_CHECK_CUDA must be ON or AUTO" >&2; exit 2 ;; esac
 
 mkdir -p "$OUT" "$WORK" || exit 1
-rm -f "$OUT"/{summary.txt,build.log,devices.log,conformance.log,models.log,bench.log,train.log}
+rm -f "$OUT"/{summary.txt,build.log,devices.log,conformance.log,models.log,bench.log,train.log,bench-report.md,bench-report.json}
 SUMMARY=$OUT/summary.txt
 STEPS=$WORK/steps.txt FIGURES=$WORK/figures.txt
 : >"$STEPS"
@@ -242,6 +243,22 @@ if step "bench ops" bench.log 120 "$ESFT" bench ops --backend "$BK" "${THREAD_AR
        /^perturb|^es_update/ {printf "%s: %.1f GB/s, %.2f G normals/s\n", $0 ~ /K=30/ ? "es_update K=30" : $0 ~ /K=1 / ? "es_update K=1" : "perturb", $(NF-1), $(NF-2)}
        END {if (row) printf "matmul %dx%dx%d (W %s): %.3f TFLOP/s (largest shape)\n", t, n, k, dt, tf}' \
     "$WORK/ops.txt" | while read -r l; do figure "$l"; done
+fi
+# The cross-device report (README "Benchmarking") for this backend's devices:
+# every figure also as a fraction of the device's own measured limits.
+if [ -s "$SMOL" ] && step "bench report" bench.log 150 "$ESFT" bench report --quick --backend "$BK" \
+    "${THREAD_ARGS[@]}" --model "$SMOL" --budget 120 -o "$OUT/bench-report.md" --json "$OUT/bench-report.json"; then
+  python3 - "$OUT/bench-report.json" <<'EOF' | while read -r l; do figure "$l"; done
+import json, sys
+for d in json.load(open(sys.argv[1]))["devices"]:
+    if d["status"] != "ok":
+        print(f"bench report {d['backend']} {d['index']}: {d['status']} {d['error']}"); continue
+    lim, dec = d["limits"], {e["batch"]: e for e in d["decode"]}
+    print(f"bench report {d['backend']} {d['index']} ({d['name']}): peak {lim['gflops']:.0f} GFLOP/s ({d['work_dtype']}),"
+          f" copy {lim['bandwidth_gbps']:.0f} GB/s; decode b1 {dec[1]['tokens_per_s']:.0f} tok/s"
+          f" ({100 * (dec[1]['of_bandwidth'] or 0):.0f}% of bandwidth), b64 {dec[64]['tokens_per_s']:.0f} tok/s"
+          f" ({100 * (dec[64]['of_peak'] or 0):.0f}% of peak)")
+EOF
 fi
 # A reference for "fraction of the chip": cuBLAS bf16 GEMM and a device copy
 # through PyTorch, where the image has it.

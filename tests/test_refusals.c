@@ -55,7 +55,7 @@ static esft_status ids_of(const esft_model *m, size_t n, int max_new, size_t *n_
     memset(text, 'x', n);
     text[n] = '\0';
     int32_t *ids = NULL;
-    esft_status st = esft_prompt_ids(m, NULL, text, false, max_new, &ids, n_ids, err);
+    esft_status st = esft_prompt_ids(m, NULL, NULL, text, max_new, &ids, n_ids, err);
     free(ids);
     free(text);
     return st;

@@ -105,10 +105,12 @@ esft_status esft_model_generate(esft_model *m, const char *const *prompts, int n
     esft_gen_result *res = calloc((size_t)n + 1, sizeof *res);
     esft_err err = {{0}};
     esft_status st = reqs && res ? ESFT_OK : esft_errf(&err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+    esft_chat_template tmpl; /* the model's own */
+    if (!st && p.chat) st = esft_chat_template_from_gguf(m->gguf, m->tok, NULL, &tmpl, &err);
     for (int i = 0; i < n && !st; i++) {
         int32_t *ids = NULL;
         size_t n_ids = 0;
-        st = esft_prompt_ids(m, p.system, prompts[i], p.chat, p.max_new, &ids, &n_ids, &err);
+        st = esft_prompt_ids(m, p.chat ? &tmpl : NULL, p.system, prompts[i], p.max_new, &ids, &n_ids, &err);
         if (st) esft_err_prefix(&err, st, "prompt %d", i);
         reqs[i] = (esft_gen_request){ids, (int)n_ids};
     }
@@ -141,6 +143,7 @@ struct esft_trainer {
     bool *selected;              /* [m->n_params]: the tensors trained */
     callback_task data;          /* the prompts */
     esft_prompts prompts;        /* their token ids */
+    esft_chat_template chat_tmpl; /* the prompts' template, when cfg.chat */
     int max_slots;
     uint64_t base_fingerprint;   /* of the model the run started from */
     char base_path[1024];
@@ -188,7 +191,6 @@ static esft_status set_prompts(esft_trainer *tr, const char *const *prompts, int
     tr->data.tr = tr;
     t->name = "callback";
     snprintf(t->source, sizeof t->source, "the caller's prompts");
-    t->chat = tr->cfg.chat;
     t->score = score_with_callback;
     if (!(t->items = calloc((size_t)n, sizeof *t->items)))
         return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
@@ -197,7 +199,9 @@ static esft_status set_prompts(esft_trainer *tr, const char *const *prompts, int
         if (!prompts[i]) return esft_errf(err, ESFT_ERR_INVALID_ARG, "prompt %d is NULL", i);
         if (!(t->items[i].prompt = strdup(prompts[i]))) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
     }
-    return esft_prompts_tokenize(tr->m, t, tr->cfg.max_new, &tr->prompts, err);
+    const esft_chat_template *tmpl;
+    esft_status st = esft_run_chat_template(tr->m, &tr->cfg, &tr->chat_tmpl, &tmpl, err);
+    return st ? st : esft_prompts_tokenize(tr->m, t, tmpl, NULL, tr->cfg.max_new, &tr->prompts, err);
 }
 
 esft_trainer_params esft_trainer_default_params(void) {

@@ -139,6 +139,12 @@ static void run_device(device_job *job, const char *model, bool quick, int threa
     if (timed_out) kill(pid, SIGKILL);
     while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {}
     job->seconds = esft_now_seconds() - t0;
+    /* what the child measured: all of it, or the parts before it stopped */
+    size_t len = 0;
+    char *text = esft_read_file(json, ESFT_READ_MAX, &len);
+    job->results = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    unlink(json);
     if (timed_out) {
         job->status = "timeout";
         snprintf(job->error, sizeof job->error, "no result within the budget of %.0f s (last: %s)", budget,
@@ -156,11 +162,6 @@ static void run_device(device_job *job, const char *model, bool quick, int threa
         }
         return;
     }
-    size_t len = 0;
-    char *text = esft_read_file(json, ESFT_READ_MAX, &len);
-    job->results = text ? cJSON_Parse(text) : NULL;
-    free(text);
-    unlink(json);
     if (!cJSON_IsObject(job->results)) {
         snprintf(job->error, sizeof job->error, "its results (%.500s) are missing or not JSON", json);
         return;
@@ -258,22 +259,33 @@ static void cell(char *out, size_t cap, double v, double of) {
     else snprintf(out, cap, "%.4g", v);
 }
 
+/* A device with results: all of them (ok), or those measured before it
+ * failed or ran out of its budget. */
+static bool measured(const cJSON *d) { return cJSON_GetObjectItem(d, "limits") != NULL; }
+
+/* The first device that measured `part`, or NULL. */
+static const cJSON *first_with(const cJSON *devs, const char *part) {
+    for (const cJSON *d = devs->child; d; d = d->next)
+        if (cJSON_GetObjectItem(d, part)) return d;
+    return NULL;
+}
+
 static void md_devices_header(FILE *f, cJSON *devs, const char *first) {
     fprintf(f, "| %s |", first);
     for (cJSON *d = devs->child; d; d = d->next)
-        if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(d, "status")), "ok") == 0)
+        if (measured(d))
             fprintf(f, " %s %d |", cJSON_GetStringValue(cJSON_GetObjectItem(d, "backend")),
                     (int)num_at(d, "index"));
     fprintf(f, "\n|---|");
     for (cJSON *d = devs->child; d; d = d->next)
-        if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(d, "status")), "ok") == 0) fprintf(f, "---|");
+        if (measured(d)) fprintf(f, "---|");
     fputc('\n', f);
 }
 
 /* Row i of array `key` of every ok device: the cell of value/of fields. */
 static void md_array_row(FILE *f, cJSON *devs, const char *key, int i, const char *value, const char *of) {
     for (cJSON *d = devs->child; d; d = d->next) {
-        if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(d, "status")), "ok") != 0) continue;
+        if (!measured(d)) continue;
         const cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItem(d, key), i);
         char c[64];
         cell(c, sizeof c, num_at(e, value), of ? num_at(e, of) : NAN);
@@ -324,16 +336,13 @@ static void write_markdown(FILE *f, const cJSON *report) {
                 err && err[0] && strcmp(status, "unavailable") ? ": " : "", err ? err : "", units, wd ? wd : "-",
                 peak, nominal, bw, cJSON_GetStringValue(cJSON_GetObjectItem(d, "driver")), secs);
     }
-    const cJSON *first_ok = NULL;
-    for (cJSON *d = devs->child; d && !first_ok; d = d->next)
-        if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(d, "status")), "ok") == 0) first_ok = d;
-    if (!first_ok) {
+    if (!first_with(devs, "limits")) {
         fprintf(f, "\nNo device produced results.\n");
         return;
     }
     fprintf(f, "\n## Matmul y = x·Wᵀ at the model's shapes\n\nGFLOP/s (%% of the device's peak); T = rows of x.\n\n");
     md_devices_header(f, devs, "weight [N x K], T");
-    const cJSON *mm = cJSON_GetObjectItem(first_ok, "matmul");
+    const cJSON *mm = cJSON_GetObjectItem(first_with(devs, "matmul"), "matmul");
     for (int i = 0; i < cJSON_GetArraySize(mm); i++) {
         const cJSON *e = cJSON_GetArrayItem(mm, i);
         fprintf(f, "| %s [%d x %d], T=%d |", cJSON_GetStringValue(cJSON_GetObjectItem(e, "weight")),
@@ -342,7 +351,7 @@ static void write_markdown(FILE *f, const cJSON *report) {
     }
     fprintf(f, "\n## ES noise\n\nG normals/s (%% of copy bandwidth in bytes moved).\n\n");
     md_devices_header(f, devs, "op");
-    const cJSON *noise = cJSON_GetObjectItem(first_ok, "noise");
+    const cJSON *noise = cJSON_GetObjectItem(first_with(devs, "noise"), "noise");
     for (int i = 0; i < cJSON_GetArraySize(noise); i++) {
         const cJSON *e = cJSON_GetArrayItem(noise, i);
         fprintf(f, "| %s, %d member%s |", cJSON_GetStringValue(cJSON_GetObjectItem(e, "op")), (int)num_at(e, "members"),
@@ -352,7 +361,7 @@ static void write_markdown(FILE *f, const cJSON *report) {
     fprintf(f, "\n## Greedy decode\n\nTokens/s; below each, the matmul GFLOP/s (%% of peak) and the weight "
                "GB/s read (%% of bandwidth): batch 1 is bound by the second, large batches by the first.\n\n");
     md_devices_header(f, devs, "batch");
-    const cJSON *dec = cJSON_GetObjectItem(first_ok, "decode");
+    const cJSON *dec = cJSON_GetObjectItem(first_with(devs, "decode"), "decode");
     for (int i = 0; i < cJSON_GetArraySize(dec); i++) {
         const int b = (int)num_at(cJSON_GetArrayItem(dec, i), "batch");
         fprintf(f, "| %d: tokens/s |", b);
@@ -363,8 +372,9 @@ static void write_markdown(FILE *f, const cJSON *report) {
         md_array_row(f, devs, "decode", i, "weight_gbps", "of_bandwidth");
     }
     fprintf(f, "\n## One ES iteration\n\nPopulation %d on the conciseness task's %d prompts, %d new tokens; seconds.\n\n",
-            (int)num_at(first_ok, "es_iteration.pop"), (int)num_at(first_ok, "es_iteration.prompts"),
-            (int)num_at(first_ok, "es_iteration.max_new"));
+            (int)num_at(first_with(devs, "es_iteration"), "es_iteration.pop"),
+            (int)num_at(first_with(devs, "es_iteration"), "es_iteration.prompts"),
+            (int)num_at(first_with(devs, "es_iteration"), "es_iteration.max_new"));
     md_devices_header(f, devs, "");
     static const char *const rows[][2] = {{"total", "seconds"}, {"generate", "seconds_generate"},
                                           {"perturb", "seconds_perturb"}, {"update", "seconds_update"},
@@ -372,7 +382,7 @@ static void write_markdown(FILE *f, const cJSON *report) {
     for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
         fprintf(f, "| %s |", rows[r][0]);
         for (cJSON *d = devs->child; d; d = d->next) {
-            if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(d, "status")), "ok") != 0) continue;
+            if (!measured(d)) continue;
             char path[64], c[64];
             snprintf(path, sizeof path, "es_iteration.%s", rows[r][1]);
             cell(c, sizeof c, num_at(d, path), NAN);

@@ -9,6 +9,7 @@
 
 #include "atomic_file.h"
 #include "cli.h"
+#include "cli_chat.h"
 #include "commands.h"
 #include "eval_stats.h"
 #include "evaluate.h"
@@ -68,8 +69,9 @@ int cmd_eval(int argc, char **argv) {
     cli_common c = CLI_COMMON_INIT;
     const char *task_name = NULL, *data = NULL, *out = NULL, *kl_base = NULL, *split = "eval";
     const char *reward = NULL, *reward_arg = NULL;
-    const char *reward_cmd = NULL;
+    const char *reward_cmd = NULL, *tmpl = NULL, *system = NULL;
     float eval_split = 0, reward_timeout = 0, reward_timeout_score = 0, temp = 0, top_p = 1;
+    bool chat = false;
     int limit = 0, offset = 0, max_new = 0, max_slots = 64, samples = 1;
     uint64_t seed = 0;
     const cli_opt opts[] = {
@@ -89,6 +91,7 @@ int cmd_eval(int argc, char **argv) {
         {"seed", CLI_U64, &seed, "S", "sampling seed; sample k draws with S + k (default 0)", 0, 0},
         {"out", CLI_STR, &out, "FILE", "JSONL of every response with its score (index, sample, response, reward, parts, correct)", 0, 0},
         {"kl-base", CLI_STR, &kl_base, "FILE", "also report mean per-token KL(model || base) on the responses", 0, 0},
+        CLI_CHAT_OPTS(chat, tmpl, system),
         CLI_COMMON_OPTS(c),
     };
     const cli_command cmd = {"eval", "--task T [--data F] | --data F --reward R | --data F --reward-cmd CMD [options]",
@@ -105,6 +108,8 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "esft eval: --task (countdown, conciseness) or --data FILE --reward NAME is required\n");
         return ESFT_EXIT_USAGE;
     }
+    esft_run_config chat_cfg = {0};
+    if ((rc = cli_chat_config("eval", chat, tmpl, system, &chat_cfg))) return rc;
     esft_err err = {{0}};
     if (out && esft_atomic_check_target(out, &err)) { /* before the evaluation, not after it */
         fprintf(stderr, "esft eval: --out %s\n", err.msg);
@@ -145,11 +150,17 @@ int cmd_eval(int argc, char **argv) {
         goto done;
     rc = ESFT_EXIT_RUNTIME;
     if (esft_model_load(model_path, be, NULL, &m, &err)) goto fail;
+    esft_chat_template chat_storage;
+    const esft_chat_template *chat_tmpl;
+    chat_cfg.chat = chat_cfg.chat || t->chat;
+    if ((rc = cli_chat_template("eval", m, &chat_cfg, &chat_storage, &chat_tmpl))) goto done;
+    rc = ESFT_EXIT_RUNTIME;
     esft_progress progress;
     esft_progress_init(&progress, stderr, isatty(STDERR_FILENO));
     esft_eval_params ep = {.max_new = max_new ? max_new : t->default_max_new, .max_slots = max_slots,
                            .keep = true, .on_progress = show_progress, .user = &progress};
-    esft_status st = esft_prompts_tokenize(m, t, ep.max_new, &prompts, &err);
+    esft_status st = esft_prompts_tokenize(m, t, chat_tmpl, chat_cfg.system[0] ? chat_cfg.system : NULL, ep.max_new,
+                                           &prompts, &err);
     long tokens = 0;
     double seconds = 0;
     /* sample k of every item draws from the streams of seed + k */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_chat.h"
 #include "commands.h"
 #include "esft_fs.h"
 #include "generate.h"
@@ -75,7 +76,7 @@ static int read_prompts_jsonl(const char *path, prompt_set *ps) {
 
 int cmd_generate(int argc, char **argv) {
     cli_common c = CLI_COMMON_INIT;
-    const char *prompt = NULL, *prompts_file = NULL, *system = NULL;
+    const char *prompt = NULL, *prompts_file = NULL, *system = NULL, *tmpl = NULL;
     int max_new = 128, top_k = 0, max_slots = 0;
     float temp = 0.0f, top_p = 1.0f;
     uint64_t seed = 0;
@@ -90,8 +91,7 @@ int cmd_generate(int argc, char **argv) {
         {"top-k", CLI_INT, &top_k, "K", "sample among the K most likely tokens (0 = off)", 0, 1 << 24},
         {"top-p", CLI_FLOAT, &top_p, "P", "nucleus sampling mass (1 = off)", 0, 1},
         {"seed", CLI_U64, &seed, "S", "sampling seed (default 0)", 0, 0},
-        {"chat", CLI_FLAG, &chat, NULL, "wrap prompts in the ChatML chat template", 0, 0},
-        {"system", CLI_STR, &system, "TEXT", "system message for --chat", 0, 0},
+        CLI_CHAT_OPTS(chat, tmpl, system),
         {"stop", CLI_LIST, &stops, "TEXT", "stop before this text (repeatable)", 0, 0},
         {"max-slots", CLI_INT, &max_slots, "N", "sequences decoded together (default: all)", 0, 1 << 20},
         {"verbose", CLI_FLAG, &verbose, NULL, "print timing to stderr", 0, 0},
@@ -106,10 +106,8 @@ int cmd_generate(int argc, char **argv) {
         fprintf(stderr, "esft generate: give exactly one of --prompt or --prompts (see 'esft generate --help')\n");
         return ESFT_EXIT_USAGE;
     }
-    if (system && !chat) {
-        fprintf(stderr, "esft generate: --system needs --chat\n");
-        return ESFT_EXIT_USAGE;
-    }
+    esft_run_config chat_cfg = {0};
+    if ((rc = cli_chat_config("generate", chat, tmpl, system, &chat_cfg))) return rc;
 
     prompt_set ps = {0};
     if (prompts_file) {
@@ -142,9 +140,12 @@ int cmd_generate(int argc, char **argv) {
         rc = ESFT_EXIT_RUNTIME;
         goto done;
     }
+    esft_chat_template chat_storage;
+    const esft_chat_template *chat_tmpl;
+    if ((rc = cli_chat_template("generate", m, &chat_cfg, &chat_storage, &chat_tmpl))) goto done;
     for (int i = 0; i < ps.n; i++) {
         size_t n_ids = 0;
-        esft_status st = esft_prompt_ids(m, system, ps.texts[i], chat, max_new, &ids[i], &n_ids, &err);
+        esft_status st = esft_prompt_ids(m, chat_tmpl, system, ps.texts[i], max_new, &ids[i], &n_ids, &err);
         if (st) {
             fprintf(stderr, "esft generate: prompt %d%s%s: %s\n", i + 1, prompts_file ? " of " : "",
                     prompts_file ? prompts_file : "", err.msg);

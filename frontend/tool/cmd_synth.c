@@ -7,7 +7,7 @@
 #include "synth.h"
 
 int cmd_synth(int argc, char **argv) {
-    const char *preset = "tiny", *arch = NULL, *type = "f32", *out = NULL;
+    const char *preset = "tiny", *arch = NULL, *type = "f32", *out = NULL, *chat_template = NULL;
     int vocab = 0, embd = 0, layers = 0, heads = 0, kv_heads = 0, ff = 0;
     bool untie = false;
     uint64_t seed = 1;
@@ -23,6 +23,7 @@ int cmd_synth(int argc, char **argv) {
         {"untied", CLI_FLAG, &untie, NULL, "write a separate output.weight", 0, 0},
         {"type", CLI_STR, &type, "T", "matrix storage: f32 | f16 | bf16 | q8_0 (default f32)", 0, 0},
         {"seed", CLI_U64, &seed, "S", "weight seed (default 1)", 0, 0},
+        {"chat-template", CLI_STR, &chat_template, "JINJA", "tokenizer.chat_template to store (default: none)", 0, 0},
         {"out", CLI_STR, &out, "FILE", "output GGUF path (required)", 0, 0},
     };
     const cli_command cmd = {"synth", "--out FILE [--preset NAME] [shape options]",
@@ -57,6 +58,7 @@ int cmd_synth(int argc, char **argv) {
     if (ff) s.n_ff = ff;
     if (untie) s.tied = 0;
     s.seed = seed;
+    s.chat_template = chat_template;
     ggml_type t;
     if (!esft_ggml_type_from_name(type, &t) ||
         !(t == GGML_TYPE_F32 || t == GGML_TYPE_F16 || t == GGML_TYPE_BF16 || t == GGML_TYPE_Q8_0)) {

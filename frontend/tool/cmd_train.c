@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_chat.h"
 #include "commands.h"
 #include "train.h"
 #include "train_report.h"
@@ -16,12 +17,12 @@ int cmd_train(int argc, char **argv) {
     cli_common c = {0};
     const char *task = NULL, *shaping = NULL, *params = NULL, *save_dtype = NULL, *reward = NULL, *reward_arg = NULL;
     float eval_split = 0, reward_timeout = NAN, reward_timeout_score = NAN;
-    const char *reward_cmd = NULL;
+    const char *reward_cmd = NULL, *tmpl = NULL, *system = NULL;
     /* sentinels mark "not given": on --resume the run's own values are used */
     int pop = INT_MIN, batch = 0, max_new = 0, iters = 0;
     float sigma = NAN, alpha = NAN, wd = NAN;
     uint64_t seed = UINT64_MAX;
-    bool antithetic = false;
+    bool antithetic = false, chat = false;
     c.device = -1; /* not given: under MPI, ranks on a node share its devices */
     /* not given: on --resume the run's recorded values, else their defaults */
     o.eval_every = o.eval_limit = o.checkpoint_every = o.max_slots = o.log_samples = -1;
@@ -44,6 +45,7 @@ int cmd_train(int argc, char **argv) {
         {"antithetic", CLI_FLAG, &antithetic, NULL, "mirrored noise pairs (needs an even population)", 0, 0},
         {"params", CLI_STR, &params, "GLOBS", "tensors to train, comma-separated globs (default *)", 0, 0},
         {"weight-decay", CLI_FLOAT, &wd, "W", "decay master weights by alpha*W per iteration (default 0)", 0, 0},
+        CLI_CHAT_OPTS(chat, tmpl, system),
         {"out", CLI_STR, &o.out_dir, "DIR", "output directory: run.json, metrics.jsonl, checkpoint.gguf, final.gguf", 0, 0},
         {"overwrite", CLI_FLAG, &o.overwrite, NULL, "start afresh in an --out that holds a run (its files are removed)", 0, 0},
         {"eval-data", CLI_STR, &o.eval_data_path, "FILE", "evaluation data (default: the task's own eval set)", 0, 0},
@@ -95,6 +97,7 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "esft train: --save-dtype %s: expected f32, bf16, f16 or q8_0\n", save_dtype);
         return ESFT_EXIT_USAGE;
     }
+    if ((rc = cli_chat_config("train", chat, tmpl, system, cfg))) return rc;
     if (task) snprintf(cfg->task, sizeof cfg->task, "%s", task);
     if (reward) snprintf(cfg->reward, sizeof cfg->reward, "%s", reward);
     if (reward_arg && strlen(reward_arg) >= sizeof cfg->reward_arg) {
