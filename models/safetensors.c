@@ -182,6 +182,13 @@ static esft_status parse(esft_st_file *f, esft_err *err) {
                     (unsigned long long)hlen, f->size, (unsigned long long)ESFT_ST_MAX_HEADER);
     const char *hdr = (const char *)f->base + 8;
     if (hlen < 2 || hdr[0] != '{') return fail(f, err, "header is not a JSON object");
+    /* JSON has no raw control bytes (cJSON would skip a NUL as blank) */
+    for (uint64_t i = 0; i < hlen; i++) {
+        unsigned char c = (unsigned char)hdr[i];
+        if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+            return fail(f, err, "header is not valid JSON (control byte 0x%02x at byte %llu)", c,
+                        (unsigned long long)i);
+    }
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(hdr, (size_t)hlen, &end, 0);
     if (!root || !cJSON_IsObject(root)) {
