@@ -4,17 +4,19 @@
 #include "hf.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../backends/util/esft_fs.h"
 #include "safetensors.h"
 
 /* Larger JSON files than this are refused (Llama 3's tokenizer.json is 9 MB). */
-#define MAX_JSON_BYTES ((long)256 << 20)
-#define MAX_VOCAB (1 << 22)
+#define MAX_JSON_BYTES ((size_t)256 << 20)
+#define MAX_VOCAB (1 << 20) /* Gemma 3 has 262144 tokens */
 #define PAD_LEN 32 /* "[PAD<id>]" and its NUL, any long */
 
 enum { TT_NORMAL = 1, TT_CONTROL = 3, TT_USER_DEFINED = 4, TT_UNUSED = 5 };
@@ -49,27 +51,17 @@ static const char *dir_path(hf_dir *d, const char *name) {
 static esft_status read_json(hf_dir *d, const char *name, bool optional, cJSON **out, esft_err *err) {
     *out = NULL;
     const char *path = dir_path(d, name);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        if (optional) return ESFT_OK;
-        return esft_errf(err, ESFT_ERR_IO, "%s: cannot open (a Hugging Face model directory needs it)", path);
-    }
-    long size = -1;
-    if (fseek(fp, 0, SEEK_END) == 0) size = ftell(fp);
-    if (size < 0 || size > MAX_JSON_BYTES || fseek(fp, 0, SEEK_SET) != 0) {
-        fclose(fp);
-        return esft_errf(err, ESFT_ERR_FORMAT, "%s: not a readable file of at most %ld bytes", path, MAX_JSON_BYTES);
-    }
-    char *buf = malloc((size_t)size + 1);
-    size_t got = buf ? fread(buf, 1, (size_t)size, fp) : 0;
-    fclose(fp);
-    if (!buf) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-    if (got != (size_t)size) {
-        free(buf);
-        return esft_errf(err, ESFT_ERR_IO, "%s: read failed", path);
+    size_t size;
+    char *buf = esft_read_file(path, MAX_JSON_BYTES, &size);
+    if (!buf) {
+        int e = errno;
+        if (e == ENOENT && optional) return ESFT_OK;
+        return esft_errf(err, e == ENOMEM ? ESFT_ERR_OUT_OF_MEMORY : ESFT_ERR_IO, "%s: %s%s", path,
+                         e == EFBIG ? "larger than 256 MiB" : esft_read_error(e),
+                         e == ENOENT ? " (a Hugging Face model directory needs it)" : "");
     }
     const char *end = NULL;
-    *out = cJSON_ParseWithLengthOpts(buf, (size_t)size, &end, 0);
+    *out = cJSON_ParseWithLengthOpts(buf, size, &end, 0);
     size_t at = end ? (size_t)(end - buf) : 0;
     free(buf);
     if (!*out || !cJSON_IsObject(*out)) {
@@ -178,7 +170,10 @@ static esft_status read_config(hf_dir *d, const cJSON *cfg, gguf_writer *w, hf_a
     a->tied = cJSON_IsTrue(tie); /* LlamaConfig and Qwen2Config default to false */
 
     char key[128];
+    long hidden = 0, head_dim;
+    const char *base = strrchr(d->dir, '/');
     esft_status st = esft_gguf_writer_set_str(w, "general.architecture", a->arch, err);
+    if (!st) st = esft_gguf_writer_set_str(w, "general.name", base && base[1] ? base + 1 : d->dir, err);
     for (size_t i = 0; i < sizeof CONFIG_INTS / sizeof CONFIG_INTS[0] && !st; i++) {
         long v;
         if ((st = config_int(d, cfg, CONFIG_INTS[i].hf, CONFIG_INTS[i].def, &v, err))) break;
@@ -186,6 +181,7 @@ static esft_status read_config(hf_dir *d, const cJSON *cfg, gguf_writer *w, hf_a
         st = esft_gguf_writer_set_u32(w, key, (uint32_t)v, err);
         if (strcmp(CONFIG_INTS[i].hf, "num_hidden_layers") == 0) a->n_layer = v;
         if (strcmp(CONFIG_INTS[i].hf, "num_attention_heads") == 0) a->n_head = v;
+        if (strcmp(CONFIG_INTS[i].hf, "hidden_size") == 0) hidden = v;
     }
     if (st) return st;
     if ((st = config_int(d, cfg, "num_key_value_heads", a->n_head, &a->n_head_kv, err)) ||
@@ -193,14 +189,17 @@ static esft_status read_config(hf_dir *d, const cJSON *cfg, gguf_writer *w, hf_a
         return st;
     snprintf(key, sizeof key, "%s.attention.head_count_kv", a->arch);
     if ((st = esft_gguf_writer_set_u32(w, key, (uint32_t)a->n_head_kv, err))) return st;
+    snprintf(key, sizeof key, "%s.vocab_size", a->arch);
+    if (a->vocab_size && (st = esft_gguf_writer_set_u32(w, key, (uint32_t)a->vocab_size, err))) return st;
+    if ((st = config_int(d, cfg, "head_dim", hidden / a->n_head, &head_dim, err))) return st;
     if (get(cfg, "head_dim") && !cJSON_IsNull(get(cfg, "head_dim"))) {
-        long hd;
-        if ((st = config_int(d, cfg, "head_dim", -1, &hd, err))) return st;
         snprintf(key, sizeof key, "%s.attention.key_length", a->arch);
-        if ((st = esft_gguf_writer_set_u32(w, key, (uint32_t)hd, err))) return st;
+        if ((st = esft_gguf_writer_set_u32(w, key, (uint32_t)head_dim, err))) return st;
         snprintf(key, sizeof key, "%s.attention.value_length", a->arch);
-        if ((st = esft_gguf_writer_set_u32(w, key, (uint32_t)hd, err))) return st;
+        if ((st = esft_gguf_writer_set_u32(w, key, (uint32_t)head_dim, err))) return st;
     }
+    snprintf(key, sizeof key, "%s.rope.dimension_count", a->arch); /* full rotary: partial is refused below */
+    if ((st = esft_gguf_writer_set_u32(w, key, (uint32_t)head_dim, err))) return st;
     const cJSON *eps = get(cfg, "rms_norm_eps");
     if (eps && (!cJSON_IsNumber(eps) || !(eps->valuedouble > 0) || !isfinite(eps->valuedouble)))
         return esft_errf(err, ESFT_ERR_FORMAT, "%s: rms_norm_eps must be a positive number", path);
