@@ -37,6 +37,7 @@
 #include "placement.h"
 #include "registry.h"
 #include "run_dir.h"
+#include "source.h"
 #include "utf8.h"
 
 typedef struct trainer {
@@ -307,10 +308,8 @@ static esft_status load_resume_state(trainer *tr, resume_state *rs) {
     rs->iters_total = rs->have_record ? rs->old.iters : info.iters_total;
     snprintf(tr->base_path, sizeof tr->base_path, "%s",
              o->model_path ? o->model_path : rs->have_record ? rs->old.model : info.base_path);
-    gguf_file *base = NULL;
-    if ((st = esft_gguf_open(tr->base_path, &base, &err))) return fail(tr, st, "--resume: base model: %s", err.msg);
-    tr->base_fingerprint = esft_model_fingerprint(base);
-    esft_gguf_close(base);
+    if ((st = esft_source_fingerprint(tr->base_path, &tr->base_fingerprint, &err)))
+        return fail(tr, st, "--resume: base model: %s", err.msg);
     if (tr->base_fingerprint != info.base_fingerprint)
         return usage(tr, "--resume %s: model %s is not the model this run started from (%s)", o->resume_dir,
                      tr->base_path, info.base_path);
@@ -436,7 +435,9 @@ static esft_status setup(trainer *tr) {
     esft_model_options mo = {.trainable = true};
     const char *load_path = rs.from_checkpoint ? tr->ckpt_path : tr->base_path;
     if ((st = esft_model_load(load_path, tr->be, &mo, &tr->m, &err))) return fail(tr, st, "%s", err.msg);
-    if (!rs.from_checkpoint) tr->base_fingerprint = esft_model_fingerprint(tr->m->gguf); /* the base is the file */
+    /* the base is the file or directory just loaded */
+    if (!rs.from_checkpoint && (st = esft_source_fingerprint(tr->base_path, &tr->base_fingerprint, &err)))
+        return fail(tr, st, "%s", err.msg);
     /* a prompt that does not fit is the data's fault (exit 1), not a flag's */
     if ((st = esft_prompts_tokenize(tr->m, tr->task, tr->cfg.max_new, &tr->prompts, &err)) ||
         (tr->eval_task && (st = esft_prompts_tokenize(tr->m, tr->eval_task, tr->cfg.max_new, &tr->eval_prompts, &err))))

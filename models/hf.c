@@ -512,6 +512,7 @@ static esft_status add_tensor(esft_model_source *src, const hf_arch *a, const es
     t->n_dims = st->n_dims;
     for (uint32_t i = 0; i < GGUF_MAX_DIMS; i++) t->ne[i] = i < st->n_dims ? st->shape[st->n_dims - 1 - i] : 1;
     t->n_elements = st->n_elements;
+    t->n_bytes = st->end - st->begin;
     t->data = st->data;
     if (strcmp(a->arch, "llama") == 0) { /* GGUF's llama q/k rows are interleaved per head */
         bool q = strstr(t->name, ".attn_q.") != NULL, k = strstr(t->name, ".attn_k.") != NULL;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "esft_hash.h"
 #include "hf.h"
 
 static esft_status open_gguf(const char *path, esft_model_source *src, esft_err *err) {
@@ -22,6 +23,7 @@ static esft_status open_gguf(const char *path, esft_model_source *src, esft_err 
         t->n_dims = ti->n_dims;
         memcpy(t->ne, ti->ne, sizeof t->ne);
         t->n_elements = ti->n_elements;
+        t->n_bytes = ti->n_bytes;
         t->type = ti->type;
         t->data = ti->data;
     }
@@ -49,6 +51,29 @@ void esft_source_close(esft_model_source *src) {
     /* a GGUF file's tensors point into meta: it goes last */
     esft_gguf_close(src->meta);
     memset(src, 0, sizeof *src);
+}
+
+uint64_t esft_tensor_fingerprint(uint64_t h, const char *name, ggml_type type, const uint64_t ne[GGUF_MAX_DIMS],
+                                 const void *data, uint64_t n_bytes) {
+    h = esft_fnv1a64(h, name, strlen(name) + 1);
+    uint32_t ty = (uint32_t)type;
+    h = esft_fnv1a64(h, &ty, sizeof ty);
+    h = esft_fnv1a64(h, ne, GGUF_MAX_DIMS * sizeof *ne);
+    return esft_fnv1a64(h, data, (size_t)n_bytes);
+}
+
+esft_status esft_source_fingerprint(const char *path, uint64_t *out, esft_err *err) {
+    esft_model_source src;
+    esft_status st = esft_source_open(path, &src, err);
+    if (st) return st;
+    uint64_t h = ESFT_FNV1A64_INIT;
+    for (size_t i = 0; i < src.n_tensors; i++) {
+        const esft_source_tensor *t = &src.tensors[i];
+        h = esft_tensor_fingerprint(h, t->name, t->type, t->ne, t->data, t->n_bytes);
+    }
+    esft_source_close(&src);
+    *out = h;
+    return ESFT_OK;
 }
 
 /* Llama's rotary embedding pairs dimension i with i + hd/2 in Hugging Face's

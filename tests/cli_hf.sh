@@ -2,7 +2,8 @@
 # esft with --model DIR, a Hugging Face directory: broken ones are refused
 # with exit 1 and one line naming the file; the SmolLM2 directory (when
 # scripts/make-hf-test-models.sh made it) continues prompts exactly as the
-# GGUF it was made from.
+# GGUF it was made from, and a run started from it resumes (the base is
+# recognised by its tensors) while another model is refused.
 source "$(dirname "$0")/lib_cli.sh"
 
 D=$TMP/hf; mkdir -p "$D"
@@ -21,6 +22,13 @@ if [ -f "$CACHE/SmolLM2-135M-Instruct-hf/config.json" ] && [ -f "$CACHE/SmolLM2-
     expect 0 "$ESFT" generate --model "$CACHE/SmolLM2-135M-Instruct-hf" --prompt "$prompt" --max-new 16 --backend cpu
     cmp -s "$TMP/out" "$TMP/gguf.txt" && ok || bad "HF and GGUF continue '$prompt' differently"
   done
+  # a run from a directory resumes; another model is refused
+  A=(--task conciseness --pop 2 --batch 1 --max-new 8 --sigma 0.02 --seed 3 --backend cpu --quiet)
+  expect 0 "$ESFT" train --model "$CACHE/SmolLM2-135M-Instruct-hf" "${A[@]}" --iters 1 --out "$TMP/run"
+  expect 0 "$ESFT" train --resume "$TMP/run" --iters 2 --quiet
+  [ "$(wc -l <"$TMP/run/metrics.jsonl")" = 2 ] && ok || bad "resumed metrics.jsonl should have 2 lines"
+  expect 2 "$ESFT" train --resume "$TMP/run" --model "$CACHE/SmolLM2-135M-Instruct.Q4_1.gguf" --iters 3 --quiet
+  grep -q "not the model" "$TMP/err" && ok || bad "resume with another model: $(cat "$TMP/err")"
 else
   echo "note: SmolLM2-135M-Instruct-hf absent: the comparison with the GGUF is skipped"
 fi
