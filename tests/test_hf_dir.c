@@ -3,7 +3,7 @@
  * written by this test. Checks what the loader must get right by hand-derived
  * values: llama's q/k rows come out interleaved per head (Hugging Face row
  * order [0 1 2 3] -> GGUF's [0 2 1 3] in each head of 4), qwen2's stay as
- * they are; bf16 values convert exactly; a sharded directory equals the
+ * they are; bf16 and f16 values convert exactly; a sharded directory equals the
  * single file; the tokenizer merges and finds specials as tokenizer.json
  * says. Then every broken directory fails with one line naming the file and
  * the key or tensor. Needs no downloaded model. */
@@ -25,7 +25,7 @@ typedef struct tiny {
     const char *config_extra;    /* appended to config.json's object */
     const char *tokenizer_model; /* tokenizer.json "model" */
     const char *pre_tokenizer;
-    bool bf16;
+    bool bf16, f16;
     bool untied;                 /* tie_word_embeddings false (no lm_head written) */
     const char *omit;            /* tensor left out */
     const char *extra_tensor;    /* tensor added */
@@ -93,17 +93,19 @@ static void write_safetensors(const char *name, const tiny *o, const spec *s, in
         if (o->omit && strcmp(o->omit, s[t].name) == 0) continue;
         int n = s[t].rows * (s[t].cols ? s[t].cols : 1);
         bool i32 = o->i32_tensor && strcmp(o->i32_tensor, s[t].name) == 0;
-        size_t es = o->bf16 && !i32 ? 2 : 4;
+        size_t es = (o->bf16 || o->f16) && !i32 ? 2 : 4;
         char shape[32];
         if (s[t].cols) snprintf(shape, sizeof shape, "%d,%d", s[t].rows, s[t].cols);
         else snprintf(shape, sizeof shape, "%d", s[t].rows);
         hl += (size_t)snprintf(hdr + hl, sizeof hdr - hl, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%s],\"data_offsets\":[%zu,%zu]}",
-                               s[t].name, i32 ? "I32" : es == 2 ? "BF16" : "F32", shape, dl, dl + (size_t)n * es);
+                               s[t].name, i32 ? "I32" : es == 4 ? "F32" : o->f16 ? "F16" : "BF16", shape, dl, dl + (size_t)n * es);
         for (int i = 0; i < n; i++) {
             float v = value(t, i);
             uint32_t u;
             memcpy(&u, &v, 4);
-            if (es == 2) u >>= 16; /* exact: value() has few mantissa bits */
+            /* exact: value() has few mantissa bits and a small exponent */
+            if (es == 2 && o->f16) u = (u >> 16 & 0x8000) | (((u >> 23 & 0xff) - 127 + 15) << 10) | (u >> 13 & 0x3ff);
+            else if (es == 2) u >>= 16;
             memcpy(data + dl, &u, es);
             dl += es;
         }
@@ -255,6 +257,7 @@ int main(void) {
 
     check_loads("llama f32", &(tiny){.model_type = "llama"});
     check_loads("llama bf16", &(tiny){.model_type = "llama", .bf16 = true});
+    check_loads("llama f16", &(tiny){.model_type = "llama", .f16 = true});
     check_loads("llama 2 shards", &(tiny){.model_type = "llama", .shards = 2});
     check_loads("qwen2", &(tiny){.model_type = "qwen2", .config_extra = ",\"hidden_act\":\"silu\""});
     check_loads("rope_parameters (transformers 5)",
