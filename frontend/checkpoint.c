@@ -5,16 +5,13 @@
 #include <string.h>
 
 #include "esft_hash.h"
+#include "source.h"
 
 uint64_t esft_model_fingerprint(const gguf_file *f) {
     uint64_t h = ESFT_FNV1A64_INIT;
     for (size_t i = 0; i < esft_gguf_n_tensors(f); i++) {
         const gguf_tensor_info *t = esft_gguf_tensor_at(f, i);
-        h = esft_fnv1a64(h, t->name, strlen(t->name) + 1);
-        uint32_t type = (uint32_t)t->type;
-        h = esft_fnv1a64(h, &type, sizeof type);
-        h = esft_fnv1a64(h, t->ne, sizeof t->ne);
-        h = esft_fnv1a64(h, t->data, t->n_bytes);
+        h = esft_tensor_fingerprint(h, t->name, t->type, t->ne, t->data, t->n_bytes);
     }
     return h;
 }

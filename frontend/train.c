@@ -38,6 +38,7 @@
 #include "registry.h"
 #include "reward_cmd.h"
 #include "run_dir.h"
+#include "source.h"
 #include "utf8.h"
 
 typedef struct trainer {
@@ -324,10 +325,8 @@ static esft_status load_resume_state(trainer *tr, resume_state *rs) {
     rs->iters_total = rs->have_record ? rs->old.iters : info.iters_total;
     snprintf(tr->base_path, sizeof tr->base_path, "%s",
              o->model_path ? o->model_path : rs->have_record ? rs->old.model : info.base_path);
-    gguf_file *base = NULL;
-    if ((st = esft_gguf_open(tr->base_path, &base, &err))) return fail(tr, st, "--resume: base model: %s", err.msg);
-    tr->base_fingerprint = esft_model_fingerprint(base);
-    esft_gguf_close(base);
+    if ((st = esft_source_fingerprint(tr->base_path, &tr->base_fingerprint, &err)))
+        return fail(tr, st, "--resume: base model: %s", err.msg);
     if (tr->base_fingerprint != info.base_fingerprint)
         return usage(tr, "--resume %s: model %s is not the model this run started from (%s)", o->resume_dir,
                      tr->base_path, info.base_path);
@@ -464,7 +463,9 @@ static esft_status setup(trainer *tr) {
     esft_model_options mo = {.trainable = true};
     const char *load_path = rs.from_checkpoint ? tr->ckpt_path : tr->base_path;
     if ((st = esft_model_load(load_path, tr->be, &mo, &tr->m, &err))) return fail(tr, st, "%s", err.msg);
-    if (!rs.from_checkpoint) tr->base_fingerprint = esft_model_fingerprint(tr->m->gguf); /* the base is the file */
+    /* the base is the file or directory just loaded */
+    if (!rs.from_checkpoint && (st = esft_source_fingerprint(tr->base_path, &tr->base_fingerprint, &err)))
+        return fail(tr, st, "%s", err.msg);
     const esft_chat_template *tmpl;
     if ((st = esft_run_chat_template(tr->m, &tr->cfg, &tr->chat_tmpl, &tmpl, &err))) return fail(tr, st, "%s", err.msg);
     const char *sys = tr->cfg.system[0] ? tr->cfg.system : NULL;

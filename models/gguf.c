@@ -123,6 +123,7 @@ struct gguf_file {
     size_t size;
     void *map;
     size_t map_len;
+    void *owned; /* image made by esft_gguf_writer_to_reader, freed on close */
     uint32_t version;
     size_t alignment;
     uint64_t data_offset;
@@ -596,6 +597,7 @@ esft_status esft_gguf_open_memory(const void *data, size_t size, const char *nam
 void esft_gguf_close(gguf_file *f) {
     if (!f) return;
     if (f->map) munmap(f->map, f->map_len);
+    free(f->owned);
     arena_free(&f->mem);
     free(f->name);
     free(f);
@@ -1182,8 +1184,8 @@ static esft_status w_tensor(wout *o, const wtensor *t, void *chunk, esft_err *er
     return ESFT_OK;
 }
 
-esft_status esft_gguf_writer_write(gguf_writer *w, const char *path, esft_err *err) {
-    if (!w || !path) return esft_errf(err, ESFT_ERR_INVALID_ARG, "gguf writer: NULL argument");
+/* Writes the whole file to fp; path names it in messages. */
+static esft_status write_to(gguf_writer *w, FILE *fp, const char *path, esft_err *err) {
     if (w->deferred) {
         if (err) *err = w->deferred_err;
         return w->deferred;
@@ -1207,15 +1209,8 @@ esft_status esft_gguf_writer_write(gguf_writer *w, const char *path, esft_err *e
         return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: out of memory (%llu bytes)", path,
                          (unsigned long long)chunk_bytes);
     }
-    esft_atomic_file af;
-    esft_status st = esft_atomic_open(&af, path, err);
-    if (st) {
-        free(offs);
-        free(chunk);
-        return st;
-    }
-    wout o = {.fp = af.fp};
-    setvbuf(o.fp, NULL, _IOFBF, 1 << 20);
+    esft_status st = ESFT_OK;
+    wout o = {.fp = fp};
 
     w_le(&o, GGUF_MAGIC, 4);
     w_le(&o, GGUF_VERSION, 4);
@@ -1241,9 +1236,40 @@ esft_status esft_gguf_writer_write(gguf_writer *w, const char *path, esft_err *e
     }
     free(offs);
     free(chunk);
+    return st; /* a failed fwrite leaves fp's error flag set for the caller */
+}
+
+esft_status esft_gguf_writer_write(gguf_writer *w, const char *path, esft_err *err) {
+    if (!w || !path) return esft_errf(err, ESFT_ERR_INVALID_ARG, "gguf writer: NULL argument");
+    esft_atomic_file af;
+    esft_status st = esft_atomic_open(&af, path, err);
+    if (st) return st;
+    setvbuf(af.fp, NULL, _IOFBF, 1 << 20);
+    st = write_to(w, af.fp, path, err);
     if (st) {
         esft_atomic_discard(&af);
         return st;
     }
     return esft_atomic_commit(&af, err);
+}
+
+esft_status esft_gguf_writer_to_reader(gguf_writer *w, const char *name, gguf_file **out, esft_err *err) {
+    *out = NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+    if (!fp) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: out of memory", name);
+    esft_status st = write_to(w, fp, name, err);
+    if (ferror(fp) && !st) st = esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: out of memory", name);
+    if (fclose(fp) != 0 && !st) st = esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: out of memory", name);
+    gguf_file *f = st ? NULL : file_new(name);
+    if (!st && !f) st = esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: out of memory", name);
+    if (st) {
+        free(buf);
+        return st;
+    }
+    f->owned = buf;
+    f->base = (const uint8_t *)buf;
+    f->size = len;
+    return open_common(f, out, err);
 }

@@ -161,5 +161,9 @@ esft_status esft_gguf_writer_add_tensor_rows(gguf_writer *w, const char *name, g
 /* Writes atomically (backends/util/atomic_file.h): a path that exists and is not
  * a regular file is refused. */
 esft_status esft_gguf_writer_write(gguf_writer *w, const char *path, esft_err *err);
+/* Writes into memory and opens the image as a reader, which owns it (freed
+ * by esft_gguf_close); name is its esft_gguf_path. Metadata made by code (a
+ * Hugging Face directory's config, see hf.h) reads like a file's this way. */
+esft_status esft_gguf_writer_to_reader(gguf_writer *w, const char *name, gguf_file **out, esft_err *err);
 
 #endif

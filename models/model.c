@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "noise.h"
+#include "source.h"
 
 const char *esft_arch_name(esft_arch arch) {
     switch (arch) {
@@ -188,9 +189,10 @@ static esft_status bind_layers(esft_model *m, esft_err *err) {
 
 static bool is_matrix(const esft_param *p) { return p->n_dims >= 2; }
 
-static esft_status load_params(esft_model *m, const esft_model_options *opts, esft_err *err) {
+static esft_status load_params(esft_model *m, const esft_model_source *src, const esft_model_options *opts,
+                               esft_err *err) {
     const gguf_file *f = m->gguf;
-    size_t nt = esft_gguf_n_tensors(f);
+    size_t nt = src->n_tensors;
     if (nt == 0) return esft_errf(err, ESFT_ERR_FORMAT, "%s: no tensors", esft_gguf_path(f));
     m->params = calloc(nt, sizeof *m->params);
     if (!m->params) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
@@ -198,14 +200,14 @@ static esft_status load_params(esft_model *m, const esft_model_options *opts, es
     size_t max_n = 0;
     char qa[ESFT_QUOTE_MAX], qb[ESFT_QUOTE_MAX];
     for (size_t i = 0; i < nt; i++) {
-        const gguf_tensor_info *ti = esft_gguf_tensor_at(f, i);
+        const esft_source_tensor *ti = &src->tensors[i];
         esft_param *p = &m->params[i];
         if (strlen(ti->name) >= sizeof p->name)
             return esft_errf(err, ESFT_ERR_FORMAT, "%s: tensor name '%s' too long",
-                             esft_gguf_path(f), quoted(ti->name, qb));
+                             ti->file, quoted(ti->name, qb));
         if (!esft_ggml_type_dequantizable(ti->type))
             return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: tensor '%s' has type %s, which esft cannot dequantise",
-                             esft_gguf_path(f), quoted(ti->name, qb), esft_ggml_type_name(ti->type));
+                             ti->file, quoted(ti->file_name, qb), esft_ggml_type_name(ti->type));
         snprintf(p->name, sizeof p->name, "%s", ti->name);
         p->id = esft_tensor_id(ti->name);
         p->n_dims = ti->n_dims;
@@ -225,10 +227,10 @@ static esft_status load_params(esft_model *m, const esft_model_options *opts, es
     esft_backend *be = m->be;
     esft_status st = ESFT_OK;
     for (size_t i = 0; i < nt && st == ESFT_OK; i++) {
-        const gguf_tensor_info *ti = esft_gguf_tensor_at(f, i);
+        const esft_source_tensor *ti = &src->tensors[i];
         esft_param *p = &m->params[i];
-        if ((st = esft_ggml_dequantize(ti->type, ti->data, host, p->n, err))) {
-            esft_err_prefix(err, st, "%s: tensor '%s'", esft_gguf_path(f), quoted(p->name, qb));
+        if ((st = esft_source_read_f32(ti, host, err))) {
+            esft_err_prefix(err, st, "%s: tensor '%s'", ti->file, quoted(ti->file_name, qb));
             break;
         }
         if ((st = esft_buf_alloc(be, &p->master, ESFT_F32, p->n)) ||
@@ -258,16 +260,21 @@ esft_status esft_model_load(const char *path, esft_backend *be, const esft_model
     esft_model *m = calloc(1, sizeof *m);
     if (!m) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
     m->be = be;
-    esft_status st = esft_gguf_open(path, &m->gguf, err);
+    esft_model_source src;
+    esft_status st = esft_source_open(path, &src, err);
     if (st) goto fail;
+    /* the model keeps the metadata; the tensors are read once, below */
+    m->gguf = esft_source_take_meta(&src);
     if ((st = read_hparams(m->gguf, &m->hp, err))) goto fail;
     if ((st = esft_tokenizer_from_gguf(m->gguf, &m->tok, err))) goto fail;
     m->hp.n_vocab = esft_tokenizer_n_vocab(m->tok);
-    if ((st = load_params(m, opts, err))) goto fail;
+    if ((st = load_params(m, &src, opts, err))) goto fail;
     if ((st = bind_layers(m, err))) goto fail;
+    esft_source_close(&src);
     *out = m;
     return ESFT_OK;
 fail:
+    esft_source_close(&src);
     esft_model_free(m);
     return st;
 }

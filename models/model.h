@@ -1,5 +1,6 @@
 /* Llama-family transformer (llama, qwen2) written once against the backend
- * interface: loading from GGUF, f32 master weights, working copies for the
+ * interface: loading from a GGUF file or a Hugging Face directory (source.h),
+ * f32 master weights, working copies for the
  * forward pass, and the packed-batch forward itself. */
 #ifndef ESFT_MODEL_H
 #define ESFT_MODEL_H
@@ -61,7 +62,7 @@ typedef struct esft_layer {
 typedef struct esft_model {
     esft_hparams hp;
     esft_backend *be;
-    gguf_file *gguf;          /* source file, kept for metadata and tokenizer */
+    gguf_file *gguf;          /* metadata (a Hugging Face directory's as GGUF keys, no tensors) */
     esft_tokenizer *tok;
     int n_params;
     esft_param *params;       /* every tensor, in file order */
@@ -75,6 +76,7 @@ typedef struct esft_model_options {
     bool trainable; /* keep master and work apart (needed to perturb) */
 } esft_model_options;
 
+/* path: a GGUF file, or a Hugging Face model directory (hf.h). */
 esft_status esft_model_load(const char *path, esft_backend *be, const esft_model_options *opts,
                             esft_model **out, esft_err *err);
 void esft_model_free(esft_model *m);

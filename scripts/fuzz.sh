@@ -3,7 +3,7 @@
 # they found. See --help.
 set -euo pipefail
 
-TARGETS=(gguf tokenizer countdown dataset)
+TARGETS=(gguf safetensors tokenizer countdown dataset)
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${ESFT_FUZZ_BUILD_DIR:-$ROOT/build-fuzz}"
 
@@ -16,6 +16,7 @@ UndefinedBehaviorSanitizer, LeakSanitizer) and fuzzes TARGET for SECONDS.
 
 targets:
   gguf        GGUF reader, accessors, dequantisation, tokenizer construction, writer round trip
+  safetensors safetensors reader: header length, JSON, dtypes, shapes, offsets, dequantisation
   tokenizer   BPE encode/decode round trip (SmolLM2's vocabulary from \$ESFT_MODEL_DIR if
               present, else a synthetic one)
   countdown   Countdown format/answer reward and expression evaluator, against the
@@ -56,7 +57,7 @@ if [[ "$TARGET" == all ]]; then
 elif [[ " ${TARGETS[*]} " == *" $TARGET "* ]]; then
     RUN=("$TARGET")
 else
-    die_usage "unknown target '$TARGET' (gguf, tokenizer, countdown, dataset, all)"
+    die_usage "unknown target '$TARGET' (gguf, safetensors, tokenizer, countdown, dataset, all)"
 fi
 
 # Configure once (a cache without ESFT_FUZZ=ON is reconfigured), then build

@@ -6,7 +6,7 @@ tokenizer, never from esft, so tests/test_tokenizer.c compares esft against an
 independent reference.
 
 For every case of tests/data/tokenizer_corpus.txt (one case per line, see
-unescape() for the escapes) this script writes one line of space-separated
+unescape() in tokenizer_corpus.py for the escapes) this script writes one line of space-separated
 token ids, tokenized with add_special=False and parse_special=True (or False
 for the *_nospecial fixture).
 
@@ -50,6 +50,9 @@ import tempfile
 import gguf
 import llama_cpp
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tokenizer_corpus import read_corpus  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_MODEL = os.path.join(ROOT, "models", "cache", "SmolLM2-135M-Instruct.Q4_1.gguf")
 CORPUS = os.path.join(ROOT, "tests", "data", "tokenizer_corpus.txt")
@@ -67,31 +70,6 @@ PRE_GROUPS = {
     "default": [],
     "falcon": [],
 }
-
-
-def unescape(line):
-    """Corpus escapes: \\n -> newline, \\r -> CR, \\t -> tab, \\\\ -> backslash.
-    A backslash before any other character is kept as is."""
-    out = []
-    i = 0
-    while i < len(line):
-        c = line[i]
-        if c == "\\" and i + 1 < len(line) and line[i + 1] in "nrt\\":
-            out.append({"n": "\n", "r": "\r", "t": "\t", "\\": "\\"}[line[i + 1]])
-            i += 2
-        else:
-            out.append(c)
-            i += 1
-    return "".join(out)
-
-
-def read_corpus(path):
-    with open(path, "rb") as f:
-        data = f.read().decode("utf-8")
-    lines = data.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [unescape(l) for l in lines]
 
 
 _log_cb = None

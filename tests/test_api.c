@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "gguf.h"
+#include "test_gguf_compare.h"
 #include "testutil.h"
 
 static const char *const tiny_prompts[] = {"ab", "hello", "x y z"};
@@ -34,22 +34,6 @@ static esft_trainer_params tiny_params(void) {
     p.prompts = tiny_prompts;
     p.n_prompts = 3;
     return p;
-}
-
-/* Every tensor of a and b holds the same bytes (the metadata may differ). */
-static bool same_tensors(const char *a_path, const char *b_path) {
-    gguf_file *a = NULL, *b = NULL;
-    bool same = esft_gguf_open(a_path, &a, NULL) == ESFT_OK && esft_gguf_open(b_path, &b, NULL) == ESFT_OK &&
-                esft_gguf_n_tensors(a) == esft_gguf_n_tensors(b) && esft_gguf_n_tensors(a) > 0;
-    for (size_t i = 0; same && i < esft_gguf_n_tensors(a); i++) {
-        const gguf_tensor_info *ta = esft_gguf_tensor_at(a, i);
-        const gguf_tensor_info *tb = esft_gguf_find_tensor(b, ta->name);
-        same = tb && ta->type == tb->type && ta->n_bytes == tb->n_bytes && memcmp(ta->data, tb->data, ta->n_bytes) == 0;
-        if (!same) fprintf(stderr, "  tensor %s differs\n", ta->name);
-    }
-    esft_gguf_close(a);
-    esft_gguf_close(b);
-    return same;
 }
 
 static bool run_cmd(const char *cmd) {

@@ -6,6 +6,10 @@
  * line (exact ids); the meta fixtures check BOS/EOS/EOT, add_bos, the
  * end-of-generation set and every token's decoded bytes; the aliases
  * fixtures check that other pre-tokenizer names reproduce their group's ids.
+ * Fixtures whose model is a Hugging Face directory (tokenizer_*hf*.txt) come
+ * from the tokenizers library on its tokenizer.json
+ * (scripts/gen-hf-tokenizer-golden.py); the directory is read as esft reads
+ * any model (models/source.h), so they check tokenizer.json -> esft.
  * Fixtures with "# vocab: augmented-v1" were made from SmolLM2's vocabulary
  * plus a few tokens (see augmented_v1()); this test builds the same GGUF.
  * Further checks: byte-exact round trips, special tokens whole or not, EOG,
@@ -21,6 +25,7 @@
 #include <time.h>
 
 #include "esft_hash.h"
+#include "source.h"
 #include "testutil.h"
 #include "tokenizer.h"
 
@@ -31,7 +36,7 @@
 #define ESFT_TEST_BINARY_DIR "."
 #endif
 
-#define MAX_MODELS 8
+#define MAX_MODELS 12
 
 typedef struct tcase {
     char *s;
@@ -153,10 +158,13 @@ static gguf_file *model(const char *name) {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", g_model_dir, name);
     esft_err err;
-    if (esft_gguf_open(path, &f, &err) != ESFT_OK) {
+    esft_model_source src; /* a GGUF file, or a Hugging Face directory's metadata as GGUF keys */
+    if (esft_source_open(path, &src, &err) != ESFT_OK) {
         fprintf(stderr, "note: %s\n", err.msg);
         return NULL;
     }
+    f = esft_source_take_meta(&src);
+    esft_source_close(&src);
     cache(name, f);
     return f;
 }
@@ -300,7 +308,7 @@ static size_t compare_ids(const char *label, gguf_file *f, const char *pre, bool
             matched++;
         } else if (shown++ < 5) {
             fprintf(stderr, "  %s: case %zu differs: \"%s\"\n", label, i + 1, g_cases[i].s);
-            print_ids("llama.cpp", want, nw);
+            print_ids("reference", want, nw);
             if (st == ESFT_OK)
                 print_ids("esft     ", got, ng);
             else
@@ -323,10 +331,14 @@ static void check_ids_fixture(const char *fname, char **lines, size_t n) {
     if (!f) return;
     const char *own = esft_gguf_get_str(f, "tokenizer.ggml.pre");
     const char *override = (own && strcmp(own, pre) == 0) ? NULL : pre;
+    /* a tokenizer.json fixture runs the pipeline esft recognised in the file */
+    char ref[64];
+    if (header(lines, n, "reference", ref, sizeof ref) && strncmp(ref, "tokenizers ", 11) == 0)
+        CHECKF(override == NULL, "%s: tokenizer.json read as pre-tokenizer '%s', not '%s'", fname, own ? own : "?", pre);
     size_t rows = 0;
     for (size_t i = 0; i < n; i++) rows += lines[i][0] != '#';
     size_t m = compare_ids(fname, f, override, atoi(ps) != 0, lines, n);
-    printf("%-40s pre %-10s %3zu / %zu lines match llama.cpp\n", fname, pre, m, rows);
+    printf("%-40s pre %-10s %3zu / %zu lines match the reference\n", fname, pre, m, rows);
     CHECKF(m == rows && rows == g_n_cases, "%s: %zu of %zu lines match", fname, m, rows);
     g_fixtures_run++;
 }

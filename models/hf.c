@@ -1,0 +1,649 @@
+/* Hugging Face directory -> model source: config.json and tokenizer.json
+ * become the GGUF keys llama.cpp's converter (convert_hf_to_gguf.py) would
+ * write, the safetensors tensors get GGUF names. */
+#include "hf.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../backends/util/esft_fs.h"
+#include "safetensors.h"
+
+/* Larger JSON files than this are refused (Llama 3's tokenizer.json is 9 MB). */
+#define MAX_JSON_BYTES ((size_t)256 << 20)
+#define MAX_VOCAB (1 << 20) /* Gemma 3 has 262144 tokens */
+#define PAD_LEN 32 /* "[PAD<id>]" and its NUL, any long */
+
+enum { TT_NORMAL = 1, TT_CONTROL = 3, TT_USER_DEFINED = 4, TT_UNUSED = 5 };
+
+struct esft_source_files {
+    esft_st_file **st;
+    size_t n_st;
+    char (*gguf_names)[96]; /* [n_tensors] */
+};
+
+void esft_hf_files_free(esft_source_files *fs) {
+    if (!fs) return;
+    for (size_t i = 0; i < fs->n_st; i++) esft_st_close(fs->st[i]);
+    free(fs->st);
+    free(fs->gguf_names);
+    free(fs);
+}
+
+/* ------------------------------------------------------------ JSON files */
+
+typedef struct hf_dir {
+    const char *dir;
+    char path[4096]; /* the file being read, for messages */
+} hf_dir;
+
+static const char *dir_path(hf_dir *d, const char *name) {
+    snprintf(d->path, sizeof d->path, "%s/%s", d->dir, name);
+    return d->path;
+}
+
+/* Parses DIR/name into *out; a missing file is *out = NULL when optional. */
+static esft_status read_json(hf_dir *d, const char *name, bool optional, cJSON **out, esft_err *err) {
+    *out = NULL;
+    const char *path = dir_path(d, name);
+    size_t size;
+    char *buf = esft_read_file(path, MAX_JSON_BYTES, &size);
+    if (!buf) {
+        int e = errno;
+        if (e == ENOENT && optional) return ESFT_OK;
+        return esft_errf(err, e == ENOMEM ? ESFT_ERR_OUT_OF_MEMORY : ESFT_ERR_IO, "%s: %s%s", path,
+                         e == EFBIG ? "larger than 256 MiB" : esft_read_error(e),
+                         e == ENOENT ? " (a Hugging Face model directory needs it)" : "");
+    }
+    const char *end = NULL;
+    *out = cJSON_ParseWithLengthOpts(buf, size, &end, 0);
+    size_t at = end ? (size_t)(end - buf) : 0;
+    free(buf);
+    if (!*out || !cJSON_IsObject(*out)) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        return esft_errf(err, ESFT_ERR_FORMAT, "%s: not a JSON object (error near byte %zu)", path, at);
+    }
+    return ESFT_OK;
+}
+
+static const cJSON *get(const cJSON *o, const char *key) { return cJSON_GetObjectItemCaseSensitive(o, key); }
+
+/* An exact integer in [lo, hi]. */
+static bool json_int(const cJSON *j, long lo, long hi, long *out) {
+    if (!cJSON_IsNumber(j) || !isfinite(j->valuedouble) || j->valuedouble != floor(j->valuedouble) ||
+        j->valuedouble < (double)lo || j->valuedouble > (double)hi)
+        return false;
+    *out = (long)j->valuedouble;
+    return true;
+}
+
+static const char *json_str(const cJSON *j) { return cJSON_IsString(j) ? j->valuestring : NULL; }
+
+/* --------------------------------------------------------------- config */
+
+typedef struct hf_arch {
+    const char *arch;   /* GGUF architecture name */
+    long n_layer, n_head, n_head_kv, vocab_size;
+    bool tied;
+} hf_arch;
+
+/* config key -> GGUF key suffix, required or with a default (< 0: none) */
+static const struct {
+    const char *hf, *gguf;
+    long def;
+} CONFIG_INTS[] = {
+    {"hidden_size", "embedding_length", -1},
+    {"num_hidden_layers", "block_count", -1},
+    {"intermediate_size", "feed_forward_length", -1},
+    {"num_attention_heads", "attention.head_count", -1},
+    {"max_position_embeddings", "context_length", 2048},
+};
+
+static esft_status config_int(hf_dir *d, const cJSON *cfg, const char *key, long def, long *out, esft_err *err) {
+    const cJSON *j = get(cfg, key);
+    if ((!j || cJSON_IsNull(j)) && def >= 0) {
+        *out = def;
+        return ESFT_OK;
+    }
+    if (!json_int(j, 1, 1 << 24, out))
+        return esft_errf(err, ESFT_ERR_FORMAT, "%s: '%s' must be an integer in 1..%d", dir_path(d, "config.json"),
+                         key, 1 << 24);
+    return ESFT_OK;
+}
+
+/* The rope settings: theta from rope_theta (transformers 4) or
+ * rope_parameters (5); any scaling other than "default" is refused. */
+static esft_status config_rope(hf_dir *d, const cJSON *cfg, double *theta, esft_err *err) {
+    const char *path = dir_path(d, "config.json");
+    const cJSON *params = get(cfg, "rope_parameters");
+    const cJSON *scaling = get(cfg, "rope_scaling");
+    const cJSON *th = get(cfg, "rope_theta");
+    if (cJSON_IsObject(params)) {
+        if (!th) th = get(params, "rope_theta");
+        if (!scaling || cJSON_IsNull(scaling)) scaling = params;
+    }
+    *theta = 10000.0;
+    if (th) {
+        if (!cJSON_IsNumber(th) || !(th->valuedouble > 0) || !isfinite(th->valuedouble))
+            return esft_errf(err, ESFT_ERR_FORMAT, "%s: rope_theta must be a positive number", path);
+        *theta = th->valuedouble;
+    }
+    if (scaling && !cJSON_IsNull(scaling)) {
+        const char *type = json_str(get(scaling, "rope_type"));
+        if (!type) type = json_str(get(scaling, "type"));
+        if (!type || strcmp(type, "default") != 0) {
+            char qb[ESFT_QUOTE_MAX];
+            return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: rope scaling type '%s' is not supported",
+                             path, type ? esft_quote(type, strlen(type), qb, sizeof qb) : "?");
+        }
+    }
+    const cJSON *partial = get(cfg, "partial_rotary_factor");
+    if (partial && !(cJSON_IsNumber(partial) && partial->valuedouble == 1.0))
+        return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: partial rotary embeddings are not supported", path);
+    return ESFT_OK;
+}
+
+static esft_status read_config(hf_dir *d, const cJSON *cfg, gguf_writer *w, hf_arch *a, esft_err *err) {
+    const char *path = dir_path(d, "config.json");
+    char qb[ESFT_QUOTE_MAX];
+    const char *type = json_str(get(cfg, "model_type"));
+    if (!type) return esft_errf(err, ESFT_ERR_FORMAT, "%s: no \"model_type\"", path);
+    if (strcmp(type, "llama") == 0) a->arch = "llama";
+    else if (strcmp(type, "qwen2") == 0) a->arch = "qwen2";
+    else
+        return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: model_type '%s' is not supported (esft runs llama and qwen2)",
+                         path, esft_quote(type, strlen(type), qb, sizeof qb));
+    const char *act = json_str(get(cfg, "hidden_act"));
+    if (act && strcmp(act, "silu") != 0)
+        return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: hidden_act '%s' is not supported (only silu)", path,
+                         esft_quote(act, strlen(act), qb, sizeof qb));
+    if (cJSON_IsTrue(get(cfg, "use_sliding_window")))
+        return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: sliding-window attention is not supported", path);
+    const cJSON *tie = get(cfg, "tie_word_embeddings");
+    if (tie && !cJSON_IsBool(tie)) return esft_errf(err, ESFT_ERR_FORMAT, "%s: tie_word_embeddings must be a boolean", path);
+    a->tied = cJSON_IsTrue(tie); /* LlamaConfig and Qwen2Config default to false */
+
+    char key[128];
+    long hidden = 0, head_dim;
+    const char *base = strrchr(d->dir, '/');
+    esft_status st = esft_gguf_writer_set_str(w, "general.architecture", a->arch, err);
+    if (!st) st = esft_gguf_writer_set_str(w, "general.name", base && base[1] ? base + 1 : d->dir, err);
+    for (size_t i = 0; i < sizeof CONFIG_INTS / sizeof CONFIG_INTS[0] && !st; i++) {
+        long v;
+        if ((st = config_int(d, cfg, CONFIG_INTS[i].hf, CONFIG_INTS[i].def, &v, err))) break;
+        snprintf(key, sizeof key, "%s.%s", a->arch, CONFIG_INTS[i].gguf);
+        st = esft_gguf_writer_set_u32(w, key, (uint32_t)v, err);
+        if (strcmp(CONFIG_INTS[i].hf, "num_hidden_layers") == 0) a->n_layer = v;
+        if (strcmp(CONFIG_INTS[i].hf, "num_attention_heads") == 0) a->n_head = v;
+        if (strcmp(CONFIG_INTS[i].hf, "hidden_size") == 0) hidden = v;
+    }
+    if (st) return st;
+    if ((st = config_int(d, cfg, "num_key_value_heads", a->n_head, &a->n_head_kv, err)) ||
+        (st = config_int(d, cfg, "vocab_size", 0, &a->vocab_size, err)))
+        return st;
+    snprintf(key, sizeof key, "%s.attention.head_count_kv", a->arch);
+    if ((st = esft_gguf_writer_set_u32(w, key, (uint32_t)a->n_head_kv, err))) return st;
+    snprintf(key, sizeof key, "%s.vocab_size", a->arch);
+    if (a->vocab_size && (st = esft_gguf_writer_set_u32(w, key, (uint32_t)a->vocab_size, err))) return st;
+    if ((st = config_int(d, cfg, "head_dim", hidden / a->n_head, &head_dim, err))) return st;
+    if (get(cfg, "head_dim") && !cJSON_IsNull(get(cfg, "head_dim"))) {
+        snprintf(key, sizeof key, "%s.attention.key_length", a->arch);
+        if ((st = esft_gguf_writer_set_u32(w, key, (uint32_t)head_dim, err))) return st;
+        snprintf(key, sizeof key, "%s.attention.value_length", a->arch);
+        if ((st = esft_gguf_writer_set_u32(w, key, (uint32_t)head_dim, err))) return st;
+    }
+    snprintf(key, sizeof key, "%s.rope.dimension_count", a->arch); /* full rotary: partial is refused below */
+    if ((st = esft_gguf_writer_set_u32(w, key, (uint32_t)head_dim, err))) return st;
+    const cJSON *eps = get(cfg, "rms_norm_eps");
+    if (eps && (!cJSON_IsNumber(eps) || !(eps->valuedouble > 0) || !isfinite(eps->valuedouble)))
+        return esft_errf(err, ESFT_ERR_FORMAT, "%s: rms_norm_eps must be a positive number", path);
+    snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", a->arch);
+    if ((st = esft_gguf_writer_set_f32(w, key, eps ? (float)eps->valuedouble : 1e-6f, err))) return st;
+    double theta;
+    if ((st = config_rope(d, cfg, &theta, err))) return st;
+    snprintf(key, sizeof key, "%s.rope.freq_base", a->arch);
+    return esft_gguf_writer_set_f32(w, key, (float)theta, err);
+}
+
+/* ------------------------------------------------------------ tokenizer */
+
+/* Hugging Face's split regexes of the Qwen2 and Llama 3 tokenizers, as
+ * tokenizer.json spells them. */
+#define HF_SPLIT(NUM)                                                                         \
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|" NUM                            \
+    "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+
+static bool is_type(const cJSON *o, const char *type) {
+    const char *t = json_str(get(o, "type"));
+    return t && strcmp(t, type) == 0;
+}
+
+static bool byte_level(const cJSON *o, bool use_regex) {
+    return is_type(o, "ByteLevel") && !cJSON_IsTrue(get(o, "add_prefix_space")) &&
+           cJSON_IsTrue(get(o, "use_regex")) == use_regex;
+}
+
+/* llama.cpp's tokenizer.ggml.pre name of a pre_tokenizer pipeline, or NULL. */
+static const char *pre_name(const cJSON *pre) {
+    if (byte_level(pre, true)) return "gpt-2";
+    if (!is_type(pre, "Sequence")) return NULL;
+    const cJSON *seq = get(pre, "pretokenizers");
+    if (cJSON_GetArraySize(seq) != 2) return NULL;
+    const cJSON *a = seq->child, *b = a->next;
+    if (is_type(a, "Digits") && cJSON_IsTrue(get(a, "individual_digits")) && byte_level(b, true))
+        return "smollm";
+    const char *behavior = json_str(get(a, "behavior"));
+    const char *re = json_str(get(get(a, "pattern"), "Regex"));
+    if (!is_type(a, "Split") || !re || !behavior || strcmp(behavior, "Isolated") != 0 ||
+        cJSON_IsTrue(get(a, "invert")) || !byte_level(b, false))
+        return NULL;
+    if (strcmp(re, HF_SPLIT("\\p{N}")) == 0) return "qwen2";
+    if (strcmp(re, HF_SPLIT("\\p{N}{1,3}")) == 0) return "llama-bpe";
+    return NULL;
+}
+
+/* What llama.cpp's converter marks as control although not flagged special. */
+static bool looks_special(const char *s) {
+    size_t n = strlen(s);
+    return n >= 4 && ((strncmp(s, "<|", 2) == 0 && strcmp(s + n - 2, "|>") == 0) ||
+                      (strncmp(s, "<\xef\xbd\x9c", 4) == 0 && n >= 8 && strcmp(s + n - 4, "\xef\xbd\x9c>") == 0));
+}
+
+typedef struct vocab {
+    long n;
+    const char **text; /* [n], into the JSON or pad */
+    int32_t *type;     /* [n] */
+    char *pad;         /* "[PAD<id>]" texts of ids nothing names */
+    const char **merges;
+    size_t n_merges;
+    char *merge_buf;
+} vocab;
+
+static void vocab_free(vocab *v) {
+    free(v->text);
+    free(v->type);
+    free(v->pad);
+    free(v->merges);
+    free(v->merge_buf);
+}
+
+static long id_of(const vocab *v, const char *s) {
+    if (!s) return -1;
+    for (long i = 0; i < v->n; i++)
+        if (v->text[i] && strcmp(v->text[i], s) == 0) return i;
+    return -1;
+}
+
+/* tokenizer_config's "bos_token": "<s>" or {"content": "<s>", ...} */
+static const char *special_text(const cJSON *tc, const char *key) {
+    const cJSON *j = get(tc, key);
+    return cJSON_IsObject(j) ? json_str(get(j, "content")) : json_str(j);
+}
+
+static esft_status read_vocab(hf_dir *d, const cJSON *tok, const hf_arch *a, vocab *v, esft_err *err) {
+    const char *path = dir_path(d, "tokenizer.json");
+    char qb[ESFT_QUOTE_MAX];
+    const cJSON *model = get(tok, "model");
+    if (!is_type(model, "BPE"))
+        return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: model.type must be \"BPE\" (byte-level BPE is supported)", path);
+    if (cJSON_IsTrue(get(model, "byte_fallback")))
+        return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: byte_fallback BPE (sentencepiece style) is not supported", path);
+    const cJSON *vj = get(model, "vocab"), *added = get(tok, "added_tokens");
+    if (!cJSON_IsObject(vj)) return esft_errf(err, ESFT_ERR_FORMAT, "%s: model.vocab is not an object", path);
+    if (added && !cJSON_IsArray(added)) return esft_errf(err, ESFT_ERR_FORMAT, "%s: added_tokens is not an array", path);
+    long n = a->vocab_size, id = 0;
+    for (const cJSON *e = vj->child; e; e = e->next) {
+        if (!json_int(e, 0, MAX_VOCAB - 1, &id))
+            return esft_errf(err, ESFT_ERR_FORMAT, "%s: token '%s' has no id in 0..%d", path,
+                             esft_quote(e->string, strlen(e->string), qb, sizeof qb), MAX_VOCAB - 1);
+        if (id >= n) n = id + 1;
+    }
+    for (const cJSON *e = added ? added->child : NULL; e; e = e->next) {
+        if (!json_int(get(e, "id"), 0, MAX_VOCAB - 1, &id) || !json_str(get(e, "content")))
+            return esft_errf(err, ESFT_ERR_FORMAT, "%s: an added token lacks a content or an id in 0..%d", path,
+                             MAX_VOCAB - 1);
+        if (id >= n) n = id + 1;
+    }
+    if (n == 0) return esft_errf(err, ESFT_ERR_FORMAT, "%s: empty vocabulary", path);
+    v->n = n;
+    v->text = calloc((size_t)n, sizeof *v->text);
+    v->type = malloc((size_t)n * sizeof *v->type);
+    v->pad = malloc((size_t)n * PAD_LEN);
+    if (!v->text || !v->type || !v->pad) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    for (const cJSON *e = vj->child; e; e = e->next) {
+        json_int(e, 0, MAX_VOCAB - 1, &id);
+        if (v->text[id]) {
+            char qa[ESFT_QUOTE_MAX];
+            return esft_errf(err, ESFT_ERR_FORMAT, "%s: tokens '%s' and '%s' share id %ld", path,
+                             esft_quote(v->text[id], strlen(v->text[id]), qa, sizeof qa),
+                             esft_quote(e->string, strlen(e->string), qb, sizeof qb), id);
+        }
+        v->text[id] = e->string;
+        v->type[id] = TT_NORMAL;
+    }
+    for (const cJSON *e = added ? added->child : NULL; e; e = e->next) {
+        json_int(get(e, "id"), 0, MAX_VOCAB - 1, &id);
+        v->text[id] = json_str(get(e, "content"));
+        v->type[id] = cJSON_IsTrue(get(e, "special")) || looks_special(v->text[id]) ? TT_CONTROL : TT_USER_DEFINED;
+    }
+    for (id = 0; id < n; id++)
+        if (!v->text[id]) {
+            v->text[id] = v->pad + PAD_LEN * id;
+            snprintf(v->pad + PAD_LEN * id, PAD_LEN, "[PAD%ld]", id);
+            v->type[id] = TT_UNUSED;
+        }
+
+    /* merges: "a b" strings, or ["a", "b"] pairs (tokenizers >= 0.20) */
+    const cJSON *mj = get(model, "merges");
+    if (mj && !cJSON_IsArray(mj)) return esft_errf(err, ESFT_ERR_FORMAT, "%s: model.merges is not an array", path);
+    size_t nm = (size_t)cJSON_GetArraySize(mj), bytes = 0, i = 0;
+    for (const cJSON *m = mj ? mj->child : NULL; m; m = m->next, i++) {
+        const cJSON *l = cJSON_IsArray(m) && cJSON_GetArraySize(m) == 2 ? m->child : NULL;
+        if (l && json_str(l) && json_str(l->next))
+            bytes += strlen(l->valuestring) + strlen(l->next->valuestring) + 2;
+        else if (!json_str(m))
+            return esft_errf(err, ESFT_ERR_FORMAT, "%s: merge #%zu is neither \"a b\" nor [\"a\", \"b\"]", path, i);
+    }
+    v->merges = malloc((nm ? nm : 1) * sizeof *v->merges);
+    v->merge_buf = malloc(bytes ? bytes : 1);
+    if (!v->merges || !v->merge_buf) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    char *o = v->merge_buf;
+    for (const cJSON *m = mj ? mj->child : NULL; m; m = m->next) {
+        if (json_str(m)) {
+            v->merges[v->n_merges++] = m->valuestring;
+            continue;
+        }
+        v->merges[v->n_merges++] = o;
+        o += sprintf(o, "%s %s", m->child->valuestring, m->child->next->valuestring) + 1;
+    }
+    return ESFT_OK;
+}
+
+static esft_status set_special(gguf_writer *w, const vocab *v, const char *key, const char *text, long fallback,
+                               esft_err *err) {
+    long id = id_of(v, text);
+    if (id < 0) id = fallback;
+    return id >= 0 && id < v->n ? esft_gguf_writer_set_u32(w, key, (uint32_t)id, err) : ESFT_OK;
+}
+
+/* config.json's bos/eos ids, used when tokenizer_config names none; eos
+ * may be a list (the first counts). */
+static long config_id(const cJSON *cfg, const char *key) {
+    const cJSON *j = get(cfg, key);
+    if (cJSON_IsArray(j)) j = j->child;
+    long id;
+    return json_int(j, 0, MAX_VOCAB - 1, &id) ? id : -1;
+}
+
+/* Whether the post-processor puts a special token before the text. */
+static bool post_adds_bos(const cJSON *tok) {
+    const cJSON *pp = get(tok, "post_processor");
+    if (is_type(pp, "Sequence")) {
+        for (const cJSON *p = get(pp, "processors") ? get(pp, "processors")->child : NULL; p; p = p->next)
+            if (is_type(p, "TemplateProcessing")) pp = p;
+    }
+    const cJSON *single = is_type(pp, "TemplateProcessing") ? get(pp, "single") : NULL;
+    return cJSON_IsArray(single) && single->child && get(single->child, "SpecialToken");
+}
+
+static esft_status read_tokenizer(hf_dir *d, const cJSON *tok, const cJSON *tc, const cJSON *cfg,
+                                  const hf_arch *a, gguf_writer *w, esft_err *err) {
+    const char *pre = pre_name(get(tok, "pre_tokenizer"));
+    if (!pre)
+        return esft_errf(err, ESFT_ERR_UNSUPPORTED,
+                         "%s: pre_tokenizer is not one esft knows (GPT-2 / SmolLM / Qwen2 / Llama 3 byte-level)",
+                         dir_path(d, "tokenizer.json"));
+    const cJSON *norm = get(tok, "normalizer");
+    /* NFC leaves the texts esft sees unchanged in practice; llama.cpp ignores it too */
+    if (norm && !cJSON_IsNull(norm) && !is_type(norm, "NFC"))
+        return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: normalizer '%s' is not supported",
+                         dir_path(d, "tokenizer.json"), json_str(get(norm, "type")) ? json_str(get(norm, "type")) : "?");
+    vocab v = {0};
+    esft_status st = read_vocab(d, tok, a, &v, err);
+    if (!st) st = esft_gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2", err);
+    if (!st) st = esft_gguf_writer_set_str(w, "tokenizer.ggml.pre", pre, err);
+    if (!st) st = esft_gguf_writer_set_str_arr(w, "tokenizer.ggml.tokens", v.text, (size_t)v.n, err);
+    if (!st) st = esft_gguf_writer_set_i32_arr(w, "tokenizer.ggml.token_type", v.type, (size_t)v.n, err);
+    if (!st) st = esft_gguf_writer_set_str_arr(w, "tokenizer.ggml.merges", v.merges, v.n_merges, err);
+    if (!st) st = set_special(w, &v, "tokenizer.ggml.bos_token_id", special_text(tc, "bos_token"), config_id(cfg, "bos_token_id"), err);
+    if (!st) st = set_special(w, &v, "tokenizer.ggml.eos_token_id", special_text(tc, "eos_token"), config_id(cfg, "eos_token_id"), err);
+    if (!st) st = set_special(w, &v, "tokenizer.ggml.unknown_token_id", special_text(tc, "unk_token"), -1, err);
+    if (!st) st = set_special(w, &v, "tokenizer.ggml.padding_token_id", special_text(tc, "pad_token"), -1, err);
+    vocab_free(&v);
+    if (st) return st;
+    const cJSON *ab = get(tc, "add_bos_token");
+    if ((st = esft_gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token",
+                                        cJSON_IsBool(ab) ? cJSON_IsTrue(ab) : post_adds_bos(tok), err)))
+        return st;
+    const cJSON *tmpl = get(tc, "chat_template");
+    if (cJSON_IsArray(tmpl)) /* [{"name": "default", "template": "..."}, ...] */
+        for (const cJSON *t = tmpl->child; t; t = t->next)
+            if (json_str(get(t, "name")) && strcmp(get(t, "name")->valuestring, "default") == 0) tmpl = get(t, "template");
+    if (json_str(tmpl)) st = esft_gguf_writer_set_str(w, "tokenizer.chat_template", tmpl->valuestring, err);
+    return st;
+}
+
+/* -------------------------------------------------------------- tensors */
+
+static const struct {
+    const char *hf, *gguf;
+    bool qwen2_only; /* required for qwen2, absent from llama */
+} LAYER_TENSORS[] = {
+    {"input_layernorm.weight", "attn_norm.weight", false},
+    {"self_attn.q_proj.weight", "attn_q.weight", false},
+    {"self_attn.k_proj.weight", "attn_k.weight", false},
+    {"self_attn.v_proj.weight", "attn_v.weight", false},
+    {"self_attn.q_proj.bias", "attn_q.bias", true},
+    {"self_attn.k_proj.bias", "attn_k.bias", true},
+    {"self_attn.v_proj.bias", "attn_v.bias", true},
+    {"self_attn.o_proj.weight", "attn_output.weight", false},
+    {"post_attention_layernorm.weight", "ffn_norm.weight", false},
+    {"mlp.gate_proj.weight", "ffn_gate.weight", false},
+    {"mlp.up_proj.weight", "ffn_up.weight", false},
+    {"mlp.down_proj.weight", "ffn_down.weight", false},
+};
+static const struct {
+    const char *hf, *gguf;
+} GLOBAL_TENSORS[] = {
+    {"model.embed_tokens.weight", "token_embd.weight"},
+    {"model.norm.weight", "output_norm.weight"},
+    {"lm_head.weight", "output.weight"},
+};
+#define N_LAYER_TENSORS (sizeof LAYER_TENSORS / sizeof LAYER_TENSORS[0])
+#define N_GLOBAL_TENSORS (sizeof GLOBAL_TENSORS / sizeof GLOBAL_TENSORS[0])
+
+/* GGUF name of a Hugging Face tensor into out: 1 mapped, 0 to skip, -1 unknown
+ * (or a layer past n_layer). */
+static int gguf_name(const char *hf, const hf_arch *a, char out[96]) {
+    for (size_t i = 0; i < N_GLOBAL_TENSORS; i++)
+        if (strcmp(hf, GLOBAL_TENSORS[i].hf) == 0) {
+            if (a->tied && strcmp(hf, "lm_head.weight") == 0) return 0; /* tied: the embedding is used */
+            snprintf(out, 96, "%s", GLOBAL_TENSORS[i].gguf);
+            return 1;
+        }
+    static const char prefix[] = "model.layers.";
+    if (strncmp(hf, prefix, sizeof prefix - 1) != 0) return -1;
+    const char *p = hf + sizeof prefix - 1;
+    long layer = 0;
+    if (*p < '0' || *p > '9' || (p[0] == '0' && p[1] != '.')) return -1;
+    for (; *p >= '0' && *p <= '9'; p++)
+        if ((layer = layer * 10 + (*p - '0')) >= a->n_layer) return -1;
+    if (*p++ != '.') return -1;
+    if (strcmp(p, "self_attn.rotary_emb.inv_freq") == 0) return 0; /* a buffer old checkpoints stored */
+    for (size_t i = 0; i < N_LAYER_TENSORS; i++)
+        if (strcmp(p, LAYER_TENSORS[i].hf) == 0) {
+            snprintf(out, 96, "blk.%ld.%s", layer, LAYER_TENSORS[i].gguf);
+            return 1;
+        }
+    return -1;
+}
+
+static esft_status add_tensor(esft_model_source *src, const hf_arch *a, const esft_st_file *f,
+                              const esft_st_tensor *st, esft_err *err) {
+    char qb[ESFT_QUOTE_MAX];
+    const char *tn = esft_quote(st->name, strlen(st->name), qb, sizeof qb);
+    char (*names)[96] = src->files->gguf_names;
+    esft_source_tensor *t = &src->tensors[src->n_tensors];
+    int m = gguf_name(st->name, a, names[src->n_tensors]);
+    if (m == 0) return ESFT_OK;
+    if (m < 0)
+        return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: tensor '%s' is not a %s tensor esft knows (%ld layers)",
+                         esft_st_path(f), tn, a->arch, a->n_layer);
+    switch (st->dtype) {
+    case ESFT_ST_F32: t->type = GGML_TYPE_F32; break;
+    case ESFT_ST_F16: t->type = GGML_TYPE_F16; break;
+    case ESFT_ST_BF16: t->type = GGML_TYPE_BF16; break;
+    default:
+        return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s (esft reads F32, F16, BF16)",
+                         esft_st_path(f), tn, esft_st_dtype_name(st->dtype));
+    }
+    if (st->n_dims < 1 || st->n_dims > GGUF_MAX_DIMS || st->n_elements == 0)
+        return esft_errf(err, ESFT_ERR_FORMAT, "%s: tensor '%s' has %u dimensions and %llu elements",
+                         esft_st_path(f), tn, st->n_dims, (unsigned long long)st->n_elements);
+    t->name = names[src->n_tensors];
+    t->file = esft_st_path(f);
+    t->file_name = st->name;
+    t->n_dims = st->n_dims;
+    for (uint32_t i = 0; i < GGUF_MAX_DIMS; i++) t->ne[i] = i < st->n_dims ? st->shape[st->n_dims - 1 - i] : 1;
+    t->n_elements = st->n_elements;
+    t->n_bytes = st->end - st->begin;
+    t->data = st->data;
+    if (strcmp(a->arch, "llama") == 0) { /* GGUF's llama q/k rows are interleaved per head */
+        bool q = strstr(t->name, ".attn_q.") != NULL, k = strstr(t->name, ".attn_k.") != NULL;
+        if (q || k) t->rope_heads = (uint32_t)(q ? a->n_head : a->n_head_kv);
+    }
+    src->n_tensors++;
+    return ESFT_OK;
+}
+
+/* Every tensor the architecture needs is there, named as Hugging Face names it. */
+static esft_status check_complete(const esft_model_source *src, const hf_arch *a, const char *where,
+                                  esft_err *err) {
+    char want[96], name[128];
+    for (long l = -1; l < a->n_layer; l++) {
+        size_t n = l < 0 ? N_GLOBAL_TENSORS : N_LAYER_TENSORS;
+        for (size_t i = 0; i < n; i++) {
+            if (l < 0 && (a->tied && i == 2)) continue;
+            if (l >= 0 && LAYER_TENSORS[i].qwen2_only && strcmp(a->arch, "qwen2") != 0) continue;
+            if (l < 0) {
+                snprintf(want, sizeof want, "%s", GLOBAL_TENSORS[i].gguf);
+                snprintf(name, sizeof name, "%s", GLOBAL_TENSORS[i].hf);
+            } else {
+                snprintf(want, sizeof want, "blk.%ld.%s", l, LAYER_TENSORS[i].gguf);
+                snprintf(name, sizeof name, "model.layers.%ld.%s", l, LAYER_TENSORS[i].hf);
+            }
+            bool found = false;
+            for (size_t t = 0; t < src->n_tensors && !found; t++) found = strcmp(src->tensors[t].name, want) == 0;
+            if (!found) return esft_errf(err, ESFT_ERR_FORMAT, "%s: missing tensor '%s'", where, name);
+        }
+    }
+    return ESFT_OK;
+}
+
+/* A shard's file name from the index: a plain name in the directory. */
+static bool plain_file_name(const char *s) {
+    return s[0] && s[0] != '.' && !strchr(s, '/') && strlen(s) < 256;
+}
+
+static esft_status open_shard(hf_dir *d, esft_source_files *fs, const char *name, esft_st_file **out,
+                              esft_err *err) {
+    for (size_t i = 0; i < fs->n_st; i++) {
+        const char *p = esft_st_path(fs->st[i]), *slash = strrchr(p, '/');
+        if (strcmp(slash ? slash + 1 : p, name) == 0) {
+            *out = fs->st[i];
+            return ESFT_OK;
+        }
+    }
+    esft_st_file **grown = realloc(fs->st, (fs->n_st + 1) * sizeof *grown);
+    if (!grown) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+    fs->st = grown;
+    esft_status st = esft_st_open(dir_path(d, name), out, err);
+    if (!st) fs->st[fs->n_st++] = *out;
+    return st;
+}
+
+static esft_status alloc_tensors(esft_model_source *src, size_t n, esft_err *err) {
+    src->tensors = calloc(n ? n : 1, sizeof *src->tensors);
+    src->files->gguf_names = calloc(n ? n : 1, sizeof *src->files->gguf_names);
+    if (!src->tensors || !src->files->gguf_names) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+    return ESFT_OK;
+}
+
+static esft_status read_tensors(hf_dir *d, esft_model_source *src, const hf_arch *a, esft_err *err) {
+    cJSON *index;
+    esft_status st = read_json(d, "model.safetensors.index.json", true, &index, err);
+    if (st) return st;
+    esft_source_files *fs = src->files;
+    if (!index) {
+        esft_st_file *f;
+        if ((st = open_shard(d, fs, "model.safetensors", &f, err)) ||
+            (st = alloc_tensors(src, esft_st_n_tensors(f), err)))
+            return st;
+        for (size_t i = 0; i < esft_st_n_tensors(f) && !st; i++) st = add_tensor(src, a, f, esft_st_tensor_at(f, i), err);
+        return st ? st : check_complete(src, a, esft_st_path(f), err);
+    }
+    const char *ipath = dir_path(d, "model.safetensors.index.json");
+    char where[4096];
+    snprintf(where, sizeof where, "%s", ipath);
+    const cJSON *map = get(index, "weight_map");
+    char qb[ESFT_QUOTE_MAX];
+    if (!cJSON_IsObject(map)) st = esft_errf(err, ESFT_ERR_FORMAT, "%s: no \"weight_map\" object", where);
+    if (!st) st = alloc_tensors(src, (size_t)cJSON_GetArraySize(map), err);
+    for (const cJSON *e = st ? NULL : map->child; e && !st; e = e->next) {
+        const char *file = json_str(e);
+        esft_st_file *f;
+        if (!file || !plain_file_name(file)) {
+            st = esft_errf(err, ESFT_ERR_FORMAT, "%s: tensor '%s' maps to '%s', not a file name in the directory",
+                           where, esft_quote(e->string, strlen(e->string), qb, sizeof qb), file ? file : "?");
+            break;
+        }
+        if ((st = open_shard(d, fs, file, &f, err))) break;
+        const esft_st_tensor *t = esft_st_find(f, e->string);
+        if (!t)
+            st = esft_errf(err, ESFT_ERR_FORMAT, "%s: tensor '%s' (listed in the index) is missing",
+                           esft_st_path(f), esft_quote(e->string, strlen(e->string), qb, sizeof qb));
+        else
+            st = add_tensor(src, a, f, t, err);
+    }
+    /* a shard's tensor the index does not list would be silently dropped */
+    for (size_t i = 0; i < fs->n_st && !st; i++)
+        for (size_t k = 0; k < esft_st_n_tensors(fs->st[i]) && !st; k++) {
+            const char *name = esft_st_tensor_at(fs->st[i], k)->name;
+            if (!get(map, name))
+                st = esft_errf(err, ESFT_ERR_FORMAT, "%s: tensor '%s' is not in model.safetensors.index.json",
+                               esft_st_path(fs->st[i]), esft_quote(name, strlen(name), qb, sizeof qb));
+        }
+    if (!st) st = check_complete(src, a, where, err);
+    cJSON_Delete(index);
+    return st;
+}
+
+/* ------------------------------------------------------------------ open */
+
+esft_status esft_hf_open(const char *dir, esft_model_source *src, esft_err *err) {
+    hf_dir d = {.dir = dir};
+    src->files = calloc(1, sizeof *src->files);
+    if (!src->files) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+    cJSON *cfg = NULL, *tok = NULL, *tc = NULL;
+    gguf_writer *w = esft_gguf_writer_new();
+    hf_arch a = {0};
+    esft_status st = w ? ESFT_OK : esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+    if (!st) st = read_json(&d, "config.json", false, &cfg, err);
+    if (!st) st = read_json(&d, "tokenizer.json", false, &tok, err);
+    if (!st) st = read_json(&d, "tokenizer_config.json", true, &tc, err);
+    if (!st) st = read_config(&d, cfg, w, &a, err);
+    if (!st) st = read_tokenizer(&d, tok, tc, cfg, &a, w, err);
+    cJSON_Delete(tok);
+    cJSON_Delete(tc);
+    cJSON_Delete(cfg);
+    if (!st) st = read_tensors(&d, src, &a, err);
+    if (!st) st = esft_gguf_writer_to_reader(w, dir, &src->meta, err);
+    esft_gguf_writer_free(w);
+    return st;
+}

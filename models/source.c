@@ -1,0 +1,106 @@
+/* Model sources: a GGUF file as it is, or a Hugging Face directory (hf.c). */
+#include "source.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "esft_hash.h"
+#include "hf.h"
+
+static esft_status open_gguf(const char *path, esft_model_source *src, esft_err *err) {
+    esft_status st = esft_gguf_open(path, &src->meta, err);
+    if (st) return st;
+    size_t n = esft_gguf_n_tensors(src->meta);
+    src->tensors = calloc(n ? n : 1, sizeof *src->tensors);
+    if (!src->tensors) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    src->n_tensors = n;
+    for (size_t i = 0; i < n; i++) {
+        const gguf_tensor_info *ti = esft_gguf_tensor_at(src->meta, i);
+        esft_source_tensor *t = &src->tensors[i];
+        t->name = t->file_name = ti->name;
+        t->file = esft_gguf_path(src->meta);
+        t->n_dims = ti->n_dims;
+        memcpy(t->ne, ti->ne, sizeof t->ne);
+        t->n_elements = ti->n_elements;
+        t->n_bytes = ti->n_bytes;
+        t->type = ti->type;
+        t->data = ti->data;
+    }
+    return ESFT_OK;
+}
+
+esft_status esft_source_open(const char *path, esft_model_source *src, esft_err *err) {
+    memset(src, 0, sizeof *src);
+    struct stat sb;
+    esft_status st = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) ? esft_hf_open(path, src, err)
+                                                                 : open_gguf(path, src, err);
+    if (st) esft_source_close(src);
+    return st;
+}
+
+gguf_file *esft_source_take_meta(esft_model_source *src) {
+    gguf_file *f = src->meta;
+    src->meta = NULL;
+    return f;
+}
+
+void esft_source_close(esft_model_source *src) {
+    esft_hf_files_free(src->files);
+    free(src->tensors);
+    /* a GGUF file's tensors point into meta: it goes last */
+    esft_gguf_close(src->meta);
+    memset(src, 0, sizeof *src);
+}
+
+uint64_t esft_tensor_fingerprint(uint64_t h, const char *name, ggml_type type, const uint64_t ne[GGUF_MAX_DIMS],
+                                 const void *data, uint64_t n_bytes) {
+    h = esft_fnv1a64(h, name, strlen(name) + 1);
+    uint32_t ty = (uint32_t)type;
+    h = esft_fnv1a64(h, &ty, sizeof ty);
+    h = esft_fnv1a64(h, ne, GGUF_MAX_DIMS * sizeof *ne);
+    return esft_fnv1a64(h, data, (size_t)n_bytes);
+}
+
+esft_status esft_source_fingerprint(const char *path, uint64_t *out, esft_err *err) {
+    esft_model_source src;
+    esft_status st = esft_source_open(path, &src, err);
+    if (st) return st;
+    uint64_t h = ESFT_FNV1A64_INIT;
+    for (size_t i = 0; i < src.n_tensors; i++) {
+        const esft_source_tensor *t = &src.tensors[i];
+        h = esft_tensor_fingerprint(h, t->name, t->type, t->ne, t->data, t->n_bytes);
+    }
+    esft_source_close(&src);
+    *out = h;
+    return ESFT_OK;
+}
+
+/* Llama's rotary embedding pairs dimension i with i + hd/2 in Hugging Face's
+ * layout and with 2i + 1 in GGUF's, whose converter reorders each head's rows
+ * (head, half, i) -> (head, i, half). Done here, per head, in place. */
+static esft_status interleave_heads(const esft_source_tensor *t, float *w, esft_err *err) {
+    const uint64_t row = t->n_dims == 1 ? 1 : t->ne[0], rows = t->n_elements / row;
+    const uint64_t heads = t->rope_heads;
+    if (rows % (2 * heads))
+        return esft_errf(err, ESFT_ERR_FORMAT, "%s: tensor '%s': %llu rows cannot be split into %llu rotary heads",
+                         t->file, t->file_name, (unsigned long long)rows, (unsigned long long)heads);
+    const uint64_t hd = rows / heads, half = hd / 2;
+    float *tmp = malloc((size_t)(hd * row) * sizeof *tmp);
+    if (!tmp) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+    for (uint64_t h = 0; h < heads; h++) {
+        float *head = w + h * hd * row;
+        memcpy(tmp, head, (size_t)(hd * row) * sizeof *tmp);
+        for (uint64_t i = 0; i < half; i++)
+            for (uint64_t j = 0; j < 2; j++)
+                memcpy(head + (2 * i + j) * row, tmp + (j * half + i) * row, (size_t)row * sizeof *tmp);
+    }
+    free(tmp);
+    return ESFT_OK;
+}
+
+esft_status esft_source_read_f32(const esft_source_tensor *t, float *out, esft_err *err) {
+    esft_status st = esft_ggml_dequantize(t->type, t->data, out, (size_t)t->n_elements, err);
+    if (!st && t->rope_heads) st = interleave_heads(t, out, err);
+    return st;
+}

@@ -1,0 +1,59 @@
+/* Where a model comes from: a GGUF file, or a Hugging Face directory
+ * (config.json, *.safetensors, tokenizer.json) read as the GGUF that
+ * llama.cpp's converter would make of it (see hf.h). Either way the loader
+ * sees GGUF metadata (hyper-parameters, tokenizer) and a list of tensors
+ * with GGUF names, GGUF shapes and GGUF row order, so GGUF and Hugging Face
+ * models train identically: same tensor names, same noise streams. */
+#ifndef ESFT_SOURCE_H
+#define ESFT_SOURCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../backends/status.h"
+#include "gguf.h"
+#include "quant.h"
+
+typedef struct esft_source_tensor {
+    const char *name;       /* GGUF name, e.g. "blk.0.attn_q.weight" */
+    const char *file;       /* file that holds it (for messages) */
+    const char *file_name;  /* its name in that file (the Hugging Face name) */
+    uint32_t n_dims;
+    uint64_t ne[GGUF_MAX_DIMS]; /* GGUF order: ne[0] is the row length */
+    uint64_t n_elements;
+    uint64_t n_bytes;       /* of data */
+    ggml_type type;         /* F32 / F16 / BF16, or a GGUF quantisation */
+    const void *data;       /* into a mapping; may be unaligned */
+    /* > 0: the rows are in Hugging Face order for this many rotary heads and
+     * are interleaved per head on reading (llama q/k; see hf.c) */
+    uint32_t rope_heads;
+} esft_source_tensor;
+
+typedef struct esft_source_files esft_source_files; /* mappings owned by a source */
+
+typedef struct esft_model_source {
+    gguf_file *meta;               /* metadata; for a GGUF file, the file itself */
+    size_t n_tensors;
+    esft_source_tensor *tensors;
+    esft_source_files *files;
+} esft_model_source;
+
+/* A directory is read as a Hugging Face model, anything else as GGUF. */
+esft_status esft_source_open(const char *path, esft_model_source *src, esft_err *err);
+void esft_source_close(esft_model_source *src);
+/* Gives up the metadata (the caller closes it with esft_gguf_close). */
+gguf_file *esft_source_take_meta(esft_model_source *src);
+
+/* Identifies a model's weights: FNV-1a 64 over every tensor's name, type,
+ * shape and data bytes, in source order, continuing from h. A GGUF file's is
+ * its tensors'; a Hugging Face directory's is that of its tensors as read
+ * (GGUF names, types and shapes; the file's bytes). */
+uint64_t esft_tensor_fingerprint(uint64_t h, const char *name, ggml_type type, const uint64_t ne[GGUF_MAX_DIMS],
+                                 const void *data, uint64_t n_bytes);
+/* Of the model at path (esft_source_open, then every tensor). */
+esft_status esft_source_fingerprint(const char *path, uint64_t *out, esft_err *err);
+
+/* Tensor t as f32 into out[t->n_elements], rows in GGUF order. */
+esft_status esft_source_read_f32(const esft_source_tensor *t, float *out, esft_err *err);
+
+#endif
