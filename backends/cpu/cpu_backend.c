@@ -181,6 +181,14 @@ esft_status esft_cpu_backend_create(const esft_backend_options *opts, esft_backe
             return esft_errf(err, ESFT_ERR_UNSUPPORTED, "cpu: work dtype %s unsupported",
                              esft_dtype_name(wd));
     }
+    esft_cpu_gemm_path gemm = ESFT_CPU_GEMM_AUTO;
+    const char *gemm_env = getenv("ESFT_CPU_GEMM");
+    if (gemm_env && *gemm_env && !esft_cpu_gemm_path_parse(gemm_env, &gemm))
+        return esft_errf(err, ESFT_ERR_INVALID_ARG,
+                         "cpu: ESFT_CPU_GEMM=%s is not auto, scalar, avx2, avx512 or blas", gemm_env);
+    if (!esft_cpu_gemm_path_available(gemm))
+        return esft_errf(err, ESFT_ERR_UNSUPPORTED, "cpu: ESFT_CPU_GEMM=%s: this CPU lacks it",
+                         gemm_env);
     esft_backend *be = calloc(1, sizeof *be);
     cpu_ctx *c = calloc(1, sizeof *c);
     if (!be || !c) {
@@ -191,6 +199,7 @@ esft_status esft_cpu_backend_create(const esft_backend_options *opts, esft_backe
     /* default: OMP_NUM_THREADS when set, else every core */
     c->n_threads = o.n_threads > 0 ? o.n_threads : omp_get_max_threads();
     if (c->n_threads < 1) c->n_threads = 1;
+    c->gemm_path = gemm;
     be->ops = &cpu_ops;
     be->ctx = c;
     be->kind = "cpu";
@@ -204,6 +213,14 @@ esft_status esft_cpu_backend_create(const esft_backend_options *opts, esft_backe
     openblas_set_num_threads(1);
 #endif
     *out = be;
+    return ESFT_OK;
+}
+
+esft_status esft_cpu_set_gemm_path(esft_backend *be, esft_cpu_gemm_path path) {
+    if (!esft_cpu_gemm_path_available(path))
+        return esft_errf(&be->err, ESFT_ERR_UNSUPPORTED, "cpu: gemm path %s unavailable here",
+                         esft_cpu_gemm_path_name(path));
+    cpu_ctx_of(be)->gemm_path = path;
     return ESFT_OK;
 }
 

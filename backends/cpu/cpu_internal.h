@@ -8,12 +8,14 @@
 #include <string.h>
 
 #include "cpu_backend.h"
+#include "cpu_gemm.h"
 #include "esft_half.h"
 
 #define ESFT_CPU_ALIGN 64
 
 typedef struct cpu_ctx {
     int n_threads;
+    esft_cpu_gemm_path gemm_path; /* matmul's kernel: AUTO unless forced (ESFT_CPU_GEMM) */
     float *scratch;     /* grown on demand, reused across calls */
     size_t scratch_n;   /* floats */
 } cpu_ctx;
