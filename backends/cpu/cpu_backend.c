@@ -79,6 +79,13 @@ float *esft_cpu_scratch(esft_backend *be, size_t n) {
     return p;
 }
 
+void esft_cpu_parallel(esft_backend *be, size_t n, size_t per_thread, size_t multiple, int par,
+                       esft_cpu_pool_fn *fn, void *arg) {
+    esft_cpu_pool *pool = cpu_ctx_of(be)->pool;
+    esft_cpu_pool_run(pool, n, esft_cpu_pool_grain(pool, n, per_thread, multiple, multiple), par,
+                      fn, arg);
+}
+
 void esft_cpu_row_to_f32(float *dst, const void *src, esft_dtype dtype, size_t n) {
     if (dtype == ESFT_F32) {
         memcpy(dst, src, n * sizeof(float));
@@ -117,7 +124,10 @@ static bool cpu_supports(esft_backend *be, esft_op op, esft_dtype dtype) {
 static void cpu_destroy(esft_backend *be) {
     if (!be) return;
     cpu_ctx *c = cpu_ctx_of(be);
-    if (c) free(c->scratch);
+    if (c) {
+        esft_cpu_pool_destroy(c->pool);
+        free(c->scratch);
+    }
     free(c);
     free(be);
 }
@@ -200,6 +210,12 @@ esft_status esft_cpu_backend_create(const esft_backend_options *opts, esft_backe
     c->n_threads = o.n_threads > 0 ? o.n_threads : omp_get_max_threads();
     if (c->n_threads < 1) c->n_threads = 1;
     c->gemm_path = gemm;
+    esft_status st = esft_cpu_pool_create(c->n_threads, &c->pool, err);
+    if (st) {
+        free(be);
+        free(c);
+        return st;
+    }
     be->ops = &cpu_ops;
     be->ctx = c;
     be->kind = "cpu";
