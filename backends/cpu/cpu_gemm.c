@@ -33,11 +33,13 @@ static void gemm_blocks(int K, int vw, int mr, int *kc, int *mc) {
     *mc = m > mr ? m : mr;
 }
 
-/* W is prefetched this many floats ahead of the loads: the hardware
- * prefetcher alone leaves decode (T of 1..8, W streamed from memory) short
- * of the machine's bandwidth. */
+/* Each tile prefetches the same columns of the next panel of W: the
+ * hardware prefetcher alone, following GK_NR short row streams at once,
+ * left decode (T of 1..8, W streamed from memory) well short of the read
+ * bandwidth (measured on the vocab matmul, 49152 x 576). Past the end of
+ * W the prefetches are harmless hints. */
 #ifndef GEMM_PREFETCH
-#define GEMM_PREFETCH 512
+#define GEMM_PREFETCH 1
 #endif
 
 /* Tiles up to 4 x 3 (AVX2's 16 registers: 12 accumulators, 3 W vectors,

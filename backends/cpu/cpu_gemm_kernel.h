@@ -15,7 +15,8 @@
  *   GK_KEEP(v)    makes v a register value (stops the compiler from folding
  *                 its load into every FMA that uses it, which would double
  *                 the loads per FMA)
- *   GK_PF         how many floats ahead W is prefetched (0: not at all)
+ *   GK_PF         1: prefetch the next GK_NR-row panel of W (the same
+ *                 columns, GK_NR rows on) while this one is multiplied
  *   GK_MR, GK_NR  the register tile: rows of x times rows of W
  *   GK_TILES(C)   C(m, n) for every 1 <= m <= GK_MR, 1 <= n <= GK_NR
  *
@@ -37,7 +38,7 @@ GK(tile)(float *restrict Y, size_t ldy, const float *restrict X, size_t ldx,
     for (; k + GK_VW <= kc; k += GK_VW) {
         GK_VEC w[GK_NR];
         for (int j = 0; j < n; j++) {
-            if (GK_PF) __builtin_prefetch(W + (size_t)j * ldw + k + GK_PF);
+            if (GK_PF) __builtin_prefetch(W + (size_t)(j + GK_NR) * ldw + k);
             w[j] = GK_LOAD(W + (size_t)j * ldw + k);
         }
         for (int i = 0; i < m; i++) {

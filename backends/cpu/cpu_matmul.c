@@ -56,9 +56,11 @@ esft_status esft_cpu_matmul(esft_backend *be, esft_buf *y, const esft_buf *x, co
             return esft_errf(&be->err, ESFT_ERR_OUT_OF_MEMORY, "matmul: cannot allocate scratch");
     }
     /* small problems are not worth waking threads for; chunks are a
-     * multiple of 12 rows (the kernels' 3- and 4-row W tiles divide it) */
+     * multiple of 12 rows (the kernels' 3- and 4-row W tiles divide it),
+     * 4 per thread, but 1 for OpenBLAS, which packs all of x in each call */
     const int par = (size_t)N * (size_t)K * (size_t)T >= 65536;
-    esft_cpu_parallel(be, (size_t)N, 4, 12, par, matmul_rows, &j);
+    const size_t per_thread = esft_cpu_gemm_resolve(j.path, T) == ESFT_CPU_GEMM_BLAS ? 1 : 4;
+    esft_cpu_parallel(be, (size_t)N, per_thread, 12, par, matmul_rows, &j);
 
     if (bias) {
         float *Y = y->handle;
