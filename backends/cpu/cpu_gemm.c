@@ -4,6 +4,7 @@
  * by what the running CPU supports. */
 #include "cpu_gemm.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #ifdef ESFT_HAVE_OPENBLAS
@@ -36,8 +37,7 @@ static void gemm_blocks(int K, int vw, int mr, int *kc, int *mc) {
 /* Each tile prefetches the same columns of the next panel of W: the
  * hardware prefetcher alone, following GK_NR short row streams at once,
  * left decode (T of 1..8, W streamed from memory) well short of the read
- * bandwidth (measured on the vocab matmul, 49152 x 576). Past the end of
- * W the prefetches are harmless hints. */
+ * bandwidth (measured on the vocab matmul, 49152 x 576). */
 #ifndef GEMM_PREFETCH
 #define GEMM_PREFETCH 1
 #endif

@@ -38,7 +38,9 @@ GK(tile)(float *restrict Y, size_t ldy, const float *restrict X, size_t ldx,
     for (; k + GK_VW <= kc; k += GK_VW) {
         GK_VEC w[GK_NR];
         for (int j = 0; j < n; j++) {
-            if (GK_PF) __builtin_prefetch(W + (size_t)(j + GK_NR) * ldw + k);
+            if (GK_PF) /* an address, maybe past W's end: a hint never faults */
+                __builtin_prefetch((const void *)((uintptr_t)(W + (size_t)j * ldw + k) +
+                                                  (uintptr_t)GK_NR * ldw * sizeof(float)));
             w[j] = GK_LOAD(W + (size_t)j * ldw + k);
         }
         for (int i = 0; i < m; i++) {
