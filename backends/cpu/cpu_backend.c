@@ -225,7 +225,7 @@ esft_status esft_cpu_backend_create(const esft_backend_options *opts, esft_backe
     be->work_dtype = wd;
     be->n_threads = c->n_threads;
 #ifdef ESFT_HAVE_OPENBLAS
-    /* BLAS runs single-threaded inside our own OpenMP threads (cpu_matmul.c) */
+    /* BLAS runs single-threaded inside the pool's threads (cpu_matmul.c) */
     openblas_set_num_threads(1);
 #endif
     *out = be;
