@@ -79,6 +79,13 @@ float *esft_cpu_scratch(esft_backend *be, size_t n) {
     return p;
 }
 
+void esft_cpu_parallel(esft_backend *be, size_t n, size_t per_thread, size_t multiple, int par,
+                       esft_cpu_pool_fn *fn, void *arg) {
+    esft_cpu_pool *pool = cpu_ctx_of(be)->pool;
+    esft_cpu_pool_run(pool, n, esft_cpu_pool_grain(pool, n, per_thread, multiple, multiple), par,
+                      fn, arg);
+}
+
 void esft_cpu_row_to_f32(float *dst, const void *src, esft_dtype dtype, size_t n) {
     if (dtype == ESFT_F32) {
         memcpy(dst, src, n * sizeof(float));
@@ -117,7 +124,10 @@ static bool cpu_supports(esft_backend *be, esft_op op, esft_dtype dtype) {
 static void cpu_destroy(esft_backend *be) {
     if (!be) return;
     cpu_ctx *c = cpu_ctx_of(be);
-    if (c) free(c->scratch);
+    if (c) {
+        esft_cpu_pool_destroy(c->pool);
+        free(c->scratch);
+    }
     free(c);
     free(be);
 }
@@ -203,6 +213,14 @@ esft_status esft_cpu_backend_create(const esft_backend_options *opts, esft_backe
             return esft_errf(err, ESFT_ERR_UNSUPPORTED, "cpu: work dtype %s unsupported",
                              esft_dtype_name(wd));
     }
+    esft_cpu_gemm_path gemm = ESFT_CPU_GEMM_AUTO;
+    const char *gemm_env = getenv("ESFT_CPU_GEMM");
+    if (gemm_env && *gemm_env && !esft_cpu_gemm_path_parse(gemm_env, &gemm))
+        return esft_errf(err, ESFT_ERR_INVALID_ARG,
+                         "cpu: ESFT_CPU_GEMM=%s is not auto, scalar, avx2, avx512 or blas", gemm_env);
+    if (!esft_cpu_gemm_path_available(gemm))
+        return esft_errf(err, ESFT_ERR_UNSUPPORTED, "cpu: ESFT_CPU_GEMM=%s: this CPU lacks it",
+                         gemm_env);
     esft_backend *be = calloc(1, sizeof *be);
     cpu_ctx *c = calloc(1, sizeof *c);
     if (!be || !c) {
@@ -213,6 +231,13 @@ esft_status esft_cpu_backend_create(const esft_backend_options *opts, esft_backe
     /* default: OMP_NUM_THREADS when set, else every core */
     c->n_threads = o.n_threads > 0 ? o.n_threads : omp_get_max_threads();
     if (c->n_threads < 1) c->n_threads = 1;
+    c->gemm_path = gemm;
+    esft_status st = esft_cpu_pool_create(c->n_threads, &c->pool, err);
+    if (st) {
+        free(be);
+        free(c);
+        return st;
+    }
     be->ops = &cpu_ops;
     be->ctx = c;
     be->kind = "cpu";
@@ -222,10 +247,18 @@ esft_status esft_cpu_backend_create(const esft_backend_options *opts, esft_backe
     be->work_dtype = wd;
     be->n_threads = c->n_threads;
 #ifdef ESFT_HAVE_OPENBLAS
-    /* BLAS runs single-threaded inside our own OpenMP threads (cpu_matmul.c) */
+    /* BLAS runs single-threaded inside the pool's threads (cpu_matmul.c) */
     openblas_set_num_threads(1);
 #endif
     *out = be;
+    return ESFT_OK;
+}
+
+esft_status esft_cpu_set_gemm_path(esft_backend *be, esft_cpu_gemm_path path) {
+    if (!esft_cpu_gemm_path_available(path))
+        return esft_errf(&be->err, ESFT_ERR_UNSUPPORTED, "cpu: gemm path %s unavailable here",
+                         esft_cpu_gemm_path_name(path));
+    cpu_ctx_of(be)->gemm_path = path;
     return ESFT_OK;
 }
 

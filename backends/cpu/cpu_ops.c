@@ -1,57 +1,72 @@
 /* Transformer ops on the cpu: rmsnorm, rope, swiglu, add, get_rows,
- * attention, argmax. Straightforward loops, OpenMP-parallel over rows or
- * (token, head) where that pays. */
+ * attention, argmax. Straightforward loops, shared out on the backend's
+ * thread pool (cpu_pool.h) over rows or (token, head) where that pays: each
+ * op's loop body is a range function over its items. */
 #include "cpu_internal.h"
 
 #include <math.h>
-#include <omp.h>
 
 #define PAR_MIN 16384 /* elements below which ops stay on one thread */
 
 /* --------------------------------------------------------------- rmsnorm */
 
-esft_status esft_cpu_rmsnorm(esft_backend *be, esft_buf *y, const esft_buf *x, const esft_buf *w,
-                             int T, int D, float eps) {
-    float *Y = y->handle;
-    const float *X = x->handle, *W = w->handle;
-    int nt = cpu_ctx_of(be)->n_threads;
-#pragma omp parallel for schedule(static) num_threads(nt) if ((size_t)T * D >= PAR_MIN && T > 1)
-    for (int t = 0; t < T; t++) {
-        const float *xr = X + (size_t)t * D;
-        float *yr = Y + (size_t)t * D;
+typedef struct rmsnorm_job {
+    float *Y;
+    const float *X, *W;
+    int D;
+    float eps;
+} rmsnorm_job;
+
+static void rmsnorm_rows(void *arg, size_t t0, size_t t1, int worker) {
+    (void)worker;
+    const rmsnorm_job *j = arg;
+    const int D = j->D;
+    const float *W = j->W;
+    for (size_t t = t0; t < t1; t++) {
+        const float *xr = j->X + t * D;
+        float *yr = j->Y + t * D;
         double ss = 0;
 #pragma omp simd reduction(+ : ss)
         for (int i = 0; i < D; i++) ss += (double)xr[i] * xr[i];
-        float scale = (float)(1.0 / sqrt(ss / D + (double)eps));
+        float scale = (float)(1.0 / sqrt(ss / D + (double)j->eps));
         for (int i = 0; i < D; i++) yr[i] = xr[i] * scale * W[i];
     }
+}
+
+esft_status esft_cpu_rmsnorm(esft_backend *be, esft_buf *y, const esft_buf *x, const esft_buf *w,
+                             int T, int D, float eps) {
+    rmsnorm_job j = {y->handle, x->handle, w->handle, D, eps};
+    esft_cpu_parallel(be, (size_t)T, 4, 1, (size_t)T * D >= PAR_MIN, rmsnorm_rows, &j);
     return ESFT_OK;
 }
 
 /* ------------------------------------------------------------------ rope */
 
-esft_status esft_cpu_rope(esft_backend *be, esft_buf *x, const esft_buf *pos, int T, int n_heads,
-                          int head_dim, float base, esft_rope_style style) {
-    float *X = x->handle;
-    const int32_t *P = pos->handle;
-    int nt = cpu_ctx_of(be)->n_threads;
-    int half = head_dim / 2;
-    size_t per = esft_cpu_round16((size_t)head_dim);
-    float *scr = esft_cpu_scratch(be, per * (size_t)nt);
-    if (!scr) return esft_errf(&be->err, ESFT_ERR_OUT_OF_MEMORY, "rope: cannot allocate scratch");
-#pragma omp parallel for schedule(static) num_threads(nt) \
-    if ((size_t)T * n_heads * head_dim >= PAR_MIN && T > 1)
-    for (int t = 0; t < T; t++) {
-        float *cs = scr + per * (size_t)omp_get_thread_num(), *sn = cs + half;
-        double p = (double)P[t];
+typedef struct rope_job {
+    float *X, *scr; /* scr: `per` floats per pool thread */
+    const int32_t *P;
+    size_t per;
+    int n_heads, head_dim;
+    float base;
+    esft_rope_style style;
+} rope_job;
+
+static void rope_tokens(void *arg, size_t t0, size_t t1, int worker) {
+    const rope_job *j = arg;
+    const int n_heads = j->n_heads, head_dim = j->head_dim, half = head_dim / 2;
+    const double base = j->base;
+    float *X = j->X;
+    for (size_t t = t0; t < t1; t++) {
+        float *cs = j->scr + j->per * (size_t)worker, *sn = cs + half;
+        double p = (double)j->P[t];
         for (int i = 0; i < half; i++) {
-            double ang = p * pow((double)base, -2.0 * i / head_dim);
+            double ang = p * pow(base, -2.0 * i / head_dim);
             cs[i] = (float)cos(ang);
             sn[i] = (float)sin(ang);
         }
         for (int h = 0; h < n_heads; h++) {
             float *v = X + ((size_t)t * n_heads + h) * head_dim;
-            if (style == ESFT_ROPE_NEOX) {
+            if (j->style == ESFT_ROPE_NEOX) {
                 for (int i = 0; i < half; i++) {
                     float a = v[i], b = v[i + half];
                     v[i] = a * cs[i] - b * sn[i];
@@ -66,43 +81,91 @@ esft_status esft_cpu_rope(esft_backend *be, esft_buf *x, const esft_buf *pos, in
             }
         }
     }
+}
+
+esft_status esft_cpu_rope(esft_backend *be, esft_buf *x, const esft_buf *pos, int T, int n_heads,
+                          int head_dim, float base, esft_rope_style style) {
+    size_t per = esft_cpu_round16((size_t)head_dim);
+    float *scr = esft_cpu_scratch(be, per * (size_t)cpu_ctx_of(be)->n_threads);
+    if (!scr) return esft_errf(&be->err, ESFT_ERR_OUT_OF_MEMORY, "rope: cannot allocate scratch");
+    rope_job j = {x->handle, scr, pos->handle, per, n_heads, head_dim, base, style};
+    esft_cpu_parallel(be, (size_t)T, 4, 1, (size_t)T * n_heads * head_dim >= PAR_MIN, rope_tokens, &j);
     return ESFT_OK;
 }
 
-/* --------------------------------------------------------- swiglu / add */
+/* ---------------------------------------------------- swiglu, add, scale */
+
+/* y = f(a, b) element by element (scale: a is y, b unused). */
+typedef struct elementwise_job {
+    float *Y;
+    const float *A, *B;
+    float factor;
+} elementwise_job;
+
+static void swiglu_range(void *arg, size_t i0, size_t i1, int worker) {
+    (void)worker;
+    const elementwise_job *j = arg;
+    for (size_t i = i0; i < i1; i++) {
+        float g = j->A[i];
+        j->Y[i] = g / (1.0f + expf(-g)) * j->B[i];
+    }
+}
+
+static void add_range(void *arg, size_t i0, size_t i1, int worker) {
+    (void)worker;
+    const elementwise_job *j = arg;
+    float *restrict Y = j->Y;
+    const float *restrict A = j->A, *restrict B = j->B;
+#pragma omp simd
+    for (size_t i = i0; i < i1; i++) Y[i] = A[i] + B[i];
+}
+
+static void scale_range(void *arg, size_t i0, size_t i1, int worker) {
+    (void)worker;
+    const elementwise_job *j = arg;
+    float *restrict Y = j->Y;
+    const float f = j->factor;
+#pragma omp simd
+    for (size_t i = i0; i < i1; i++) Y[i] *= f;
+}
 
 esft_status esft_cpu_swiglu(esft_backend *be, esft_buf *y, const esft_buf *gate,
                             const esft_buf *up, size_t n) {
-    float *Y = y->handle;
-    const float *G = gate->handle, *U = up->handle;
-#pragma omp parallel for schedule(static) num_threads(cpu_ctx_of(be)->n_threads) \
-    if (n >= 4 * PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
-        float g = G[i];
-        Y[i] = g / (1.0f + expf(-g)) * U[i];
-    }
+    elementwise_job j = {y->handle, gate->handle, up->handle, 0};
+    esft_cpu_parallel(be, n, 4, 16, n >= 4 * PAR_MIN, swiglu_range, &j);
     return ESFT_OK;
 }
 
 esft_status esft_cpu_add(esft_backend *be, esft_buf *y, const esft_buf *a, const esft_buf *b,
                          size_t n) {
-    float *Y = y->handle;
-    const float *A = a->handle, *B = b->handle;
-#pragma omp parallel for simd schedule(static) num_threads(cpu_ctx_of(be)->n_threads) \
-    if (n >= 16 * PAR_MIN)
-    for (size_t i = 0; i < n; i++) Y[i] = A[i] + B[i];
+    elementwise_job j = {y->handle, a->handle, b->handle, 0};
+    esft_cpu_parallel(be, n, 4, 16, n >= 16 * PAR_MIN, add_range, &j);
     return ESFT_OK;
 }
 
 esft_status esft_cpu_scale(esft_backend *be, esft_buf *x, size_t n, float factor) {
-    float *X = x->handle;
-#pragma omp parallel for simd schedule(static) num_threads(cpu_ctx_of(be)->n_threads) \
-    if (n >= 16 * PAR_MIN)
-    for (size_t i = 0; i < n; i++) X[i] *= factor;
+    elementwise_job j = {x->handle, NULL, NULL, factor};
+    esft_cpu_parallel(be, n, 4, 16, n >= 16 * PAR_MIN, scale_range, &j);
     return ESFT_OK;
 }
 
 /* -------------------------------------------------------------- get_rows */
+
+typedef struct get_rows_job {
+    float *Y;
+    const char *table;
+    const int32_t *ids;
+    esft_dtype dtype;
+    size_t D;
+} get_rows_job;
+
+static void get_rows_range(void *arg, size_t t0, size_t t1, int worker) {
+    (void)worker;
+    const get_rows_job *j = arg;
+    const size_t es = esft_dtype_size(j->dtype);
+    for (size_t t = t0; t < t1; t++)
+        esft_cpu_row_to_f32(j->Y + t * j->D, j->table + (size_t)j->ids[t] * j->D * es, j->dtype, j->D);
+}
 
 esft_status esft_cpu_get_rows(esft_backend *be, esft_buf *y, const esft_buf *table,
                               const esft_buf *ids, int T, int D) {
@@ -113,18 +176,65 @@ esft_status esft_cpu_get_rows(esft_backend *be, esft_buf *y, const esft_buf *tab
             return esft_errf(&be->err, ESFT_ERR_INVALID_ARG,
                              "get_rows: id %d of token %d outside the table's %zu rows", I[t], t,
                              n_rows);
-    float *Y = y->handle;
-    size_t es = esft_dtype_size(table->dtype);
-    const char *tab = table->handle;
-#pragma omp parallel for schedule(static) num_threads(cpu_ctx_of(be)->n_threads) \
-    if ((size_t)T * D >= 4 * PAR_MIN)
-    for (int t = 0; t < T; t++)
-        esft_cpu_row_to_f32(Y + (size_t)t * D, tab + (size_t)I[t] * D * es, table->dtype,
-                            (size_t)D);
+    get_rows_job j = {y->handle, table->handle, I, table->dtype, (size_t)D};
+    esft_cpu_parallel(be, (size_t)T, 4, 1, (size_t)T * D >= 4 * PAR_MIN, get_rows_range, &j);
     return ESFT_OK;
 }
 
 /* ------------------------------------------------------------- attention */
+
+typedef struct attention_job {
+    float *O, *scr; /* scr: `per` floats per pool thread */
+    const float *Q, *KC, *VC;
+    const int32_t *S, *P;
+    size_t per, row, slot, hd;
+    int n_heads, G, max_ctx;
+    float scale;
+} attention_job;
+
+/* Items [i0, i1) of T x n_heads: scores, softmax, weighted sum of values. */
+static void attention_items(void *arg, size_t i0, size_t i1, int worker) {
+    const attention_job *jb = arg;
+    const size_t hd = jb->hd, row = jb->row, slot = jb->slot;
+    const int n_heads = jb->n_heads, G = jb->G;
+    const float scale = jb->scale;
+    const int32_t *S = jb->S, *P = jb->P;
+    for (size_t th = i0; th < i1; th++) {
+        int t = (int)(th / (size_t)n_heads), h = (int)(th % (size_t)n_heads);
+        float *sc = jb->scr + jb->per * (size_t)worker;
+        float *acc = sc + esft_cpu_round16((size_t)jb->max_ctx);
+        const float *qv = jb->Q + ((size_t)t * n_heads + h) * hd;
+        const float *kb = jb->KC + (size_t)S[t] * slot + (size_t)(h / G) * hd;
+        const float *vb = jb->VC + (size_t)S[t] * slot + (size_t)(h / G) * hd;
+        int np = P[t] + 1;
+        float mx = -INFINITY;
+        for (int j = 0; j < np; j++) {
+            const float *kv = kb + (size_t)j * row;
+            float s = 0;
+#pragma omp simd reduction(+ : s)
+            for (size_t d = 0; d < hd; d++) s += qv[d] * kv[d];
+            s *= scale;
+            sc[j] = s;
+            if (s > mx) mx = s;
+        }
+        float sum = 0;
+        for (int j = 0; j < np; j++) {
+            float e = expf(sc[j] - mx);
+            sc[j] = e;
+            sum += e;
+        }
+        for (size_t d = 0; d < hd; d++) acc[d] = 0;
+        for (int j = 0; j < np; j++) {
+            const float *vv = vb + (size_t)j * row;
+            float p = sc[j];
+#pragma omp simd
+            for (size_t d = 0; d < hd; d++) acc[d] += p * vv[d];
+        }
+        float inv = 1.0f / sum;
+        float *o = jb->O + ((size_t)t * n_heads + h) * hd;
+        for (size_t d = 0; d < hd; d++) o[d] = acc[d] * inv;
+    }
+}
 
 esft_status esft_cpu_attention(esft_backend *be, esft_buf *out, const esft_buf *q,
                                const esft_buf *k, const esft_buf *v, esft_buf *kcache,
@@ -163,59 +273,30 @@ esft_status esft_cpu_attention(esft_backend *be, esft_buf *out, const esft_buf *
     float *scr = esft_cpu_scratch(be, per * (size_t)nt);
     if (!scr)
         return esft_errf(&be->err, ESFT_ERR_OUT_OF_MEMORY, "attention: cannot allocate scratch");
-    int G = n_heads / n_kv_heads;
-    int64_t work = (int64_t)T * n_heads;
     size_t total = 0;
     for (int t = 0; t < T; t++) total += (size_t)P[t] + 1;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) \
-    if (total * (size_t)n_heads * hd >= PAR_MIN)
-    for (int64_t th = 0; th < work; th++) {
-        int t = (int)(th / n_heads), h = (int)(th % n_heads);
-        float *sc = scr + per * (size_t)omp_get_thread_num();
-        float *acc = sc + esft_cpu_round16((size_t)max_ctx);
-        const float *qv = Q + ((size_t)t * n_heads + h) * hd;
-        const float *kb = KC + (size_t)S[t] * slot + (size_t)(h / G) * hd;
-        const float *vb = VC + (size_t)S[t] * slot + (size_t)(h / G) * hd;
-        int np = P[t] + 1;
-        float mx = -INFINITY;
-        for (int j = 0; j < np; j++) {
-            const float *kv = kb + (size_t)j * row;
-            float s = 0;
-#pragma omp simd reduction(+ : s)
-            for (size_t d = 0; d < hd; d++) s += qv[d] * kv[d];
-            s *= scale;
-            sc[j] = s;
-            if (s > mx) mx = s;
-        }
-        float sum = 0;
-        for (int j = 0; j < np; j++) {
-            float e = expf(sc[j] - mx);
-            sc[j] = e;
-            sum += e;
-        }
-        for (size_t d = 0; d < hd; d++) acc[d] = 0;
-        for (int j = 0; j < np; j++) {
-            const float *vv = vb + (size_t)j * row;
-            float p = sc[j];
-#pragma omp simd
-            for (size_t d = 0; d < hd; d++) acc[d] += p * vv[d];
-        }
-        float inv = 1.0f / sum;
-        float *o = O + ((size_t)t * n_heads + h) * hd;
-        for (size_t d = 0; d < hd; d++) o[d] = acc[d] * inv;
-    }
+    attention_job j = {O, scr, Q, KC, VC, S, P, per, row, slot, hd, n_heads, n_heads / n_kv_heads,
+                       max_ctx, scale};
+    /* (token, head) items differ in length (positions): small chunks */
+    esft_cpu_parallel(be, (size_t)T * n_heads, 16, 1, total * (size_t)n_heads * hd >= PAR_MIN,
+                      attention_items, &j);
     return ESFT_OK;
 }
 
 /* ---------------------------------------------------------------- argmax */
 
-esft_status esft_cpu_argmax(esft_backend *be, esft_buf *ids, const esft_buf *x, int T, int N) {
-    int32_t *I = ids->handle;
-    const float *X = x->handle;
-#pragma omp parallel for schedule(static) num_threads(cpu_ctx_of(be)->n_threads) \
-    if ((size_t)T * N >= 16 * PAR_MIN && T > 1)
-    for (int t = 0; t < T; t++) {
-        const float *r = X + (size_t)t * N;
+typedef struct argmax_job {
+    int32_t *I;
+    const float *X;
+    int N;
+} argmax_job;
+
+static void argmax_rows(void *arg, size_t t0, size_t t1, int worker) {
+    (void)worker;
+    const argmax_job *j = arg;
+    const int N = j->N;
+    for (size_t t = t0; t < t1; t++) {
+        const float *r = j->X + t * N;
         int best = 0;
         float bv = r[0];
         for (int i = 1; i < N; i++)
@@ -223,7 +304,12 @@ esft_status esft_cpu_argmax(esft_backend *be, esft_buf *ids, const esft_buf *x, 
                 bv = r[i];
                 best = i;
             }
-        I[t] = best;
+        j->I[t] = best;
     }
+}
+
+esft_status esft_cpu_argmax(esft_backend *be, esft_buf *ids, const esft_buf *x, int T, int N) {
+    argmax_job j = {ids->handle, x->handle, N};
+    esft_cpu_parallel(be, (size_t)T, 4, 1, (size_t)T * N >= 16 * PAR_MIN, argmax_rows, &j);
     return ESFT_OK;
 }

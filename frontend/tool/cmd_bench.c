@@ -7,6 +7,7 @@
 #include "bench_measure.h"
 #include "bench_report.h"
 #include "cli.h"
+#include "cpu/cpu_backend.h"
 #include "commands.h"
 #include "generate.h"
 #include "model.h"
@@ -94,17 +95,58 @@ static int decode_command(int argc, char **argv) {
     return rc;
 }
 
-/* One row of the matmul table: W in the backend's work dtype, x and y f32. */
-static int matmul_row(esft_backend *be, int T, int N, int K, int reps) {
+/* Seconds per matmul of T x K by N x K into *sec (W in the backend's work
+ * dtype, x and y f32); one line on stderr and an exit code on failure. */
+static int matmul_seconds(esft_backend *be, int T, int N, int K, int reps, double min_sec, double *sec) {
     esft_err err = {{0}};
-    double sec;
-    if (bench_matmul(be, T, N, K, 0.5, reps, &sec, &err)) {
+    if (bench_matmul(be, T, N, K, min_sec, reps, sec, &err)) {
         fprintf(stderr, "esft bench: %s\n", err.msg);
         return ESFT_EXIT_RUNTIME;
     }
+    return ESFT_EXIT_OK;
+}
+
+/* One row of the matmul table. */
+static int matmul_row(esft_backend *be, int T, int N, int K, int reps) {
+    double sec;
+    int rc = matmul_seconds(be, T, N, K, reps, 0.5, &sec);
+    if (rc) return rc;
     const double flops = 2.0 * T * N * K / sec;
     printf("%6d %6d %6d %12.1f %9.3f %10.3f\n", T, N, K, flops / 1e9, flops / 1e12, sec * 1e3);
     fflush(stdout);
+    return ESFT_EXIT_OK;
+}
+
+/* cpu backend only: every decode-sized T (1..256) for the weight shapes of
+ * SmolLM2-135M and Qwen2.5-0.5B (LM heads but Qwen's), matmul forced onto
+ * the cpu backend's own kernel and onto OpenBLAS in turn, side by side, and
+ * the W bytes per second the kernel streams (decode is bound by them). */
+static int matmul_decode_table(esft_backend *be, int reps) {
+    static const int NK[][2] = {{576, 576},  {1536, 576}, {576, 1536}, {49152, 576},
+                                {896, 896},  {4864, 896}, {896, 4864}};
+    static const int Ts[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+    const esft_cpu_gemm_path kernel = esft_cpu_gemm_resolve(ESFT_CPU_GEMM_AUTO, 1);
+    printf("\nmatmul at decode shapes: the cpu kernel (%s) against OpenBLAS sgemm, each on\n"
+           "all threads; OpenBLAS takes over (auto) from T = %d\n"
+           "%6s %6s %6s %14s %10s %14s %8s\n",
+           esft_cpu_gemm_path_name(kernel), ESFT_CPU_GEMM_BLAS_MIN_T, "T", "N", "K",
+           "kernel GFLOP/s", "W GB/s", "OpenBLAS GFLOP/s", "ratio");
+    const double wbytes = (double)esft_dtype_size(be->work_dtype);
+    for (size_t s = 0; s < sizeof NK / sizeof NK[0]; s++)
+        for (size_t t = 0; t < sizeof Ts / sizeof Ts[0]; t++) {
+            const int T = Ts[t], N = NK[s][0], K = NK[s][1];
+            double sk, sb;
+            int rc = esft_cpu_set_gemm_path(be, kernel) ? ESFT_EXIT_RUNTIME
+                                                        : matmul_seconds(be, T, N, K, reps, 0.2, &sk);
+            if (!rc) rc = esft_cpu_set_gemm_path(be, ESFT_CPU_GEMM_BLAS) ? ESFT_EXIT_RUNTIME
+                                                                        : matmul_seconds(be, T, N, K, reps, 0.2, &sb);
+            esft_cpu_set_gemm_path(be, ESFT_CPU_GEMM_AUTO);
+            if (rc) return rc;
+            const double flops = 2.0 * T * N * K;
+            printf("%6d %6d %6d %14.1f %10.1f %14.1f %8.2f\n", T, N, K, flops / sk / 1e9,
+                   wbytes * N * K / sk / 1e9, flops / sb / 1e9, sb / sk);
+            fflush(stdout);
+        }
     return ESFT_EXIT_OK;
 }
 
@@ -157,16 +199,19 @@ static int noise_table(esft_backend *be, size_t n) {
 static int matmul_command(int argc, char **argv) {
     cli_common c = CLI_COMMON_INIT;
     int reps = 0;
-    bool large = false, dry_run = false;
+    bool large = false, dry_run = false, decode = false;
     const char *dtype = NULL;
     const cli_opt opts[] = {
         {"reps", CLI_INT, &reps, "N", "repetitions per shape (default: about 0.5 s each)", 0, 1 << 20},
+        {"decode", CLI_FLAG, &decode, NULL,
+         "cpu: also every T of 1..256 at the models' shapes, own kernel vs OpenBLAS", 0, 0},
         {"large", CLI_FLAG, &large, NULL, "also 4096^3 and 8192^3 on a CPU device (GPUs always)", 0, 0},
         {"dry-run", CLI_FLAG, &dry_run, NULL, "print the device kind and the shapes, run nothing", 0, 0},
         {"dtype", CLI_STR, &dtype, "D", "work dtype of W: f32 | f16 | bf16 (default: the backend's)", 0, 0},
         CLI_COMMON_OPTS(c),
     };
-    const cli_command cmd = {"bench matmul", "[--backend B] [--threads N] [--large] [--dtype D] [--dry-run]",
+    const cli_command cmd = {"bench matmul",
+                             "[--backend B] [--threads N] [--large] [--decode] [--dtype D] [--dry-run]",
                              "GFLOP/s and TFLOP/s of the backend's matmul at decode and prefill\n"
                              "shapes, W in the backend's work dtype (bf16/f16 on cuda).",
                              opts, (int)(sizeof opts / sizeof opts[0]), 0, 0};
@@ -177,6 +222,10 @@ static int matmul_command(int argc, char **argv) {
     if ((rc = cli_open_backend_info(&c, dtype, &be, &dev))) return rc;
     printf("backend %s (%s), %d threads\n", be->kind, be->device_name, be->n_threads);
     rc = matmul_table(be, &dev, reps, large, dry_run);
+    if (!rc && decode && !dry_run) {
+        if (strcmp(be->kind, "cpu") == 0) rc = matmul_decode_table(be, reps);
+        else printf("\n--decode compares the cpu backend's kernels; backend %s skipped\n", be->kind);
+    }
     esft_backend_destroy(be);
     return rc;
 }

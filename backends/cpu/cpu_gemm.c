@@ -1,0 +1,191 @@
+/* The cpu GEMM's instances and their dispatch: cpu_gemm_kernel.h compiled
+ * for plain C, AVX2/FMA and AVX-512 (x86 with GCC or clang: per-function
+ * target attributes, so a -DESFT_NATIVE=OFF build still has them), chosen
+ * by what the running CPU supports. */
+#include "cpu_gemm.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#ifdef ESFT_HAVE_OPENBLAS
+#include <cblas.h>
+#endif
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define GEMM_X86 1
+#include <immintrin.h>
+#else
+#define GEMM_X86 0
+#endif
+
+/* The block of x one pass over W multiplies: kc columns (K cut into equal
+ * parts of at most 1024 floats, a multiple of the vector width vw, so a
+ * 4-row panel of W fills at most half of L1) by mc rows (a multiple of the
+ * tile height mr) that fit a 256 KB share of L2. Long K blocks keep the lane
+ * sums at each block's end rare. */
+static void gemm_blocks(int K, int vw, int mr, int *kc, int *mc) {
+    enum { KC_MAX = 1024, L2_FLOATS = 256 * 1024 / 4 };
+    int parts = (K + KC_MAX - 1) / KC_MAX;
+    int k = (K + parts - 1) / parts;
+    k = (k + vw - 1) / vw * vw;
+    *kc = k < K ? k : K;
+    int m = L2_FLOATS / (*kc > 0 ? *kc : 1);
+    m -= m % mr;
+    *mc = m > mr ? m : mr;
+}
+
+/* Each tile prefetches the same columns of the next panel of W: the
+ * hardware prefetcher alone, following GK_NR short row streams at once,
+ * left decode (T of 1..8, W streamed from memory) well short of the read
+ * bandwidth (measured on the vocab matmul, 49152 x 576). */
+#ifndef GEMM_PREFETCH
+#define GEMM_PREFETCH 1
+#endif
+
+/* Tiles up to 4 x 3 (AVX2's 16 registers: 12 accumulators, 3 W vectors,
+ * one x vector) and up to 6 x 4 (AVX-512's 32). */
+#define GEMM_ROW3(C, m) C(m, 1) C(m, 2) C(m, 3)
+#define GEMM_ROW4(C, m) GEMM_ROW3(C, m) C(m, 4)
+#define GEMM_TILES_4x3(C) GEMM_ROW3(C, 1) GEMM_ROW3(C, 2) GEMM_ROW3(C, 3) GEMM_ROW3(C, 4)
+#define GEMM_TILES_6x4(C)                                                                          \
+    GEMM_ROW4(C, 1) GEMM_ROW4(C, 2) GEMM_ROW4(C, 3) GEMM_ROW4(C, 4) GEMM_ROW4(C, 5) GEMM_ROW4(C, 6)
+
+/* ------------------------------------------------------------ plain C */
+#define GK(name) name##_scalar
+#define GK_TARGET
+#define GK_VEC float
+#define GK_VW 1
+#define GK_ZERO() 0.0f
+#define GK_LOAD(p) (*(p))
+#define GK_LOADN(p, n) ((void)(n), *(p)) /* never reached: width 1 has no tail */
+#define GK_FMA(a, b, c) ((a) * (b) + (c))
+#define GK_HSUM4(a, b, c, d, out) ((out)[0] = (a), (out)[1] = (b), (out)[2] = (c), (out)[3] = (d))
+#define GK_KEEP(v) ((void)0)
+#define GK_PF 0
+#define GK_MR 4
+#define GK_NR 3
+#define GK_TILES GEMM_TILES_4x3
+#include "cpu_gemm_kernel.h"
+
+#if GEMM_X86
+/* ------------------------------------------------------------ AVX2 + FMA */
+#define GK(name) name##_avx2
+#define GK_TARGET __attribute__((target("avx2,fma")))
+#define GK_VEC __m256
+#define GK_VW 8
+#define GK_ZERO() _mm256_setzero_ps()
+#define GK_LOAD(p) _mm256_loadu_ps(p)
+#define GK_LOADN(p, n)                                                                             \
+    _mm256_maskload_ps((p), _mm256_cmpgt_epi32(_mm256_set1_epi32(n),                               \
+                                               _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)))
+#define GK_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define GK_HSUM4(a, b, c, d, out) _mm_storeu_ps((out), hsum4_avx2((a), (b), (c), (d)))
+#define GK_KEEP(v) __asm__("" : "+x"(v))
+#define GK_PF GEMM_PREFETCH
+#define GK_MR 4
+#define GK_NR 3
+#define GK_TILES GEMM_TILES_4x3
+/* The lane sums of a, b, c, d as one 4-float vector: pairwise adds that
+ * transpose as they go, 4 sums for the price of about 1.5. */
+static inline __attribute__((always_inline)) GK_TARGET __m128 hsum4_avx2(__m256 a, __m256 b,
+                                                                          __m256 c, __m256 d) {
+    __m256 ab = _mm256_hadd_ps(a, b), cd = _mm256_hadd_ps(c, d);
+    __m256 abcd = _mm256_hadd_ps(ab, cd);
+    return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
+}
+#include "cpu_gemm_kernel.h"
+
+/* ------------------------------------------------------------ AVX-512F */
+#define GK(name) name##_avx512
+#define GK_TARGET __attribute__((target("avx512f,avx2,fma")))
+#define GK_VEC __m512
+#define GK_VW 16
+#define GK_ZERO() _mm512_setzero_ps()
+#define GK_LOAD(p) _mm512_loadu_ps(p)
+#define GK_LOADN(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1u), (p))
+#define GK_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define GK_HSUM4(a, b, c, d, out)                                                                  \
+    _mm_storeu_ps((out), hsum4_avx2(fold512(a), fold512(b), fold512(c), fold512(d)))
+#define GK_KEEP(v) __asm__("" : "+v"(v))
+#define GK_PF GEMM_PREFETCH
+/* v's two 256-bit halves added: the same lane sums in half the width. */
+static inline __attribute__((always_inline)) GK_TARGET __m256 fold512(__m512 v) {
+    return _mm256_add_ps(_mm512_castps512_ps256(v),
+                         _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+}
+#define GK_MR 6
+#define GK_NR 4
+#define GK_TILES GEMM_TILES_6x4
+#include "cpu_gemm_kernel.h"
+#endif /* GEMM_X86 */
+
+/* ------------------------------------------------------------ dispatch */
+
+static const char *const path_names[ESFT_CPU_GEMM_PATH_COUNT] = {"auto", "scalar", "avx2", "avx512",
+                                                                 "blas"};
+
+const char *esft_cpu_gemm_path_name(esft_cpu_gemm_path path) {
+    return (unsigned)path < ESFT_CPU_GEMM_PATH_COUNT ? path_names[path] : "?";
+}
+
+bool esft_cpu_gemm_path_parse(const char *name, esft_cpu_gemm_path *out) {
+    for (int p = 0; p < ESFT_CPU_GEMM_PATH_COUNT; p++)
+        if (strcmp(name, path_names[p]) == 0) {
+            *out = (esft_cpu_gemm_path)p;
+            return true;
+        }
+    return false;
+}
+
+bool esft_cpu_gemm_path_available(esft_cpu_gemm_path path) {
+    switch (path) {
+    case ESFT_CPU_GEMM_AUTO:
+    case ESFT_CPU_GEMM_SCALAR:
+    case ESFT_CPU_GEMM_BLAS: return true;
+#if GEMM_X86
+    case ESFT_CPU_GEMM_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case ESFT_CPU_GEMM_AVX512: return __builtin_cpu_supports("avx512f");
+#endif
+    default: return false;
+    }
+}
+
+/* The fastest kernel this CPU runs. */
+static esft_cpu_gemm_path best_kernel(void) {
+    if (esft_cpu_gemm_path_available(ESFT_CPU_GEMM_AVX512)) return ESFT_CPU_GEMM_AVX512;
+    if (esft_cpu_gemm_path_available(ESFT_CPU_GEMM_AVX2)) return ESFT_CPU_GEMM_AVX2;
+    return ESFT_CPU_GEMM_SCALAR;
+}
+
+esft_cpu_gemm_path esft_cpu_gemm_resolve(esft_cpu_gemm_path path, int T) {
+#ifdef ESFT_HAVE_OPENBLAS
+    if (path == ESFT_CPU_GEMM_AUTO && T >= ESFT_CPU_GEMM_BLAS_MIN_T) return ESFT_CPU_GEMM_BLAS;
+#else
+    if (path == ESFT_CPU_GEMM_BLAS) return best_kernel();
+#endif
+    (void)T;
+    if (path == ESFT_CPU_GEMM_AUTO || !esft_cpu_gemm_path_available(path)) return best_kernel();
+    return path;
+}
+
+void esft_cpu_gemm_nt(esft_cpu_gemm_path path, float *Y, size_t ldy, const float *X, size_t ldx,
+                      const float *W, size_t ldw, int T, int N, int K) {
+    if (T <= 0 || N <= 0) return;
+    if (K <= 0) { /* empty sums */
+        for (int t = 0; t < T; t++) memset(Y + (size_t)t * ldy, 0, (size_t)N * sizeof *Y);
+        return;
+    }
+    switch (esft_cpu_gemm_resolve(path, T)) {
+#ifdef ESFT_HAVE_OPENBLAS
+    case ESFT_CPU_GEMM_BLAS:
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, N, K, 1.0f, X, (int)ldx, W, (int)ldw,
+                    0.0f, Y, (int)ldy);
+        break;
+#endif
+#if GEMM_X86
+    case ESFT_CPU_GEMM_AVX512: gemm_nt_avx512(Y, ldy, X, ldx, W, ldw, T, N, K); break;
+    case ESFT_CPU_GEMM_AVX2: gemm_nt_avx2(Y, ldy, X, ldx, W, ldw, T, N, K); break;
+#endif
+    default: gemm_nt_scalar(Y, ldy, X, ldx, W, ldw, T, N, K); break;
+    }
+}

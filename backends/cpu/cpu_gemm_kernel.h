@@ -1,0 +1,124 @@
+/* The GEMM kernel y = x W^T of cpu_gemm.c, written once and instantiated
+ * there once per instruction set (scalar, AVX2/FMA, AVX-512). No include
+ * guard: it is included once per instance and undefines its parameters
+ * at the end.
+ *
+ * The includer defines:
+ *   GK(name)      the instance's name for `name` (adds an ISA suffix)
+ *   GK_TARGET     function attributes of the instance (a target() or empty)
+ *   GK_VEC        the vector type; GK_VW its width in floats
+ *   GK_ZERO()     a zero vector
+ *   GK_LOAD(p)    GK_VW floats from p (any alignment)
+ *   GK_LOADN(p,n) n < GK_VW floats from p, the rest zero
+ *   GK_FMA(a,b,c) a * b + c
+ *   GK_HSUM4(a,b,c,d,out)  out[0..3] = the lane sums of a, b, c, d
+ *   GK_KEEP(v)    makes v a register value (stops the compiler from folding
+ *                 its load into every FMA that uses it, which would double
+ *                 the loads per FMA)
+ *   GK_PF         1: prefetch the next GK_NR-row panel of W (the same
+ *                 columns, GK_NR rows on) while this one is multiplied
+ *   GK_MR, GK_NR  the register tile: rows of x times rows of W
+ *   GK_TILES(C)   C(m, n) for every 1 <= m <= GK_MR, 1 <= n <= GK_NR
+ *
+ * Why this shape: W stays row-major as the model stores it (no packed copy);
+ * each tile keeps GK_MR x GK_NR dot products in vector accumulators along K,
+ * so a W vector loaded once feeds GK_MR rows of x and an x vector GK_NR rows
+ * of W. Lanes are summed once per tile, at the end of its K block. */
+
+/* Y[m x n] (rows ldy apart) = X[m x kc] . W[n x kc]^T, or += with acc;
+ * m and n are constants after inlining, so the accumulators live in
+ * registers. */
+static inline __attribute__((always_inline)) GK_TARGET void
+GK(tile)(float *restrict Y, size_t ldy, const float *restrict X, size_t ldx,
+         const float *restrict W, size_t ldw, int kc, bool acc, const int m, const int n) {
+    GK_VEC a[GK_MR][GK_NR];
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) a[i][j] = GK_ZERO();
+    int k = 0;
+    for (; k + GK_VW <= kc; k += GK_VW) {
+        GK_VEC w[GK_NR];
+        for (int j = 0; j < n; j++) {
+            if (GK_PF) /* an address, maybe past W's end: a hint never faults */
+                __builtin_prefetch((const void *)((uintptr_t)(W + (size_t)j * ldw + k) +
+                                                  (uintptr_t)GK_NR * ldw * sizeof(float)));
+            w[j] = GK_LOAD(W + (size_t)j * ldw + k);
+        }
+        for (int i = 0; i < m; i++) {
+            GK_VEC x = GK_LOAD(X + (size_t)i * ldx + k);
+            GK_KEEP(x);
+            for (int j = 0; j < n; j++) a[i][j] = GK_FMA(x, w[j], a[i][j]);
+        }
+    }
+    if (k < kc) {
+        const int rest = kc - k;
+        GK_VEC w[GK_NR];
+        for (int j = 0; j < n; j++) w[j] = GK_LOADN(W + (size_t)j * ldw + k, rest);
+        for (int i = 0; i < m; i++) {
+            GK_VEC x = GK_LOADN(X + (size_t)i * ldx + k, rest);
+            for (int j = 0; j < n; j++) a[i][j] = GK_FMA(x, w[j], a[i][j]);
+        }
+    }
+    const GK_VEC z = GK_ZERO();
+    for (int i = 0; i < m; i++) {
+        float s[GK_NR + 3];
+        for (int j = 0; j < n; j += 4)
+            GK_HSUM4(a[i][j], j + 1 < n ? a[i][j + 1] : z, j + 2 < n ? a[i][j + 2] : z,
+                     j + 3 < n ? a[i][j + 3] : z, s + j);
+        float *y = Y + (size_t)i * ldy;
+        for (int j = 0; j < n; j++) y[j] = acc ? y[j] + s[j] : s[j];
+    }
+}
+
+/* One tile of any size up to GK_MR x GK_NR, each size its own unrolled copy. */
+static GK_TARGET void GK(tile_any)(float *restrict Y, size_t ldy, const float *restrict X,
+                                   size_t ldx, const float *restrict W, size_t ldw, int kc,
+                                   bool acc, int m, int n) {
+    switch (m * 16 + n) {
+#define GK_CASE(mm, nn)                                                                            \
+    case (mm) * 16 + (nn): GK(tile)(Y, ldy, X, ldx, W, ldw, kc, acc, mm, nn); break;
+        GK_TILES(GK_CASE)
+#undef GK_CASE
+    default: break;
+    }
+}
+
+/* Y[T x N] (rows ldy apart) = X[T x K] . W[N x K]^T on one thread, in
+ * blocks of x (see gemm_blocks) that stay in L2: inside a block each
+ * GK_NR-row panel of W stays in L1 while every row of the block passes over
+ * it, so W comes from memory or L3 once per block of x (once in all for
+ * decode-sized T). */
+static GK_TARGET void GK(gemm_nt)(float *restrict Y, size_t ldy, const float *restrict X,
+                                  size_t ldx, const float *restrict W, size_t ldw, int T, int N,
+                                  int K) {
+    int kc, mc;
+    gemm_blocks(K, GK_VW, GK_MR, &kc, &mc);
+    for (int k0 = 0; k0 < K; k0 += kc) {
+        const int kl = K - k0 < kc ? K - k0 : kc;
+        for (int t0 = 0; t0 < T; t0 += mc) {
+            const int t1 = T - t0 < mc ? T : t0 + mc;
+            for (int n = 0; n < N; n += GK_NR) {
+                const int nr = N - n < GK_NR ? N - n : GK_NR;
+                for (int t = t0; t < t1; t += GK_MR) {
+                    const int mr = t1 - t < GK_MR ? t1 - t : GK_MR;
+                    GK(tile_any)(Y + (size_t)t * ldy + n, ldy, X + (size_t)t * ldx + k0, ldx,
+                                 W + (size_t)n * ldw + k0, ldw, kl, k0 > 0, mr, nr);
+                }
+            }
+        }
+    }
+}
+
+#undef GK
+#undef GK_VEC
+#undef GK_TARGET
+#undef GK_VW
+#undef GK_ZERO
+#undef GK_LOAD
+#undef GK_LOADN
+#undef GK_FMA
+#undef GK_HSUM4
+#undef GK_KEEP
+#undef GK_PF
+#undef GK_MR
+#undef GK_NR
+#undef GK_TILES

@@ -1,0 +1,148 @@
+/* The cpu GEMM (backends/cpu/cpu_gemm.c) on every path this machine runs
+ * (plain C, AVX2, AVX-512, OpenBLAS) against a plain double-precision loop,
+ * over awkward shapes: 1..17, 64 and 256 rows of x (partial register tiles
+ * and several row blocks), K not a multiple of any vector width and above
+ * the 1024-float K block, odd N, and row strides wider than the rows.
+ * Then the backend's matmul with each path forced, threads and bias on. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "backend.h"
+#include "cpu/cpu_backend.h"
+#include "cpu/cpu_gemm.h"
+#include "testutil.h"
+
+/* Deterministic values in [-1, 1). */
+static float *rand_f32(size_t n, uint64_t seed) {
+    float *v = malloc(n * sizeof *v);
+    if (!v) return NULL;
+    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (size_t i = 0; i < n; i++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        v[i] = (float)((double)(s >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+    }
+    return v;
+}
+
+/* Largest |y - ref| / (sum_k |x w| + 1e-30) over T x N, ref in double. */
+static double worst_error(const float *Y, size_t ldy, const float *X, size_t ldx, const float *W,
+                          size_t ldw, int T, int N, int K) {
+    double worst = 0;
+    for (int t = 0; t < T; t++)
+        for (int n = 0; n < N; n++) {
+            double ref = 0, mag = 0;
+            for (int k = 0; k < K; k++) {
+                double p = (double)X[(size_t)t * ldx + k] * (double)W[(size_t)n * ldw + k];
+                ref += p;
+                mag += p < 0 ? -p : p;
+            }
+            double e = fabs((double)Y[(size_t)t * ldy + n] - ref) / (mag + 1e-30);
+            if (!(e <= worst)) worst = e; /* NaN counts as worst */
+        }
+    return worst;
+}
+
+/* Every (T, N, K) below on one path, operands with padded row strides;
+ * also checks that the padding of Y is left alone. */
+static void check_path(esft_cpu_gemm_path path) {
+    static const int Ts[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 64, 256};
+    static const int NKs[][2] = {{1, 1}, {3, 5}, {7, 17}, {13, 33}, {37, 100}, {5, 1031}, {19, 2053}};
+    const size_t pad = 3;
+    double worst = 0;
+    for (size_t a = 0; a < sizeof Ts / sizeof Ts[0]; a++)
+        for (size_t b = 0; b < sizeof NKs / sizeof NKs[0]; b++) {
+            const int T = Ts[a], N = NKs[b][0], K = NKs[b][1];
+            if (T == 256 && K > 1100) continue; /* the reference loop's time */
+            const size_t ldx = (size_t)K + pad, ldw = (size_t)K + pad, ldy = (size_t)N + pad;
+            float *X = rand_f32((size_t)T * ldx, 1 + a);
+            float *W = rand_f32((size_t)N * ldw, 100 + b);
+            float *Y = malloc((size_t)T * ldy * sizeof *Y);
+            if (!X || !W || !Y) {
+                CHECKF(0, "out of memory at T=%d N=%d K=%d", T, N, K);
+                free(X), free(W), free(Y);
+                return;
+            }
+            for (size_t i = 0; i < (size_t)T * ldy; i++) Y[i] = 12345.0f;
+            esft_cpu_gemm_nt(path, Y, ldy, X, ldx, W, ldw, T, N, K);
+            double e = worst_error(Y, ldy, X, ldx, W, ldw, T, N, K);
+            CHECKF(e <= 1e-5, "%s T=%d N=%d K=%d: relative error %g", esft_cpu_gemm_path_name(path),
+                   T, N, K, e);
+            bool pad_kept = true;
+            for (int t = 0; t < T; t++)
+                for (size_t j = (size_t)N; j < ldy; j++) pad_kept &= Y[(size_t)t * ldy + j] == 12345.0f;
+            CHECKF(pad_kept, "%s T=%d N=%d K=%d wrote past N", esft_cpu_gemm_path_name(path), T, N, K);
+            if (e > worst) worst = e;
+            free(X), free(W), free(Y);
+        }
+    printf("%-7s worst relative error %.3g\n", esft_cpu_gemm_path_name(path), worst);
+}
+
+/* K = 0: empty sums, y must be zeroed. */
+static void check_empty_k(esft_cpu_gemm_path path) {
+    float Y[6] = {7, 7, 7, 7, 7, 7}, X[1] = {1}, W[1] = {1};
+    esft_cpu_gemm_nt(path, Y, 3, X, 1, W, 1, 2, 3, 0);
+    bool zero = true;
+    for (int i = 0; i < 6; i++) zero &= Y[i] == 0.0f;
+    CHECKF(zero, "%s: K = 0 did not give zeros", esft_cpu_gemm_path_name(path));
+}
+
+/* esft_matmul through the backend with the path forced: 2 threads, a bias. */
+static void check_backend(esft_cpu_gemm_path path) {
+    esft_backend_options o = {0};
+    o.n_threads = 2;
+    esft_backend *be = NULL;
+    esft_err err = {{0}};
+    if (esft_cpu_backend_create(&o, &be, &err)) {
+        CHECKF(0, "cpu backend: %s", err.msg);
+        return;
+    }
+    CHECK(esft_cpu_set_gemm_path(be, path) == ESFT_OK);
+    const int T = 11, N = 301, K = 77;
+    float *X = rand_f32((size_t)T * K, 7), *W = rand_f32((size_t)N * K, 8), *B = rand_f32((size_t)N, 9);
+    float *Y = malloc((size_t)T * N * sizeof *Y);
+    esft_buf x = {0}, w = {0}, b = {0}, y = {0};
+    if (X && W && B && Y && !esft_buf_alloc(be, &x, ESFT_F32, (size_t)T * K) &&
+        !esft_buf_alloc(be, &w, ESFT_F32, (size_t)N * K) && !esft_buf_alloc(be, &b, ESFT_F32, (size_t)N) &&
+        !esft_buf_alloc(be, &y, ESFT_F32, (size_t)T * N)) {
+        esft_upload(&x, 0, X, (size_t)T * K);
+        esft_upload(&w, 0, W, (size_t)N * K);
+        esft_upload(&b, 0, B, (size_t)N);
+        CHECK(esft_matmul(be, &y, &x, &w, &b, T, N, K) == ESFT_OK);
+        esft_download(&y, 0, Y, (size_t)T * N);
+        double worst = 0;
+        for (int t = 0; t < T; t++)
+            for (int n = 0; n < N; n++) {
+                double ref = B[n];
+                for (int k = 0; k < K; k++) ref += (double)X[(size_t)t * K + k] * W[(size_t)n * K + k];
+                double e = fabs(Y[(size_t)t * N + n] - ref);
+                if (!(e <= worst)) worst = e;
+            }
+        CHECKF(worst <= 1e-4, "backend matmul on %s: error %g", esft_cpu_gemm_path_name(path), worst);
+    } else {
+        CHECKF(0, "backend matmul on %s: allocation failed", esft_cpu_gemm_path_name(path));
+    }
+    esft_buf_free(&x), esft_buf_free(&w), esft_buf_free(&b), esft_buf_free(&y);
+    free(X), free(W), free(B), free(Y);
+    esft_backend_destroy(be);
+}
+
+int main(void) {
+    int tested = 0;
+    for (int p = ESFT_CPU_GEMM_SCALAR; p < ESFT_CPU_GEMM_PATH_COUNT; p++) {
+        esft_cpu_gemm_path path = (esft_cpu_gemm_path)p;
+        if (!esft_cpu_gemm_path_available(path)) {
+            printf("%-7s not on this machine, skipped\n", esft_cpu_gemm_path_name(path));
+            continue;
+        }
+        tested++;
+        check_path(path);
+        check_empty_k(path);
+        check_backend(path);
+    }
+    CHECKF(tested >= 2, "fewer than two GEMM paths ran (plain C and OpenBLAS always can)");
+    esft_cpu_gemm_path parsed;
+    CHECK(esft_cpu_gemm_path_parse("avx2", &parsed) && parsed == ESFT_CPU_GEMM_AVX2);
+    CHECK(!esft_cpu_gemm_path_parse("avx3", &parsed));
+    return TEST_EXIT();
+}
