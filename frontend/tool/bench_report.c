@@ -127,7 +127,8 @@ static void run_device(device_job *job, const char *model, bool quick, int threa
             *nl = '\0';
             if (buf[0]) {
                 snprintf(last, sizeof last, "%.500s", buf);
-                fprintf(stderr, "  [%d/%d] %s %d: %s\n", k, n, d->backend, d->index, buf);
+                fprintf(stderr, "  [%d/%d] %s %d, %3.0f s: %s\n", k, n, d->backend, d->index,
+                        esft_now_seconds() - t0, buf);
             }
             used -= (size_t)(nl + 1 - buf);
             memmove(buf, nl + 1, used + 1);
