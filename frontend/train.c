@@ -30,6 +30,8 @@
 
 #include "atomic_file.h"
 #include "distributed.h"
+#include "esft_mem.h"
+#include "memory_plan.h"
 #include "es_step.h"
 #include "esft_fs.h"
 #include "esft_hash.h"
@@ -48,6 +50,7 @@ typedef struct trainer {
     bool lead;                   /* rank 0: the one rank that writes */
     bool stopped_together;       /* every rank saw the failure (no abort needed) */
     esft_placement place;
+    uint64_t device_memory;      /* what the device's driver reports, 0 if nothing */
     esft_run_config cfg;
     int iters;                   /* total iterations of the run */
     ggml_type save_dtype;        /* of final.gguf */
@@ -276,13 +279,77 @@ static esft_status open_backend(trainer *tr) {
     esft_backend_options bo = {.n_threads = o->threads ? o->threads : tr->place.n_pus,
                                .device_index = tr->place.device};
     esft_err err = {{0}};
-    esft_status st = esft_backend_open_device(tr->place.backend, &bo, &tr->be, NULL, &err);
+    esft_device_info info = {0};
+    esft_status st = esft_backend_open_device(tr->place.backend, &bo, &tr->be, &info, &err);
     if (st) return fail(tr, st, "%s", err.msg);
+    tr->device_memory = info.memory_bytes;
     if (d->size == 1) return ESFT_OK;
     char where[256];
     esft_placement_describe(&tr->place, where, sizeof where);
     notice(tr, "rank %d/%d (node rank %d/%d): %s, %d threads", d->rank, d->size, d->local_rank, d->local_size,
            where, tr->be->n_threads);
+    return ESFT_OK;
+}
+
+/* ---- memory: planned at start, refused when it cannot fit ---- */
+
+/* The plan against --max-memory and the device's reported memory; what (of
+ * the plan) names a plan made before the activations are known. */
+static esft_status check_plan(trainer *tr, const esft_memory_plan *p, const char *what) {
+    char desc[256], lim[32];
+    esft_memory_plan_describe(p, desc, sizeof desc);
+    const uint64_t total = esft_memory_plan_total(p), cap = tr->o->max_memory, dev = tr->device_memory;
+    if (cap && total > cap) {
+        esft_format_bytes(cap, lim, sizeof lim);
+        return fail(tr, ESFT_ERR_INVALID_ARG, "%s%s exceeds --max-memory %s", desc, what, lim);
+    }
+    if (dev && total > dev) {
+        esft_format_bytes(dev, lim, sizeof lim);
+        return fail(tr, ESFT_ERR_OUT_OF_MEMORY, "%s%s exceeds the %s of %s", desc, what, lim, tr->be->device_name);
+    }
+    return ESFT_OK;
+}
+
+/* Before loading: the weights alone must fit. */
+static esft_status plan_weights(trainer *tr, const char *path, esft_memory_plan *p) {
+    esft_err err = {{0}};
+    esft_status st = esft_model_plan_weights(path, tr->be->work_dtype, true, &p->master, &p->work, &err);
+    if (st) return fail(tr, st, "%s", err.msg);
+    return check_plan(tr, p, " (weights alone)");
+}
+
+/* Largest prompt + max_new over a prompt set. */
+static int longest_context(const esft_prompts *ps, int max_new) {
+    int n = 0;
+    for (int i = 0; i < ps->n; i++)
+        if (ps->len[i] > n) n = ps->len[i];
+    return n + max_new;
+}
+
+/* After tokenizing: generation's KV cache and activations (esft_generate
+ * sizes them from the slots in flight and the longest prompt), the larger
+ * of a member's batch and the eval set's; reported as a notice. */
+static esft_status plan_generation(trainer *tr, esft_memory_plan *p) {
+    const int B = tr->cfg.batch < tr->task->n_items ? tr->cfg.batch : tr->task->n_items;
+    const int train_slots = tr->rec.max_slots ? tr->rec.max_slots : (B < 64 ? B : 64);
+    const int eval_slots = tr->rec.max_slots ? tr->rec.max_slots : 64;
+    struct { const esft_prompts *ps; int slots, n; } sets[2] = {
+        {&tr->prompts, train_slots, B},
+        {&tr->eval_prompts, eval_slots, tr->eval_task ? tr->eval_prompts.n : 0},
+    };
+    for (int i = 0; i < 2; i++) {
+        if (sets[i].n <= 0) continue;
+        const int slots = sets[i].slots < sets[i].n ? sets[i].slots : sets[i].n;
+        const int tokens = slots > ESFT_GEN_BATCH_TOKENS ? slots : ESFT_GEN_BATCH_TOKENS;
+        uint64_t kv, scratch;
+        esft_forward_ctx_bytes(&tr->m->hp, tokens, 0, slots, longest_context(sets[i].ps, tr->cfg.max_new), &kv, &scratch);
+        if (kv + scratch > p->kv + p->scratch) p->kv = kv, p->scratch = scratch;
+    }
+    esft_status st = check_plan(tr, p, "");
+    if (st) return st;
+    char desc[256];
+    esft_memory_plan_describe(p, desc, sizeof desc);
+    if (tr->lead) notice(tr, "%s", desc);
     return ESFT_OK;
 }
 
@@ -462,10 +529,13 @@ static esft_status setup(trainer *tr) {
 
     esft_model_options mo = {.trainable = true};
     const char *load_path = rs.from_checkpoint ? tr->ckpt_path : tr->base_path;
+    esft_memory_plan plan = {0};
+    if ((rc = plan_weights(tr, load_path, &plan))) return rc;
     if ((st = esft_model_load(load_path, tr->be, &mo, &tr->m, &err))) return fail(tr, st, "%s", err.msg);
     /* the base is the file or directory just loaded */
     if (!rs.from_checkpoint && (st = esft_source_fingerprint(tr->base_path, &tr->base_fingerprint, &err)))
         return fail(tr, st, "%s", err.msg);
+    esft_mem_trace("train: base fingerprinted");
     const esft_chat_template *tmpl;
     if ((st = esft_run_chat_template(tr->m, &tr->cfg, &tr->chat_tmpl, &tmpl, &err))) return fail(tr, st, "%s", err.msg);
     const char *sys = tr->cfg.system[0] ? tr->cfg.system : NULL;
@@ -473,6 +543,7 @@ static esft_status setup(trainer *tr) {
     if ((st = esft_prompts_tokenize(tr->m, tr->task, tmpl, sys, tr->cfg.max_new, &tr->prompts, &err)) ||
         (tr->eval_task && (st = esft_prompts_tokenize(tr->m, tr->eval_task, tmpl, sys, tr->cfg.max_new, &tr->eval_prompts, &err))))
         return fail(tr, st == ESFT_ERR_INVALID_ARG ? ESFT_ERR_FORMAT : st, "%s", err.msg);
+    if ((rc = plan_generation(tr, &plan))) return rc;
     int n_sel = 0;
     if (!(tr->selected = esft_es_select(tr->m, tr->cfg.params, &n_sel)))
         return fail(tr, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
@@ -851,6 +922,9 @@ static esft_status train_loop(trainer *tr) {
         cJSON_AddNumberToObject(line, "seconds_reward", t_reward);
         cJSON_AddNumberToObject(line, "tokens_per_second", t_gen > 0 ? it_tokens / t_gen : 0);
         cJSON_AddNumberToObject(line, "ranks", d->size);
+        uint64_t rss, peak;
+        if (esft_process_memory(&rss, &peak)) cJSON_AddNumberToObject(line, "peak_rss_bytes", (double)peak);
+        esft_mem_trace("train: iteration generated");
         if (tr->eval_task && ((tr->rec.eval_every > 0 && (t + 1) % tr->rec.eval_every == 0) || last)) {
             if ((rc = run_eval(tr, line, t + 1, &err))) {
                 fail(tr, rc, "eval: %s", err.msg);
@@ -860,6 +934,7 @@ static esft_status train_loop(trainer *tr) {
         }
         if (tr->lead && (last || (tr->rec.checkpoint_every > 0 && (t + 1) % tr->rec.checkpoint_every == 0)))
             rc = write_checkpoint(tr, t + 1, last, line);
+        esft_mem_trace("train: checkpoint written");
         if (!rc && tr->lead) rc = write_metrics(tr, line);
         if (!rc && tr->lead) rc = write_samples(tr, t + 1, batch, B);
         if (!rc) {

@@ -75,6 +75,9 @@ typedef struct esft_train_options {
     int hash_every;             /* compare ranks' weight hashes every K iterations and at the end */
     double mpi_timeout;         /* seconds a rank waits for the others before aborting the job */
     bool no_bind;               /* ranks do not bind to cores */
+    /* memory: the run is refused at start when its plan (master, working
+     * copy, KV cache, activations) exceeds this or the device's memory */
+    uint64_t max_memory;        /* bytes; 0: the device's reported memory only */
 } esft_train_options;
 
 /* Runs (or resumes) training. On failure returns the status and one line

@@ -204,7 +204,7 @@ esft_status esft_generate(esft_model *m, const esft_gen_request *requests, int n
 
     const int n_slots = params->max_slots > 0 && params->max_slots < n_requests ? params->max_slots
                                                                                  : n_requests;
-    int budget = params->max_batch_tokens > 0 ? params->max_batch_tokens : 512;
+    int budget = params->max_batch_tokens > 0 ? params->max_batch_tokens : ESFT_GEN_BATCH_TOKENS;
     if (budget < n_slots) budget = n_slots; /* every decoding slot fits in one pass */
     const int max_ctx = max_prompt + params->max_new;
     const int V = m->hp.n_vocab;

@@ -33,13 +33,16 @@ typedef struct esft_gen_progress {
     double seconds;           /* since generate started */
 } esft_gen_progress;
 
+/* tokens per forward pass unless esft_gen_params.max_batch_tokens says */
+#define ESFT_GEN_BATCH_TOKENS 512
+
 typedef struct esft_gen_params {
     int max_new;                 /* tokens to generate per prompt */
     esft_sampling sampling;
     const char *const *stop;     /* stop strings (the text is cut before them) */
     int n_stop;
     int max_slots;               /* concurrent sequences; 0: all prompts at once */
-    int max_batch_tokens;        /* tokens per forward pass; 0: 512 */
+    int max_batch_tokens;        /* tokens per forward pass; 0: ESFT_GEN_BATCH_TOKENS */
     bool ignore_eog;             /* keep going past end-of-generation tokens */
     /* Called after every forward pass when non-NULL. */
     void (*on_progress)(void *user, const esft_gen_progress *p);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "esft_mem.h"
 #include "noise.h"
 #include "source.h"
 
@@ -189,6 +190,37 @@ static esft_status bind_layers(esft_model *m, esft_err *err) {
 
 static bool is_matrix(const esft_param *p) { return p->n_dims >= 2; }
 
+/* A tensor's working copy: matrices in the backend's work type (what its
+ * matmul reads), vectors in f32. */
+static esft_dtype work_dtype_of(const esft_param *p, esft_dtype backend_work) {
+    return is_matrix(p) ? backend_work : ESFT_F32;
+}
+
+/* f32 values staged on the host per upload while loading (16 MB) */
+#define ESFT_LOAD_STAGE_ELEMENTS ((uint64_t)1 << 22)
+
+/* Source tensor t into dst piece by piece through *stage (stage_n floats,
+ * grown only for a vector or rotary head longer than that). */
+static esft_status upload_in_pieces(const esft_source_tensor *t, esft_buf *dst, float **stage, uint64_t stage_n,
+                                    esft_err *err) {
+    const uint64_t row = t->n_dims == 1 ? 1 : t->ne[0], rows = t->n_elements / row;
+    const uint64_t chunk = esft_source_chunk_rows(t, stage_n);
+    if (chunk * row > stage_n) {
+        float *big = realloc(*stage, (size_t)(chunk * row) * sizeof **stage);
+        if (!big) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory (%llu floats)",
+                                   (unsigned long long)(chunk * row));
+        *stage = big;
+    }
+    for (uint64_t r0 = 0; r0 < rows; r0 += chunk) {
+        const uint64_t n = rows - r0 < chunk ? rows - r0 : chunk;
+        esft_status st = esft_source_read_f32_rows(t, r0, n, *stage, err);
+        if (st) return st;
+        if ((st = esft_upload(dst, (size_t)(r0 * row), *stage, (size_t)(n * row))))
+            return esft_errf(err, st, "%s", dst->be->err.msg);
+    }
+    return ESFT_OK;
+}
+
 static esft_status load_params(esft_model *m, const esft_model_source *src, const esft_model_options *opts,
                                esft_err *err) {
     const gguf_file *f = m->gguf;
@@ -197,7 +229,6 @@ static esft_status load_params(esft_model *m, const esft_model_source *src, cons
     m->params = calloc(nt, sizeof *m->params);
     if (!m->params) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
     m->n_params = (int)nt;
-    size_t max_n = 0;
     char qa[ESFT_QUOTE_MAX], qb[ESFT_QUOTE_MAX];
     for (size_t i = 0; i < nt; i++) {
         const esft_source_tensor *ti = &src->tensors[i];
@@ -214,7 +245,6 @@ static esft_status load_params(esft_model *m, const esft_model_source *src, cons
         memcpy(p->ne, ti->ne, sizeof p->ne);
         p->n = (size_t)ti->n_elements;
         p->file_type = ti->type;
-        if (p->n > max_n) max_n = p->n;
         for (size_t j = 0; j < i; j++)
             if (m->params[j].id == p->id)
                 return esft_errf(err, ESFT_ERR_FORMAT,
@@ -222,23 +252,26 @@ static esft_status load_params(esft_model *m, const esft_model_source *src, cons
                                  esft_gguf_path(f), quoted(m->params[j].name, qa), quoted(p->name, qb),
                                  p->id);
     }
-    float *host = malloc(max_n * sizeof *host);
-    if (!host) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory (%zu floats)", max_n);
+    /* staged a piece at a time: no whole-tensor host copy (the embedding is
+     * the largest, ~0.5 GB at 0.5B parameters) */
+    const uint64_t stage_n = ESFT_LOAD_STAGE_ELEMENTS;
+    float *host = malloc((size_t)stage_n * sizeof *host);
+    if (!host) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory (%zu floats)", (size_t)stage_n);
     esft_backend *be = m->be;
     esft_status st = ESFT_OK;
     for (size_t i = 0; i < nt && st == ESFT_OK; i++) {
         const esft_source_tensor *ti = &src->tensors[i];
         esft_param *p = &m->params[i];
-        if ((st = esft_source_read_f32(ti, host, err))) {
-            esft_err_prefix(err, st, "%s: tensor '%s'", ti->file, quoted(ti->file_name, qb));
-            break;
-        }
-        if ((st = esft_buf_alloc(be, &p->master, ESFT_F32, p->n)) ||
-            (st = esft_upload(&p->master, 0, host, p->n))) {
+        if ((st = esft_buf_alloc(be, &p->master, ESFT_F32, p->n))) {
             esft_errf(err, st, "tensor '%s': %s", quoted(p->name, qb), be->err.msg);
             break;
         }
-        esft_dtype wd = is_matrix(p) ? be->work_dtype : ESFT_F32;
+        if ((st = upload_in_pieces(ti, &p->master, &host, stage_n, err))) {
+            esft_err_prefix(err, st, "%s: tensor '%s'", ti->file, quoted(ti->file_name, qb));
+            break;
+        }
+        esft_source_release(ti);
+        esft_dtype wd = work_dtype_of(p, be->work_dtype);
         if (!opts->trainable && wd == ESFT_F32) {
             p->work = p->master;
             p->work_is_master = true;
@@ -250,6 +283,23 @@ static esft_status load_params(esft_model *m, const esft_model_source *src, cons
     }
     free(host);
     return st;
+}
+
+esft_status esft_model_plan_weights(const char *path, esft_dtype work_dtype, bool trainable, uint64_t *master_bytes,
+                                    uint64_t *work_bytes, esft_err *err) {
+    *master_bytes = *work_bytes = 0;
+    esft_model_source src;
+    esft_status st = esft_source_open(path, &src, err);
+    if (st) return st;
+    for (size_t i = 0; i < src.n_tensors; i++) {
+        const esft_source_tensor *t = &src.tensors[i];
+        const esft_param p = {.n_dims = t->n_dims};
+        const esft_dtype wd = work_dtype_of(&p, work_dtype);
+        *master_bytes += t->n_elements * sizeof(float);
+        if (trainable || wd != ESFT_F32) *work_bytes += t->n_elements * esft_dtype_size(wd);
+    }
+    esft_source_close(&src);
+    return ESFT_OK;
 }
 
 esft_status esft_model_load(const char *path, esft_backend *be, const esft_model_options *opts,
@@ -268,9 +318,12 @@ esft_status esft_model_load(const char *path, esft_backend *be, const esft_model
     if ((st = read_hparams(m->gguf, &m->hp, err))) goto fail;
     if ((st = esft_tokenizer_from_gguf(m->gguf, &m->tok, err))) goto fail;
     m->hp.n_vocab = esft_tokenizer_n_vocab(m->tok);
+    esft_mem_trace("model: source open");
     if ((st = load_params(m, &src, opts, err))) goto fail;
+    esft_mem_trace("model: weights loaded");
     if ((st = bind_layers(m, err))) goto fail;
     esft_source_close(&src);
+    esft_mem_trace("model: source closed");
     *out = m;
     return ESFT_OK;
 fail:
@@ -311,26 +364,20 @@ void esft_forward_ctx_free(esft_forward_ctx *fc) {
     memset(fc, 0, sizeof *fc);
 }
 
-esft_status esft_forward_ctx_init(esft_forward_ctx *fc, const esft_model *m, int max_tokens,
-                                  int max_rows, int n_slots, int max_ctx, esft_err *err) {
-    memset(fc, 0, sizeof *fc);
-    if (max_tokens <= 0 || n_slots <= 0 || max_ctx <= 0)
-        return esft_errf(err, ESFT_ERR_INVALID_ARG, "forward: empty batch or context");
-    fc->m = m;
-    fc->max_tokens = max_tokens;
-    fc->n_slots = n_slots;
-    fc->max_ctx = max_ctx;
-    fc->max_rows = max_rows > 0 ? max_rows : (max_tokens < n_slots ? max_tokens : n_slots);
-    if (fc->max_rows > max_tokens) fc->max_rows = max_tokens;
-    const esft_hparams *hp = &m->hp;
-    esft_backend *be = m->be;
-    const size_t T = (size_t)max_tokens, D = (size_t)hp->n_embd, R = (size_t)fc->max_rows;
+/* The activation buffers of a forward context: one list for allocating
+ * them and for planning their size. fc's sizes are set (max_tokens,
+ * max_rows); the buffers are not. */
+typedef struct forward_buf {
+    esft_buf *b;
+    esft_dtype t;
+    size_t n;
+} forward_buf;
+#define FORWARD_N_BUFS 15
+
+static void forward_plan(esft_forward_ctx *fc, const esft_hparams *hp, forward_buf plan[FORWARD_N_BUFS]) {
+    const size_t T = (size_t)fc->max_tokens, D = (size_t)hp->n_embd, R = (size_t)fc->max_rows;
     const size_t qd = (size_t)hp->n_head * hp->head_dim, kvd = (size_t)hp->n_head_kv * hp->head_dim;
-    struct {
-        esft_buf *b;
-        esft_dtype t;
-        size_t n;
-    } plan[] = {
+    const forward_buf all[FORWARD_N_BUFS] = {
         {&fc->x, ESFT_F32, T * D},          {&fc->h, ESFT_F32, T * D},
         {&fc->q, ESFT_F32, T * qd},         {&fc->att, ESFT_F32, T * qd},
         {&fc->k, ESFT_F32, T * kvd},        {&fc->v, ESFT_F32, T * kvd},
@@ -340,15 +387,51 @@ esft_status esft_forward_ctx_init(esft_forward_ctx *fc, const esft_model *m, int
         {&fc->sel, ESFT_F32, R * D},        {&fc->logits, ESFT_F32, R * hp->n_vocab},
         {&fc->argmax, ESFT_I32, R},
     };
+    memcpy(plan, all, sizeof all);
+}
+
+/* One layer's K (or V) cache: every slot's whole context. */
+static size_t kv_cache_elements(const esft_hparams *hp, int n_slots, int max_ctx) {
+    return (size_t)n_slots * (size_t)max_ctx * (size_t)hp->n_head_kv * (size_t)hp->head_dim;
+}
+
+static int default_max_rows(int max_rows, int max_tokens, int n_slots) {
+    int r = max_rows > 0 ? max_rows : (max_tokens < n_slots ? max_tokens : n_slots);
+    return r > max_tokens ? max_tokens : r;
+}
+
+void esft_forward_ctx_bytes(const esft_hparams *hp, int max_tokens, int max_rows, int n_slots, int max_ctx,
+                            uint64_t *kv_bytes, uint64_t *scratch_bytes) {
+    esft_forward_ctx fc = {.max_tokens = max_tokens, .max_rows = default_max_rows(max_rows, max_tokens, n_slots)};
+    forward_buf plan[FORWARD_N_BUFS];
+    forward_plan(&fc, hp, plan);
+    *scratch_bytes = 0;
+    for (size_t i = 0; i < FORWARD_N_BUFS; i++) *scratch_bytes += (uint64_t)plan[i].n * esft_dtype_size(plan[i].t);
+    *kv_bytes = 2u * (uint64_t)hp->n_layer * kv_cache_elements(hp, n_slots, max_ctx) * sizeof(float);
+}
+
+esft_status esft_forward_ctx_init(esft_forward_ctx *fc, const esft_model *m, int max_tokens,
+                                  int max_rows, int n_slots, int max_ctx, esft_err *err) {
+    memset(fc, 0, sizeof *fc);
+    if (max_tokens <= 0 || n_slots <= 0 || max_ctx <= 0)
+        return esft_errf(err, ESFT_ERR_INVALID_ARG, "forward: empty batch or context");
+    fc->m = m;
+    fc->max_tokens = max_tokens;
+    fc->n_slots = n_slots;
+    fc->max_ctx = max_ctx;
+    fc->max_rows = default_max_rows(max_rows, max_tokens, n_slots);
+    esft_backend *be = m->be;
+    forward_buf plan[FORWARD_N_BUFS];
+    forward_plan(fc, &m->hp, plan);
     esft_status st = ESFT_OK;
-    for (size_t i = 0; i < sizeof plan / sizeof plan[0] && !st; i++)
-        st = esft_buf_alloc(be, plan[i].b, plan[i].t, plan[i].n);
+    for (size_t i = 0; i < FORWARD_N_BUFS && !st; i++) st = esft_buf_alloc(be, plan[i].b, plan[i].t, plan[i].n);
+    const esft_hparams *hp = &m->hp;
     if (!st) {
         fc->kcache = calloc((size_t)hp->n_layer, sizeof *fc->kcache);
         fc->vcache = calloc((size_t)hp->n_layer, sizeof *fc->vcache);
         if (!fc->kcache || !fc->vcache) st = ESFT_ERR_OUT_OF_MEMORY;
     }
-    const size_t cache_n = (size_t)n_slots * (size_t)max_ctx * kvd;
+    const size_t cache_n = kv_cache_elements(hp, n_slots, max_ctx);
     for (int l = 0; l < hp->n_layer && !st; l++) {
         st = esft_buf_alloc(be, &fc->kcache[l], ESFT_F32, cache_n);
         if (!st) st = esft_buf_alloc(be, &fc->vcache[l], ESFT_F32, cache_n);

@@ -76,6 +76,12 @@ typedef struct esft_model_options {
     bool trainable; /* keep master and work apart (needed to perturb) */
 } esft_model_options;
 
+/* What esft_model_load would allocate for the model at path, from its
+ * tensor list alone (nothing is read): the f32 master and the working copy
+ * (0 when it is the master: not trainable, f32 work type). */
+esft_status esft_model_plan_weights(const char *path, esft_dtype work_dtype, bool trainable, uint64_t *master_bytes,
+                                    uint64_t *work_bytes, esft_err *err);
+
 /* path: a GGUF file, or a Hugging Face model directory (hf.h). */
 esft_status esft_model_load(const char *path, esft_backend *be, const esft_model_options *opts,
                             esft_model **out, esft_err *err);
@@ -102,6 +108,11 @@ typedef struct esft_forward_ctx {
     esft_buf argmax;          /* [R] i32 */
     esft_buf *kcache, *vcache;/* [n_layer] each [n_slots x max_ctx x KVH*hd] */
 } esft_forward_ctx;
+
+/* What a forward context of these sizes allocates (esft_forward_ctx_init),
+ * in bytes: the K and V caches of every layer, and the activations. */
+void esft_forward_ctx_bytes(const esft_hparams *hp, int max_tokens, int max_rows, int n_slots, int max_ctx,
+                            uint64_t *kv_bytes, uint64_t *scratch_bytes);
 
 /* max_rows: logits rows per pass (0: min(max_tokens, n_slots), enough for
  * generation, where each slot needs at most one row per pass). */

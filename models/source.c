@@ -3,10 +3,21 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "esft_hash.h"
 #include "hf.h"
+
+/* A tensor as rows of ne[0] values (a vector is one row). */
+static uint64_t source_row_len(const esft_source_tensor *t) { return t->n_dims == 1 ? 1 : t->ne[0]; }
+static uint64_t source_n_rows(const esft_source_tensor *t) { return t->n_elements / source_row_len(t); }
+/* Rows read together: a rotary head's for a tensor interleaved on reading. */
+static uint64_t rows_per_unit(const esft_source_tensor *t) {
+    const uint64_t rows = source_n_rows(t);
+    return t->rope_heads && rows % (2 * t->rope_heads) == 0 ? rows / t->rope_heads : 1;
+}
 
 static esft_status open_gguf(const char *path, esft_model_source *src, esft_err *err) {
     esft_status st = esft_gguf_open(path, &src->meta, err);
@@ -70,6 +81,7 @@ esft_status esft_source_fingerprint(const char *path, uint64_t *out, esft_err *e
     for (size_t i = 0; i < src.n_tensors; i++) {
         const esft_source_tensor *t = &src.tensors[i];
         h = esft_tensor_fingerprint(h, t->name, t->type, t->ne, t->data, t->n_bytes);
+        esft_source_release(t);
     }
     esft_source_close(&src);
     *out = h;
@@ -78,17 +90,13 @@ esft_status esft_source_fingerprint(const char *path, uint64_t *out, esft_err *e
 
 /* Llama's rotary embedding pairs dimension i with i + hd/2 in Hugging Face's
  * layout and with 2i + 1 in GGUF's, whose converter reorders each head's rows
- * (head, half, i) -> (head, i, half). Done here, per head, in place. */
-static esft_status interleave_heads(const esft_source_tensor *t, float *w, esft_err *err) {
-    const uint64_t row = t->n_dims == 1 ? 1 : t->ne[0], rows = t->n_elements / row;
-    const uint64_t heads = t->rope_heads;
-    if (rows % (2 * heads))
-        return esft_errf(err, ESFT_ERR_FORMAT, "%s: tensor '%s': %llu rows cannot be split into %llu rotary heads",
-                         t->file, t->file_name, (unsigned long long)rows, (unsigned long long)heads);
-    const uint64_t hd = rows / heads, half = hd / 2;
+ * (head, half, i) -> (head, i, half). Done here, per head, in place, over
+ * the n_rows rows in w (whole heads). */
+static esft_status interleave_heads(const esft_source_tensor *t, float *w, uint64_t n_rows, esft_err *err) {
+    const uint64_t row = source_row_len(t), hd = rows_per_unit(t), half = hd / 2;
     float *tmp = malloc((size_t)(hd * row) * sizeof *tmp);
     if (!tmp) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
-    for (uint64_t h = 0; h < heads; h++) {
+    for (uint64_t h = 0; h < n_rows / hd; h++) {
         float *head = w + h * hd * row;
         memcpy(tmp, head, (size_t)(hd * row) * sizeof *tmp);
         for (uint64_t i = 0; i < half; i++)
@@ -99,8 +107,40 @@ static esft_status interleave_heads(const esft_source_tensor *t, float *w, esft_
     return ESFT_OK;
 }
 
-esft_status esft_source_read_f32(const esft_source_tensor *t, float *out, esft_err *err) {
-    esft_status st = esft_ggml_dequantize(t->type, t->data, out, (size_t)t->n_elements, err);
-    if (!st && t->rope_heads) st = interleave_heads(t, out, err);
+uint64_t esft_source_chunk_rows(const esft_source_tensor *t, uint64_t max_elements) {
+    const uint64_t unit = rows_per_unit(t), rows = source_n_rows(t);
+    if (t->n_dims == 1) return rows; /* a vector is read whole: its "rows" may split a block */
+    uint64_t units = max_elements / (unit * source_row_len(t));
+    if (units == 0) units = 1;
+    return units * unit < rows ? units * unit : rows;
+}
+
+esft_status esft_source_read_f32_rows(const esft_source_tensor *t, uint64_t row0, uint64_t n_rows, float *out,
+                                      esft_err *err) {
+    const uint64_t row = source_row_len(t), rows = source_n_rows(t), unit = rows_per_unit(t);
+    if (t->rope_heads && rows % (2 * t->rope_heads))
+        return esft_errf(err, ESFT_ERR_FORMAT, "%s: tensor '%s': %llu rows cannot be split into %llu rotary heads",
+                         t->file, t->file_name, (unsigned long long)rows, (unsigned long long)t->rope_heads);
+    if (row0 > rows || n_rows > rows - row0 || row0 % unit || (n_rows % unit && row0 + n_rows != rows))
+        return esft_errf(err, ESFT_ERR_INVALID_ARG, "%s: tensor '%s': rows %llu..+%llu are not whole heads of %llu",
+                         t->file, t->file_name, (unsigned long long)row0, (unsigned long long)n_rows,
+                         (unsigned long long)rows);
+    uint64_t skip = 0;
+    esft_status st = row0 ? esft_ggml_row_bytes(t->type, row0 * row, &skip, err) : ESFT_OK;
+    if (!st) st = esft_ggml_dequantize(t->type, (const char *)t->data + skip, out, (size_t)(n_rows * row), err);
+    if (!st && t->rope_heads) st = interleave_heads(t, out, n_rows, err);
     return st;
+}
+
+esft_status esft_source_read_f32(const esft_source_tensor *t, float *out, esft_err *err) {
+    return esft_source_read_f32_rows(t, 0, source_n_rows(t), out, err);
+}
+
+void esft_source_release(const esft_source_tensor *t) {
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)t->data + page - 1) / page * page;
+    uintptr_t hi = ((uintptr_t)t->data + (uintptr_t)t->n_bytes) / page * page;
+    /* read-only private file mappings: dropped pages are read again from the
+     * file if touched; a page shared with a neighbour tensor stays */
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }

@@ -55,5 +55,18 @@ esft_status esft_source_fingerprint(const char *path, uint64_t *out, esft_err *e
 
 /* Tensor t as f32 into out[t->n_elements], rows in GGUF order. */
 esft_status esft_source_read_f32(const esft_source_tensor *t, float *out, esft_err *err);
+/* Rows row0 .. row0 + n_rows of t (rows of ne[0] values; a vector is one
+ * row) as f32 into out[n_rows * ne[0]]: a tensor read piece by piece, so
+ * loading needs no whole-tensor host copy. row0 and n_rows are multiples of
+ * what esft_source_chunk_rows gives (the last piece may be shorter). */
+esft_status esft_source_read_f32_rows(const esft_source_tensor *t, uint64_t row0, uint64_t n_rows, float *out,
+                                      esft_err *err);
+/* Rows of t to read at once for at most max_elements values (at least one
+ * whole rotary head when t is interleaved on reading). */
+uint64_t esft_source_chunk_rows(const esft_source_tensor *t, uint64_t max_elements);
+/* Drops t's file pages from this process's memory once they are read (they
+ * would otherwise stay resident as long as the mapping: the file's size on
+ * top of the weights). Touching t->data again reads them back. */
+void esft_source_release(const esft_source_tensor *t);
 
 #endif

@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "cli_chat.h"
 #include "commands.h"
+#include "memory_plan.h"
 #include "train.h"
 #include "train_report.h"
 
@@ -17,7 +18,7 @@ int cmd_train(int argc, char **argv) {
     cli_common c = {0};
     const char *task = NULL, *shaping = NULL, *params = NULL, *save_dtype = NULL, *reward = NULL, *reward_arg = NULL;
     float eval_split = 0, reward_timeout = NAN, reward_timeout_score = NAN;
-    const char *reward_cmd = NULL, *tmpl = NULL, *system = NULL;
+    const char *reward_cmd = NULL, *tmpl = NULL, *system = NULL, *max_memory = NULL;
     /* sentinels mark "not given": on --resume the run's own values are used */
     int pop = INT_MIN, batch = 0, max_new = 0, iters = 0;
     float sigma = NAN, alpha = NAN, wd = NAN;
@@ -57,6 +58,7 @@ int cmd_train(int argc, char **argv) {
          "final.gguf as f32|bf16|f16|q8_0 (default bf16, on --resume the run's; 1-D f32; q8_0 rows not /32: f16)", 0, 0},
         {"resume", CLI_STR, &o.resume_dir, "DIR", "continue the run in DIR: its model, data and settings (flags given must agree)", 0, 0},
         {"max-slots", CLI_INT, &o.max_slots, "N", "sequences decoded together (default min(batch, 64))", 0, 1 << 20},
+        {"max-memory", CLI_STR, &max_memory, "SIZE", "refuse at start when the planned memory exceeds SIZE (500M, 2G)", 0, 0},
         {"quiet", CLI_FLAG, &o.quiet, NULL, "no progress output", 0, 0},
         {"hash-every", CLI_INT, &o.hash_every, "K", "MPI: ranks compare weight hashes every K iterations and at the end (default 10)", 1, 1 << 24},
         {"mpi-timeout", CLI_FLOAT, &mpi_timeout, "S", "MPI: abort the job when a rank waits S seconds for the others (default 1800)", 1, 1e7},
@@ -90,6 +92,10 @@ int cmd_train(int argc, char **argv) {
     cfg->shaping = (esft_shaping)-1;
     if (shaping && !esft_shaping_from_name(shaping, &cfg->shaping)) {
         fprintf(stderr, "esft train: --shaping %s: expected zscore, rank or raw\n", shaping);
+        return ESFT_EXIT_USAGE;
+    }
+    if (max_memory && !esft_parse_size(max_memory, &o.max_memory)) {
+        fprintf(stderr, "esft train: --max-memory %s: expected a size such as 500M or 2G\n", max_memory);
         return ESFT_EXIT_USAGE;
     }
     o.save_dtype = ESFT_SAVE_DTYPE_UNSET;
