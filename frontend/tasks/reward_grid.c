@@ -161,8 +161,9 @@ static bool grid_from_json(const cJSON *a, int *g, int *rows, int *cols) {
         if (!cJSON_IsArray(row) || (c >= 0 && cJSON_GetArraySize(row) != c)) return false;
         c = cJSON_GetArraySize(row);
         cJSON_ArrayForEach(v, row) {
-            if (!cJSON_IsNumber(v) || v->valuedouble != (int)v->valuedouble || v->valueint < 0 || v->valueint > 9 ||
-                used >= ESFT_GRID_MAX_CELLS)
+            /* range first: casting 1e309 (inf) or NaN to int is undefined */
+            if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 9) ||
+                v->valuedouble != (int)v->valuedouble || used >= ESFT_GRID_MAX_CELLS)
                 return false;
             g[used++] = v->valueint;
         }
