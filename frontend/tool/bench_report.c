@@ -412,7 +412,7 @@ int bench_report_command(int argc, char **argv) {
         {"quick", CLI_FLAG, &quick, NULL, "shorter timings, fewer shapes (minutes for cpu, PoCL and lavapipe)", 0, 0},
         {"out", CLI_STR, &md_path, "FILE", "(-o) write the Markdown report here (default: standard output)", 0, 0},
         {"json", CLI_STR, &json_path, "FILE", "also write the report as JSON (schema in README)", 0, 0},
-        {"budget", CLI_FLOAT, &budget, "S", "seconds per device before it is stopped (default 300, --quick 150)", 1, 86400},
+        {"budget", CLI_FLOAT, &budget, "S", "seconds per device before it is stopped (default 300, --quick 240)", 1, 86400},
         {"backend", CLI_STR, &only, "B", "only this backend's devices (default: every backend)", 0, 0},
         {"threads", CLI_INT, &threads, "N", "host threads (default: all cores)", 0, 4096},
     };
@@ -442,7 +442,7 @@ int bench_report_command(int argc, char **argv) {
         free(abs);
         return ESFT_EXIT_RUNTIME;
     }
-    const double per_device = budget > 0 ? budget : quick ? 150 : 300;
+    const double per_device = budget > 0 ? budget : quick ? 240 : 300;
     enum { MAX_DEVICES = 32 };
     esft_ranked_device ranked[MAX_DEVICES];
     int n_ranked = esft_registry_rank(ranked, MAX_DEVICES, 0);
