@@ -1,5 +1,6 @@
 /* cpu backend: lifetime, memory, device discovery and the op table. */
 #include "cpu_internal.h"
+#include "esft_fs.h"
 
 #ifdef ESFT_HAVE_OPENBLAS
 #include <cblas.h>
@@ -157,22 +158,7 @@ static const esft_backend_ops cpu_ops = {
 
 /* "model name" from /proc/cpuinfo, or a generic name. */
 static void cpu_model_name(char *out, size_t cap) {
-    snprintf(out, cap, "CPU");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "model name", 10) != 0) continue;
-        const char *p = strchr(line, ':');
-        if (!p) break;
-        p++;
-        while (*p == ' ' || *p == '\t') p++;
-        size_t len = strcspn(p, "\n");
-        while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t')) len--;
-        if (len > 0) snprintf(out, cap, "%.*s", (int)len, p);
-        break;
-    }
-    fclose(f);
+    if (!esft_cpuinfo_field("model name", out, cap) || !out[0]) snprintf(out, cap, "CPU");
 }
 
 /* The highest clock in MHz: cpufreq's maximum where the kernel has it
@@ -185,16 +171,8 @@ static int cpu_max_mhz(void) {
         fclose(f);
         if (khz > 0) return (int)(khz / 1000);
     }
-    if (!(f = fopen("/proc/cpuinfo", "r"))) return 0;
-    char line[256];
-    double mhz = 0;
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, "cpu MHz", 7) == 0 && strchr(line, ':')) {
-            mhz = atof(strchr(line, ':') + 1);
-            break;
-        }
-    fclose(f);
-    return (int)(mhz + 0.5);
+    char mhz[64];
+    return esft_cpuinfo_field("cpu MHz", mhz, sizeof mhz) ? (int)(atof(mhz) + 0.5) : 0;
 }
 
 esft_status esft_cpu_backend_create(const esft_backend_options *opts, esft_backend **out,

@@ -118,3 +118,23 @@ bool esft_cache_dir(char *out, size_t cap) {
     }
     return true;
 }
+
+bool esft_cpuinfo_field(const char *key, char *out, size_t cap) {
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return false;
+    const size_t klen = strlen(key);
+    char line[512];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f)) {
+        const char *colon = strchr(line, ':');
+        if (!colon || strncmp(line, key, klen) != 0 || strspn(line + klen, " \t") != (size_t)(colon - line) - klen)
+            continue;
+        const char *p = colon + 1 + strspn(colon + 1, " \t");
+        size_t len = strcspn(p, "\n");
+        while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t')) len--;
+        snprintf(out, cap, "%.*s", (int)len, p);
+        found = true;
+    }
+    fclose(f);
+    return found;
+}

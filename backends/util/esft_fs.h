@@ -21,6 +21,10 @@ char *esft_read_file(const char *path, size_t max, size_t *len);
  * is worded for ESFT_READ_MAX. */
 const char *esft_read_error(int errnum);
 
+/* The value of the first `key : value` line of /proc/cpuinfo (the first
+ * CPU's), trimmed, into out; false when the file or the key is absent. */
+bool esft_cpuinfo_field(const char *key, char *out, size_t cap);
+
 /* mkdir -p: creates path and its missing parents with the given mode. 0 when
  * path is (now) a directory; -1 with errno otherwise (ENOTDIR: a file is in
  * the way). */

@@ -19,6 +19,7 @@
 #include "bench_measure.h"
 #include "cli.h"
 #include "es_step.h"
+#include "esft_fs.h"
 #include "evaluate.h"
 #include "generate.h"
 #include "registry.h"
@@ -29,21 +30,11 @@ static void step(const char *what) {
     fflush(stderr);
 }
 
-/* "cpu family" of /proc/cpuinfo, or -1. */
+/* "cpu family" of /proc/cpuinfo (-1 if absent), and whether it is AMD's. */
 static int cpu_family(bool *amd) {
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    int family = -1;
-    char line[256];
-    *amd = false;
-    while (f && fgets(line, sizeof line, f)) {
-        if (strncmp(line, "vendor_id", 9) == 0) *amd = strstr(line, "AuthenticAMD") != NULL;
-        if (strncmp(line, "cpu family", 10) == 0 && strchr(line, ':')) {
-            family = atoi(strchr(line, ':') + 1);
-            break;
-        }
-    }
-    if (f) fclose(f);
-    return family;
+    char v[64];
+    *amd = esft_cpuinfo_field("vendor_id", v, sizeof v) && strcmp(v, "AuthenticAMD") == 0;
+    return esft_cpuinfo_field("cpu family", v, sizeof v) ? atoi(v) : -1;
 }
 
 /* f32 FLOP per cycle per core of the CPU's FMA units: two pipes of 16
@@ -92,11 +83,6 @@ static double nominal_gflops(const esft_device_info *d, int threads, char *how, 
 
 static double frac(double x, double limit) { return limit > 0 ? x / limit : NAN; }
 
-/* cJSON writes NAN as null: a fraction with no limit to compare with. */
-static void add_num(cJSON *o, const char *key, double v) {
-    if (isfinite(v)) cJSON_AddNumberToObject(o, key, v);
-    else cJSON_AddNullToObject(o, key);
-}
 
 typedef struct device_run {
     esft_backend *be;
@@ -110,10 +96,10 @@ typedef struct device_run {
 
 /* GFLOP/s and weight GB/s, each with its fraction of the device's limit. */
 static void add_rates(cJSON *e, const device_run *r, double gflops, double weight_gbps) {
-    add_num(e, "gflops", gflops);
-    add_num(e, "of_peak", frac(gflops, r->peak));
-    add_num(e, "weight_gbps", weight_gbps);
-    add_num(e, "of_bandwidth", frac(weight_gbps, r->bandwidth));
+    bench_json_number(e, "gflops", gflops);
+    bench_json_number(e, "of_peak", frac(gflops, r->peak));
+    bench_json_number(e, "weight_gbps", weight_gbps);
+    bench_json_number(e, "of_bandwidth", frac(weight_gbps, r->bandwidth));
 }
 
 static esft_status measure_limits(device_run *r, const esft_device_info *d) {
@@ -137,14 +123,14 @@ static esft_status measure_limits(device_run *r, const esft_device_info *d) {
     if (st) return st;
     char shape[64], how[160];
     snprintf(shape, sizeof shape, "%dx%dx%d", best, best, best);
-    add_num(lim, "gflops", r->peak);
+    bench_json_number(lim, "gflops", r->peak);
     cJSON_AddStringToObject(lim, "gflops_from", shape);
-    add_num(lim, "bandwidth_gbps", r->bandwidth);
+    bench_json_number(lim, "bandwidth_gbps", r->bandwidth);
     cJSON_AddNumberToObject(lim, "bandwidth_copy_bytes", (double)copy_bytes);
     double nominal = nominal_gflops(d, r->be->n_threads, how, sizeof how);
-    add_num(lim, "nominal_gflops", nominal > 0 ? nominal : NAN);
+    bench_json_number(lim, "nominal_gflops", nominal > 0 ? nominal : NAN);
     if (how[0]) cJSON_AddStringToObject(lim, "nominal_from", how);
-    add_num(lim, "measured_of_nominal", nominal > 0 ? r->peak / nominal : NAN);
+    bench_json_number(lim, "measured_of_nominal", nominal > 0 ? r->peak / nominal : NAN);
     return ESFT_OK;
 }
 
@@ -206,10 +192,10 @@ static esft_status measure_noise(device_run *r) {
         cJSON_AddStringToObject(e, "op", members[i] ? "es_update" : "perturb");
         cJSON_AddNumberToObject(e, "members", members[i] ? members[i] : 1);
         cJSON_AddNumberToObject(e, "weights", (double)n);
-        add_num(e, "gnormals_per_s", gn);
-        add_num(e, "gbps", gb);
-        add_num(e, "of_bandwidth", frac(gb, r->bandwidth));
-        add_num(e, "ms_per_call", ms);
+        bench_json_number(e, "gnormals_per_s", gn);
+        bench_json_number(e, "gbps", gb);
+        bench_json_number(e, "of_bandwidth", frac(gb, r->bandwidth));
+        bench_json_number(e, "ms_per_call", ms);
         cJSON_AddItemToArray(arr, e);
     }
     return ESFT_OK;
@@ -234,8 +220,8 @@ static esft_status measure_decode(device_run *r) {
         const double g = tps * flops / 1e9, wgb = tps / batches[i] * wbytes / 1e9;
         cJSON *e = cJSON_CreateObject();
         cJSON_AddNumberToObject(e, "batch", batches[i]);
-        add_num(e, "tokens_per_s", tps);
-        add_num(e, "prefill_tokens_per_s", pre);
+        bench_json_number(e, "tokens_per_s", tps);
+        bench_json_number(e, "prefill_tokens_per_s", pre);
         add_rates(e, r, g, wgb);
         cJSON_AddItemToArray(arr, e);
     }
@@ -279,12 +265,12 @@ static esft_status measure_iteration(device_run *r) {
         cJSON_AddNumberToObject(e, "pop", c.pop);
         cJSON_AddNumberToObject(e, "prompts", B);
         cJSON_AddNumberToObject(e, "max_new", c.max_new);
-        add_num(e, "seconds", esft_now_seconds() - t0);
-        add_num(e, "seconds_generate", t_gen);
-        add_num(e, "seconds_perturb", t_perturb);
-        add_num(e, "seconds_update", t_update);
+        bench_json_number(e, "seconds", esft_now_seconds() - t0);
+        bench_json_number(e, "seconds_generate", t_gen);
+        bench_json_number(e, "seconds_perturb", t_perturb);
+        bench_json_number(e, "seconds_update", t_update);
         cJSON_AddNumberToObject(e, "tokens", (double)tokens);
-        add_num(e, "tokens_per_s", t_gen > 0 ? tokens / t_gen : NAN);
+        bench_json_number(e, "tokens_per_s", t_gen > 0 ? tokens / t_gen : NAN);
     }
     free(sel);
     esft_prompts_free(&prompts);

@@ -172,7 +172,7 @@ static void run_device(device_job *job, const char *model, bool quick, int threa
 
 /* ---- the report ---- */
 
-static void add_num_or_null(cJSON *o, const char *key, double v) {
+void bench_json_number(cJSON *o, const char *key, double v) {
     if (isfinite(v)) cJSON_AddNumberToObject(o, key, v);
     else cJSON_AddNullToObject(o, key);
 }
@@ -195,7 +195,7 @@ static cJSON *device_json(const device_job *j) {
     cJSON_AddStringToObject(o, "driver", d->driver);
     cJSON_AddStringToObject(o, "status", j->status);
     cJSON_AddStringToObject(o, "error", j->error);
-    add_num_or_null(o, "seconds", j->seconds);
+    bench_json_number(o, "seconds", j->seconds);
     if (j->results)
         for (cJSON *c = j->results->child; c; c = c->next)
             cJSON_AddItemToObject(o, c->string, cJSON_Duplicate(c, true));

@@ -16,6 +16,12 @@ typedef struct bench_device_args {
     const char *json_path; /* where the device's JSON object goes */
 } bench_device_args;
 
+struct cJSON;
+
+/* key: v into a report object; null for NaN/inf (a fraction with no limit,
+ * a figure not measured), which cJSON would write as invalid JSON. */
+void bench_json_number(struct cJSON *o, const char *key, double v);
+
 /* The child: measures one device; returns the exit code. */
 int bench_device_main(const bench_device_args *a);
 

@@ -196,6 +196,13 @@ static int noise_table(esft_backend *be, size_t n) {
     return ESFT_EXIT_OK;
 }
 
+/* The backend a table runs on, announced in its first line. */
+static int open_bench_backend(const cli_common *c, const char *dtype, esft_backend **be, esft_device_info *dev) {
+    int rc = cli_open_backend_info(c, dtype, be, dev);
+    if (!rc) printf("backend %s (%s), %d threads\n", (*be)->kind, (*be)->device_name, (*be)->n_threads);
+    return rc;
+}
+
 static int matmul_command(int argc, char **argv) {
     cli_common c = CLI_COMMON_INIT;
     int reps = 0;
@@ -219,8 +226,7 @@ static int matmul_command(int argc, char **argv) {
     if (rc) return rc < 0 ? ESFT_EXIT_OK : rc;
     esft_backend *be = NULL;
     esft_device_info dev;
-    if ((rc = cli_open_backend_info(&c, dtype, &be, &dev))) return rc;
-    printf("backend %s (%s), %d threads\n", be->kind, be->device_name, be->n_threads);
+    if ((rc = open_bench_backend(&c, dtype, &be, &dev))) return rc;
     rc = matmul_table(be, &dev, reps, large, dry_run);
     if (!rc && decode && !dry_run) {
         if (strcmp(be->kind, "cpu") == 0) rc = matmul_decode_table(be, reps);
@@ -251,8 +257,7 @@ static int ops_command(int argc, char **argv) {
     if (rc) return rc < 0 ? ESFT_EXIT_OK : rc;
     esft_backend *be = NULL;
     esft_device_info dev;
-    if ((rc = cli_open_backend_info(&c, dtype, &be, &dev))) return rc;
-    printf("backend %s (%s), %d threads\n", be->kind, be->device_name, be->n_threads);
+    if ((rc = open_bench_backend(&c, dtype, &be, &dev))) return rc;
     rc = matmul_table(be, &dev, 0, large, false);
     if (!rc) rc = noise_table(be, (size_t)weights_m * 1000000);
     esft_backend_destroy(be);
