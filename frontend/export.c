@@ -28,16 +28,14 @@ typedef struct gguf_out_tensor {
     uint64_t *scratch_n;
 } gguf_out_tensor;
 
-static uint64_t source_row(const esft_source_tensor *t) { return t->n_dims == 1 ? 1 : t->ne[0]; }
-
-/* The writer asks for any rows; the source reads whole units (a rotary head
- * of a Hugging Face llama q/k): the covering units are read, the rows asked
- * for are stored. */
+/* The writer asks for rows of ne[0] values (a vector is one row); the
+ * source reads whole units (a rotary head of a Hugging Face llama q/k; a
+ * vector whole): the covering units are read, the rows asked for stored. */
 static esft_status gguf_rows(void *user, uint64_t row0, uint64_t n_rows, void *dst, esft_err *err) {
     gguf_out_tensor *o = user;
     const esft_source_tensor *t = o->t;
-    const uint64_t row = source_row(t), rows = t->n_elements / row;
-    const uint64_t unit = esft_source_chunk_rows(t, 0); /* one unit (a vector: all of it) */
+    const uint64_t row = t->ne[0], rows = t->n_elements / row;
+    const uint64_t unit = t->n_dims == 1 ? rows : esft_source_chunk_rows(t, 0);
     const uint64_t lo = row0 / unit * unit;
     uint64_t hi = (row0 + n_rows + unit - 1) / unit * unit;
     if (hi > rows) hi = rows;
@@ -48,7 +46,8 @@ static esft_status gguf_rows(void *user, uint64_t row0, uint64_t n_rows, void *d
         *o->scratch = grown;
         *o->scratch_n = n;
     }
-    esft_status st = esft_source_read_f32_rows(t, lo, hi - lo, *o->scratch, err);
+    esft_status st = t->n_dims == 1 ? esft_source_read_f32(t, *o->scratch, err)
+                                    : esft_source_read_f32_rows(t, lo, hi - lo, *o->scratch, err);
     if (!st) st = esft_ggml_quantize(o->type, *o->scratch + (row0 - lo) * row, dst, (size_t)(n_rows * row), err);
     if (!st && row0 + n_rows == rows) esft_source_release(t);
     return st ? esft_err_prefix(err, st, "tensor '%s'", t->name) : ESFT_OK;

@@ -210,7 +210,8 @@ static cJSON *config_json(const esft_model_source *src, const esft_hparams *hp, 
     int32_t eos = special(src->meta, "tokenizer.ggml.eos_token_id", n_vocab);
     if (bos >= 0) add_num(&b, c, "bos_token_id", bos);
     if (eos >= 0) add_num(&b, c, "eos_token_id", eos);
-    add_str(&b, c, "torch_dtype", dtype_name(dtype));
+    add_str(&b, c, "torch_dtype", dtype_name(dtype)); /* transformers 4 */
+    add_str(&b, c, "dtype", dtype_name(dtype));       /* transformers 5 */
     if (!b.ok) {
         cJSON_Delete(c);
         return NULL;
