@@ -66,11 +66,11 @@ size_t esft_st_dtype_size(esft_st_dtype t);
  * Collects tensors (name, dtype, row-major shape, and a callback producing
  * their bytes a few rows at a time) and writes one safetensors file
  * atomically (backends/util/atomic_file.h): an 8-byte header length, the
- * JSON header padded with spaces to a multiple of 8 (so that every tensor
- * starts aligned, as Hugging Face's writer does), then the data in the order
- * of addition, without gaps. The writer checks what the reader checks: names
+ * JSON header padded with spaces to a multiple of 8 (as Hugging Face's
+ * writer does), then the data without gaps. The writer checks what the reader checks: names
  * non-empty and unique, dtypes known, shapes whose byte size does not
- * overflow, a header within ESFT_ST_MAX_HEADER. */
+ * overflow, a header within ESFT_ST_MAX_HEADER. The data is laid out by
+ * element size, largest first, so that every tensor is aligned to its own. */
 typedef struct esft_st_writer esft_st_writer;
 
 /* Produces rows [row0, row0 + n_rows) of a tensor into dst. A row is the

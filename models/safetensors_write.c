@@ -167,7 +167,21 @@ static esft_status write_tensor(const st_item *it, FILE *fp, void **buf, uint64_
     return ESFT_OK;
 }
 
+/* Lays the data out by element size, largest first (stable otherwise), as
+ * Hugging Face's writer does: with the data start 8-aligned, every tensor then
+ * starts at a multiple of its element size, which readers require. */
+static void order_by_alignment(esft_st_writer *w) {
+    for (size_t i = 1; i < w->n; i++) {
+        st_item it = w->items[i];
+        size_t j = i;
+        for (; j > 0 && esft_st_dtype_size(w->items[j - 1].dtype) < esft_st_dtype_size(it.dtype); j--)
+            w->items[j] = w->items[j - 1];
+        w->items[j] = it;
+    }
+}
+
 esft_status esft_st_writer_write(esft_st_writer *w, const char *path, esft_err *err) {
+    order_by_alignment(w);
     uint64_t hlen = 0;
     char *header = NULL;
     esft_status st = build_header(w, &header, &hlen, err);

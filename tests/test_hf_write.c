@@ -243,9 +243,79 @@ static void synth(const char *preset, int tied, const char *path) {
     CHECKF(esft_synth_write(&s, path, &err) == ESFT_OK, "%s", err.msg);
 }
 
+/* The writer's rows callback: byte i of a tensor is (seed + i) mod 251. */
+static esft_status pattern_rows(void *user, uint64_t row0, uint64_t n_rows, void *dst, esft_err *err) {
+    (void)err;
+    const uint64_t *row_bytes = user; /* [0]: bytes per row, [1]: seed */
+    for (uint64_t i = 0; i < n_rows * row_bytes[0]; i++)
+        ((uint8_t *)dst)[i] = (uint8_t)((row_bytes[1] + row0 * row_bytes[0] + i) % 251);
+    return ESFT_OK;
+}
+
+/* Safetensors writer -> reader: names (quotes, UTF-8), dtypes, shapes
+ * (a scalar, an empty tensor), bytes, pieces of several rows, an 8-aligned
+ * data start; and what the writer refuses. */
+static void check_safetensors_writer(void) {
+    esft_err err = {{0}};
+    esft_st_writer *w = esft_st_writer_new();
+    const struct {
+        const char *name;
+        esft_st_dtype dtype;
+        uint32_t n_dims;
+        uint64_t shape[2], chunk;
+    } ts[] = {{"a.weight", ESFT_ST_F32, 2, {7, 3}, 2},
+              {"we\"ird\\ na\xc3\xa9me", ESFT_ST_BF16, 1, {5, 0}, 5},
+              {"scalar", ESFT_ST_F32, 0, {0, 0}, 1},
+              {"empty", ESFT_ST_F16, 2, {0, 4}, 1}};
+    enum { NT = sizeof ts / sizeof ts[0] };
+    uint64_t user[NT][2];
+    CHECK(esft_st_writer_set_meta(w, "format", "pt", &err) == ESFT_OK);
+    for (int i = 0; i < NT; i++) {
+        uint64_t row = esft_st_dtype_size(ts[i].dtype);
+        for (uint32_t d = 1; d < ts[i].n_dims; d++) row *= ts[i].shape[d];
+        user[i][0] = row, user[i][1] = (uint64_t)i * 17;
+        CHECKF(esft_st_writer_add(w, ts[i].name, ts[i].dtype, ts[i].n_dims, ts[i].shape, ts[i].chunk, pattern_rows,
+                                  user[i], &err) == ESFT_OK, "%s", err.msg);
+    }
+    const uint64_t big[2] = {(uint64_t)1 << 40, (uint64_t)1 << 40};
+    CHECK(esft_st_writer_add(w, "a.weight", ESFT_ST_F32, 1, big, 1, pattern_rows, user[0], &err) == ESFT_ERR_INVALID_ARG);
+    CHECK(esft_st_writer_add(w, "", ESFT_ST_F32, 1, big, 1, pattern_rows, user[0], &err) == ESFT_ERR_INVALID_ARG);
+    CHECK(esft_st_writer_add(w, "__metadata__", ESFT_ST_F32, 1, big, 1, pattern_rows, user[0], &err) == ESFT_ERR_INVALID_ARG);
+    CHECK(esft_st_writer_add(w, "huge", ESFT_ST_F32, 2, big, 1, pattern_rows, user[0], &err) == ESFT_ERR_INVALID_ARG);
+    CHECK(esft_st_writer_add(w, "bad", ESFT_ST_DTYPE_COUNT, 1, big, 1, pattern_rows, user[0], &err) == ESFT_ERR_INVALID_ARG);
+    const char *path = tmp_path("w.safetensors");
+    CHECKF(esft_st_writer_write(w, path, &err) == ESFT_OK, "%s", err.msg);
+    esft_st_writer_free(w);
+    size_t len = 0;
+    char *raw = test_read_file(path, &len);
+    uint64_t hlen = 0;
+    for (int i = 0; raw && len >= 8 && i < 8; i++) hlen |= (uint64_t)(uint8_t)raw[i] << (8 * i);
+    CHECKF(raw && (8 + hlen) % 8 == 0 && strstr(raw + 8, "\"__metadata__\":{\"format\":\"pt\"}"), "header of %llu bytes",
+           (unsigned long long)hlen);
+    free(raw);
+    esft_st_file *f = NULL;
+    if (esft_st_open(path, &f, &err)) {
+        CHECKF(0, "reader: %s", err.msg);
+        return;
+    }
+    CHECK(esft_st_n_tensors(f) == NT);
+    for (int i = 0; i < NT; i++) {
+        const esft_st_tensor *t = esft_st_find(f, ts[i].name);
+        CHECKF(t && t->dtype == ts[i].dtype && t->n_dims == ts[i].n_dims, "%s", ts[i].name);
+        if (!t) continue;
+        uint64_t bad = 0, n = t->end - t->begin;
+        for (uint32_t d = 0; d < t->n_dims; d++) bad += t->shape[d] != ts[i].shape[d];
+        for (uint64_t k = 0; k < n; k++) bad += ((const uint8_t *)t->data)[k] != (uint8_t)((user[i][1] + k) % 251);
+        CHECKF(bad == 0 && n == t->n_elements * esft_st_dtype_size(t->dtype), "%s: %llu wrong", ts[i].name,
+               (unsigned long long)bad);
+    }
+    esft_st_close(f);
+}
+
 int main(void) {
     if (!test_make_tmpdir(g_tmp, sizeof g_tmp, "esft_hf_write")) return 1;
     esft_err err = {{0}};
+    check_safetensors_writer();
 
     /* weights: llama tied and untied, qwen2 (biases), f32 exact and bf16 rounded */
     const struct {
