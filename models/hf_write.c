@@ -54,7 +54,7 @@ static esft_status tensor_rows(void *user, uint64_t row0, uint64_t n_rows, void 
     if (!st && o->head_rows) st = esft_rope_rows_permute(x, n_rows, row_len(o->t), o->head_rows, false, err);
     if (!st && o->dtype != ESFT_ST_F32)
         st = esft_ggml_quantize(o->dtype == ESFT_ST_BF16 ? GGML_TYPE_BF16 : GGML_TYPE_F16, x, dst, (size_t)n, err);
-    if (!st) esft_source_release(o->t);
+    if (!st && (row0 + n_rows) * row_len(o->t) == o->t->n_elements) esft_source_release(o->t);
     return st ? esft_err_prefix(err, st, "tensor '%s'", o->t->name) : ESFT_OK;
 }
 
@@ -533,8 +533,13 @@ static esft_status write_files(const esft_model_source *src, const esft_hparams 
     return st;
 }
 
-esft_status esft_hf_write(const esft_model_source *src, const char *dir, esft_st_dtype dtype, bool force,
+esft_status esft_hf_write(const esft_model_source *src, const char *dir_given, esft_st_dtype dtype, bool force,
                           esft_err *err) {
+    /* "out/" is "out": the temporary directory goes beside it, not inside */
+    char dir[4000];
+    if ((size_t)snprintf(dir, sizeof dir, "%s", dir_given) >= sizeof dir)
+        return esft_errf(err, ESFT_ERR_INVALID_ARG, "%s: path too long", dir_given);
+    for (size_t n = strlen(dir); n > 1 && dir[n - 1] == '/'; n--) dir[n - 1] = '\0';
     if (dtype != ESFT_ST_BF16 && dtype != ESFT_ST_F16 && dtype != ESFT_ST_F32)
         return esft_errf(err, ESFT_ERR_INVALID_ARG, "%s: dtype %s cannot be written (bf16, f16 or f32)", dir,
                          esft_st_dtype_name(dtype));

@@ -71,7 +71,8 @@ def esft_responses(esft, model, max_new, threads):
 def transformers_responses(hf_dir, max_new, torch, transformers):
     """[(continuation text, prompt token count)] of transformers' greedy decoding."""
     tok = transformers.AutoTokenizer.from_pretrained(hf_dir)
-    model = transformers.AutoModelForCausalLM.from_pretrained(hf_dir, torch_dtype=torch.float32)
+    key = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
+    model = transformers.AutoModelForCausalLM.from_pretrained(hf_dir, **{key: torch.float32})
     model.eval()
     stop = model.generation_config.eos_token_id
     stop = set(stop if isinstance(stop, list) else [stop])

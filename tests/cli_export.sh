@@ -41,6 +41,8 @@ expect 0 "$ESFT" export "$M" --out "$TMP/hf" --force
 expect 1 "$ESFT" export "$TMP/hf" --format gguf --out "$TMP/back.gguf"
 expect 1 "$ESFT" export "$M" --out "$M" --force
 grep -q "not a directory" "$TMP/err" && ok || bad "file as --out: $(cat "$TMP/err")"
+expect 0 "$ESFT" export "$M" --out "$TMP/slash/"
+[ -f "$TMP/slash/config.json" ] && ok || bad "--out DIR/ not written as DIR"
 ls "$TMP" | grep -q '\.tmp\.\|\.old\.' && bad "temporary directory left behind" || ok
 
 # info: the same facts from the GGUF and the directory
