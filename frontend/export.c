@@ -59,10 +59,7 @@ static esft_status write_gguf(const esft_model_source *src, const char *out, ggm
     float *scratch = NULL;
     uint64_t scratch_n = 0;
     esft_status st = w && items ? ESFT_OK : esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
-    if (!st) st = esft_gguf_writer_copy_kvs(w, src->meta, err);
-    if (!st) esft_gguf_writer_remove_prefix(w, "esft."); /* a run's keys: the export is a plain model */
-    if (!st) st = esft_gguf_writer_set_u32(w, "general.file_type", esft_save_file_type(dtype), err);
-    if (!st) st = esft_gguf_writer_set_u32(w, "general.quantization_version", 2, err);
+    if (!st) st = esft_save_model_keys(w, src->meta, dtype, err);
     for (size_t i = 0; i < src->n_tensors && !st; i++) {
         const esft_source_tensor *t = &src->tensors[i];
         items[i] = (gguf_out_tensor){.t = t, .type = esft_save_tensor_type(dtype, t->n_dims, t->ne[0]),
