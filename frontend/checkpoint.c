@@ -104,6 +104,17 @@ static esft_status set_info_keys(gguf_writer *w, const esft_ckpt_info *info, esf
     return st;
 }
 
+esft_status esft_save_model_keys(gguf_writer *w, const gguf_file *meta, ggml_type dtype, esft_err *err) {
+    esft_status st = esft_gguf_writer_copy_kvs(w, meta, err);
+    /* a model loaded from a checkpoint carries the run's keys: a checkpoint
+     * sets them anew, an exported model has none */
+    if (!st) esft_gguf_writer_remove_prefix(w, "esft.");
+    if (!st) st = esft_gguf_writer_set_u32(w, "general.file_type", esft_save_file_type(dtype), err);
+    /* ggml's GGML_QNT_VERSION, which llama.cpp's quantizer and gguf-py write too */
+    if (!st) st = esft_gguf_writer_set_u32(w, "general.quantization_version", 2, err);
+    return st;
+}
+
 esft_status esft_checkpoint_write(const esft_model *m, const esft_ckpt_info *info, ggml_type dtype,
                                   const char *path, esft_err *err) {
     uint32_t ftype = esft_save_file_type(dtype);
@@ -114,12 +125,7 @@ esft_status esft_checkpoint_write(const esft_model *m, const esft_ckpt_info *inf
     float *scratch = NULL;
     size_t scratch_n = 0;
     esft_status st = w && items ? ESFT_OK : esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
-    if (!st) st = esft_gguf_writer_copy_kvs(w, m->gguf, err);
-    /* a model loaded from a checkpoint carries the run's keys: they are set anew */
-    if (!st) esft_gguf_writer_remove_prefix(w, "esft.");
-    if (!st) st = esft_gguf_writer_set_u32(w, "general.file_type", ftype, err);
-    /* ggml's GGML_QNT_VERSION, which llama.cpp's quantizer and gguf-py write too */
-    if (!st) st = esft_gguf_writer_set_u32(w, "general.quantization_version", 2, err);
+    if (!st) st = esft_save_model_keys(w, m->gguf, dtype, err);
     if (!st) st = set_info_keys(w, info, err);
     for (int i = 0; i < m->n_params && !st; i++) {
         const esft_param *p = &m->params[i];

@@ -60,6 +60,10 @@ ggml_type esft_save_tensor_type(ggml_type dtype, uint32_t n_dims, uint64_t row_l
  * dtype: ALL_F32 0, MOSTLY_F16 1, MOSTLY_Q8_0 7, MOSTLY_BF16 32. */
 uint32_t esft_save_file_type(ggml_type dtype);
 
+/* The keys of a model saved as dtype: meta's (the base model's metadata and
+ * tokenizer) without esft.* keys, and general.file_type and
+ * general.quantization_version for dtype. */
+esft_status esft_save_model_keys(gguf_writer *w, const gguf_file *meta, ggml_type dtype, esft_err *err);
 /* Writes the model's master weights as `dtype` (see esft_save_tensor_type;
  * GGML_TYPE_F32 for a checkpoint) with `info` as esft.* keys. */
 esft_status esft_checkpoint_write(const esft_model *m, const esft_ckpt_info *info, ggml_type dtype,

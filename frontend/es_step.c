@@ -21,7 +21,7 @@ esft_status esft_run_config_check(const esft_run_config *c, bool cli, esft_err *
     return ESFT_OK;
 }
 
-static bool globs_match(const char *globs, const char *name) {
+bool esft_es_globs_match(const char *globs, const char *name) {
     char buf[sizeof ((esft_run_config *)0)->params];
     snprintf(buf, sizeof buf, "%s", globs);
     char *save = NULL;
@@ -33,7 +33,7 @@ static bool globs_match(const char *globs, const char *name) {
 bool *esft_es_select(const esft_model *m, const char *globs, int *n_selected) {
     bool *sel = calloc((size_t)m->n_params + 1, sizeof *sel);
     int n = 0;
-    for (int i = 0; sel && i < m->n_params; i++) n += sel[i] = globs_match(globs, m->params[i].name);
+    for (int i = 0; sel && i < m->n_params; i++) n += sel[i] = esft_es_globs_match(globs, m->params[i].name);
     *n_selected = n;
     return sel;
 }

@@ -236,6 +236,7 @@ esft_status esft_run_record_write(const char *dir, const esft_run_record *r, esf
     if (c->chat) cJSON_AddStringToObject(o, "chat_template", c->chat_template);
     if (c->chat) cJSON_AddStringToObject(o, "system", c->system);
     cJSON_AddStringToObject(o, "save_dtype", r->save_dtype);
+    cJSON_AddStringToObject(o, "save_format", r->save_format[0] ? r->save_format : "gguf");
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
     char *path = esft_path_join(dir, "run.json");
@@ -292,6 +293,8 @@ esft_status esft_run_record_read(const char *dir, esft_run_record *r, esft_err *
         c->reward_timeout = cJSON_IsNumber(timeout) ? (float)timeout->valuedouble : 0.0f;
         c->reward_timeout_score = cJSON_IsNumber(timeout_score) ? (float)timeout_score->valuedouble : 0.0f;
         snprintf(r->save_dtype, sizeof r->save_dtype, "%s", save->valuestring);
+        const cJSON *format = FIELD("save_format"); /* absent in runs recorded before Hugging Face export */
+        snprintf(r->save_format, sizeof r->save_format, "%s", cJSON_IsString(format) ? format->valuestring : "gguf");
         c->run_seed = strtoull(seed->valuestring, NULL, 10);
         c->antithetic = cJSON_IsTrue(FIELD("antithetic"));
         c->chat = cJSON_IsTrue(FIELD("chat"));

@@ -49,6 +49,7 @@ typedef struct esft_run_record {
     int iters;
     int eval_every, eval_limit, checkpoint_every, max_slots, log_samples;
     char save_dtype[16];
+    char save_format[8];       /* gguf | hf | both */
 } esft_run_record;
 
 /* Writes DIR/run.json atomically. */

@@ -33,6 +33,7 @@
 #include "esft_mem.h"
 #include "memory_plan.h"
 #include "es_step.h"
+#include "export.h"
 #include "esft_fs.h"
 #include "esft_hash.h"
 #include "evaluate.h"
@@ -65,6 +66,7 @@ typedef struct trainer {
     uint64_t base_fingerprint;
     char base_path[1024];
     char *metrics_path, *ckpt_path, *final_path, *samples_path; /* in --out */
+    char *final_hf_path;         /* final-hf/ in --out: --save-format hf or both */
     FILE *metrics, *samples;
     int lock_fd;                 /* DIR/.lock, held for the run (rank 0) */
     /* progress */
@@ -449,8 +451,9 @@ static esft_status prepare_out_dir(trainer *tr) {
     tr->metrics_path = esft_path_join(o->out_dir, "metrics.jsonl");
     tr->ckpt_path = esft_path_join(o->out_dir, "checkpoint.gguf");
     tr->final_path = esft_path_join(o->out_dir, "final.gguf");
+    tr->final_hf_path = esft_path_join(o->out_dir, "final-hf");
     tr->samples_path = esft_path_join(o->out_dir, "samples.jsonl");
-    if (!tr->metrics_path || !tr->ckpt_path || !tr->final_path || !tr->samples_path) return fail(tr, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+    if (!tr->metrics_path || !tr->ckpt_path || !tr->final_path || !tr->final_hf_path || !tr->samples_path) return fail(tr, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
     struct stat sb;
     if (o->resume_dir && (stat(o->resume_dir, &sb) || !S_ISDIR(sb.st_mode)))
         return fail(tr, ESFT_ERR_IO, "--resume %s: no such run directory", o->resume_dir);
@@ -495,6 +498,10 @@ static esft_status setup(trainer *tr) {
         if (o->save_dtype == ESFT_SAVE_DTYPE_UNSET && !(have && esft_save_dtype_from_name(old->save_dtype, &tr->save_dtype)))
             tr->save_dtype = GGML_TYPE_BF16;
         snprintf(rec->save_dtype, sizeof rec->save_dtype, "%s", esft_ggml_type_name(tr->save_dtype));
+        const char *format = o->save_format ? o->save_format : have ? old->save_format : "gguf";
+        if (strcmp(format, "gguf") && strcmp(format, "hf") && strcmp(format, "both"))
+            rc = usage(tr, "--save-format %s: expected gguf, hf or both", format);
+        snprintf(rec->save_format, sizeof rec->save_format, "%s", format);
         tr->iters = o->iters > 0 ? o->iters : o->resume_dir ? rs.iters_total : 10;
     }
     const char *data = o->data_path ? o->data_path : old->data.path;
@@ -673,6 +680,24 @@ static esft_status save_model(trainer *tr, esft_ckpt_info *info, ggml_type dtype
     return ESFT_OK;
 }
 
+/* final-hf/: final.gguf as a Hugging Face directory (bf16, or f32/f16 when
+ * the final model is), replacing the one a previous run left; with
+ * --save-format hf, final.gguf was only the way there and goes. */
+static esft_status save_final_hf(trainer *tr, cJSON *line) {
+    esft_err err = {{0}};
+    esft_export_format f = {.hf = true, .force = true,
+                            .hf_dtype = tr->save_dtype == GGML_TYPE_F32   ? ESFT_ST_F32
+                                        : tr->save_dtype == GGML_TYPE_F16 ? ESFT_ST_F16
+                                                                          : ESFT_ST_BF16};
+    double t0 = esft_now_seconds();
+    esft_status st = esft_export_model(tr->final_path, tr->final_hf_path, &f, &err);
+    if (st) return fail(tr, st, "final model (Hugging Face): %s", err.msg);
+    cJSON_AddNumberToObject(line, "seconds_final_hf", esft_now_seconds() - t0);
+    if (strcmp(tr->rec.save_format, "hf") == 0 && unlink(tr->final_path) != 0)
+        return fail(tr, ESFT_ERR_IO, "%s: %s", tr->final_path, strerror(errno));
+    return ESFT_OK;
+}
+
 /* Saves checkpoint.gguf (f32 master, resumable) and, after the last
  * iteration, final.gguf (--save-dtype), before the iteration's metrics line
  * is appended: the checkpoint carries that line (as it is before the save
@@ -695,6 +720,7 @@ static esft_status write_checkpoint(trainer *tr, int done, bool last, cJSON *lin
     if (!rc && last)
         rc = save_model(tr, &info, tr->save_dtype, tr->final_path, "final model", line, "seconds_final",
                         "final_bytes");
+    if (!rc && last && strcmp(tr->rec.save_format, "gguf") != 0) rc = save_final_hf(tr, line);
     free(text);
     return rc;
 }
@@ -982,7 +1008,7 @@ esft_status esft_train(const esft_train_options *opts, esft_err *err) {
     samples_reset(&tr);
     esft_run_record_free(&tr.rec);
     esft_run_dir_unlock(tr.lock_fd);
-    free(tr.metrics_path), free(tr.ckpt_path), free(tr.final_path), free(tr.samples_path);
+    free(tr.metrics_path), free(tr.ckpt_path), free(tr.final_path), free(tr.final_hf_path), free(tr.samples_path);
     free(tr.selected);
     esft_prompts_free(&tr.prompts);
     esft_prompts_free(&tr.eval_prompts);

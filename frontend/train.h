@@ -65,6 +65,10 @@ typedef struct esft_train_options {
      * esft_save_tensor_type); ESFT_SAVE_DTYPE_UNSET: on resume the run's,
      * else bf16 (what `esft train` passes when --save-dtype is not given) */
     ggml_type save_dtype;
+    /* "gguf" (final.gguf), "hf" (final-hf/, a Hugging Face directory in
+     * bf16, or f32/f16 when save_dtype is) or "both"; NULL: on resume the
+     * run's, else "gguf" */
+    const char *save_format;
     bool quiet;                 /* no events */
     void (*on_event)(void *user, const esft_train_event *e); /* NULL: none */
     void *user;

@@ -213,12 +213,6 @@ static esft_status read_config(hf_dir *d, const cJSON *cfg, gguf_writer *w, hf_a
 
 /* ------------------------------------------------------------ tokenizer */
 
-/* Hugging Face's split regexes of the Qwen2 and Llama 3 tokenizers, as
- * tokenizer.json spells them. */
-#define HF_SPLIT(NUM)                                                                         \
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|" NUM                            \
-    "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
-
 static bool is_type(const cJSON *o, const char *type) {
     const char *t = json_str(get(o, "type"));
     return t && strcmp(t, type) == 0;
@@ -243,8 +237,8 @@ static const char *pre_name(const cJSON *pre) {
     if (!is_type(a, "Split") || !re || !behavior || strcmp(behavior, "Isolated") != 0 ||
         cJSON_IsTrue(get(a, "invert")) || !byte_level(b, false))
         return NULL;
-    if (strcmp(re, HF_SPLIT("\\p{N}")) == 0) return "qwen2";
-    if (strcmp(re, HF_SPLIT("\\p{N}{1,3}")) == 0) return "llama-bpe";
+    if (strcmp(re, ESFT_HF_SPLIT("\\p{N}")) == 0) return "qwen2";
+    if (strcmp(re, ESFT_HF_SPLIT("\\p{N}{1,3}")) == 0) return "llama-bpe";
     return NULL;
 }
 
@@ -482,6 +476,20 @@ static int gguf_name(const char *hf, const hf_arch *a, char out[96]) {
             return 1;
         }
     return -1;
+}
+
+bool esft_hf_tensor_name(const char *gguf, char *out, size_t cap) {
+    for (size_t i = 0; i < N_GLOBAL_TENSORS; i++)
+        if (strcmp(gguf, GLOBAL_TENSORS[i].gguf) == 0) return (size_t)snprintf(out, cap, "%s", GLOBAL_TENSORS[i].hf) < cap;
+    unsigned layer;
+    int at = 0;
+    if (strncmp(gguf, "blk.", 4) != 0 || gguf[4] < '0' || gguf[4] > '9' ||
+        sscanf(gguf, "blk.%u.%n", &layer, &at) != 1 || at == 0)
+        return false;
+    for (size_t i = 0; i < N_LAYER_TENSORS; i++)
+        if (strcmp(gguf + at, LAYER_TENSORS[i].gguf) == 0)
+            return (size_t)snprintf(out, cap, "model.layers.%u.%s", layer, LAYER_TENSORS[i].hf) < cap;
+    return false;
 }
 
 static esft_status add_tensor(esft_model_source *src, const hf_arch *a, const esft_st_file *f,

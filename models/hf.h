@@ -19,7 +19,18 @@
 
 #include "source.h"
 
+/* Hugging Face's split regexes of the Qwen2 (NUM "\\p{N}") and Llama 3
+ * (NUM "\\p{N}{1,3}") tokenizers, as tokenizer.json spells them: what the
+ * reader recognises and the writer (hf_write.h) writes. */
+#define ESFT_HF_SPLIT(NUM)                                                                    \
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|" NUM                            \
+    "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+
 esft_status esft_hf_open(const char *dir, esft_model_source *src, esft_err *err);
 void esft_hf_files_free(esft_source_files *files);
+/* The Hugging Face name of a GGUF tensor name ("blk.3.attn_q.weight" ->
+ * "model.layers.3.self_attn.q_proj.weight") into out; false when the name
+ * has none esft knows or does not fit. */
+bool esft_hf_tensor_name(const char *gguf, char *out, size_t cap);
 
 #endif

@@ -106,6 +106,8 @@ static esft_status read_hparams(const gguf_file *f, esft_hparams *hp, esft_err *
     return ESFT_OK;
 }
 
+esft_status esft_hparams_read(const gguf_file *f, esft_hparams *hp, esft_err *err) { return read_hparams(f, hp, err); }
+
 /* ---- tensors ---- */
 
 static esft_param *find_param(esft_model *m, const char *name) {

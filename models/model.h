@@ -88,6 +88,9 @@ esft_status esft_model_load(const char *path, esft_backend *be, const esft_model
 void esft_model_free(esft_model *m);
 
 const char *esft_arch_name(esft_arch arch);
+/* The hyper-parameters of a model's metadata, checked as the loader checks
+ * them (n_vocab is left 0: the loader takes it from the tokenizer). */
+esft_status esft_hparams_read(const gguf_file *f, esft_hparams *hp, esft_err *err);
 /* Total f32 parameters. */
 size_t esft_model_n_elements(const esft_model *m);
 

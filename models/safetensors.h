@@ -61,4 +61,33 @@ const esft_st_tensor *esft_st_find(const esft_st_file *f, const char *name); /* 
 const char *esft_st_dtype_name(esft_st_dtype t);
 size_t esft_st_dtype_size(esft_st_dtype t);
 
+/* --- writer ---
+ *
+ * Collects tensors (name, dtype, row-major shape, and a callback producing
+ * their bytes a few rows at a time) and writes one safetensors file
+ * atomically (backends/util/atomic_file.h): an 8-byte header length, the
+ * JSON header padded with spaces to a multiple of 8 (as Hugging Face's
+ * writer does), then the data without gaps. The writer checks what the reader checks: names
+ * non-empty and unique, dtypes known, shapes whose byte size does not
+ * overflow, a header within ESFT_ST_MAX_HEADER. The data is laid out by
+ * element size, largest first, so that every tensor is aligned to its own. */
+typedef struct esft_st_writer esft_st_writer;
+
+/* Produces rows [row0, row0 + n_rows) of a tensor into dst. A row is the
+ * tensor's shape[0] slice: the product of shape[1..] elements (one element
+ * for a vector, the whole tensor for a scalar). */
+typedef esft_status (*esft_st_rows_fn)(void *user, uint64_t row0, uint64_t n_rows, void *dst, esft_err *err);
+
+esft_st_writer *esft_st_writer_new(void); /* NULL on out of memory */
+void esft_st_writer_free(esft_st_writer *w);
+/* A "__metadata__" string entry (Hugging Face's loader wants "format": "pt"). */
+esft_status esft_st_writer_set_meta(esft_st_writer *w, const char *key, const char *value, esft_err *err);
+/* Adds a tensor whose data rows(user, ...) produces during the write in
+ * pieces of chunk_rows rows (the last may be shorter); user must outlive the
+ * write. */
+esft_status esft_st_writer_add(esft_st_writer *w, const char *name, esft_st_dtype dtype, uint32_t n_dims,
+                               const uint64_t *shape, uint64_t chunk_rows, esft_st_rows_fn rows, void *user,
+                               esft_err *err);
+esft_status esft_st_writer_write(esft_st_writer *w, const char *path, esft_err *err);
+
 #endif

@@ -90,21 +90,33 @@ esft_status esft_source_fingerprint(const char *path, uint64_t *out, esft_err *e
 
 /* Llama's rotary embedding pairs dimension i with i + hd/2 in Hugging Face's
  * layout and with 2i + 1 in GGUF's, whose converter reorders each head's rows
- * (head, half, i) -> (head, i, half). Done here, per head, in place, over
- * the n_rows rows in w (whole heads). */
-static esft_status interleave_heads(const esft_source_tensor *t, float *w, uint64_t n_rows, esft_err *err) {
-    const uint64_t row = source_row_len(t), hd = rows_per_unit(t), half = hd / 2;
-    float *tmp = malloc((size_t)(hd * row) * sizeof *tmp);
+ * (head, half, i) -> (head, i, half). */
+esft_status esft_rope_rows_permute(float *w, uint64_t n_rows, uint64_t row_len, uint64_t head_rows, bool to_gguf,
+                                   esft_err *err) {
+    const uint64_t half = head_rows / 2;
+    if (head_rows == 0 || head_rows % 2 || n_rows % head_rows)
+        return esft_errf(err, ESFT_ERR_INVALID_ARG, "%llu rows are not whole rotary heads of %llu rows",
+                         (unsigned long long)n_rows, (unsigned long long)head_rows);
+    float *tmp = malloc((size_t)(head_rows * row_len) * sizeof *tmp);
     if (!tmp) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
-    for (uint64_t h = 0; h < n_rows / hd; h++) {
-        float *head = w + h * hd * row;
-        memcpy(tmp, head, (size_t)(hd * row) * sizeof *tmp);
+    const size_t row_bytes = (size_t)row_len * sizeof *tmp;
+    for (uint64_t h = 0; h < n_rows / head_rows; h++) {
+        float *head = w + h * head_rows * row_len;
+        memcpy(tmp, head, (size_t)head_rows * row_bytes);
         for (uint64_t i = 0; i < half; i++)
-            for (uint64_t j = 0; j < 2; j++)
-                memcpy(head + (2 * i + j) * row, tmp + (j * half + i) * row, (size_t)row * sizeof *tmp);
+            for (uint64_t j = 0; j < 2; j++) {
+                const uint64_t gguf_row = 2 * i + j, hf_row = j * half + i;
+                memcpy(head + (to_gguf ? gguf_row : hf_row) * row_len, tmp + (to_gguf ? hf_row : gguf_row) * row_len,
+                       row_bytes);
+            }
     }
     free(tmp);
     return ESFT_OK;
+}
+
+/* Done on reading, per head, in place, over the n_rows rows in w (whole heads). */
+static esft_status interleave_heads(const esft_source_tensor *t, float *w, uint64_t n_rows, esft_err *err) {
+    return esft_rope_rows_permute(w, n_rows, source_row_len(t), rows_per_unit(t), true, err);
 }
 
 uint64_t esft_source_chunk_rows(const esft_source_tensor *t, uint64_t max_elements) {

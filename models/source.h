@@ -7,6 +7,7 @@
 #ifndef ESFT_SOURCE_H
 #define ESFT_SOURCE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,6 +65,12 @@ esft_status esft_source_read_f32_rows(const esft_source_tensor *t, uint64_t row0
 /* Rows of t to read at once for at most max_elements values (at least one
  * whole rotary head when t is interleaved on reading). */
 uint64_t esft_source_chunk_rows(const esft_source_tensor *t, uint64_t max_elements);
+/* Reorders the rows of a llama q or k matrix (n_rows rows of row_len f32,
+ * whole heads of head_rows rows) in place between Hugging Face's rotary
+ * layout and GGUF's: to_gguf interleaves each head's two halves, as
+ * llama.cpp's converter does; !to_gguf undoes that. */
+esft_status esft_rope_rows_permute(float *w, uint64_t n_rows, uint64_t row_len, uint64_t head_rows, bool to_gguf,
+                                   esft_err *err);
 /* Drops t's file pages from this process's memory once they are read (they
  * would otherwise stay resident as long as the mapping: the file's size on
  * top of the weights). Touching t->data again reads them back. */

@@ -1147,3 +1147,4 @@ int32_t esft_tokenizer_find(const esft_tokenizer *t, const char *text) {
 }
 
 const char *esft_tokenizer_pre(const esft_tokenizer *t) { return t->pre_name; }
+const char *esft_tokenizer_pre_kind(const esft_tokenizer *t) { return t->pre->canonical; }

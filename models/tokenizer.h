@@ -64,6 +64,9 @@ bool esft_tokenizer_is_eog(const esft_tokenizer *tok, int32_t id);
 /* Id of the token whose text is exactly `text`, or -1. */
 int32_t esft_tokenizer_find(const esft_tokenizer *tok, const char *text);
 const char *esft_tokenizer_pre(const esft_tokenizer *tok); /* pre-tokenizer name */
+/* The regex set that name stands for: "gpt-2", "smollm", "qwen2",
+ * "llama-bpe", "dbrx", "default" or "falcon" (aliases resolved). */
+const char *esft_tokenizer_pre_kind(const esft_tokenizer *tok);
 /* Whether the model asks for a BOS token (tokenizer.ggml.add_bos_token, else
  * the pre-tokenizer family's llama.cpp default). */
 bool esft_tokenizer_add_bos(const esft_tokenizer *tok);

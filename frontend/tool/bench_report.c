@@ -38,7 +38,7 @@ int bench_device_command(int argc, char **argv) {
         {"backend", CLI_STR, &a.backend, "B", "the backend", 0, 0},
         {"device", CLI_INT, &a.device, "I", "the device index within it", 0, 64},
         {"threads", CLI_INT, &a.threads, "N", "host threads (default: all cores)", 0, 4096},
-        {"model", CLI_STR, &a.model, "FILE", "GGUF model", 0, 0},
+        {"model", CLI_STR, &a.model, "PATH", "model: a GGUF file or a Hugging Face directory", 0, 0},
         {"quick", CLI_FLAG, &a.quick, NULL, "shorter timings and fewer shapes", 0, 0},
         {"json", CLI_STR, &a.json_path, "FILE", "where the device's results go", 0, 0},
     };
@@ -408,7 +408,7 @@ int bench_report_command(int argc, char **argv) {
     int threads = 0;
     float budget = 0;
     const cli_opt opts[] = {
-        {"model", CLI_STR, &model, "FILE", "GGUF model (default: SmolLM2-135M-Instruct)", 0, 0},
+        {"model", CLI_STR, &model, "PATH", "model: a GGUF file or a Hugging Face directory (default: SmolLM2-135M-Instruct)", 0, 0},
         {"quick", CLI_FLAG, &quick, NULL, "shorter timings, fewer shapes (minutes for cpu, PoCL and lavapipe)", 0, 0},
         {"out", CLI_STR, &md_path, "FILE", "(-o) write the Markdown report here (default: standard output)", 0, 0},
         {"json", CLI_STR, &json_path, "FILE", "also write the report as JSON (schema in README)", 0, 0},

@@ -33,7 +33,7 @@ static int decode_command(int argc, char **argv) {
     const char *batches = "1,8,32,64";
     int prompt_len = 16, n_new = 32;
     const cli_opt opts[] = {
-        {"model", CLI_STR, &c.model, "FILE", "GGUF model (default: SmolLM2-135M-Instruct)", 0, 0},
+        {"model", CLI_STR, &c.model, "PATH", "model: a GGUF file or a Hugging Face directory (default: SmolLM2-135M-Instruct)", 0, 0},
         {"batch", CLI_STR, &batches, "LIST", "comma-separated batch sizes (default 1,8,32,64)", 0, 0},
         {"prompt-len", CLI_INT, &prompt_len, "N", "prompt tokens per sequence (default 16)", 1, 1 << 16},
         {"new", CLI_INT, &n_new, "N", "decoded tokens per sequence (default 32)", 1, 1 << 16},

@@ -75,7 +75,7 @@ int cmd_eval(int argc, char **argv) {
     int limit = 0, offset = 0, max_new = 0, max_slots = 64, samples = 1;
     uint64_t seed = 0;
     const cli_opt opts[] = {
-        {"model", CLI_STR, &c.model, "FILE", "GGUF model (default: SmolLM2-135M-Instruct)", 0, 0},
+        {"model", CLI_STR, &c.model, "PATH", "model: a GGUF file or a Hugging Face directory (default: SmolLM2-135M-Instruct)", 0, 0},
         {"task", CLI_STR, &task_name, "T", "countdown | conciseness", 0, 0},
         {"data", CLI_STR, &data, "FILE", "evaluation data (default: the task's built-in set); with --reward: JSONL or a JSON array of records", 0, 0},
         CLI_REWARD_OPTS(reward, reward_arg, eval_split),

@@ -83,7 +83,7 @@ int cmd_generate(int argc, char **argv) {
     bool chat = false, verbose = false;
     cli_list stops = {0};
     const cli_opt opts[] = {
-        {"model", CLI_STR, &c.model, "FILE", "GGUF model (default: SmolLM2-135M-Instruct in the model cache)", 0, 0},
+        {"model", CLI_STR, &c.model, "PATH", "model: a GGUF file or a Hugging Face directory (default: SmolLM2-135M-Instruct in the model cache)", 0, 0},
         {"prompt", CLI_STR, &prompt, "TEXT", "prompt to continue", 0, 0},
         {"prompts", CLI_STR, &prompts_file, "FILE", "JSONL file of {\"prompt\": ...} ('-': standard input); prints JSONL", 0, 0},
         {"max-new", CLI_INT, &max_new, "N", "tokens to generate (default 128); prompt + N must fit the model's context", 0, 1 << 20},

@@ -18,7 +18,7 @@ int cmd_train(int argc, char **argv) {
     cli_common c = {0};
     const char *task = NULL, *shaping = NULL, *params = NULL, *save_dtype = NULL, *reward = NULL, *reward_arg = NULL;
     float eval_split = 0, reward_timeout = NAN, reward_timeout_score = NAN;
-    const char *reward_cmd = NULL, *tmpl = NULL, *system = NULL, *max_memory = NULL;
+    const char *reward_cmd = NULL, *tmpl = NULL, *system = NULL, *max_memory = NULL, *save_format = NULL;
     /* sentinels mark "not given": on --resume the run's own values are used */
     int pop = INT_MIN, batch = 0, max_new = 0, iters = 0;
     float sigma = NAN, alpha = NAN, wd = NAN;
@@ -30,7 +30,7 @@ int cmd_train(int argc, char **argv) {
     o.hash_every = 10;
     float mpi_timeout = 1800;
     const cli_opt opts[] = {
-        {"model", CLI_STR, &c.model, "FILE", "base GGUF model (default: SmolLM2-135M-Instruct)", 0, 0},
+        {"model", CLI_STR, &c.model, "PATH", "base model: a GGUF file or a Hugging Face directory (default: SmolLM2-135M-Instruct)", 0, 0},
         {"task", CLI_STR, &task, "T", "countdown | conciseness", 0, 0},
         {"data", CLI_STR, &o.data_path, "FILE", "task data (countdown: JSON array; conciseness: built in); with --reward: JSONL or a JSON array of records {prompt, ...}", 0, 0},
         CLI_REWARD_OPTS(reward, reward_arg, eval_split),
@@ -47,7 +47,7 @@ int cmd_train(int argc, char **argv) {
         {"params", CLI_STR, &params, "GLOBS", "tensors to train, comma-separated globs (default *)", 0, 0},
         {"weight-decay", CLI_FLOAT, &wd, "W", "decay master weights by alpha*W per iteration (default 0)", 0, 0},
         CLI_CHAT_OPTS(chat, tmpl, system),
-        {"out", CLI_STR, &o.out_dir, "DIR", "output directory: run.json, metrics.jsonl, checkpoint.gguf, final.gguf", 0, 0},
+        {"out", CLI_STR, &o.out_dir, "DIR", "output directory: run.json, metrics.jsonl, checkpoint.gguf, final.gguf (final-hf/ with --save-format hf)", 0, 0},
         {"overwrite", CLI_FLAG, &o.overwrite, NULL, "start afresh in an --out that holds a run (its files are removed)", 0, 0},
         {"eval-data", CLI_STR, &o.eval_data_path, "FILE", "evaluation data (default: the task's own eval set)", 0, 0},
         {"eval-every", CLI_INT, &o.eval_every, "K", "evaluate every K iterations (and at the end)", 0, 1 << 24},
@@ -56,6 +56,8 @@ int cmd_train(int argc, char **argv) {
         {"log-samples", CLI_INT, &o.log_samples, "K", "write K (prompt, response, reward) per iteration to samples.jsonl, from the best and worst member (default 0)", 0, 1 << 20},
         {"save-dtype", CLI_STR, &save_dtype, "T",
          "final.gguf as f32|bf16|f16|q8_0 (default bf16, on --resume the run's; 1-D f32; q8_0 rows not /32: f16)", 0, 0},
+        {"save-format", CLI_STR, &save_format, "F",
+         "gguf (final.gguf, default; on --resume the run's) | hf (final-hf/, a Hugging Face directory: bf16, or f32/f16 with that --save-dtype) | both", 0, 0},
         {"resume", CLI_STR, &o.resume_dir, "DIR", "continue the run in DIR: its model, data and settings (flags given must agree)", 0, 0},
         {"max-slots", CLI_INT, &o.max_slots, "N", "sequences decoded together (default min(batch, 64))", 0, 1 << 20},
         {"max-memory", CLI_STR, &max_memory, "SIZE", "refuse at start when the planned memory exceeds SIZE (500M, 2G)", 0, 0},
@@ -98,6 +100,7 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "esft train: --max-memory %s: expected a size such as 500M or 2G\n", max_memory);
         return ESFT_EXIT_USAGE;
     }
+    o.save_format = save_format;
     o.save_dtype = ESFT_SAVE_DTYPE_UNSET;
     if (save_dtype && !esft_save_dtype_from_name(save_dtype, &o.save_dtype)) {
         fprintf(stderr, "esft train: --save-dtype %s: expected f32, bf16, f16 or q8_0\n", save_dtype);

@@ -21,6 +21,8 @@ static const subcommand subcommands[] = {
     {"generate", cmd_generate, "continue text with a model (one prompt or a JSONL batch)"},
     {"bench", cmd_bench, "measure decoding speed and matmul throughput"},
     {"devices", cmd_devices, "list the compute devices esft can use"},
+    {"export", cmd_export, "write a model as a Hugging Face directory or a GGUF file"},
+    {"info", cmd_info, "describe a model: architecture, sizes, tokenizer, what esft trains"},
     {"synth", cmd_synth, "write a random-weight GGUF model of a given shape"},
 };
 
