@@ -209,7 +209,7 @@ esft_status esft_cl_rope(esft_backend *be, esft_buf *x, const esft_buf *pos, int
                          int head_dim, float base, const esft_buf *freq_factors, esft_rope_style style) {
     /* without factors the kernel reads none: any buffer stands in (PoCL
      * mishandles a NULL buffer argument) */
-    cl_mem xm = MEM(x), pm = MEM(pos), fm = freq_factors ? MEM(freq_factors) : xm;
+    cl_mem xm = MEM(x), pm = MEM(pos), fm = freq_factors ? MEM(freq_factors) : pm;
     cl_int use_ff = freq_factors != NULL;
     cl_uint h = (cl_uint)n_heads, hd = (cl_uint)head_dim;
     cl_float b = base;
@@ -245,7 +245,7 @@ esft_status esft_cl_attention(esft_backend *be, esft_buf *out, const esft_buf *q
     cl_float sc = scale;
     cl_int win = window;
     karg a2[] = {A(om), A(qm),  A(kc), A(vc), A(sm),      A(pm),   A(scr),
-                 A(H),  A(KVH), A(hd), A(mc), A(n_slots), A(win), A(sc),
+                 A(H),  A(KVH), A(hd), A(mc), A(n_slots), A(sc), A(win),
                  LOCAL(local_size(be, K_attention) * sizeof(float))};
     return launch(be, K_attention, a2, NARGS(a2), th, true, "attention");
 }

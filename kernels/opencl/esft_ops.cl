@@ -208,13 +208,13 @@ __kernel void esft_kv_store_k(__global float *kc, __global float *vc, __global c
 }
 
 /* One work-group per (t, h): scores into scr[(t*H + h) * max_ctx ..],
- * max, exp and sum, then out = sum_j p_j v_j / sum, over positions j0 .. p
- * (window > 0: the last `window` positions). */
+ * max, exp and sum, then out = sum_j p_j v_j / sum, over positions 0 .. p
+ * (window > 0: the last `window` of them). */
 __kernel void esft_attention_k(__global float *out, __global const float *q,
                                __global const float *kc, __global const float *vc,
                                __global const int *seq, __global const int *pos,
                                __global float *scr, uint H, uint KVH, uint hd, int max_ctx,
-                               ulong n_slots, int window, float scale, __local float *red) {
+                               ulong n_slots, float scale, int window, __local float *red) {
     ulong th = get_group_id(0);
     uint lid = get_local_id(0), ls = get_local_size(0);
     ulong t = th / H;
@@ -230,13 +230,16 @@ __kernel void esft_attention_k(__global float *out, __global const float *q,
     ulong base = (ulong)s * (ulong)max_ctx * row + (ulong)(h / G) * hd;
     __global const float *qv = q + th * hd;
     __global float *sc = scr + th * (ulong)max_ctx;
-    int np = p + 1, j0 = window > 0 && p >= window ? p - window + 1 : 0;
+    /* a sliding window masks the keys before lo (score -inf, weight 0)
+     * rather than starting the loops there: with loops starting at lo,
+     * PoCL's multi-threaded work-groups wrote outside the output */
+    int np = p + 1, lo = window > 0 && p >= window ? p - window + 1 : 0;
     float mx = -INFINITY;
-    for (int j = j0 + (int)lid; j < np; j += (int)ls) {
+    for (int j = (int)lid; j < np; j += (int)ls) {
         __global const float *kv = kc + base + (ulong)j * row;
         float a = 0.0f;
         for (uint d = 0; d < hd; d++) a = fma(qv[d], kv[d], a);
-        a *= scale;
+        a = j < lo ? -INFINITY : a * scale;
         sc[j] = a;
         mx = fmax(mx, a);
     }
@@ -249,7 +252,7 @@ __kernel void esft_attention_k(__global float *out, __global const float *q,
     mx = red[0];
     barrier(CLK_LOCAL_MEM_FENCE);
     float sum = 0.0f;
-    for (int j = j0 + (int)lid; j < np; j += (int)ls) {
+    for (int j = (int)lid; j < np; j += (int)ls) {
         float e = exp(sc[j] - mx);
         sc[j] = e;
         sum += e;
@@ -264,7 +267,7 @@ __kernel void esft_attention_k(__global float *out, __global const float *q,
     for (uint d = lid; d < hd; d += ls) {
         float acc = 0.0f;
         __global const float *vv = vc + base + d;
-        for (int j = j0; j < np; j++) acc = fma(sc[j], vv[(ulong)j * row], acc);
+        for (int j = 0; j < np; j++) acc = fma(sc[j], vv[(ulong)j * row], acc);
         o[d] = acc * inv;
     }
 }
