@@ -207,8 +207,8 @@ esft_status esft_cl_rmsnorm(esft_backend *be, esft_buf *y, const esft_buf *x, co
 
 esft_status esft_cl_rope(esft_backend *be, esft_buf *x, const esft_buf *pos, int T, int n_heads,
                          int head_dim, float base, const esft_buf *freq_factors, esft_rope_style style) {
-    /* without factors the kernel reads none: any buffer stands in (PoCL
-     * mishandles a NULL buffer argument) */
+    /* without factors the kernel reads none: any buffer stands in, so no
+     * NULL buffer argument reaches the driver */
     cl_mem xm = MEM(x), pm = MEM(pos), fm = freq_factors ? MEM(freq_factors) : pm;
     cl_int use_ff = freq_factors != NULL;
     cl_uint h = (cl_uint)n_heads, hd = (cl_uint)head_dim;
