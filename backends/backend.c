@@ -238,7 +238,7 @@ esft_status esft_rmsnorm(esft_backend *be, esft_buf *y, const esft_buf *x, const
 }
 
 esft_status esft_rope(esft_backend *be, esft_buf *x, const esft_buf *pos, int T, int n_heads,
-                      int head_dim, float base, esft_rope_style style) {
+                      int head_dim, float base, const esft_buf *freq_factors, esft_rope_style style) {
     const char *op = "rope";
     REQUIRE_SLOT(rope);
     REQUIRE_POSITIVE(T);
@@ -248,26 +248,40 @@ esft_status esft_rope(esft_backend *be, esft_buf *x, const esft_buf *pos, int T,
         return esft_errf(&be->err, ESFT_ERR_INVALID_ARG, "rope: head_dim %d is odd", head_dim);
     CHECK_BUF(x, ESFT_F32, mul2(T, n_heads) * (size_t)head_dim);
     CHECK_BUF(pos, ESFT_I32, (size_t)T);
-    return be->ops->rope(be, x, pos, T, n_heads, head_dim, base, style);
+    if (freq_factors) CHECK_BUF(freq_factors, ESFT_F32, (size_t)head_dim / 2);
+    return be->ops->rope(be, x, pos, T, n_heads, head_dim, base, freq_factors, style);
+}
+
+/* The checks of an element-wise op y = f(a, b) over n f32 values. */
+static esft_status check_elementwise(esft_backend *be, const char *op, const esft_buf *y, const esft_buf *a,
+                                     const char *a_name, const esft_buf *b, const char *b_name, size_t n) {
+    esft_status st = check_buf(be, y, op, "y", ESFT_F32, n);
+    if (!st) st = check_buf(be, a, op, a_name, ESFT_F32, n);
+    if (!st) st = check_buf(be, b, op, b_name, ESFT_F32, n);
+    return st;
 }
 
 esft_status esft_swiglu(esft_backend *be, esft_buf *y, const esft_buf *gate, const esft_buf *up,
                         size_t n) {
     const char *op = "swiglu";
     REQUIRE_SLOT(swiglu);
-    CHECK_BUF(y, ESFT_F32, n);
-    CHECK_BUF(gate, ESFT_F32, n);
-    CHECK_BUF(up, ESFT_F32, n);
-    return n ? be->ops->swiglu(be, y, gate, up, n) : ESFT_OK;
+    esft_status st = check_elementwise(be, op, y, gate, "gate", up, "up", n);
+    return st || !n ? st : be->ops->swiglu(be, y, gate, up, n);
+}
+
+esft_status esft_geglu(esft_backend *be, esft_buf *y, const esft_buf *gate, const esft_buf *up,
+                       size_t n) {
+    const char *op = "geglu";
+    REQUIRE_SLOT(geglu);
+    esft_status st = check_elementwise(be, op, y, gate, "gate", up, "up", n);
+    return st || !n ? st : be->ops->geglu(be, y, gate, up, n);
 }
 
 esft_status esft_add(esft_backend *be, esft_buf *y, const esft_buf *a, const esft_buf *b, size_t n) {
     const char *op = "add";
     REQUIRE_SLOT(add);
-    CHECK_BUF(y, ESFT_F32, n);
-    CHECK_BUF(a, ESFT_F32, n);
-    CHECK_BUF(b, ESFT_F32, n);
-    return n ? be->ops->add(be, y, a, b, n) : ESFT_OK;
+    esft_status st = check_elementwise(be, op, y, a, "a", b, "b", n);
+    return st || !n ? st : be->ops->add(be, y, a, b, n);
 }
 
 esft_status esft_get_rows(esft_backend *be, esft_buf *y, const esft_buf *table, const esft_buf *ids,
@@ -292,7 +306,7 @@ esft_status esft_get_rows(esft_backend *be, esft_buf *y, const esft_buf *table, 
 esft_status esft_attention(esft_backend *be, esft_buf *out, const esft_buf *q, const esft_buf *k,
                            const esft_buf *v, esft_buf *kcache, esft_buf *vcache,
                            const esft_buf *seq, const esft_buf *pos, int T, int n_heads,
-                           int n_kv_heads, int head_dim, int max_ctx, float scale) {
+                           int n_kv_heads, int head_dim, int max_ctx, int window, float scale) {
     const char *op = "attention";
     REQUIRE_SLOT(attention);
     REQUIRE_POSITIVE(T);
@@ -300,6 +314,7 @@ esft_status esft_attention(esft_backend *be, esft_buf *out, const esft_buf *q, c
     REQUIRE_POSITIVE(n_kv_heads);
     REQUIRE_POSITIVE(head_dim);
     REQUIRE_POSITIVE(max_ctx);
+    if (window < 0) return esft_errf(&be->err, ESFT_ERR_INVALID_ARG, "attention: window %d < 0", window);
     if (n_heads % n_kv_heads)
         return esft_errf(&be->err, ESFT_ERR_INVALID_ARG,
                          "attention: %d heads not a multiple of %d kv heads", n_heads, n_kv_heads);
@@ -318,7 +333,7 @@ esft_status esft_attention(esft_backend *be, esft_buf *out, const esft_buf *q, c
     CHECK_BUF(seq, ESFT_I32, (size_t)T);
     CHECK_BUF(pos, ESFT_I32, (size_t)T);
     return be->ops->attention(be, out, q, k, v, kcache, vcache, seq, pos, T, n_heads, n_kv_heads,
-                              head_dim, max_ctx, scale);
+                              head_dim, max_ctx, window, scale);
 }
 
 esft_status esft_argmax(esft_backend *be, esft_buf *ids, const esft_buf *x, int T, int N) {

@@ -52,6 +52,7 @@ const char *esft_dtype_name(esft_dtype dtype);
     X(p, RMSNORM, rmsnorm, rmsnorm)                                             \
     X(p, ROPE, rope, rope)                                                      \
     X(p, SWIGLU, swiglu, swiglu)                                                \
+    X(p, GEGLU, geglu, geglu)                                                   \
     X(p, ADD, add, add)                                                         \
     X(p, GET_ROWS, get_rows, get_rows)                                          \
     X(p, ATTENTION, attention, attention)                                       \
@@ -69,7 +70,9 @@ const char *esft_op_name(esft_op op);
 
 /* RoPE pairing. NORM rotates adjacent pairs (x[2i], x[2i+1]) — llama in GGUF,
  * whose q/k rows the converter permuted. NEOX rotates (x[i], x[i + hd/2]) —
- * qwen2. Frequencies: theta_i = pos * base^(-2i/hd). */
+ * qwen2. Frequencies: theta_i = pos * base^(-2i/hd), divided by
+ * freq_factors[i] when the op is given them (Llama 3 rope scaling, linear
+ * scaling: llama.cpp's rope_freqs). */
 typedef enum esft_rope_style {
     ESFT_ROPE_NORM = 0,
     ESFT_ROPE_NEOX = 1,
@@ -119,12 +122,19 @@ typedef esft_status esft_matmul_fn(esft_backend *be, esft_buf *y, const esft_buf
 /* y[t, :] = x[t, :] / sqrt(mean(x[t, :]^2) + eps) * w[:], t < T; y may be x. */
 typedef esft_status esft_rmsnorm_fn(esft_backend *be, esft_buf *y, const esft_buf *x,
                                     const esft_buf *w, int T, int D, float eps);
-/* In place on x[T x n_heads x head_dim], token t at position pos[t]. */
+/* In place on x[T x n_heads x head_dim], token t at position pos[t].
+ * freq_factors: NULL, or f32 [head_dim / 2] divisors of the frequencies. */
 typedef esft_status esft_rope_fn(esft_backend *be, esft_buf *x, const esft_buf *pos, int T,
-                                 int n_heads, int head_dim, float base, esft_rope_style style);
+                                 int n_heads, int head_dim, float base, const esft_buf *freq_factors,
+                                 esft_rope_style style);
 /* y[i] = silu(gate[i]) * up[i], i < n; y may alias gate or up. */
 typedef esft_status esft_swiglu_fn(esft_backend *be, esft_buf *y, const esft_buf *gate,
                                    const esft_buf *up, size_t n);
+/* y[i] = gelu_tanh(gate[i]) * up[i], i < n (Gemma's GeGLU), with
+ * gelu_tanh(g) = g/2 * (1 + tanh(sqrt(2/pi) * (g + 0.044715 g^3)));
+ * y may alias gate or up. */
+typedef esft_status esft_geglu_fn(esft_backend *be, esft_buf *y, const esft_buf *gate,
+                                  const esft_buf *up, size_t n);
 /* y[i] = a[i] + b[i], i < n; y may alias a or b. */
 typedef esft_status esft_add_fn(esft_backend *be, esft_buf *y, const esft_buf *a,
                                 const esft_buf *b, size_t n);
@@ -136,7 +146,8 @@ typedef esft_status esft_get_rows_fn(esft_backend *be, esft_buf *y, const esft_b
  * Token t belongs to KV slot seq[t] at position pos[t]. Its k and v rows
  * are first stored at kcache/vcache[seq[t]][pos[t]], then
  *   out[t, h] = softmax_j(scale * q[t, h] . K[seq[t]][j][h / G]) . V[..]
- * over j in [0, pos[t]], with G = n_heads / n_kv_heads (GQA).
+ * over j in [0, pos[t]] (window > 0: j in (pos[t] - window, pos[t]], a
+ * sliding window), with G = n_heads / n_kv_heads (GQA).
  * Shapes: q, out [T x n_heads x hd]; k, v [T x n_kv_heads x hd];
  * caches [n_slots x max_ctx x n_kv_heads x hd]. Positions < pos[t] of
  * the slot must already hold keys (earlier calls or earlier tokens of
@@ -145,7 +156,7 @@ typedef esft_status esft_attention_fn(esft_backend *be, esft_buf *out, const esf
                                       const esft_buf *k, const esft_buf *v, esft_buf *kcache,
                                       esft_buf *vcache, const esft_buf *seq, const esft_buf *pos,
                                       int T, int n_heads, int n_kv_heads, int head_dim,
-                                      int max_ctx, float scale);
+                                      int max_ctx, int window, float scale);
 /* ids[t] = the smallest index of the maximum of x[t, :N], t < T. */
 typedef esft_status esft_argmax_fn(esft_backend *be, esft_buf *ids, const esft_buf *x, int T,
                                    int N);
@@ -179,6 +190,7 @@ typedef struct esft_backend_ops {
     esft_rmsnorm_fn *rmsnorm;
     esft_rope_fn *rope;
     esft_swiglu_fn *swiglu;
+    esft_geglu_fn *geglu;
     esft_add_fn *add;
     esft_get_rows_fn *get_rows;
     esft_attention_fn *attention;

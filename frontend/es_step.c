@@ -30,10 +30,19 @@ bool esft_es_globs_match(const char *globs, const char *name) {
     return false;
 }
 
+/* Tensors that are constants of the architecture, not weights: never
+ * perturbed or updated, whatever --params says (Llama 3's rope frequency
+ * divisors are computed from config.json, not learned). */
+static bool is_constant_tensor(const char *name) { return strcmp(name, "rope_freqs.weight") == 0; }
+
+bool esft_es_trains(const char *globs, const char *name) {
+    return !is_constant_tensor(name) && esft_es_globs_match(globs, name);
+}
+
 bool *esft_es_select(const esft_model *m, const char *globs, int *n_selected) {
     bool *sel = calloc((size_t)m->n_params + 1, sizeof *sel);
     int n = 0;
-    for (int i = 0; sel && i < m->n_params; i++) n += sel[i] = esft_es_globs_match(globs, m->params[i].name);
+    for (int i = 0; sel && i < m->n_params; i++) n += sel[i] = esft_es_trains(globs, m->params[i].name);
     *n_selected = n;
     return sel;
 }

@@ -15,6 +15,9 @@ esft_status esft_run_config_check(const esft_run_config *c, bool cli, esft_err *
 
 /* Whether name matches one of the comma-separated globs (--params). */
 bool esft_es_globs_match(const char *globs, const char *name);
+/* whether train --params GLOBS trains the tensor: matched and not a constant
+ * of the architecture (rope_freqs.weight) */
+bool esft_es_trains(const char *globs, const char *name);
 /* selected[i] for each of m's tensors: its name matches one of the
  * comma-separated globs. Returns a malloc'd array (NULL when out of
  * memory) and the number selected in *n_selected. */

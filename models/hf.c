@@ -14,6 +14,10 @@
 #include "../backends/util/esft_fs.h"
 #include "safetensors.h"
 
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+
 /* Larger JSON files than this are refused (Llama 3's tokenizer.json is 9 MB). */
 #define MAX_JSON_BYTES ((size_t)256 << 20)
 #define MAX_VOCAB (1 << 20) /* Gemma 3 has 262144 tokens */
@@ -25,6 +29,7 @@ struct esft_source_files {
     esft_st_file **st;
     size_t n_st;
     char (*gguf_names)[96]; /* [n_tensors] */
+    float *rope_freqs;      /* [head_dim / 2]: Llama 3 rope scaling as llama.cpp's rope_freqs.weight */
 };
 
 void esft_hf_files_free(esft_source_files *fs) {
@@ -32,6 +37,7 @@ void esft_hf_files_free(esft_source_files *fs) {
     for (size_t i = 0; i < fs->n_st; i++) esft_st_close(fs->st[i]);
     free(fs->st);
     free(fs->gguf_names);
+    free(fs->rope_freqs);
     free(fs);
 }
 
@@ -87,9 +93,20 @@ static const char *json_str(const cJSON *j) { return cJSON_IsString(j) ? j->valu
 
 /* --------------------------------------------------------------- config */
 
+enum { ARCH_LLAMA = 1, ARCH_QWEN2 = 2, ARCH_QWEN3 = 4, ARCH_GEMMA3 = 8, ARCH_ANY = 15 };
+
+/* Llama 3 rope scaling (rope_type "llama3") */
+typedef struct hf_llama3_rope {
+    bool on;
+    double factor, low_freq_factor, high_freq_factor, original_ctx;
+} hf_llama3_rope;
+
 typedef struct hf_arch {
     const char *arch;   /* GGUF architecture name */
-    long n_layer, n_head, n_head_kv, vocab_size;
+    unsigned kind;      /* ARCH_* */
+    long n_layer, n_head, n_head_kv, vocab_size, head_dim;
+    double rope_theta;
+    hf_llama3_rope llama3;
     bool tied;
 } hf_arch;
 
@@ -117,31 +134,76 @@ static esft_status config_int(hf_dir *d, const cJSON *cfg, const char *key, long
     return ESFT_OK;
 }
 
+static bool positive_number(const cJSON *j) {
+    return cJSON_IsNumber(j) && j->valuedouble > 0 && isfinite(j->valuedouble);
+}
+
+/* One rope setting: theta (th, or def when absent) and its scaling ("default"
+ * or "llama3"; anything else is refused). */
+static esft_status rope_of(const char *path, const cJSON *th, const cJSON *scaling, double def, double *theta,
+                           hf_llama3_rope *l3, esft_err *err) {
+    *theta = def;
+    memset(l3, 0, sizeof *l3);
+    if (th) {
+        if (!positive_number(th))
+            return esft_errf(err, ESFT_ERR_FORMAT, "%s: rope_theta must be a positive number", path);
+        *theta = th->valuedouble;
+    }
+    if (!scaling || cJSON_IsNull(scaling)) return ESFT_OK;
+    const char *type = json_str(get(scaling, "rope_type"));
+    if (!type) type = json_str(get(scaling, "type"));
+    if (type && strcmp(type, "default") == 0) return ESFT_OK;
+    if (type && strcmp(type, "llama3") == 0) {
+        const cJSON *f = get(scaling, "factor"), *lo = get(scaling, "low_freq_factor"),
+                    *hi = get(scaling, "high_freq_factor"), *ctx = get(scaling, "original_max_position_embeddings");
+        if (!positive_number(f) || !positive_number(lo) || !positive_number(hi) || !positive_number(ctx) ||
+            !(hi->valuedouble > lo->valuedouble))
+            return esft_errf(err, ESFT_ERR_FORMAT,
+                             "%s: llama3 rope scaling needs positive factor, low_freq_factor < high_freq_factor "
+                             "and original_max_position_embeddings",
+                             path);
+        *l3 = (hf_llama3_rope){true, f->valuedouble, lo->valuedouble, hi->valuedouble, ctx->valuedouble};
+        return ESFT_OK;
+    }
+    char qb[ESFT_QUOTE_MAX];
+    return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: rope scaling type '%s' is not supported", path,
+                     type ? esft_quote(type, strlen(type), qb, sizeof qb) : "?");
+}
+
 /* The rope settings: theta from rope_theta (transformers 4) or
- * rope_parameters (5); any scaling other than "default" is refused. */
-static esft_status config_rope(hf_dir *d, const cJSON *cfg, double *theta, esft_err *err) {
+ * rope_parameters (5), Llama 3 scaling. Gemma 3's global and sliding layers
+ * have their own (rope_parameters.full_attention / .sliding_attention, or
+ * rope_theta / rope_local_base_freq): *theta_swa. */
+static esft_status config_rope(hf_dir *d, const cJSON *cfg, hf_arch *a, double *theta_swa, esft_err *err) {
     const char *path = dir_path(d, "config.json");
     const cJSON *params = get(cfg, "rope_parameters");
     const cJSON *scaling = get(cfg, "rope_scaling");
     const cJSON *th = get(cfg, "rope_theta");
-    if (cJSON_IsObject(params)) {
-        if (!th) th = get(params, "rope_theta");
-        if (!scaling || cJSON_IsNull(scaling)) scaling = params;
-    }
-    *theta = 10000.0;
-    if (th) {
-        if (!cJSON_IsNumber(th) || !(th->valuedouble > 0) || !isfinite(th->valuedouble))
-            return esft_errf(err, ESFT_ERR_FORMAT, "%s: rope_theta must be a positive number", path);
-        *theta = th->valuedouble;
-    }
-    if (scaling && !cJSON_IsNull(scaling)) {
-        const char *type = json_str(get(scaling, "rope_type"));
-        if (!type) type = json_str(get(scaling, "type"));
-        if (!type || strcmp(type, "default") != 0) {
-            char qb[ESFT_QUOTE_MAX];
-            return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: rope scaling type '%s' is not supported",
-                             path, type ? esft_quote(type, strlen(type), qb, sizeof qb) : "?");
+    esft_status st;
+    if (a->kind == ARCH_GEMMA3) {
+        const cJSON *full = get(params, "full_attention"), *slide = get(params, "sliding_attention");
+        hf_llama3_rope l3_swa;
+        if (cJSON_IsObject(full) && cJSON_IsObject(slide)) {
+            if ((st = rope_of(path, get(full, "rope_theta"), full, 1000000.0, &a->rope_theta, &a->llama3, err)) ||
+                (st = rope_of(path, get(slide, "rope_theta"), slide, 10000.0, theta_swa, &l3_swa, err)))
+                return st;
+        } else {
+            const cJSON *local = get(cfg, "rope_local_base_freq");
+            if ((st = rope_of(path, th, scaling, 1000000.0, &a->rope_theta, &a->llama3, err)) ||
+                (st = rope_of(path, local, NULL, 10000.0, theta_swa, &l3_swa, err)))
+                return st;
         }
+        if (a->llama3.on || l3_swa.on)
+            return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: rope scaling on gemma3 is not supported", path);
+    } else {
+        if (cJSON_IsObject(params)) {
+            if (!th) th = get(params, "rope_theta");
+            if (!scaling || cJSON_IsNull(scaling)) scaling = params;
+        }
+        if ((st = rope_of(path, th, scaling, 10000.0, &a->rope_theta, &a->llama3, err))) return st;
+        if (a->llama3.on && a->kind != ARCH_LLAMA)
+            return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: llama3 rope scaling on %s is not supported", path, a->arch);
+        *theta_swa = a->rope_theta;
     }
     const cJSON *partial = get(cfg, "partial_rotary_factor");
     if (partial && !(cJSON_IsNumber(partial) && partial->valuedouble == 1.0))
@@ -149,25 +211,118 @@ static esft_status config_rope(hf_dir *d, const cJSON *cfg, double *theta, esft_
     return ESFT_OK;
 }
 
+/* Llama 3's frequency divisors, as llama.cpp's converter computes them
+ * (rope_freqs.weight): wavelengths shorter than original_ctx /
+ * high_freq_factor keep their frequency, longer than original_ctx /
+ * low_freq_factor are divided by factor, those between blend smoothly. */
+static void llama3_freq_factors(const hf_arch *a, float *out) {
+    const hf_llama3_rope *r = &a->llama3;
+    for (long i = 0; i < a->head_dim / 2; i++) {
+        const double wavelen = 2.0 * M_PI * pow(a->rope_theta, 2.0 * (double)i / (double)a->head_dim);
+        if (wavelen < r->original_ctx / r->high_freq_factor) {
+            out[i] = 1.0f;
+        } else if (wavelen > r->original_ctx / r->low_freq_factor) {
+            out[i] = (float)r->factor;
+        } else {
+            const double smooth = (r->original_ctx / wavelen - r->low_freq_factor) /
+                                  (r->high_freq_factor - r->low_freq_factor);
+            out[i] = (float)(1.0 / ((1.0 - smooth) / r->factor + smooth));
+        }
+    }
+}
+
+/* Gemma 3's sliding-window settings as GGUF keys: the window, the period of
+ * global layers (layer_types, or the older sliding_window_pattern; every
+ * 6th by default, as llama.cpp assumes), query_pre_attn_scalar as the
+ * attention scale, and refusals of what esft does not implement. */
+static esft_status config_gemma3(hf_dir *d, const cJSON *cfg, const hf_arch *a, gguf_writer *w, esft_err *err) {
+    const char *path = dir_path(d, "config.json");
+    char qb[ESFT_QUOTE_MAX];
+    const char *act = json_str(get(cfg, "hidden_activation"));
+    if (!act) act = json_str(get(cfg, "hidden_act"));
+    if (act && strcmp(act, "gelu_pytorch_tanh") != 0 && strcmp(act, "gelu_tanh") != 0)
+        return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: hidden_activation '%s' is not supported (gelu_pytorch_tanh)",
+                         path, esft_quote(act, strlen(act), qb, sizeof qb));
+    static const char *const softcaps[] = {"final_logit_softcapping", "attn_logit_softcapping"};
+    for (size_t i = 0; i < 2; i++) {
+        const cJSON *cap = get(cfg, softcaps[i]);
+        if (cap && !cJSON_IsNull(cap))
+            return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: %s (logit soft-capping) is not supported", path,
+                             softcaps[i]);
+    }
+    if (cJSON_IsTrue(get(cfg, "use_bidirectional_attention")))
+        return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: bidirectional attention is not supported", path);
+    long window, period = 6, qscale;
+    esft_status st = config_int(d, cfg, "sliding_window", -1, &window, err);
+    if (st) return st;
+    const cJSON *types = get(cfg, "layer_types");
+    if (cJSON_IsArray(types)) {
+        if (cJSON_GetArraySize(types) != a->n_layer)
+            return esft_errf(err, ESFT_ERR_FORMAT, "%s: layer_types has %d entries for %ld layers", path,
+                             cJSON_GetArraySize(types), a->n_layer);
+        period = a->n_layer + 1; /* no global layer */
+        long l = 0;
+        for (const cJSON *t = types->child; t; t = t->next, l++)
+            if (json_str(t) && strcmp(t->valuestring, "full_attention") == 0) {
+                period = l + 1;
+                break;
+            }
+        l = 0;
+        for (const cJSON *t = types->child; t; t = t->next, l++) {
+            const char *want = (l + 1) % period == 0 ? "full_attention" : "sliding_attention";
+            if (!json_str(t) || strcmp(t->valuestring, want) != 0)
+                return esft_errf(err, ESFT_ERR_UNSUPPORTED,
+                                 "%s: layer_types[%ld] is not '%s': only a global layer every %ld is supported",
+                                 path, l, want, period);
+        }
+    } else if ((st = config_int(d, cfg, "sliding_window_pattern", 6, &period, err))) {
+        return st;
+    }
+    if ((st = esft_gguf_writer_set_u32(w, "gemma3.attention.sliding_window", (uint32_t)window, err)) ||
+        (period != 6 && (st = esft_gguf_writer_set_u32(w, "gemma3.attention.sliding_window_pattern",
+                                                        (uint32_t)period, err))) ||
+        (st = config_int(d, cfg, "query_pre_attn_scalar", a->head_dim, &qscale, err)))
+        return st;
+    if (qscale != a->head_dim)
+        st = esft_gguf_writer_set_f32(w, "gemma3.attention.scale", (float)(1.0 / sqrt((double)qscale)), err);
+    return st;
+}
+
 static esft_status read_config(hf_dir *d, const cJSON *cfg, gguf_writer *w, hf_arch *a, esft_err *err) {
     const char *path = dir_path(d, "config.json");
     char qb[ESFT_QUOTE_MAX];
+    static const struct {
+        const char *model_type, *arch;
+        unsigned kind;
+    } TYPES[] = {
+        {"llama", "llama", ARCH_LLAMA},
+        {"qwen2", "qwen2", ARCH_QWEN2},
+        {"qwen3", "qwen3", ARCH_QWEN3},
+        {"gemma3_text", "gemma3", ARCH_GEMMA3},
+    };
     const char *type = json_str(get(cfg, "model_type"));
     if (!type) return esft_errf(err, ESFT_ERR_FORMAT, "%s: no \"model_type\"", path);
-    if (strcmp(type, "llama") == 0) a->arch = "llama";
-    else if (strcmp(type, "qwen2") == 0) a->arch = "qwen2";
-    else
-        return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: model_type '%s' is not supported (esft runs llama and qwen2)",
+    for (size_t i = 0; i < sizeof TYPES / sizeof TYPES[0]; i++)
+        if (strcmp(type, TYPES[i].model_type) == 0) {
+            a->arch = TYPES[i].arch;
+            a->kind = TYPES[i].kind;
+        }
+    if (!a->arch)
+        return esft_errf(err, ESFT_ERR_UNSUPPORTED,
+                         "%s: model_type '%s' is not supported (esft runs llama, qwen2, qwen3 and gemma3_text)",
                          path, esft_quote(type, strlen(type), qb, sizeof qb));
     const char *act = json_str(get(cfg, "hidden_act"));
-    if (act && strcmp(act, "silu") != 0)
+    if (a->kind != ARCH_GEMMA3 && act && strcmp(act, "silu") != 0)
         return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: hidden_act '%s' is not supported (only silu)", path,
                          esft_quote(act, strlen(act), qb, sizeof qb));
-    if (cJSON_IsTrue(get(cfg, "use_sliding_window")))
+    if (a->kind != ARCH_GEMMA3 && cJSON_IsTrue(get(cfg, "use_sliding_window")))
         return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: sliding-window attention is not supported", path);
+    if (a->kind == ARCH_QWEN3 && cJSON_IsTrue(get(cfg, "attention_bias")))
+        return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: qwen3 with attention_bias is not supported", path);
     const cJSON *tie = get(cfg, "tie_word_embeddings");
     if (tie && !cJSON_IsBool(tie)) return esft_errf(err, ESFT_ERR_FORMAT, "%s: tie_word_embeddings must be a boolean", path);
-    a->tied = cJSON_IsTrue(tie); /* LlamaConfig and Qwen2Config default to false */
+    /* LlamaConfig and Qwen2Config default to false, Qwen3Config and Gemma3TextConfig to true */
+    a->tied = tie ? cJSON_IsTrue(tie) : (a->kind == ARCH_QWEN3 || a->kind == ARCH_GEMMA3);
 
     char key[128];
     long hidden = 0, head_dim;
@@ -192,6 +347,7 @@ static esft_status read_config(hf_dir *d, const cJSON *cfg, gguf_writer *w, hf_a
     snprintf(key, sizeof key, "%s.vocab_size", a->arch);
     if (a->vocab_size && (st = esft_gguf_writer_set_u32(w, key, (uint32_t)a->vocab_size, err))) return st;
     if ((st = config_int(d, cfg, "head_dim", hidden / a->n_head, &head_dim, err))) return st;
+    a->head_dim = head_dim;
     if (get(cfg, "head_dim") && !cJSON_IsNull(get(cfg, "head_dim"))) {
         snprintf(key, sizeof key, "%s.attention.key_length", a->arch);
         if ((st = esft_gguf_writer_set_u32(w, key, (uint32_t)head_dim, err))) return st;
@@ -205,10 +361,15 @@ static esft_status read_config(hf_dir *d, const cJSON *cfg, gguf_writer *w, hf_a
         return esft_errf(err, ESFT_ERR_FORMAT, "%s: rms_norm_eps must be a positive number", path);
     snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", a->arch);
     if ((st = esft_gguf_writer_set_f32(w, key, eps ? (float)eps->valuedouble : 1e-6f, err))) return st;
-    double theta;
-    if ((st = config_rope(d, cfg, &theta, err))) return st;
+    double theta_swa;
+    if ((st = config_rope(d, cfg, a, &theta_swa, err))) return st;
     snprintf(key, sizeof key, "%s.rope.freq_base", a->arch);
-    return esft_gguf_writer_set_f32(w, key, (float)theta, err);
+    if ((st = esft_gguf_writer_set_f32(w, key, (float)a->rope_theta, err))) return st;
+    if (a->kind == ARCH_GEMMA3) {
+        if ((st = esft_gguf_writer_set_f32(w, "gemma3.rope.freq_base_swa", (float)theta_swa, err))) return st;
+        return config_gemma3(d, cfg, a, w, err);
+    }
+    return ESFT_OK;
 }
 
 /* ------------------------------------------------------------ tokenizer */
@@ -425,22 +586,29 @@ static esft_status read_tokenizer(hf_dir *d, const cJSON *tok, const cJSON *tc, 
 
 /* -------------------------------------------------------------- tensors */
 
+#define ARCH_NOT_GEMMA3 (ARCH_LLAMA | ARCH_QWEN2 | ARCH_QWEN3)
 static const struct {
     const char *hf, *gguf;
-    bool qwen2_only; /* required for qwen2, absent from llama */
+    unsigned archs; /* ARCH_* that have (and need) it */
 } LAYER_TENSORS[] = {
-    {"input_layernorm.weight", "attn_norm.weight", false},
-    {"self_attn.q_proj.weight", "attn_q.weight", false},
-    {"self_attn.k_proj.weight", "attn_k.weight", false},
-    {"self_attn.v_proj.weight", "attn_v.weight", false},
-    {"self_attn.q_proj.bias", "attn_q.bias", true},
-    {"self_attn.k_proj.bias", "attn_k.bias", true},
-    {"self_attn.v_proj.bias", "attn_v.bias", true},
-    {"self_attn.o_proj.weight", "attn_output.weight", false},
-    {"post_attention_layernorm.weight", "ffn_norm.weight", false},
-    {"mlp.gate_proj.weight", "ffn_gate.weight", false},
-    {"mlp.up_proj.weight", "ffn_up.weight", false},
-    {"mlp.down_proj.weight", "ffn_down.weight", false},
+    {"input_layernorm.weight", "attn_norm.weight", ARCH_ANY},
+    {"self_attn.q_proj.weight", "attn_q.weight", ARCH_ANY},
+    {"self_attn.k_proj.weight", "attn_k.weight", ARCH_ANY},
+    {"self_attn.v_proj.weight", "attn_v.weight", ARCH_ANY},
+    {"self_attn.q_proj.bias", "attn_q.bias", ARCH_QWEN2},
+    {"self_attn.k_proj.bias", "attn_k.bias", ARCH_QWEN2},
+    {"self_attn.v_proj.bias", "attn_v.bias", ARCH_QWEN2},
+    {"self_attn.q_norm.weight", "attn_q_norm.weight", ARCH_QWEN3 | ARCH_GEMMA3},
+    {"self_attn.k_norm.weight", "attn_k_norm.weight", ARCH_QWEN3 | ARCH_GEMMA3},
+    {"self_attn.o_proj.weight", "attn_output.weight", ARCH_ANY},
+    /* the same Hugging Face name: Gemma's is the attention block's post-norm */
+    {"post_attention_layernorm.weight", "ffn_norm.weight", ARCH_NOT_GEMMA3},
+    {"post_attention_layernorm.weight", "post_attention_norm.weight", ARCH_GEMMA3},
+    {"pre_feedforward_layernorm.weight", "ffn_norm.weight", ARCH_GEMMA3},
+    {"mlp.gate_proj.weight", "ffn_gate.weight", ARCH_ANY},
+    {"mlp.up_proj.weight", "ffn_up.weight", ARCH_ANY},
+    {"mlp.down_proj.weight", "ffn_down.weight", ARCH_ANY},
+    {"post_feedforward_layernorm.weight", "post_ffw_norm.weight", ARCH_GEMMA3},
 };
 static const struct {
     const char *hf, *gguf;
@@ -471,7 +639,7 @@ static int gguf_name(const char *hf, const hf_arch *a, char out[96]) {
     if (*p++ != '.') return -1;
     if (strcmp(p, "self_attn.rotary_emb.inv_freq") == 0) return 0; /* a buffer old checkpoints stored */
     for (size_t i = 0; i < N_LAYER_TENSORS; i++)
-        if (strcmp(p, LAYER_TENSORS[i].hf) == 0) {
+        if ((LAYER_TENSORS[i].archs & a->kind) && strcmp(p, LAYER_TENSORS[i].hf) == 0) {
             snprintf(out, 96, "blk.%ld.%s", layer, LAYER_TENSORS[i].gguf);
             return 1;
         }
@@ -522,7 +690,9 @@ static esft_status add_tensor(esft_model_source *src, const hf_arch *a, const es
     t->n_elements = st->n_elements;
     t->n_bytes = st->end - st->begin;
     t->data = st->data;
-    if (strcmp(a->arch, "llama") == 0) { /* GGUF's llama q/k rows are interleaved per head */
+    /* Gemma's norms multiply by 1 + w; llama.cpp's converter stores 1 + w */
+    if (a->kind == ARCH_GEMMA3 && strstr(t->name, "norm.weight")) t->shift = 1.0f;
+    if (a->kind == ARCH_LLAMA) { /* GGUF's llama q/k rows are interleaved per head */
         bool q = strstr(t->name, ".attn_q.") != NULL, k = strstr(t->name, ".attn_k.") != NULL;
         if (q || k) t->rope_heads = (uint32_t)(q ? a->n_head : a->n_head_kv);
     }
@@ -538,7 +708,7 @@ static esft_status check_complete(const esft_model_source *src, const hf_arch *a
         size_t n = l < 0 ? N_GLOBAL_TENSORS : N_LAYER_TENSORS;
         for (size_t i = 0; i < n; i++) {
             if (l < 0 && (a->tied && i == 2)) continue;
-            if (l >= 0 && LAYER_TENSORS[i].qwen2_only && strcmp(a->arch, "qwen2") != 0) continue;
+            if (l >= 0 && !(LAYER_TENSORS[i].archs & a->kind)) continue;
             if (l < 0) {
                 snprintf(want, sizeof want, "%s", GLOBAL_TENSORS[i].gguf);
                 snprintf(name, sizeof name, "%s", GLOBAL_TENSORS[i].hf);
@@ -576,7 +746,9 @@ static esft_status open_shard(hf_dir *d, esft_source_files *fs, const char *name
     return st;
 }
 
+/* n tensors of the files, and one rope_freqs.weight (add_rope_freqs) */
 static esft_status alloc_tensors(esft_model_source *src, size_t n, esft_err *err) {
+    n++;
     src->tensors = calloc(n ? n : 1, sizeof *src->tensors);
     src->files->gguf_names = calloc(n ? n : 1, sizeof *src->files->gguf_names);
     if (!src->tensors || !src->files->gguf_names) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
@@ -632,6 +804,26 @@ static esft_status read_tensors(hf_dir *d, esft_model_source *src, const hf_arch
     return st;
 }
 
+/* Llama 3 rope scaling as the tensor llama.cpp's converter writes for it,
+ * so that a Hugging Face directory and its GGUF load the same model. */
+static esft_status add_rope_freqs(esft_model_source *src, const hf_arch *a, esft_err *err) {
+    if (!a->llama3.on) return ESFT_OK;
+    const long n = a->head_dim / 2;
+    float *f = malloc((size_t)n * sizeof *f);
+    if (!f) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+    llama3_freq_factors(a, f);
+    src->files->rope_freqs = f;
+    char (*names)[96] = src->files->gguf_names;
+    esft_source_tensor *t = &src->tensors[src->n_tensors];
+    snprintf(names[src->n_tensors], sizeof names[0], "rope_freqs.weight");
+    *t = (esft_source_tensor){.name = names[src->n_tensors], .file = "config.json", .file_name = "rope_parameters",
+                              .n_dims = 1, .ne = {(uint64_t)n, 1, 1, 1}, .n_elements = (uint64_t)n,
+                              .n_bytes = (uint64_t)n * sizeof *f, .type = GGML_TYPE_F32, .data = f,
+                              .in_memory = true};
+    src->n_tensors++;
+    return ESFT_OK;
+}
+
 /* ------------------------------------------------------------------ open */
 
 esft_status esft_hf_open(const char *dir, esft_model_source *src, esft_err *err) {
@@ -651,6 +843,7 @@ esft_status esft_hf_open(const char *dir, esft_model_source *src, esft_err *err)
     cJSON_Delete(tc);
     cJSON_Delete(cfg);
     if (!st) st = read_tensors(&d, src, &a, err);
+    if (!st) st = add_rope_freqs(src, &a, err);
     if (!st) st = esft_gguf_writer_to_reader(w, dir, &src->meta, err);
     esft_gguf_writer_free(w);
     return st;

@@ -6,12 +6,15 @@
  *                             special token ids, add_bos, chat template
  *   model.safetensors, or model.safetensors.index.json + its shards
  *                          -> tensors renamed to GGUF names; llama q/k rows
- *                             interleaved as llama.cpp's converter does
+ *                             interleaved and Gemma norms stored as 1 + w, as
+ *                             llama.cpp's converter does; Llama 3 rope scaling
+ *                             as its rope_freqs.weight
  *
  * The metadata is written as an in-memory GGUF, so the model, its tokenizer
- * and checkpoints read it exactly like a file's. Architectures: llama and
- * qwen2; tensors f32, f16, bf16 (memory-mapped; converted when read). Any
- * setting esft would silently get wrong (rope scaling, sliding windows, a
+ * and checkpoints read it exactly like a file's. Architectures: llama,
+ * qwen2, qwen3, gemma3_text; tensors f32, f16, bf16 (memory-mapped; converted
+ * when read). Any setting esft would silently get wrong (other rope scalings,
+ * soft-capping, sliding windows outside Gemma 3, a
  * normaliser or pre-tokenizer it does not know, byte fallback) is refused
  * with one line naming the file and key. */
 #ifndef ESFT_HF_H

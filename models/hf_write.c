@@ -549,6 +549,13 @@ esft_status esft_hf_write(const esft_model_source *src, const char *dir_given, e
     if (hp.arch != ESFT_ARCH_LLAMA && hp.arch != ESFT_ARCH_QWEN2)
         return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: architecture '%s' is not one esft writes (llama, qwen2)",
                          esft_gguf_path(src->meta), esft_arch_name(hp.arch));
+    /* Llama 3 rope scaling would need config.json's rope_scaling rebuilt
+     * from the frequency divisors: refused rather than written without it */
+    for (size_t i = 0; i < src->n_tensors; i++)
+        if (strcmp(src->tensors[i].name, "rope_freqs.weight") == 0)
+            return esft_errf(err, ESFT_ERR_UNSUPPORTED,
+                             "%s: Llama 3 rope scaling (rope_freqs.weight) is not written to Hugging Face form yet",
+                             esft_gguf_path(src->meta));
     int state = target_state(dir, err);
     if (state < 0) return ESFT_ERR_IO;
     if (state == 2 && !force)

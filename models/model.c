@@ -1,10 +1,14 @@
-/* Loading a llama/qwen2 GGUF into f32 master weights on a backend, and the
- * packed-batch forward pass. The forward reads like the math:
+/* Loading a llama/qwen2/qwen3/gemma3 GGUF into f32 master weights on a
+ * backend, and the packed-batch forward pass. The forward reads like the math:
  *
- *   x = embed(tokens)
- *   per layer:  x += Wo · attn(rope(Wq·n(x)), rope(Wk·n(x)), Wv·n(x))
- *               x += Wdown · (silu(Wgate·n(x)) ⊙ Wup·n(x))
+ *   x = embed(tokens) (· sqrt(D): gemma3)
+ *   per layer:  x += [n](Wo · attn(rope([n]Wq·n(x)), rope([n]Wk·n(x)), Wv·n(x)))
+ *               x += [n](Wdown · (act(Wgate·n(x)) ⊙ Wup·n(x)))
  *   logits = Wout · n(x[rows])
+ * [n]: the norms some architectures add (qwen3/gemma3 per-head q/k norms,
+ * gemma3 post-norms); act: silu, or tanh GELU (gemma3); gemma3's sliding
+ * layers attend over a window with their own rope base. One forward, the
+ * architectures are switches in esft_hparams.
  */
 #include "model.h"
 
@@ -22,6 +26,8 @@ const char *esft_arch_name(esft_arch arch) {
     switch (arch) {
     case ESFT_ARCH_LLAMA: return "llama";
     case ESFT_ARCH_QWEN2: return "qwen2";
+    case ESFT_ARCH_QWEN3: return "qwen3";
+    case ESFT_ARCH_GEMMA3: return "gemma3";
     }
     return "unknown";
 }
@@ -54,28 +60,98 @@ static esft_status need_u32(const gguf_file *f, const char *arch, const char *su
     return ESFT_OK;
 }
 
+/* The architecture's switches (model.h) from its GGUF name. */
+static bool arch_from_name(const char *name, esft_hparams *hp) {
+    static const struct {
+        const char *name;
+        esft_arch arch;
+        esft_rope_style rope;
+        bool bias, qk_norm, gemma;
+    } ARCHS[] = {
+        /* llama: the GGUF converter permuted q/k rows for NORM rope */
+        {"llama", ESFT_ARCH_LLAMA, ESFT_ROPE_NORM, false, false, false},
+        {"qwen2", ESFT_ARCH_QWEN2, ESFT_ROPE_NEOX, true, false, false},
+        {"qwen3", ESFT_ARCH_QWEN3, ESFT_ROPE_NEOX, false, true, false},
+        {"gemma3", ESFT_ARCH_GEMMA3, ESFT_ROPE_NEOX, false, true, true},
+    };
+    for (size_t i = 0; i < sizeof ARCHS / sizeof ARCHS[0]; i++)
+        if (strcmp(name, ARCHS[i].name) == 0) {
+            hp->arch = ARCHS[i].arch;
+            hp->rope_style = ARCHS[i].rope;
+            hp->qkv_bias = ARCHS[i].bias;
+            hp->qk_norm = ARCHS[i].qk_norm;
+            hp->post_norms = hp->gelu_ffn = ARCHS[i].gemma;
+            return true;
+        }
+    return false;
+}
+
+bool esft_layer_slides(const esft_hparams *hp, int l) {
+    return hp->sliding_window > 0 && (hp->swa_period <= 0 || (l + 1) % hp->swa_period != 0);
+}
+
+/* Gemma 3's sliding-window layers, attention scale and rope bases, as
+ * llama.cpp reads them: every 6th layer global unless
+ * gemma3.attention.sliding_window_pattern says otherwise, local rope base
+ * 10000 unless gemma3.rope.freq_base_swa, scale 1/sqrt(head_dim) unless
+ * gemma3.attention.scale (query_pre_attn_scalar^-0.5). */
+static esft_status read_gemma3(const gguf_file *f, esft_hparams *hp, esft_err *err) {
+    esft_status st = need_u32(f, "gemma3", "attention.sliding_window", &hp->sliding_window, err);
+    if (st) return st;
+    uint32_t v;
+    hp->swa_period = esft_gguf_get_u32(f, "gemma3.attention.sliding_window_pattern", &v) ? (int)v : 6;
+    if (hp->swa_period <= 0)
+        return esft_errf(err, ESFT_ERR_FORMAT, "%s: gemma3.attention.sliding_window_pattern must be positive",
+                         esft_gguf_path(f));
+    if (!esft_gguf_get_f32(f, "gemma3.rope.freq_base_swa", &hp->rope_base_swa)) hp->rope_base_swa = 10000.0f;
+    float scale;
+    if (esft_gguf_get_f32(f, "gemma3.attention.scale", &scale)) {
+        if (!(scale > 0.0f) || !isfinite(scale))
+            return esft_errf(err, ESFT_ERR_FORMAT, "%s: gemma3.attention.scale must be positive", esft_gguf_path(f));
+        hp->attn_scale = scale;
+    }
+    hp->embd_scale = (float)sqrt((double)hp->n_embd);
+    return ESFT_OK;
+}
+
+/* Settings esft does not implement: refused rather than silently ignored. */
+static esft_status refuse_unsupported(const gguf_file *f, const char *arch, esft_err *err) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+    const char *scaling = esft_gguf_get_str(f, key);
+    if (scaling && strcmp(scaling, "none") != 0) {
+        char qb[ESFT_QUOTE_MAX];
+        return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: %s '%s' is not supported", esft_gguf_path(f), key,
+                         quoted(scaling, qb));
+    }
+    static const char *const softcaps[] = {"final_logit_softcapping", "attn_logit_softcapping"};
+    for (size_t i = 0; i < 2; i++) {
+        float cap;
+        snprintf(key, sizeof key, "%s.%s", arch, softcaps[i]);
+        if (esft_gguf_get_f32(f, key, &cap) && cap != 0.0f)
+            return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: %s (logit soft-capping) is not supported",
+                             esft_gguf_path(f), key);
+    }
+    return ESFT_OK;
+}
+
 static esft_status read_hparams(const gguf_file *f, esft_hparams *hp, esft_err *err) {
     memset(hp, 0, sizeof *hp);
     const char *arch = esft_gguf_get_str(f, "general.architecture");
     if (!arch)
         return esft_errf(err, ESFT_ERR_FORMAT, "%s: missing general.architecture", esft_gguf_path(f));
-    if (strcmp(arch, "llama") == 0) {
-        hp->arch = ESFT_ARCH_LLAMA;
-        hp->rope_style = ESFT_ROPE_NORM; /* the GGUF converter permuted q/k rows */
-    } else if (strcmp(arch, "qwen2") == 0) {
-        hp->arch = ESFT_ARCH_QWEN2;
-        hp->rope_style = ESFT_ROPE_NEOX;
-    } else {
+    if (!arch_from_name(arch, hp)) {
         char qb[ESFT_QUOTE_MAX];
         return esft_errf(err, ESFT_ERR_UNSUPPORTED,
-                         "%s: unsupported architecture '%s' (esft runs llama and qwen2)",
+                         "%s: unsupported architecture '%s' (esft runs llama, qwen2, qwen3 and gemma3)",
                          esft_gguf_path(f), quoted(arch, qb));
     }
     esft_status st;
     if ((st = need_u32(f, arch, "embedding_length", &hp->n_embd, err)) ||
         (st = need_u32(f, arch, "block_count", &hp->n_layer, err)) ||
         (st = need_u32(f, arch, "feed_forward_length", &hp->n_ff, err)) ||
-        (st = need_u32(f, arch, "attention.head_count", &hp->n_head, err)))
+        (st = need_u32(f, arch, "attention.head_count", &hp->n_head, err)) ||
+        (st = refuse_unsupported(f, arch, err)))
         return st;
     char key[128];
     uint32_t v;
@@ -101,7 +177,12 @@ static esft_status read_hparams(const gguf_file *f, esft_hparams *hp, esft_err *
     if (hp->head_dim <= 0 || hp->head_dim % 2 || hp->head_dim > 1024)
         return esft_errf(err, ESFT_ERR_FORMAT, "%s: bad head dimension %d", esft_gguf_path(f),
                          hp->head_dim);
-    if (!(hp->rms_eps > 0.0f) || !(hp->rope_base > 0.0f) || !isfinite(hp->rms_eps) || !isfinite(hp->rope_base))
+    hp->embd_scale = 1.0f;
+    hp->attn_scale = 1.0f / sqrtf((float)hp->head_dim);
+    hp->rope_base_swa = hp->rope_base;
+    if (hp->arch == ESFT_ARCH_GEMMA3 && (st = read_gemma3(f, hp, err))) return st;
+    if (!(hp->rms_eps > 0.0f) || !(hp->rope_base > 0.0f) || !isfinite(hp->rms_eps) || !isfinite(hp->rope_base) ||
+        !(hp->rope_base_swa > 0.0f) || !isfinite(hp->rope_base_swa))
         return esft_errf(err, ESFT_ERR_FORMAT, "%s: bad rms epsilon or rope base", esft_gguf_path(f));
     return ESFT_OK;
 }
@@ -140,12 +221,15 @@ static esft_status bind(esft_model *m, esft_param **slot, const char *name, int6
 static esft_status bind_layers(esft_model *m, esft_err *err) {
     const esft_hparams *hp = &m->hp;
     const int D = hp->n_embd, qd = hp->n_head * hp->head_dim, kvd = hp->n_head_kv * hp->head_dim;
-    const bool bias = hp->arch == ESFT_ARCH_QWEN2;
+    const bool bias = hp->qkv_bias, qk_norm = hp->qk_norm, post = hp->post_norms;
     esft_status st;
+    /* rope_freqs: llama.cpp's form of Llama 3 rope scaling */
     if ((st = bind(m, &m->tok_embd, "token_embd.weight", D, hp->n_vocab, false, err)) ||
         (st = bind(m, &m->output_norm, "output_norm.weight", D, 0, false, err)) ||
-        (st = bind(m, &m->output, "output.weight", D, hp->n_vocab, true, err)))
+        (st = bind(m, &m->output, "output.weight", D, hp->n_vocab, true, err)) ||
+        (st = bind(m, &m->rope_freqs, "rope_freqs.weight", hp->head_dim / 2, 0, true, err)))
         return st;
+    if (m->rope_freqs && hp->arch != ESFT_ARCH_LLAMA) m->rope_freqs = NULL; /* refused below as unused */
     hp = &m->hp;
     m->hp.tied_output = m->output == NULL;
     if (!m->output) m->output = m->tok_embd;
@@ -164,22 +248,33 @@ static esft_status bind_layers(esft_model *m, esft_err *err) {
         BIND(bq, "attn_q.bias", qd, 0, !bias);
         BIND(bk, "attn_k.bias", kvd, 0, !bias);
         BIND(bv, "attn_v.bias", kvd, 0, !bias);
+        BIND(q_norm, "attn_q_norm.weight", hp->head_dim, 0, !qk_norm);
+        BIND(k_norm, "attn_k_norm.weight", hp->head_dim, 0, !qk_norm);
         BIND(wo, "attn_output.weight", qd, D, false);
+        BIND(post_attn_norm, "post_attention_norm.weight", D, 0, !post);
         BIND(ffn_norm, "ffn_norm.weight", D, 0, false);
         BIND(w_gate, "ffn_gate.weight", D, hp->n_ff, false);
         BIND(w_up, "ffn_up.weight", D, hp->n_ff, false);
         BIND(w_down, "ffn_down.weight", hp->n_ff, D, false);
+        BIND(post_ffn_norm, "post_ffw_norm.weight", D, 0, !post);
+        /* a tensor of another architecture is unused, refused below */
+        if (!bias) L->bq = L->bk = L->bv = NULL;
+        if (!qk_norm) L->q_norm = L->k_norm = NULL;
+        if (!post) L->post_attn_norm = L->post_ffn_norm = NULL;
 #undef BIND
     }
     /* Every tensor must be used: ES trains them all, and a tensor we do not
      * understand (e.g. rope scaling factors) would silently change the model. */
     for (int i = 0; i < m->n_params; i++) {
         const esft_param *p = &m->params[i];
-        bool used = p == m->tok_embd || p == m->output_norm || p == m->output;
+        bool used = p == m->tok_embd || p == m->output_norm || p == m->output || p == m->rope_freqs;
         for (int l = 0; l < hp->n_layer && !used; l++) {
             const esft_layer *L = &m->layers[l];
-            const esft_param *all[] = {L->attn_norm, L->wq, L->wk, L->wv, L->bq, L->bk,
-                                       L->bv, L->wo, L->ffn_norm, L->w_gate, L->w_up, L->w_down};
+            const esft_param *all[] = {L->attn_norm, L->wq,       L->wk,       L->wv,
+                                       L->bq,        L->bk,       L->bv,       L->q_norm,
+                                       L->k_norm,    L->wo,       L->post_attn_norm,
+                                       L->ffn_norm,  L->w_gate,   L->w_up,     L->w_down,
+                                       L->post_ffn_norm};
             for (size_t j = 0; j < sizeof all / sizeof all[0]; j++) used |= all[j] == p;
         }
         char qb[ESFT_QUOTE_MAX];
@@ -468,7 +563,6 @@ esft_status esft_forward(esft_forward_ctx *fc, const int32_t *tokens, const int3
 
     const int D = hp->n_embd, H = hp->n_head, KVH = hp->n_head_kv, hd = hp->head_dim;
     const int FF = hp->n_ff, qd = H * hd, kvd = KVH * hd;
-    const float scale = 1.0f / sqrtf((float)hd);
     esft_status st;
 #define TRY(call)                                                        \
     do {                                                                 \
@@ -478,25 +572,39 @@ esft_status esft_forward(esft_forward_ctx *fc, const int32_t *tokens, const int3
     TRY(esft_upload(&fc->seq, 0, seq, (size_t)n));
     TRY(esft_upload(&fc->pos, 0, pos, (size_t)n));
     TRY(esft_get_rows(be, &fc->x, &m->tok_embd->work, &fc->tokens, n, D));
+    if (hp->embd_scale != 1.0f) TRY(esft_scale(be, &fc->x, (size_t)n * D, hp->embd_scale));
+    const esft_buf *freqs = m->rope_freqs ? &m->rope_freqs->work : NULL;
     for (int l = 0; l < hp->n_layer; l++) {
         const esft_layer *L = &m->layers[l];
+        const bool slides = esft_layer_slides(hp, l);
+        const float base = slides ? hp->rope_base_swa : hp->rope_base;
         /* attention block */
         TRY(esft_rmsnorm(be, &fc->h, &fc->x, &L->attn_norm->work, n, D, hp->rms_eps));
         TRY(esft_matmul(be, &fc->q, &fc->h, &L->wq->work, L->bq ? &L->bq->work : NULL, n, qd, D));
         TRY(esft_matmul(be, &fc->k, &fc->h, &L->wk->work, L->bk ? &L->bk->work : NULL, n, kvd, D));
         TRY(esft_matmul(be, &fc->v, &fc->h, &L->wv->work, L->bv ? &L->bv->work : NULL, n, kvd, D));
-        TRY(esft_rope(be, &fc->q, &fc->pos, n, H, hd, hp->rope_base, hp->rope_style));
-        TRY(esft_rope(be, &fc->k, &fc->pos, n, KVH, hd, hp->rope_base, hp->rope_style));
+        if (L->q_norm) { /* each head's q and k normalised: rows of hd */
+            TRY(esft_rmsnorm(be, &fc->q, &fc->q, &L->q_norm->work, n * H, hd, hp->rms_eps));
+            TRY(esft_rmsnorm(be, &fc->k, &fc->k, &L->k_norm->work, n * KVH, hd, hp->rms_eps));
+        }
+        TRY(esft_rope(be, &fc->q, &fc->pos, n, H, hd, base, freqs, hp->rope_style));
+        TRY(esft_rope(be, &fc->k, &fc->pos, n, KVH, hd, base, freqs, hp->rope_style));
         TRY(esft_attention(be, &fc->att, &fc->q, &fc->k, &fc->v, &fc->kcache[l], &fc->vcache[l],
-                           &fc->seq, &fc->pos, n, H, KVH, hd, fc->max_ctx, scale));
+                           &fc->seq, &fc->pos, n, H, KVH, hd, fc->max_ctx, slides ? hp->sliding_window : 0,
+                           hp->attn_scale));
         TRY(esft_matmul(be, &fc->h, &fc->att, &L->wo->work, NULL, n, D, qd));
+        if (L->post_attn_norm) TRY(esft_rmsnorm(be, &fc->h, &fc->h, &L->post_attn_norm->work, n, D, hp->rms_eps));
         TRY(esft_add(be, &fc->x, &fc->x, &fc->h, (size_t)n * D));
         /* feed-forward block */
         TRY(esft_rmsnorm(be, &fc->h, &fc->x, &L->ffn_norm->work, n, D, hp->rms_eps));
         TRY(esft_matmul(be, &fc->gate, &fc->h, &L->w_gate->work, NULL, n, FF, D));
         TRY(esft_matmul(be, &fc->up, &fc->h, &L->w_up->work, NULL, n, FF, D));
-        TRY(esft_swiglu(be, &fc->gate, &fc->gate, &fc->up, (size_t)n * FF));
+        if (hp->gelu_ffn)
+            TRY(esft_geglu(be, &fc->gate, &fc->gate, &fc->up, (size_t)n * FF));
+        else
+            TRY(esft_swiglu(be, &fc->gate, &fc->gate, &fc->up, (size_t)n * FF));
         TRY(esft_matmul(be, &fc->h, &fc->gate, &L->w_down->work, NULL, n, D, FF));
+        if (L->post_ffn_norm) TRY(esft_rmsnorm(be, &fc->h, &fc->h, &L->post_ffn_norm->work, n, D, hp->rms_eps));
         TRY(esft_add(be, &fc->x, &fc->x, &fc->h, (size_t)n * D));
     }
     if (n_rows > 0) {

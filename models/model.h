@@ -1,4 +1,5 @@
-/* Llama-family transformer (llama, qwen2) written once against the backend
+/* Llama-family transformer (llama incl. Llama 3 rope scaling, qwen2, qwen3,
+ * gemma3) written once against the backend
  * interface: loading from a GGUF file or a Hugging Face directory (source.h),
  * f32 master weights, working copies for the
  * forward pass, and the packed-batch forward itself. */
@@ -15,6 +16,8 @@
 typedef enum esft_arch {
     ESFT_ARCH_LLAMA = 0,
     ESFT_ARCH_QWEN2,
+    ESFT_ARCH_QWEN3,
+    ESFT_ARCH_GEMMA3,
 } esft_arch;
 
 typedef struct esft_hparams {
@@ -31,7 +34,20 @@ typedef struct esft_hparams {
     float rope_base;
     esft_rope_style rope_style;
     bool tied_output; /* LM head is token_embd */
+    /* what differs between the architectures, as switches of one forward */
+    bool qkv_bias;       /* q/k/v projections have biases (qwen2) */
+    bool qk_norm;        /* per-head RMSNorm of q and k before rope (qwen3, gemma3) */
+    bool post_norms;     /* RMSNorm of each block's output before the residual add (gemma3) */
+    bool gelu_ffn;       /* GeGLU with tanh GELU instead of SwiGLU (gemma3) */
+    float embd_scale;    /* token embeddings are multiplied by it (gemma3: sqrt(D)); 1 otherwise */
+    float attn_scale;    /* attention score scale: 1/sqrt(head_dim) unless the model sets it */
+    int sliding_window;  /* > 0: sliding layers attend to this many positions (incl. their own) */
+    int swa_period;      /* with sliding_window: layer l is global iff (l + 1) % swa_period == 0 */
+    float rope_base_swa; /* rope base of the sliding layers */
 } esft_hparams;
+
+/* Whether layer l attends over a sliding window (else the whole past). */
+bool esft_layer_slides(const esft_hparams *hp, int l);
 
 /* One tensor of the model. `master` holds the f32 weights that ES trains;
  * `work` is what the forward pass reads: matrices in the backend's compute
@@ -53,10 +69,13 @@ typedef struct esft_layer {
     esft_param *attn_norm;            /* [D] */
     esft_param *wq, *wk, *wv;         /* [H*hd x D], [KVH*hd x D], [KVH*hd x D] */
     esft_param *bq, *bk, *bv;         /* qwen2 biases or NULL */
+    esft_param *q_norm, *k_norm;      /* [hd] per-head norms (qk_norm) or NULL */
     esft_param *wo;                   /* [D x H*hd] */
+    esft_param *post_attn_norm;       /* [D] (post_norms) or NULL */
     esft_param *ffn_norm;             /* [D] */
     esft_param *w_gate, *w_up;        /* [FF x D] */
     esft_param *w_down;               /* [D x FF] */
+    esft_param *post_ffn_norm;        /* [D] (post_norms) or NULL */
 } esft_layer;
 
 typedef struct esft_model {
@@ -69,6 +88,7 @@ typedef struct esft_model {
     esft_param *tok_embd;     /* [V x D] */
     esft_param *output_norm;  /* [D] */
     esft_param *output;       /* [V x D]; == tok_embd when tied */
+    esft_param *rope_freqs;   /* [hd/2] frequency divisors (Llama 3 rope scaling) or NULL */
     esft_layer *layers;       /* [n_layer] */
 } esft_model;
 

@@ -141,6 +141,8 @@ esft_status esft_source_read_f32_rows(const esft_source_tensor *t, uint64_t row0
     esft_status st = row0 ? esft_ggml_row_bytes(t->type, row0 * row, &skip, err) : ESFT_OK;
     if (!st) st = esft_ggml_dequantize(t->type, (const char *)t->data + skip, out, (size_t)(n_rows * row), err);
     if (!st && t->rope_heads) st = interleave_heads(t, out, n_rows, err);
+    if (!st && t->shift != 0.0f)
+        for (uint64_t i = 0; i < n_rows * row; i++) out[i] += t->shift;
     return st;
 }
 
@@ -149,6 +151,7 @@ esft_status esft_source_read_f32(const esft_source_tensor *t, float *out, esft_e
 }
 
 void esft_source_release(const esft_source_tensor *t) {
+    if (t->in_memory) return;
     const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     uintptr_t lo = ((uintptr_t)t->data + page - 1) / page * page;
     uintptr_t hi = ((uintptr_t)t->data + (uintptr_t)t->n_bytes) / page * page;

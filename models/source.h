@@ -28,6 +28,10 @@ typedef struct esft_source_tensor {
     /* > 0: the rows are in Hugging Face order for this many rotary heads and
      * are interleaved per head on reading (llama q/k; see hf.c) */
     uint32_t rope_heads;
+    /* added to every value on reading: Gemma's Hugging Face norms hold w
+     * where GGUF (llama.cpp's converter) holds 1 + w */
+    float shift;
+    bool in_memory;         /* data is not a file mapping (nothing to release) */
 } esft_source_tensor;
 
 typedef struct esft_source_files esft_source_files; /* mappings owned by a source */

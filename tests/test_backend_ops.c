@@ -559,19 +559,23 @@ static void t_rope(esft_backend *be) {
     const float bases[] = {10000.0f, 1000000.0f, 100000.0f};
     double worst = 0;
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-        for (int style = 0; style < 2; style++) {
+        for (int variant = 0; variant < 4; variant++) { /* style x with/without frequency factors */
+            const int style = variant & 1;
+            const bool use_ff = variant >= 2;
             int T = shapes[s][0], H = shapes[s][1], hd = shapes[s][2];
             float base = bases[s % 3];
             size_t n = (size_t)T * H * hd;
             float *x = rand_f32(n, -2.0f, 2.0f);
+            float *ff = rand_f32((size_t)hd / 2, 1.0f, 8.0f); /* Llama 3 divisors lie in [1, factor] */
             int32_t *pos = malloc((size_t)T * sizeof *pos);
             const int32_t pick[] = {0, 1, 7, 31, 100, 1000, 4095, 32767};
             for (int t = 0; t < T; t++) pos[t] = pick[(t + s) % 8];
-            tbuf xb, pb;
+            tbuf xb, pb, fb;
             bool ok = tb_make(be, &xb, ESFT_F32, n, x);
             ok = tb_make(be, &pb, ESFT_I32, (size_t)T, pos) && ok;
+            ok = tb_make(be, &fb, ESFT_F32, (size_t)hd / 2, ff) && ok;
             if (ok) {
-                CHECK_OK(esft_rope(be, &xb.b, &pb.b, T, H, hd, base, (esft_rope_style)style));
+                CHECK_OK(esft_rope(be, &xb.b, &pb.b, T, H, hd, base, use_ff ? &fb.b : NULL, (esft_rope_style)style));
                 float *y = tb_get(&xb);
                 for (int t = 0; t < T; t++) {
                     double *ref = malloc((size_t)H * hd * sizeof *ref);
@@ -579,7 +583,7 @@ static void t_rope(esft_backend *be) {
                         const float *v = x + ((size_t)t * H + h) * hd;
                         double *r = ref + (size_t)h * hd;
                         for (int i = 0; i < hd / 2; i++) {
-                            double th = pos[t] * pow(base, -2.0 * i / hd);
+                            double th = pos[t] * pow(base, -2.0 * i / hd) / (use_ff ? ff[i] : 1.0);
                             int i0 = style == ESFT_ROPE_NEOX ? i : 2 * i;
                             int i1 = style == ESFT_ROPE_NEOX ? i + hd / 2 : 2 * i + 1;
                             r[i0] = v[i0] * cos(th) - v[i1] * sin(th);
@@ -590,17 +594,19 @@ static void t_rope(esft_backend *be) {
                     double tol = 1e-5 + 1e-7 * pos[t];
                     double err = norm_err_f(y + (size_t)t * H * hd, ref, (size_t)H * hd);
                     if (pos[t] <= 1000 && err > worst) worst = err;
-                    CHECKF(err <= tol, "%s: rope %s T=%d H=%d hd=%d pos=%d: error %g", bk,
-                           style ? "neox" : "norm", T, H, hd, pos[t], err);
+                    CHECKF(err <= tol, "%s: rope %s%s T=%d H=%d hd=%d pos=%d: error %g", bk,
+                           style ? "neox" : "norm", use_ff ? " (freq factors)" : "", T, H, hd, pos[t], err);
                     free(ref);
                 }
                 CHECK_GUARD(&xb);
-                CHECKF(tb_equals(&pb, pos), "%s: rope changed pos", bk);
+                CHECKF(tb_equals(&pb, pos) && tb_equals(&fb, ff), "%s: rope changed pos or factors", bk);
                 free(y);
             }
             tb_free(&xb);
             tb_free(&pb);
+            tb_free(&fb);
             free(x);
+            free(ff);
             free(pos);
         }
     }
@@ -609,9 +615,20 @@ static void t_rope(esft_backend *be) {
     op_end(be, ESFT_OP_ROPE, ESFT_F32, note);
 }
 
-static void t_swiglu(esft_backend *be) {
-    const char *bk = be->kind;
-    if (!op_begin(be, ESFT_OP_SWIGLU, ESFT_F32)) return;
+/* The gated activations, in double. */
+static double silu_ref(double g) { return g / (1.0 + exp(-g)); }
+static double gelu_tanh_ref(double g) {
+    return 0.5 * g * (1.0 + tanh(0.79788456080286536 /* sqrt(2 / pi) */ * (g + 0.044715 * g * g * g)));
+}
+
+/* swiglu or geglu: y = act(gate) * up */
+static void t_glu(esft_backend *be, esft_op op) {
+    const char *bk = be->kind, *name = esft_op_name(op);
+    double (*act)(double) = op == ESFT_OP_GEGLU ? gelu_tanh_ref : silu_ref;
+    /* OpenCL allows tanh 5 ulp: near 1 + tanh = 0 (gate -12) that is ~1e-5 of
+     * g * u / 2 */
+    const double tol = op == ESFT_OP_GEGLU ? 3e-5 : 1e-5;
+    if (!op_begin(be, op, ESFT_F32)) return;
     const size_t sizes[] = {1, 3, 17, 129, 100003};
     double worst = 0;
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
@@ -625,22 +642,23 @@ static void t_swiglu(esft_backend *be) {
             ok = (alias || tb_make(be, &yb, ESFT_F32, n, NULL)) && ok;
             tbuf *out = alias == 1 ? &gb : alias == 2 ? &ub : &yb;
             if (ok) {
-                CHECK_OK(esft_swiglu(be, &out->b, &gb.b, &ub.b, n));
+                CHECK_OK(op == ESFT_OP_GEGLU ? esft_geglu(be, &out->b, &gb.b, &ub.b, n)
+                                             : esft_swiglu(be, &out->b, &gb.b, &ub.b, n));
                 float *y = tb_get(out);
                 size_t bad = 0;
                 double md = 0;
                 for (size_t i = 0; i < n; i++) {
-                    double ref = (double)g[i] / (1.0 + exp(-(double)g[i])) * u[i];
+                    double ref = act((double)g[i]) * u[i];
                     double d = fabs(y[i] - ref) / fmax(1.0, fabs(ref));
-                    if (!(d <= 1e-5)) bad++;
+                    if (!(d <= tol)) bad++;
                     if (d > md || isnan(d)) md = d;
                 }
                 if (md > worst) worst = md;
-                CHECKF(bad == 0, "%s: swiglu n=%zu alias=%d: %zu off (max %g)", bk, n, alias, bad,
+                CHECKF(bad == 0, "%s: %s n=%zu alias=%d: %zu off (max %g)", bk, name, n, alias, bad,
                        md);
                 CHECK_GUARD(out);
-                if (alias != 1) CHECKF(tb_equals(&gb, g), "%s: swiglu changed gate", bk);
-                if (alias != 2) CHECKF(tb_equals(&ub, u), "%s: swiglu changed up", bk);
+                if (alias != 1) CHECKF(tb_equals(&gb, g), "%s: %s changed gate", bk, name);
+                if (alias != 2) CHECKF(tb_equals(&ub, u), "%s: %s changed up", bk, name);
                 free(y);
             }
             tb_free(&gb);
@@ -652,7 +670,7 @@ static void t_swiglu(esft_backend *be) {
     }
     char note[64];
     snprintf(note, sizeof note, "max rel err %.2g", worst);
-    op_end(be, ESFT_OP_SWIGLU, ESFT_F32, note);
+    op_end(be, op, ESFT_F32, note);
 }
 
 static void t_add(esft_backend *be) {
@@ -757,6 +775,7 @@ static void t_get_rows(esft_backend *be, esft_dtype dt) {
 /* Host mirror of the KV caches for the attention reference. */
 typedef struct attn_case {
     int H, KVH, hd, max_ctx, n_slots;
+    int window; /* 0: whole causal past */
     float *kc, *vc; /* [slots][ctx][KVH][hd] as expected after each call */
     bool *filled;   /* [slots][ctx] */
 } attn_case;
@@ -781,7 +800,7 @@ static void attn_call(esft_backend *be, attn_case *ac, tbuf *kcb, tbuf *vcb, int
         size_t cn = (size_t)ac->n_slots * C * row;
         kcb->b.n = vcb->b.n = cn;
         CHECK_OK(esft_attention(be, &ob.b, &qb.b, &kb.b, &vb.b, &kcb->b, &vcb->b, &sb.b, &pb.b, T,
-                                H, KVH, hd, C, scale));
+                                H, KVH, hd, C, ac->window, scale));
         kcb->b.n = vcb->b.n = cn + GUARD;
         /* the expected caches */
         for (int t = 0; t < T; t++) {
@@ -802,7 +821,8 @@ static void attn_call(esft_backend *be, attn_case *ac, tbuf *kcb, tbuf *vcb, int
                 const float *qv = q + ((size_t)t * H + h) * hd;
                 size_t base = (size_t)seq[t] * C * row + (size_t)(h / G) * hd;
                 double mx = -INFINITY, sum = 0;
-                for (int j = 0; j <= pos[t]; j++) {
+                const int j0 = ac->window > 0 && pos[t] >= ac->window ? pos[t] - ac->window + 1 : 0;
+                for (int j = j0; j <= pos[t]; j++) {
                     if (!ac->filled[(size_t)seq[t] * C + j]) {
                         fprintf(stderr, "test bug: slot %d pos %d never written\n", seq[t], j);
                         abort();
@@ -812,18 +832,18 @@ static void attn_call(esft_backend *be, attn_case *ac, tbuf *kcb, tbuf *vcb, int
                     sc[j] = s * scale;
                     if (sc[j] > mx) mx = sc[j];
                 }
-                for (int j = 0; j <= pos[t]; j++) sum += (sc[j] = exp(sc[j] - mx));
+                for (int j = j0; j <= pos[t]; j++) sum += (sc[j] = exp(sc[j] - mx));
                 for (int d = 0; d < hd; d++) {
                     double o = 0;
-                    for (int j = 0; j <= pos[t]; j++) o += sc[j] * ac->vc[base + j * row + d];
+                    for (int j = j0; j <= pos[t]; j++) o += sc[j] * ac->vc[base + j * row + d];
                     ref[((size_t)t * H + h) * hd + d] = o / sum;
                 }
             }
         float *out = tb_get(&ob);
         double err = norm_err_f(out, ref, qn);
         if (err > *worst) *worst = err;
-        CHECKF(err <= 1e-5, "%s: attention H=%d KVH=%d hd=%d T=%d: error %g", bk, H, KVH, hd, T,
-               err);
+        CHECKF(err <= 1e-5, "%s: attention H=%d KVH=%d hd=%d T=%d window=%d: error %g", bk, H, KVH, hd, T,
+               ac->window, err);
         CHECK_GUARD(&ob);
         CHECKF(tb_equals(&qb, q) && tb_equals(&kb, k) && tb_equals(&vb, v) &&
                    tb_equals(&sb, seq) && tb_equals(&pb, pos),
@@ -850,7 +870,8 @@ static void t_attention(esft_backend *be) {
     const int heads[][3] = {{1, 1, 1}, {4, 2, 16}, {6, 3, 3}, {9, 3, 64}, {8, 8, 32}};
     double worst = 0;
     for (size_t hc = 0; hc < sizeof heads / sizeof heads[0]; hc++) {
-        attn_case ac = {heads[hc][0], heads[hc][1], heads[hc][2], 40, 3, NULL, NULL, NULL};
+        /* some shapes with a sliding window of 3 (Gemma 3's local layers) */
+        attn_case ac = {heads[hc][0], heads[hc][1], heads[hc][2], 40, 3, hc % 2 ? 3 : 0, NULL, NULL, NULL};
         size_t cn = (size_t)ac.n_slots * ac.max_ctx * ac.KVH * ac.hd;
         ac.kc = malloc(cn * sizeof(float));
         ac.vc = malloc(cn * sizeof(float));
@@ -888,7 +909,7 @@ static void t_attention(esft_backend *be) {
     }
     /* a long sequence (SmolLM2 shape): prefill 300 tokens, then decode 2 */
     {
-        attn_case ac = {9, 3, 64, 320, 1, NULL, NULL, NULL};
+        attn_case ac = {9, 3, 64, 320, 1, 0, NULL, NULL, NULL};
         size_t cn = (size_t)ac.max_ctx * ac.KVH * ac.hd;
         ac.kc = malloc(cn * sizeof(float));
         ac.vc = malloc(cn * sizeof(float));
@@ -1019,7 +1040,8 @@ static void run_backend(esft_backend *be) {
     t_matmul(be, ESFT_BF16);
     t_rmsnorm(be);
     t_rope(be);
-    t_swiglu(be);
+    t_glu(be, ESFT_OP_SWIGLU);
+    t_glu(be, ESFT_OP_GEGLU);
     t_add(be);
     t_scale(be);
     t_get_rows(be, ESFT_F32);

@@ -270,8 +270,25 @@ int main(void) {
     field_init;                                   \
     check_fails(label, &t, st, file, want)
     FAILS("gemma3", t.model_type = "gemma3", ESFT_ERR_UNSUPPORTED, "config.json", "gemma3");
-    FAILS("llama3 rope scaling", t.config_extra = ",\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":8.0}",
+    FAILS("yarn rope scaling", t.config_extra = ",\"rope_scaling\":{\"rope_type\":\"yarn\",\"factor\":8.0}",
+          ESFT_ERR_UNSUPPORTED, "config.json", "yarn");
+    FAILS("llama3 rope scaling without its factors",
+          t.config_extra = ",\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":8.0}", ESFT_ERR_FORMAT,
+          "config.json", "llama3");
+    FAILS("llama3 rope scaling on qwen2",
+          (t.model_type = "qwen2",
+           t.config_extra = ",\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":8.0,\"low_freq_factor\":1,"
+                            "\"high_freq_factor\":4,\"original_max_position_embeddings\":64}"),
           ESFT_ERR_UNSUPPORTED, "config.json", "llama3");
+    FAILS("gemma3 soft-capping", (t.model_type = "gemma3_text", t.config_extra = ",\"final_logit_softcapping\":30.0"),
+          ESFT_ERR_UNSUPPORTED, "config.json", "final_logit_softcapping");
+    FAILS("gemma3 layer types of another depth",
+          (t.model_type = "gemma3_text",
+           t.config_extra = ",\"sliding_window\":4,\"layer_types\":[\"sliding_attention\",\"full_attention\"]"),
+          ESFT_ERR_FORMAT, "config.json", "layer_types");
+    FAILS("gemma3 without a window", t.model_type = "gemma3_text", ESFT_ERR_FORMAT, "config.json", "sliding_window");
+    FAILS("qwen3 with biases", (t.model_type = "qwen3", t.config_extra = ",\"attention_bias\":true"),
+          ESFT_ERR_UNSUPPORTED, "config.json", "attention_bias");
     FAILS("hidden_size string", t.config_extra = ",\"head_dim\":\"4\"", ESFT_ERR_FORMAT, "config.json", "head_dim");
     FAILS("sliding window", (t.model_type = "qwen2", t.config_extra = ",\"use_sliding_window\":true"),
           ESFT_ERR_UNSUPPORTED, "config.json", "sliding");

@@ -14,18 +14,8 @@
 #include "generate.h"
 #include "model.h"
 #include "registry.h"
+#include "testjson.h"
 #include "testutil.h"
-
-
-static int json_ints(const cJSON *arr, int32_t *out, int max) {
-    int n = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, arr) {
-        if (n < max) out[n] = (int32_t)it->valueint;
-        n++;
-    }
-    return n;
-}
 
 /* Number of leading tokens two sequences share. */
 static int common_prefix(const int32_t *a, int na, const int32_t *b, int nb) {
@@ -75,7 +65,7 @@ int main(void) {
     int total = 0;
     for (int i = 0; i < n_prompts; i++) {
         const cJSON *p = cJSON_GetArrayItem(prompts, i);
-        int n = json_ints(cJSON_GetObjectItem(p, "input_ids"), ids[i], MAXIDS);
+        int n = test_json_ints(cJSON_GetObjectItem(p, "input_ids"), ids[i], MAXIDS);
         CHECK(n > 0 && n <= MAXIDS);
         /* our tokenizer gives the same ids as llama.cpp */
         const char *text = cJSON_GetObjectItem(p, "text")->valuestring;
@@ -122,15 +112,15 @@ int main(void) {
     for (int i = 0; i < n_prompts; i++) {
         const cJSON *p = cJSON_GetArrayItem(prompts, i);
         int32_t ref[64];
-        int nr = json_ints(cJSON_GetObjectItem(p, "hf_greedy32"), ref, 64);
+        int nr = test_json_ints(cJSON_GetObjectItem(p, "hf_greedy32"), ref, 64);
         int c = common_prefix(res[i].tokens, res[i].n_tokens, ref, nr);
         hf32 += c == 32;
         if (c < 32) printf("  prompt %2d: transformers greedy agrees for %d of 32 tokens\n", i, c);
-        nr = json_ints(cJSON_GetObjectItem(p, "llamacpp_greedy8"), ref, 64);
+        nr = test_json_ints(cJSON_GetObjectItem(p, "llamacpp_greedy8"), ref, 64);
         lc8 += common_prefix(res[i].tokens, res[i].n_tokens, ref, nr) >= 8;
         const cJSON *f32 = cJSON_GetObjectItem(p, "llamacpp_f32_greedy8");
         if (f32) {
-            nr = json_ints(f32, ref, 64);
+            nr = test_json_ints(f32, ref, 64);
             n_lcf++;
             int cf = common_prefix(res[i].tokens, res[i].n_tokens, ref, nr);
             lcf8 += cf >= 8;

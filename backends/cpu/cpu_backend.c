@@ -148,6 +148,7 @@ static const esft_backend_ops cpu_ops = {
     .rmsnorm = esft_cpu_rmsnorm,
     .rope = esft_cpu_rope,
     .swiglu = esft_cpu_swiglu,
+    .geglu = esft_cpu_geglu,
     .add = esft_cpu_add,
     .get_rows = esft_cpu_get_rows,
     .attention = esft_cpu_attention,

@@ -48,6 +48,7 @@ typedef struct rope_job {
     size_t per;
     int n_heads, head_dim;
     float base;
+    const float *freq_factors; /* [head_dim / 2] or NULL */
     esft_rope_style style;
 } rope_job;
 
@@ -61,6 +62,7 @@ static void rope_tokens(void *arg, size_t t0, size_t t1, int worker) {
         double p = (double)j->P[t];
         for (int i = 0; i < half; i++) {
             double ang = p * pow(base, -2.0 * i / head_dim);
+            if (j->freq_factors) ang /= (double)j->freq_factors[i];
             cs[i] = (float)cos(ang);
             sn[i] = (float)sin(ang);
         }
@@ -84,11 +86,12 @@ static void rope_tokens(void *arg, size_t t0, size_t t1, int worker) {
 }
 
 esft_status esft_cpu_rope(esft_backend *be, esft_buf *x, const esft_buf *pos, int T, int n_heads,
-                          int head_dim, float base, esft_rope_style style) {
+                          int head_dim, float base, const esft_buf *freq_factors, esft_rope_style style) {
     size_t per = esft_cpu_round16((size_t)head_dim);
     float *scr = esft_cpu_scratch(be, per * (size_t)cpu_ctx_of(be)->n_threads);
     if (!scr) return esft_errf(&be->err, ESFT_ERR_OUT_OF_MEMORY, "rope: cannot allocate scratch");
-    rope_job j = {x->handle, scr, pos->handle, per, n_heads, head_dim, base, style};
+    rope_job j = {x->handle, scr, pos->handle, per, n_heads, head_dim, base,
+                  freq_factors ? freq_factors->handle : NULL, style};
     esft_cpu_parallel(be, (size_t)T, 4, 1, (size_t)T * n_heads * head_dim >= PAR_MIN, rope_tokens, &j);
     return ESFT_OK;
 }
@@ -108,6 +111,17 @@ static void swiglu_range(void *arg, size_t i0, size_t i1, int worker) {
     for (size_t i = i0; i < i1; i++) {
         float g = j->A[i];
         j->Y[i] = g / (1.0f + expf(-g)) * j->B[i];
+    }
+}
+
+/* tanh form of GELU, as transformers' gelu_pytorch_tanh and llama.cpp */
+static void geglu_range(void *arg, size_t i0, size_t i1, int worker) {
+    (void)worker;
+    const elementwise_job *j = arg;
+    const float c = 0.7978845608028654f; /* sqrt(2 / pi) */
+    for (size_t i = i0; i < i1; i++) {
+        float g = j->A[i];
+        j->Y[i] = 0.5f * g * (1.0f + tanhf(c * (g + 0.044715f * g * g * g))) * j->B[i];
     }
 }
 
@@ -133,6 +147,13 @@ esft_status esft_cpu_swiglu(esft_backend *be, esft_buf *y, const esft_buf *gate,
                             const esft_buf *up, size_t n) {
     elementwise_job j = {y->handle, gate->handle, up->handle, 0};
     esft_cpu_parallel(be, n, 4, 16, n >= 4 * PAR_MIN, swiglu_range, &j);
+    return ESFT_OK;
+}
+
+esft_status esft_cpu_geglu(esft_backend *be, esft_buf *y, const esft_buf *gate,
+                           const esft_buf *up, size_t n) {
+    elementwise_job j = {y->handle, gate->handle, up->handle, 0};
+    esft_cpu_parallel(be, n, 4, 16, n >= 4 * PAR_MIN, geglu_range, &j);
     return ESFT_OK;
 }
 
@@ -188,7 +209,7 @@ typedef struct attention_job {
     const float *Q, *KC, *VC;
     const int32_t *S, *P;
     size_t per, row, slot, hd;
-    int n_heads, G, max_ctx;
+    int n_heads, G, max_ctx, window;
     float scale;
 } attention_job;
 
@@ -206,9 +227,10 @@ static void attention_items(void *arg, size_t i0, size_t i1, int worker) {
         const float *qv = jb->Q + ((size_t)t * n_heads + h) * hd;
         const float *kb = jb->KC + (size_t)S[t] * slot + (size_t)(h / G) * hd;
         const float *vb = jb->VC + (size_t)S[t] * slot + (size_t)(h / G) * hd;
-        int np = P[t] + 1;
+        /* positions [j0, P[t]]: the whole causal past, or the window */
+        const int j0 = jb->window > 0 && P[t] >= jb->window ? P[t] - jb->window + 1 : 0, np = P[t] + 1;
         float mx = -INFINITY;
-        for (int j = 0; j < np; j++) {
+        for (int j = j0; j < np; j++) {
             const float *kv = kb + (size_t)j * row;
             float s = 0;
 #pragma omp simd reduction(+ : s)
@@ -218,13 +240,13 @@ static void attention_items(void *arg, size_t i0, size_t i1, int worker) {
             if (s > mx) mx = s;
         }
         float sum = 0;
-        for (int j = 0; j < np; j++) {
+        for (int j = j0; j < np; j++) {
             float e = expf(sc[j] - mx);
             sc[j] = e;
             sum += e;
         }
         for (size_t d = 0; d < hd; d++) acc[d] = 0;
-        for (int j = 0; j < np; j++) {
+        for (int j = j0; j < np; j++) {
             const float *vv = vb + (size_t)j * row;
             float p = sc[j];
 #pragma omp simd
@@ -240,7 +262,7 @@ esft_status esft_cpu_attention(esft_backend *be, esft_buf *out, const esft_buf *
                                const esft_buf *k, const esft_buf *v, esft_buf *kcache,
                                esft_buf *vcache, const esft_buf *seq, const esft_buf *pos, int T,
                                int n_heads, int n_kv_heads, int head_dim, int max_ctx,
-                               float scale) {
+                               int window, float scale) {
     const int32_t *S = seq->handle, *P = pos->handle;
     size_t hd = (size_t)head_dim;
     size_t row = (size_t)n_kv_heads * hd;       /* one position of one slot */
@@ -276,7 +298,7 @@ esft_status esft_cpu_attention(esft_backend *be, esft_buf *out, const esft_buf *
     size_t total = 0;
     for (int t = 0; t < T; t++) total += (size_t)P[t] + 1;
     attention_job j = {O, scr, Q, KC, VC, S, P, per, row, slot, hd, n_heads, n_heads / n_kv_heads,
-                       max_ctx, scale};
+                       max_ctx, window, scale};
     /* (token, head) items differ in length (positions): small chunks */
     esft_cpu_parallel(be, (size_t)T * n_heads, 16, 1, total * (size_t)n_heads * hd >= PAR_MIN,
                       attention_items, &j);

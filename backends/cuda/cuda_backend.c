@@ -240,6 +240,7 @@ static const esft_backend_ops cu_ops = {
     .rmsnorm = esft_cu_rmsnorm,
     .rope = esft_cu_rope,
     .swiglu = esft_cu_swiglu,
+    .geglu = esft_cu_geglu,
     .add = esft_cu_add,
     .get_rows = esft_cu_get_rows,
     .attention = esft_cu_attention,

@@ -76,6 +76,11 @@ esft_status esft_cu_swiglu(esft_backend *be, esft_buf *y, const esft_buf *gate, 
     return launched(be, "swiglu", esft_cuda_swiglu(stream_of(be), F32(y), CF32(gate), CF32(up), n));
 }
 
+esft_status esft_cu_geglu(esft_backend *be, esft_buf *y, const esft_buf *gate, const esft_buf *up,
+                          size_t n) {
+    return launched(be, "geglu", esft_cuda_geglu(stream_of(be), F32(y), CF32(gate), CF32(up), n));
+}
+
 esft_status esft_cu_get_rows(esft_backend *be, esft_buf *y, const esft_buf *table,
                              const esft_buf *ids, int T, int D) {
     return launched(be, "get_rows",
@@ -91,10 +96,10 @@ esft_status esft_cu_rmsnorm(esft_backend *be, esft_buf *y, const esft_buf *x, co
 }
 
 esft_status esft_cu_rope(esft_backend *be, esft_buf *x, const esft_buf *pos, int T, int n_heads,
-                         int head_dim, float base, esft_rope_style style) {
+                         int head_dim, float base, const esft_buf *freq_factors, esft_rope_style style) {
     return launched(be, "rope",
                     esft_cuda_rope(stream_of(be), F32(x), CI32(pos), T, n_heads, head_dim, base,
-                                   style == ESFT_ROPE_NEOX));
+                                   freq_factors ? CF32(freq_factors) : NULL, style == ESFT_ROPE_NEOX));
 }
 
 esft_status esft_cu_argmax(esft_backend *be, esft_buf *ids, const esft_buf *x, int T, int N) {
@@ -104,7 +109,8 @@ esft_status esft_cu_argmax(esft_backend *be, esft_buf *ids, const esft_buf *x, i
 esft_status esft_cu_attention(esft_backend *be, esft_buf *out, const esft_buf *q,
                               const esft_buf *k, const esft_buf *v, esft_buf *kcache,
                               esft_buf *vcache, const esft_buf *seq, const esft_buf *pos, int T,
-                              int n_heads, int n_kv_heads, int head_dim, int max_ctx, float scale) {
+                              int n_heads, int n_kv_heads, int head_dim, int max_ctx, int window,
+                              float scale) {
     if (head_dim > ESFT_CUDA_MAX_HEAD_DIM)
         return esft_errf(&be->err, ESFT_ERR_UNSUPPORTED, "attention: head_dim %d above cuda's %d",
                          head_dim, ESFT_CUDA_MAX_HEAD_DIM);
@@ -113,7 +119,7 @@ esft_status esft_cu_attention(esft_backend *be, esft_buf *out, const esft_buf *q
     return launched(be, "attention",
                     esft_cuda_attention(stream_of(be), F32(out), CF32(q), CF32(k), CF32(v),
                                         F32(kcache), F32(vcache), CI32(seq), CI32(pos), T, n_heads,
-                                        n_kv_heads, head_dim, max_ctx, n_slots, scale));
+                                        n_kv_heads, head_dim, max_ctx, n_slots, window, scale));
 }
 
 /* ---------------------------------------------------------------- matmul */

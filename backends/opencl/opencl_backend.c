@@ -245,6 +245,7 @@ static const esft_backend_ops ocl_ops = {
     .rmsnorm = esft_cl_rmsnorm,
     .rope = esft_cl_rope,
     .swiglu = esft_cl_swiglu,
+    .geglu = esft_cl_geglu,
     .add = esft_cl_add,
     .get_rows = esft_cl_get_rows,
     .attention = esft_cl_attention,

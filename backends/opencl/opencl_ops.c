@@ -138,20 +138,27 @@ esft_status esft_cl_scale(esft_backend *be, esft_buf *x, size_t n, float factor)
     return launch(be, K_scale, a, NARGS(a), n, false, "scale");
 }
 
-esft_status esft_cl_add(esft_backend *be, esft_buf *y, const esft_buf *a_, const esft_buf *b_,
-                        size_t n) {
+/* y = f(a, b) element by element: kernel k(y, a, b, n) */
+static esft_status binary(esft_backend *be, cl_kid kid, esft_buf *y, const esft_buf *a_, const esft_buf *b_,
+                          size_t n, const char *what) {
     cl_mem ym = MEM(y), am = MEM(a_), bm = MEM(b_);
     cl_ulong nn = n;
     karg a[] = {A(ym), A(am), A(bm), A(nn)};
-    return launch(be, K_add, a, NARGS(a), n, false, "add");
+    return launch(be, kid, a, NARGS(a), n, false, what);
+}
+
+esft_status esft_cl_add(esft_backend *be, esft_buf *y, const esft_buf *a, const esft_buf *b, size_t n) {
+    return binary(be, K_add, y, a, b, n, "add");
 }
 
 esft_status esft_cl_swiglu(esft_backend *be, esft_buf *y, const esft_buf *gate, const esft_buf *up,
                            size_t n) {
-    cl_mem ym = MEM(y), gm = MEM(gate), um = MEM(up);
-    cl_ulong nn = n;
-    karg a[] = {A(ym), A(gm), A(um), A(nn)};
-    return launch(be, K_swiglu, a, NARGS(a), n, false, "swiglu");
+    return binary(be, K_swiglu, y, gate, up, n, "swiglu");
+}
+
+esft_status esft_cl_geglu(esft_backend *be, esft_buf *y, const esft_buf *gate, const esft_buf *up,
+                          size_t n) {
+    return binary(be, K_geglu, y, gate, up, n, "geglu");
 }
 
 esft_status esft_cl_get_rows(esft_backend *be, esft_buf *y, const esft_buf *table,
@@ -199,13 +206,16 @@ esft_status esft_cl_rmsnorm(esft_backend *be, esft_buf *y, const esft_buf *x, co
 }
 
 esft_status esft_cl_rope(esft_backend *be, esft_buf *x, const esft_buf *pos, int T, int n_heads,
-                         int head_dim, float base, esft_rope_style style) {
-    cl_mem xm = MEM(x), pm = MEM(pos);
+                         int head_dim, float base, const esft_buf *freq_factors, esft_rope_style style) {
+    /* without factors the kernel reads none: any buffer stands in, so no
+     * NULL buffer argument reaches the driver */
+    cl_mem xm = MEM(x), pm = MEM(pos), fm = freq_factors ? MEM(freq_factors) : pm;
+    cl_int use_ff = freq_factors != NULL;
     cl_uint h = (cl_uint)n_heads, hd = (cl_uint)head_dim;
     cl_float b = base;
     cl_int neox = style == ESFT_ROPE_NEOX;
     cl_ulong total = (size_t)T * (size_t)n_heads * (size_t)(head_dim / 2);
-    karg a[] = {A(xm), A(pm), A(h), A(hd), A(b), A(neox), A(total)};
+    karg a[] = {A(xm), A(pm), A(h), A(hd), A(b), A(neox), A(fm), A(use_ff), A(total)};
     return launch(be, K_rope, a, NARGS(a), (size_t)total, false, "rope");
 }
 
@@ -215,7 +225,7 @@ esft_status esft_cl_attention(esft_backend *be, esft_buf *out, const esft_buf *q
                               const esft_buf *k, const esft_buf *v, esft_buf *kcache,
                               esft_buf *vcache, const esft_buf *seq, const esft_buf *pos, int T,
                               int n_heads, int n_kv_heads, int head_dim, int max_ctx,
-                              float scale) {
+                              int window, float scale) {
     ocl_ctx *c = ocl_ctx_of(be);
     cl_uint row = (cl_uint)((size_t)n_kv_heads * (size_t)head_dim);
     cl_int mc = max_ctx;
@@ -233,8 +243,9 @@ esft_status esft_cl_attention(esft_backend *be, esft_buf *out, const esft_buf *q
     cl_mem scr = c->scratch;
     cl_uint H = (cl_uint)n_heads, KVH = (cl_uint)n_kv_heads, hd = (cl_uint)head_dim;
     cl_float sc = scale;
-    karg a2[] = {A(om), A(qm),  A(kc), A(vc),      A(sm), A(pm), A(scr),
-                 A(H),  A(KVH), A(hd), A(mc), A(n_slots), A(sc),
+    cl_int win = window;
+    karg a2[] = {A(om), A(qm),  A(kc), A(vc), A(sm),      A(pm),   A(scr),
+                 A(H),  A(KVH), A(hd), A(mc), A(n_slots), A(sc), A(win),
                  LOCAL(local_size(be, K_attention) * sizeof(float))};
     return launch(be, K_attention, a2, NARGS(a2), th, true, "attention");
 }

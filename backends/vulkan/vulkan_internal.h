@@ -52,6 +52,7 @@ typedef enum vk_pid {
     P_SCALE,
     P_ADD,
     P_SWIGLU,
+    P_GEGLU,
     P_ADD_BIAS,
     P_GET_ROWS,
     P_RMSNORM,

@@ -106,6 +106,11 @@ esft_status esft_vk_swiglu(esft_backend *be, esft_buf *y, const esft_buf *gate, 
     return eltwise(be, P_SWIGLU, y, gate, up, n, 1.0f, 1);
 }
 
+esft_status esft_vk_geglu(esft_backend *be, esft_buf *y, const esft_buf *gate, const esft_buf *up,
+                          size_t n) {
+    return eltwise(be, P_GEGLU, y, gate, up, n, 1.0f, 1);
+}
+
 esft_status esft_vk_get_rows(esft_backend *be, esft_buf *y, const esft_buf *table,
                              const esft_buf *ids, int T, int D) {
     if (table->dtype != ESFT_F32)
@@ -155,7 +160,7 @@ esft_status esft_vk_rmsnorm(esft_backend *be, esft_buf *y, const esft_buf *x, co
 }
 
 esft_status esft_vk_rope(esft_backend *be, esft_buf *x, const esft_buf *pos, int T, int n_heads,
-                         int head_dim, float base, esft_rope_style style) {
+                         int head_dim, float base, const esft_buf *freq_factors, esft_rope_style style) {
     vk_ctx *c = vk_ctx_of(be);
     int half = head_dim / 2;
     if (half <= 0) return ESFT_OK;
@@ -171,7 +176,8 @@ esft_status esft_vk_rope(esft_backend *be, esft_buf *x, const esft_buf *pos, int
         fd[i] = pow((double)base, -2.0 * i / head_dim);
         ff[i] = (float)fd[i];
     }
-    vk_bind b[3] = {B(x), B(pos)};
+    /* binding 3 unused without factors: any buffer */
+    vk_bind b[4] = {B(x), B(pos), {0}, B(freq_factors ? freq_factors : x)};
     esft_status st = c->fp64 ? esft_vk_arena(be, fd, (size_t)half * sizeof *fd, &b[2])
                              : esft_vk_arena(be, ff, (size_t)half * sizeof *ff, &b[2]);
     free(fd);
@@ -179,9 +185,10 @@ esft_status esft_vk_rope(esft_backend *be, esft_buf *x, const esft_buf *pos, int
     if (st != ESFT_OK) return st;
     size_t total = (size_t)T * (size_t)n_heads * (size_t)half;
     if (total >= 0xFFFFFF00u) return too_big(be, "rope", total);
-    struct { uint32_t H, hd, neox, total; } pc = {(uint32_t)n_heads, (uint32_t)head_dim,
-                                                  style == ESFT_ROPE_NEOX, (uint32_t)total};
-    return esft_vk_dispatch(be, c->fp64 ? P_ROPE_F64 : P_ROPE, b, 3, &pc, sizeof pc,
+    struct { uint32_t H, hd, neox, total, use_ff; } pc = {(uint32_t)n_heads, (uint32_t)head_dim,
+                                                          style == ESFT_ROPE_NEOX, (uint32_t)total,
+                                                          freq_factors != NULL};
+    return esft_vk_dispatch(be, c->fp64 ? P_ROPE_F64 : P_ROPE, b, 4, &pc, sizeof pc,
                             CEIL(total, 64), 0);
 }
 
@@ -191,7 +198,7 @@ esft_status esft_vk_attention(esft_backend *be, esft_buf *out, const esft_buf *q
                               const esft_buf *k, const esft_buf *v, esft_buf *kcache,
                               esft_buf *vcache, const esft_buf *seq, const esft_buf *pos, int T,
                               int n_heads, int n_kv_heads, int head_dim, int max_ctx,
-                              float scale) {
+                              int window, float scale) {
     size_t row = (size_t)n_kv_heads * (size_t)head_dim;
     size_t n_slots = kcache->n / ((size_t)max_ctx * row);
     size_t total = (size_t)T * row;
@@ -221,8 +228,9 @@ esft_status esft_vk_attention(esft_backend *be, esft_buf *out, const esft_buf *q
             uint32_t n_slots;
             float scale;
             uint32_t TH, th0;
+            int32_t window;
         } pc2 = {(uint32_t)n_heads, (uint32_t)n_kv_heads, (uint32_t)head_dim, max_ctx,
-                 (uint32_t)n_slots, scale, (uint32_t)cnt, (uint32_t)th0};
+                 (uint32_t)n_slots, scale, (uint32_t)cnt, (uint32_t)th0, window};
         vk_bind b2[] = {B(out), B(q), B(kcache), B(vcache), B(seq), B(pos), scr};
         st = esft_vk_dispatch(be, P_ATTENTION, b2, 7, &pc2, sizeof pc2, cnt, 0);
     }

@@ -105,7 +105,7 @@ static cJSON *facts_json(const model_facts *f, const esft_model_source *src, con
             cJSON_AddStringToObject(o, "type", esft_ggml_type_name(t->type));
             cJSON *shape = cJSON_AddArrayToObject(o, "shape");
             for (uint32_t d = 0; shape && d < t->n_dims; d++) cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t->ne[d]));
-            cJSON_AddBoolToObject(o, "trained", esft_es_globs_match(globs, t->name));
+            cJSON_AddBoolToObject(o, "trained", esft_es_trains(globs, t->name));
             cJSON_AddItemToArray(arr, o);
         }
     }
@@ -138,7 +138,7 @@ static void print_text(const model_facts *f, const esft_model_source *src, const
         char shape[64];
         if (t->n_dims == 1) snprintf(shape, sizeof shape, "%" PRIu64, t->ne[0]);
         else snprintf(shape, sizeof shape, "%" PRIu64 " x %" PRIu64, t->ne[1], t->ne[0]);
-        printf("  %c %-32s %-6s %s\n", esft_es_globs_match(globs, t->name) ? '*' : ' ', t->name,
+        printf("  %c %-32s %-6s %s\n", esft_es_trains(globs, t->name) ? '*' : ' ', t->name,
                esft_ggml_type_name(t->type), shape);
     }
 }
@@ -159,7 +159,7 @@ static esft_status gather(const esft_model_source *src, const char *path, const 
         f->n_params += t->n_elements;
         count_type(f, t->type, t->n_elements);
         if (strcmp(t->name, "output.weight") == 0) f->hp.tied_output = false;
-        if (esft_es_globs_match(globs, t->name)) {
+        if (esft_es_trains(globs, t->name)) {
             f->n_train_tensors++;
             f->n_train_params += t->n_elements;
         }

@@ -6,7 +6,8 @@
  * tiles of 32 keys in turn; in a tile each lane scores one key against q
  * (held in shared memory), the warp updates its running max and sum (online
  * softmax), then the lanes switch to one output dimension each and add the
- * tile's values. The warps' partial results are merged at the end. KV rows
+ * tile's values. The warps' partial results are merged at the end. With a
+ * sliding window the keys start at p - window + 1. KV rows
  * of one GQA group are read by neighbouring blocks, which L2 serves. */
 #include <math.h>
 
@@ -36,7 +37,7 @@ template <int NR>
 __global__ void __launch_bounds__(ATT_THREADS)
     esft_attention_k(float *out, const float *q, const float *kc, const float *vc,
                      const int32_t *seq, const int32_t *pos, int n_heads, int n_kv_heads, int hd,
-                     int max_ctx, int n_slots, float scale) {
+                     int max_ctx, int n_slots, int window, float scale) {
     __shared__ __align__(16) float sq[32 * NR];
     __shared__ float sm_m[ATT_WARPS], sm_l[ATT_WARPS];
     __shared__ float sm_acc[ATT_WARPS][32 * NR];
@@ -57,8 +58,8 @@ __global__ void __launch_bounds__(ATT_THREADS)
     float m = -INFINITY, l = 0.0f, acc[NR];
 #pragma unroll
     for (int r = 0; r < NR; r++) acc[r] = 0.0f;
-    const int n_keys = p + 1;
-    for (int j0 = warp * 32; j0 < n_keys; j0 += ATT_WARPS * 32) {
+    const int n_keys = p + 1, first = window > 0 && p >= window ? p - window + 1 : 0;
+    for (int j0 = first + warp * 32; j0 < n_keys; j0 += ATT_WARPS * 32) {
         /* scores: lane -> key j0 + lane */
         const int j = j0 + lane;
         float s = -INFINITY;
@@ -122,7 +123,7 @@ extern "C" cudaError_t esft_cuda_attention(cudaStream_t s, float *out, const flo
                                            const float *k, const float *v, float *kcache,
                                            float *vcache, const int32_t *seq, const int32_t *pos,
                                            int T, int n_heads, int n_kv_heads, int head_dim,
-                                           int max_ctx, int n_slots, float scale) {
+                                           int max_ctx, int n_slots, int window, float scale) {
     if (T <= 0) return cudaSuccess;
     if (head_dim <= 0 || head_dim > ESFT_CUDA_MAX_HEAD_DIM || n_kv_heads <= 0 ||
         n_heads % n_kv_heads != 0)
@@ -135,7 +136,7 @@ extern "C" cudaError_t esft_cuda_attention(cudaStream_t s, float *out, const flo
 #define ESFT_ATT_LAUNCH(NR)                                                                      \
     esft_attention_k<NR><<<blocks, ATT_THREADS, 0, s>>>(out, q, kcache, vcache, seq, pos,       \
                                                         n_heads, n_kv_heads, head_dim, max_ctx, \
-                                                        n_slots, scale)
+                                                        n_slots, window, scale)
     if (head_dim <= 32) ESFT_ATT_LAUNCH(1);
     else if (head_dim <= 64) ESFT_ATT_LAUNCH(2);
     else if (head_dim <= 128) ESFT_ATT_LAUNCH(4);

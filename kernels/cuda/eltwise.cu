@@ -1,4 +1,4 @@
-/* Elementwise CUDA kernels: scale, add, swiglu, bias, dtype conversion of
+/* Elementwise CUDA kernels: scale, add, swiglu, geglu, bias, dtype conversion of
  * matmul inputs, and embedding-row gathers. */
 #include <math.h>
 #include <type_traits>
@@ -20,6 +20,14 @@ __global__ void esft_swiglu_k(float *y, const float *gate, const float *up, esft
     ESFT_GRID_LOOP(i, n) {
         float g = gate[i];
         y[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+/* tanh GELU of gate times up (Gemma's GeGLU), as the cpu backend */
+__global__ void esft_geglu_k(float *y, const float *gate, const float *up, esft_u64 n) {
+    ESFT_GRID_LOOP(i, n) {
+        float g = gate[i];
+        y[i] = 0.5f * g * (1.0f + tanhf(0.7978845608028654f * (g + 0.044715f * g * g * g))) * up[i];
     }
 }
 
@@ -60,6 +68,13 @@ extern "C" cudaError_t esft_cuda_swiglu(cudaStream_t s, float *y, const float *g
                                         const float *up, size_t n) {
     if (n == 0) return cudaSuccess;
     esft_swiglu_k<<<esft_grid(n, ELT_THREADS), ELT_THREADS, 0, s>>>(y, gate, up, n);
+    return esft_launched();
+}
+
+extern "C" cudaError_t esft_cuda_geglu(cudaStream_t s, float *y, const float *gate,
+                                       const float *up, size_t n) {
+    if (n == 0) return cudaSuccess;
+    esft_geglu_k<<<esft_grid(n, ELT_THREADS), ELT_THREADS, 0, s>>>(y, gate, up, n);
     return esft_launched();
 }
 

@@ -34,6 +34,8 @@ cudaError_t esft_cuda_scale(cudaStream_t s, float *x, size_t n, float factor);
 cudaError_t esft_cuda_add(cudaStream_t s, float *y, const float *a, const float *b, size_t n);
 cudaError_t esft_cuda_swiglu(cudaStream_t s, float *y, const float *gate, const float *up,
                              size_t n);
+cudaError_t esft_cuda_geglu(cudaStream_t s, float *y, const float *gate, const float *up,
+                            size_t n);
 /* y[t, j] += bias[j] over T x N */
 cudaError_t esft_cuda_add_bias(cudaStream_t s, float *y, const float *bias, int T, int N);
 /* dst (dtype) = cast(src), round to nearest even: matmul inputs */
@@ -47,7 +49,7 @@ cudaError_t esft_cuda_get_rows(cudaStream_t s, float *y, const void *table, int 
 cudaError_t esft_cuda_rmsnorm(cudaStream_t s, float *y, const float *x, const float *w, int T,
                               int D, float eps);
 cudaError_t esft_cuda_rope(cudaStream_t s, float *x, const int32_t *pos, int T, int n_heads,
-                           int head_dim, float base, int neox);
+                           int head_dim, float base, const float *freq_factors /* or NULL */, int neox);
 cudaError_t esft_cuda_argmax(cudaStream_t s, int32_t *ids, const float *x, int T, int N);
 
 /* --- attention (attention.cu) --- */
@@ -56,7 +58,7 @@ cudaError_t esft_cuda_argmax(cudaStream_t s, int32_t *ids, const float *x, int T
 cudaError_t esft_cuda_attention(cudaStream_t s, float *out, const float *q, const float *k,
                                 const float *v, float *kcache, float *vcache, const int32_t *seq,
                                 const int32_t *pos, int T, int n_heads, int n_kv_heads,
-                                int head_dim, int max_ctx, int n_slots, float scale);
+                                int head_dim, int max_ctx, int n_slots, int window, float scale);
 /* The largest head_dim esft_cuda_attention takes. */
 #define ESFT_CUDA_MAX_HEAD_DIM 256
 

@@ -29,15 +29,17 @@ __global__ void esft_rmsnorm_k(float *y, const float *x, const float *w, int D, 
 }
 
 /* One thread per rotated pair (t, h, i < hd/2); angles in double as on the
- * cpu backend: pos * base^(-2i/hd). NEOX pairs (i, i + hd/2), NORM (2i, 2i+1). */
+ * cpu backend: pos * base^(-2i/hd), divided by ff[i] when ff is given.
+ * NEOX pairs (i, i + hd/2), NORM (2i, 2i+1). */
 __global__ void esft_rope_k(float *x, const int32_t *pos, esft_u64 total, int n_heads,
-                            int head_dim, double base, int neox) {
+                            int head_dim, double base, const float *ff, int neox) {
     int half = head_dim / 2;
     ESFT_GRID_LOOP(g, total) {
         int i = (int)(g % half);
         esft_u64 th = g / half; /* token * n_heads + head */
         int t = (int)(th / n_heads);
         double ang = (double)pos[t] * pow(base, -2.0 * i / head_dim);
+        if (ff) ang /= (double)ff[i];
         double sd, cd;
         sincos(ang, &sd, &cd);
         float cs = (float)cd, sn = (float)sd;
@@ -96,11 +98,13 @@ extern "C" cudaError_t esft_cuda_rmsnorm(cudaStream_t s, float *y, const float *
 }
 
 extern "C" cudaError_t esft_cuda_rope(cudaStream_t s, float *x, const int32_t *pos, int T,
-                                      int n_heads, int head_dim, float base, int neox) {
+                                      int n_heads, int head_dim, float base, const float *freq_factors,
+                                      int neox) {
     esft_u64 total = (esft_u64)T * n_heads * (head_dim / 2);
     if (total == 0) return cudaSuccess;
     esft_rope_k<<<esft_grid(total, ROW_THREADS), ROW_THREADS, 0, s>>>(x, pos, total, n_heads,
-                                                                        head_dim, (double)base, neox);
+                                                                        head_dim, (double)base, freq_factors,
+                                                                        neox);
     return esft_launched();
 }
 

@@ -112,6 +112,15 @@ __kernel void esft_swiglu_k(__global float *y, __global const float *gate,
     y[i] = g / (1.0f + exp(-g)) * up[i];
 }
 
+/* tanh GELU of gate times up (Gemma's GeGLU) */
+__kernel void esft_geglu_k(__global float *y, __global const float *gate,
+                           __global const float *up, ulong n) {
+    ulong i = get_global_id(0);
+    if (i >= n) return;
+    float g = gate[i];
+    y[i] = 0.5f * g * (1.0f + tanh(0.7978845608028654f * (g + 0.044715f * g * g * g))) * up[i];
+}
+
 /* y[t, n] += bias[n] over T x N. */
 __kernel void esft_add_bias_k(__global float *y, __global const float *bias, uint N, ulong total) {
     ulong i = get_global_id(0);
@@ -153,9 +162,10 @@ __kernel void esft_rmsnorm_k(__global float *y, __global const float *x,
 
 /* ---------------------------------------------------------------- rope */
 
-/* One work-item per (t, h, i), i < hd/2. theta = pos * base^(-2i/hd). */
+/* One work-item per (t, h, i), i < hd/2. theta = pos * base^(-2i/hd),
+ * divided by ff[i] when use_ff. */
 __kernel void esft_rope_k(__global float *x, __global const int *pos, uint H, uint hd,
-                          float base, int neox, ulong total) {
+                          float base, int neox, __global const float *ff, int use_ff, ulong total) {
     ulong g = get_global_id(0);
     if (g >= total) return;
     uint half_ = hd / 2;
@@ -164,9 +174,11 @@ __kernel void esft_rope_k(__global float *x, __global const int *pos, uint H, ui
     ulong t = th / H;
 #ifdef ESFT_FP64
     double ang = (double)pos[t] * pow((double)base, -2.0 * (double)i / (double)hd);
+    if (use_ff) ang /= (double)ff[i];
     float cs = (float)cos(ang), sn = (float)sin(ang);
 #else
     float ang = (float)pos[t] * pow(base, -2.0f * (float)i / (float)hd);
+    if (use_ff) ang /= ff[i];
     float cs = cos(ang), sn = sin(ang);
 #endif
     __global float *v = x + th * hd;
@@ -196,12 +208,13 @@ __kernel void esft_kv_store_k(__global float *kc, __global float *vc, __global c
 }
 
 /* One work-group per (t, h): scores into scr[(t*H + h) * max_ctx ..],
- * max, exp and sum, then out = sum_j p_j v_j / sum. */
+ * max, exp and sum, then out = sum_j p_j v_j / sum, over positions 0 .. p
+ * (window > 0: the last `window` of them). */
 __kernel void esft_attention_k(__global float *out, __global const float *q,
                                __global const float *kc, __global const float *vc,
                                __global const int *seq, __global const int *pos,
                                __global float *scr, uint H, uint KVH, uint hd, int max_ctx,
-                               ulong n_slots, float scale, __local float *red) {
+                               ulong n_slots, float scale, int window, __local float *red) {
     ulong th = get_group_id(0);
     uint lid = get_local_id(0), ls = get_local_size(0);
     ulong t = th / H;
@@ -217,13 +230,16 @@ __kernel void esft_attention_k(__global float *out, __global const float *q,
     ulong base = (ulong)s * (ulong)max_ctx * row + (ulong)(h / G) * hd;
     __global const float *qv = q + th * hd;
     __global float *sc = scr + th * (ulong)max_ctx;
-    int np = p + 1;
+    /* a sliding window masks the keys before lo (score -inf, weight 0)
+     * rather than starting the loops there: with loops starting at lo,
+     * PoCL's multi-threaded work-groups wrote outside the output */
+    int np = p + 1, lo = window > 0 && p >= window ? p - window + 1 : 0;
     float mx = -INFINITY;
     for (int j = (int)lid; j < np; j += (int)ls) {
         __global const float *kv = kc + base + (ulong)j * row;
         float a = 0.0f;
         for (uint d = 0; d < hd; d++) a = fma(qv[d], kv[d], a);
-        a *= scale;
+        a = j < lo ? -INFINITY : a * scale;
         sc[j] = a;
         mx = fmax(mx, a);
     }

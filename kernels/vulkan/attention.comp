@@ -1,6 +1,7 @@
 #version 450
 /* One work-group per (t, h): scores into scr[(t*H + h - th0) * max_ctx ..],
- * max, exp and sum, then out = sum_j p_j v_j / sum (the k/v rows of this call
+ * max, exp and sum, then out = sum_j p_j v_j / sum over positions j0 .. p
+ * (window > 0: the last `window` positions) (the k/v rows of this call
  * were stored by kv_store.comp in an earlier dispatch). The host bounds the
  * scratch buffer by dispatching TH (t, h) pairs from th0 on at a time. */
 #include "common.glsl"
@@ -12,7 +13,7 @@ layout(std430, set = 0, binding = 3) readonly buffer VC { float vc[]; };
 layout(std430, set = 0, binding = 4) readonly buffer Seq { int seq[]; };
 layout(std430, set = 0, binding = 5) readonly buffer Pos { int pos[]; };
 layout(std430, set = 0, binding = 6) coherent buffer Scr { float scr[]; };
-layout(push_constant) uniform PC { uint H, KVH, hd; int max_ctx; uint n_slots; float scale; uint TH, th0; } pc;
+layout(push_constant) uniform PC { uint H, KVH, hd; int max_ctx; uint n_slots; float scale; uint TH, th0; int window; } pc;
 
 shared float red[LS];
 
@@ -33,9 +34,9 @@ void main() {
     uint base = uint(s) * uint(pc.max_ctx) * row + (h / G) * pc.hd;
     uint qb = th * pc.hd;
     uint sb = lth * uint(pc.max_ctx);
-    int np = p + 1;
+    int np = p + 1, j0 = pc.window > 0 && p >= pc.window ? p - pc.window + 1 : 0;
     float mx = uintBitsToFloat(0xFF800000u); /* -inf */
-    for (int j = int(lid); j < np; j += int(LS)) {
+    for (int j = j0 + int(lid); j < np; j += int(LS)) {
         uint kb = base + uint(j) * row;
         float a = 0.0;
         for (uint d = 0u; d < pc.hd; d++) a = fma(q[qb + d], kc[kb + d], a);
@@ -52,7 +53,7 @@ void main() {
     mx = red[0];
     barrier();
     float sum = 0.0;
-    for (int j = int(lid); j < np; j += int(LS)) {
+    for (int j = j0 + int(lid); j < np; j += int(LS)) {
         float e = exp(scr[sb + uint(j)] - mx);
         scr[sb + uint(j)] = e;
         sum += e;
@@ -67,7 +68,7 @@ void main() {
     float inv = 1.0 / red[0];
     for (uint d = lid; d < pc.hd; d += LS) {
         float acc = 0.0;
-        for (int j = 0; j < np; j++) acc = fma(scr[sb + uint(j)], vc[base + d + uint(j) * row], acc);
+        for (int j = j0; j < np; j++) acc = fma(scr[sb + uint(j)], vc[base + d + uint(j) * row], acc);
         o[ob + d] = acc * inv;
     }
 }

@@ -4,6 +4,7 @@
  *   1 add:      y[i] = a[i] + b[i]
  *   2 swiglu:   y[i] = silu(a[i]) * b[i]          (a = gate, b = up)
  *   3 add_bias: y[i] = y[i] + b[i % N]
+ *   4 geglu:    y[i] = gelu_tanh(a[i]) * b[i]     (a = gate, b = up)
  * y may alias a or b. */
 #include "common.glsl"
 
@@ -23,7 +24,13 @@ void main() {
     } else if (OP == 2u) {
         float g = a[i];
         y[i] = g / (1.0 + exp(-g)) * b[i];
-    } else {
+    } else if (OP == 3u) {
         y[i] = y[i] + b[i % pc.N];
+    } else {
+        float g = a[i];
+        /* tanh saturates in f32 long before |u| = 10; the clamp keeps a
+         * driver's exp-based tanh away from inf / inf */
+        float u = clamp(0.7978845608028654 * (g + 0.044715 * g * g * g), -10.0, 10.0);
+        y[i] = 0.5 * g * (1.0 + tanh(u)) * b[i];
     }
 }

@@ -1,7 +1,7 @@
 #version 450
 /* RoPE in place on x[T x H x hd], one invocation per (t, h, i), i < hd/2.
  * freq[i] = base^(-2i/hd) comes from the host (computed in double, as on the
- * cpu backend). The angle pos * freq[i] is reduced to [-pi/4, pi/4] in
+ * cpu backend), divided by ff[i] when use_ff (Llama 3 rope scaling). The angle pos * freq[i] is reduced to [-pi/4, pi/4] in
  * double precision when the device has shaderFloat64 (ESFT_FP64, as the
  * freq table then is), else with a three-part Cody-Waite reduction in f32;
  * sin and cos of the remainder are f32 polynomials (no reliance on the
@@ -16,7 +16,8 @@
 layout(std430, set = 0, binding = 0) buffer X { float x[]; };
 layout(std430, set = 0, binding = 1) readonly buffer Pos { int pos[]; };
 layout(std430, set = 0, binding = 2) readonly buffer Freq { FREQ_T freq[]; };
-layout(push_constant) uniform PC { uint H, hd, neox, total; } pc;
+layout(std430, set = 0, binding = 3) readonly buffer FF { float ff[]; };
+layout(push_constant) uniform PC { uint H, hd, neox, total, use_ff; } pc;
 
 void main() {
     uint g = esft_gid();
@@ -29,11 +30,13 @@ void main() {
     int q;
 #ifdef ESFT_FP64
     double ang = double(pos[t]) * freq[i];
+    if (pc.use_ff != 0u) ang /= double(ff[i]);
     double k = floor(ang * 0.63661977236758134308lf + 0.5lf);
     r = float(ang - k * 1.5707963267948966192lf);
     q = int(k - 4.0lf * floor(k * 0.25lf));
 #else
     float ang = float(pos[t]) * freq[i];
+    if (pc.use_ff != 0u) ang /= ff[i];
     float k = floor(ang * 0.636619772 + 0.5);
     r = fma(-k, 1.5703125, ang);
     r = fma(-k, 4.83751297e-04, r);
