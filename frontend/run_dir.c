@@ -232,6 +232,7 @@ esft_status esft_run_record_write(const char *dir, const esft_run_record *r, esf
     cJSON_AddStringToObject(o, "shaping", esft_shaping_name(c->shaping));
     cJSON_AddBoolToObject(o, "antithetic", c->antithetic);
     cJSON_AddStringToObject(o, "params", c->params);
+    esft_opt_config_to_json(o, &c->opt);
     cJSON_AddBoolToObject(o, "chat", c->chat);
     if (c->chat) cJSON_AddStringToObject(o, "chat_template", c->chat_template);
     if (c->chat) cJSON_AddStringToObject(o, "system", c->system);
@@ -276,6 +277,7 @@ esft_status esft_run_record_read(const char *dir, esft_run_record *r, esft_err *
     }
     ok = ok && print_from_json(FIELD("data"), &r->data) && print_from_json(FIELD("eval_data"), &r->eval_data);
     ok = ok && esft_shaping_from_name(shaping->valuestring, &c->shaping);
+    ok = ok && esft_opt_config_from_json(o, &c->opt);
     if (ok) {
         r->model = strdup(model->valuestring);
         snprintf(c->task, sizeof c->task, "%s", task->valuestring);

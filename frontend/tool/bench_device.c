@@ -258,7 +258,7 @@ static esft_status measure_iteration(device_run *r) {
         R[k] = er.mean_reward;
     }
     double u = esft_now_seconds();
-    if (!st) st = esft_es_apply(m, sel, &c, 0, R, &r->err);
+    if (!st) st = esft_es_apply(m, sel, &c, 0, R, NULL, &r->err);
     t_update = esft_now_seconds() - u;
     if (!st) {
         cJSON *e = cJSON_AddObjectToObject(r->out, "es_iteration");
