@@ -459,7 +459,13 @@ static double norm_err_floor(const float *got, const double *ref, size_t n, doub
 static void t_es_optimize(esft_backend *be) {
     const char *bk = be->kind;
     if (!op_begin(be, ESFT_OP_ES_OPTIMIZE, ESFT_F32)) return;
-    /* Adam's eps is set near the gradient's size / 10 so that an element whose
+    /* Bounds: the master <= 1e-6 normalised as everywhere in this suite; the
+     * displacement theta_T - theta_0 alone <= 2e-6 of max(its size, lr) (a few
+     * ulps of eps, sqrt and division on devices whose sqrt/divide are not
+     * correctly rounded, over the steps); the state <= 1e-6 of max(its size,
+     * 0.01 for m, 1e-4 for v): with n = 1 a moment can cancel to ~0, which is
+     * no scale to measure against.
+     * Adam's eps is set near the gradient's size / 10 so that an element whose
      * gradient nearly cancels (sign decided by the last f32 rounding) cannot
      * flip its step: the bound then measures the rule, not the cancellation. */
     const opt_case cases[] = {
@@ -507,10 +513,10 @@ static void t_es_optimize(esft_backend *be) {
                 float *gchange = malloc(n * sizeof *gchange);
                 for (size_t i = 0; i < n; i++) change[i] = th[i] - th0[i], gchange[i] = (float)(got[i] - m0[i]);
                 double e_master = norm_err_f(got, th, n);
-                double e_change = norm_err_floor(gchange, change, n, 0.0);
-                double e_state = oc->s.rule == ESFT_OPT_SGD ? 0 : norm_err_floor(gst, rm, n, 0.0);
+                double e_change = norm_err_floor(gchange, change, n, oc->s.lr); /* lr: a displacement that cancels to ~0 is not the scale */
+                double e_state = oc->s.rule == ESFT_OPT_SGD ? 0 : norm_err_floor(gst, rm, n, 0.01);
                 if (oc->s.rule == ESFT_OPT_ADAM) {
-                    double ev = norm_err_floor(gst + n, rv, n, 0.0);
+                    double ev = norm_err_floor(gst + n, rv, n, 0.01 * 0.01);
                     if (ev > e_state) e_state = ev;
                 }
                 if (e_master > worst_master) worst_master = e_master;
@@ -518,7 +524,7 @@ static void t_es_optimize(esft_backend *be) {
                 if (e_state > worst_state) worst_state = e_state;
                 CHECKF(e_master <= 1e-6, "%s: es_optimize %s n=%zu K=%d: master normalised error %g", bk, oc->name,
                        n, K, e_master);
-                CHECKF(e_change <= 1e-6, "%s: es_optimize %s n=%zu K=%d: change normalised error %g", bk,
+                CHECKF(e_change <= 2e-6, "%s: es_optimize %s n=%zu K=%d: change normalised error %g", bk,
                        oc->name, n, K, e_change);
                 CHECKF(e_state <= 1e-6, "%s: es_optimize %s n=%zu K=%d: state normalised error %g", bk, oc->name,
                        n, K, e_state);

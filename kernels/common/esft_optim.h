@@ -17,7 +17,10 @@
 #ifndef ESFT_OPTIM_H
 #define ESFT_OPTIM_H
 
+/* the OpenCL host prepends the rules, as it does esft_philox.h */
+#ifndef ESFT_OPTIM_RULES_H
 #include "esft_optim_rules.h"
+#endif
 
 /* The new (theta, m, v) of one element. */
 typedef struct esft_opt_elem {

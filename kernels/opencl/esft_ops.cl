@@ -12,6 +12,9 @@
 #ifndef ESFT_PHILOX_H
 #include "esft_philox.h"
 #endif
+#ifndef ESFT_OPTIM_H
+#include "esft_optim.h"
+#endif
 
 #ifdef ESFT_FP64
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
@@ -88,6 +91,40 @@ __kernel void esft_es_update_k(__global float *master, ulong n, uint tid,
     for (int q = 0; q < 4; q++) {
         ulong i = i0 + (ulong)q;
         if (i < n) master[i] = master[i] + a[q];
+    }
+}
+
+/* One optimizer step on the ES gradient (kernels/common/esft_optim.h): the
+ * gradient of es_update's sum, then the shared rule. state holds m [n] then
+ * v [n]; it is read only by rules that keep state and base only with an
+ * anchor (the host passes master in their place otherwise). */
+__kernel void esft_es_optimize_k(__global float *master, __global float *state, __global const float *base,
+                                 ulong n, uint tid, __global const ulong *side, int K, int rule, float lr,
+                                 float beta1, float beta2, float eps, float bc1, float bc2, float l2, float decay,
+                                 float anchor) {
+    ulong b = get_global_id(0);
+    ulong i0 = 4 * b;
+    if (i0 >= n) return;
+    float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+    for (int k = 0; k < K; k++) {
+        esft_f32x4 z = esft_eps_block(side[k], tid, b);
+        float c = as_float((uint)side[K + k]);
+        a0 = fma(c, z.x0, a0);
+        a1 = fma(c, z.x1, a1);
+        a2 = fma(c, z.x2, a2);
+        a3 = fma(c, z.x3, a3);
+    }
+    float a[4] = {a0, a1, a2, a3};
+    for (int q = 0; q < 4; q++) {
+        ulong i = i0 + (ulong)q;
+        if (i >= n) break;
+        float m = rule != ESFT_OPT_SGD ? state[i] : 0.0f;
+        float v = rule == ESFT_OPT_ADAM ? state[n + i] : 0.0f;
+        esft_opt_elem r = esft_opt_element(rule, master[i], a[q], m, v, anchor != 0.0f ? base[i] : 0.0f, lr, beta1,
+                                           beta2, eps, bc1, bc2, l2, decay, anchor);
+        master[i] = r.theta;
+        if (rule != ESFT_OPT_SGD) state[i] = r.m;
+        if (rule == ESFT_OPT_ADAM) state[n + i] = r.v;
     }
 }
 
