@@ -28,6 +28,11 @@ void esft_opt_config_unset(esft_opt_config *c) {
     *c = (esft_opt_config){.kind = ESFT_OPTIMIZER_COUNT, .beta1 = NAN, .beta2 = NAN, .eps = NAN, .anchor_decay = NAN};
 }
 
+void esft_opt_config_zero_is_unset(esft_opt_config *c) {
+    if (c->kind == ESFT_OPTIMIZER_SGD && c->beta1 == 0 && c->beta2 == 0 && c->eps == 0 && c->anchor_decay == 0)
+        esft_opt_config_unset(c);
+}
+
 void esft_opt_config_defaults(esft_opt_config *c) {
     if (c->kind == ESFT_OPTIMIZER_COUNT) c->kind = ESFT_OPTIMIZER_SGD;
     if (isnan(c->beta1)) c->beta1 = 0.9f;

@@ -53,6 +53,10 @@ typedef struct esft_opt_config {
 } esft_opt_config;
 
 void esft_opt_config_unset(esft_opt_config *c);
+/* A zero-initialised config (callers of esft_train that predate optimizers)
+ * means "nothing given": it is made unset. No explicit setting is all zeros
+ * (eps must be > 0). */
+void esft_opt_config_zero_is_unset(esft_opt_config *c);
 /* Fills what was not given: sgd, β1 0.9, β2 0.999, eps 1e-8, λ 0. */
 void esft_opt_config_defaults(esft_opt_config *c);
 /* Refuses a bad setting, naming its flag (cli) or esft_trainer_params field. */

@@ -516,6 +516,7 @@ static esft_status setup(trainer *tr) {
     esft_status st;
     resume_state rs = {0};
     tr->cfg = o->cfg;
+    esft_opt_config_zero_is_unset(&tr->cfg.opt);
     esft_status rc = prepare_out_dir(tr);
     if (!rc && o->model_path && strlen(o->model_path) >= sizeof tr->base_path)
         rc = usage(tr, "--model: the path is longer than %zu bytes", sizeof tr->base_path - 1);
