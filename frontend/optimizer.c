@@ -127,6 +127,10 @@ static size_t state_per_weight(esft_optimizer k) {
     return k == ESFT_OPTIMIZER_MOMENTUM ? 1 : (k == ESFT_OPTIMIZER_ADAM || k == ESFT_OPTIMIZER_ADAMW) ? 2 : 0;
 }
 
+uint64_t esft_opt_state_bytes(const esft_opt_config *c, uint64_t n) {
+    return state_per_weight(c->kind) * n * sizeof(float);
+}
+
 static int backend_rule(esft_optimizer k) {
     return k == ESFT_OPTIMIZER_MOMENTUM ? ESFT_OPT_MOMENTUM
            : (k == ESFT_OPTIMIZER_ADAM || k == ESFT_OPTIMIZER_ADAMW) ? ESFT_OPT_ADAM

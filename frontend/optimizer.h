@@ -73,6 +73,8 @@ bool esft_opt_config_read_keys(const gguf_file *f, esft_opt_config *c);
 struct cJSON;
 void esft_opt_config_to_json(struct cJSON *o, const esft_opt_config *c);
 bool esft_opt_config_from_json(const struct cJSON *o, esft_opt_config *c);
+/* Bytes of optimizer state for n trained weights (0 for sgd). */
+uint64_t esft_opt_state_bytes(const esft_opt_config *c, uint64_t n);
 /* True when updates go through es_optimize (anything but plain sgd). */
 bool esft_opt_config_fused(const esft_opt_config *c);
 

@@ -320,6 +320,7 @@ static esft_status plan_weights(trainer *tr, const char *path, esft_memory_plan 
     esft_err err = {{0}};
     esft_status st = esft_model_plan_weights(path, tr->be->work_dtype, true, &p->master, &p->work, &err);
     if (st) return fail(tr, st, "%s", err.msg);
+    p->optimizer = esft_opt_state_bytes(&tr->cfg.opt, p->master / sizeof(float));
     return check_plan(tr, p, " (weights alone)");
 }
 
