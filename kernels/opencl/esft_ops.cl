@@ -70,14 +70,10 @@ __kernel void esft_perturb_k(__global float *work, __global const float *master,
     }
 }
 
-/* master[i] += sum_k coeffs[k] * eps(seeds[k], tid, i), k ascending, f32,
+/* sum_k coeffs[k] * eps(seeds[k], tid, 4b + q), q < 4, k ascending, f32
  * fused multiply-adds (the order of esft_philox.h). side[k] = seeds[k],
  * side[K + k] = the bits of coeffs[k]. */
-__kernel void esft_es_update_k(__global float *master, ulong n, uint tid,
-                               __global const ulong *side, int K) {
-    ulong b = get_global_id(0);
-    ulong i0 = 4 * b;
-    if (i0 >= n) return;
+static void esft_member_sum(__global const ulong *side, int K, uint tid, ulong b, float a[4]) {
     float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
     for (int k = 0; k < K; k++) {
         esft_f32x4 z = esft_eps_block(side[k], tid, b);
@@ -87,7 +83,17 @@ __kernel void esft_es_update_k(__global float *master, ulong n, uint tid,
         a2 = fma(c, z.x2, a2);
         a3 = fma(c, z.x3, a3);
     }
-    float a[4] = {a0, a1, a2, a3};
+    a[0] = a0, a[1] = a1, a[2] = a2, a[3] = a3;
+}
+
+/* master[i] += the members' sum (esft_member_sum). */
+__kernel void esft_es_update_k(__global float *master, ulong n, uint tid,
+                               __global const ulong *side, int K) {
+    ulong b = get_global_id(0);
+    ulong i0 = 4 * b;
+    if (i0 >= n) return;
+    float a[4];
+    esft_member_sum(side, K, tid, b, a);
     for (int q = 0; q < 4; q++) {
         ulong i = i0 + (ulong)q;
         if (i < n) master[i] = master[i] + a[q];
@@ -105,16 +111,8 @@ __kernel void esft_es_optimize_k(__global float *master, __global float *state, 
     ulong b = get_global_id(0);
     ulong i0 = 4 * b;
     if (i0 >= n) return;
-    float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
-    for (int k = 0; k < K; k++) {
-        esft_f32x4 z = esft_eps_block(side[k], tid, b);
-        float c = as_float((uint)side[K + k]);
-        a0 = fma(c, z.x0, a0);
-        a1 = fma(c, z.x1, a1);
-        a2 = fma(c, z.x2, a2);
-        a3 = fma(c, z.x3, a3);
-    }
-    float a[4] = {a0, a1, a2, a3};
+    float a[4];
+    esft_member_sum(side, K, tid, b, a);
     for (int q = 0; q < 4; q++) {
         ulong i = i0 + (ulong)q;
         if (i >= n) break;
