@@ -18,17 +18,13 @@ layout(push_constant) uniform PC {
     int rule;
     float lr, beta1, beta2, eps, bc1, bc2, l2, decay, anchor;
 } pc;
+#include "member_sum.glsl"
 
 void main() {
     uint b = esft_gid();
     uint i0 = 4u * b;
     if (b >= (pc.n + 3u) / 4u) return;
-    vec4 acc = vec4(0.0);
-    for (uint k = 0u; k < pc.K; k++) {
-        vec4 z = esft_eps_block(uvec2(side[2u * k], side[2u * k + 1u]), pc.tid, uvec2(b, 0u));
-        float c = uintBitsToFloat(side[2u * pc.K + k]);
-        acc = fma(vec4(c), z, acc);
-    }
+    vec4 acc = esft_member_sum(b, pc.tid, pc.K);
     for (uint q = 0u; q < 4u; q++) {
         uint i = i0 + q;
         if (i >= pc.n) break;
