@@ -174,8 +174,8 @@ esft_status esft_opt_init(esft_opt_state *o, const esft_opt_config *c, esft_mode
         else st = zero_fill(&o->state[i], per * p->n, err);
     }
     if (!st && c->anchor_decay > 0) {
-        if ((st = esft_source_open(base_path, &o->base, err))) return esft_err_prefix(err, st, "--anchor-decay");
-        o->have_base = true;
+        if ((st = esft_source_open(base_path, &o->base, err))) st = esft_err_prefix(err, st, "--anchor-decay");
+        else o->have_base = true;
         for (int i = 0; i < m->n_params && !st; i++) {
             const esft_source_tensor *t = selected[i] ? find_source(&o->base, m->params[i].name) : NULL;
             if (selected[i] && (!t || t->n_elements != m->params[i].n))
