@@ -12,7 +12,9 @@
 #       evaluates every RUN's final.gguf with `esft eval --task conciseness
 #       --kl-base BASE` (BASE: the run's recorded model), plus the base model
 #       itself, and writes OUTPREFIX.tsv, OUTPREFIX.md (a table) and
-#       OUTPREFIX.svg (reward against KL, one labelled point per run).
+#       OUTPREFIX.svg (reward against KL, one labelled point per run). Each
+#       model's numbers are kept (RUN/pareto-eval-N.txt), so a table can be
+#       redrawn or grown without evaluating a model twice.
 # Environment: ESFT_BIN (default build/esft), ESFT_MODEL_DIR (default models/cache).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -99,6 +101,17 @@ eval_one() {
   echo "$reward $kl"
 }
 
+# eval_one, kept in CACHE (one line "reward kl") so that a table can be
+# redrawn, or grown by more runs, without evaluating a model twice.
+eval_cached() {
+  local model=$1 cache=$2
+  if [ -s "$cache" ] && [ "$cache" -nt "$model" ]; then cat "$cache"; return; fi
+  local res
+  res=$(eval_one "$model")
+  printf '%s\n' "$res" >"$cache.tmp.$$" && mv "$cache.tmp.$$" "$cache"
+  echo "$res"
+}
+
 # A run's settings from its run.json, for the table.
 settings_of() {
   python3 - "$1/run.json" <<'EOF' 2>/dev/null || echo "?"
@@ -146,12 +159,12 @@ table() {
   [ ${#RUNS[@]} -ge 1 ] || die "table: no RUN directories given"
   local tmp=$OUT.tsv.tmp.$$
   printf 'run\tsettings\tmean_reward\tkl\n' >"$tmp"
-  read -r rw kl < <(eval_one "$BASE")
+  read -r rw kl < <(eval_cached "$BASE" "$OUT.base-eval-$MAX_NEW.txt")
   printf 'base\t%s\t%s\t%s\n' "base model" "$rw" "$kl" >>"$tmp"
   for run in "${RUNS[@]}"; do
     [ -f "$run/final.gguf" ] || die "$run: no final.gguf (an unfinished run?)" 1
     echo "pareto.sh: evaluating $run" >&2
-    read -r rw kl < <(eval_one "$run/final.gguf")
+    read -r rw kl < <(eval_cached "$run/final.gguf" "$run/pareto-eval-$MAX_NEW.txt")
     printf '%s\t%s\t%s\t%s\n' "$(basename "$run")" "$(settings_of "$run")" "$rw" "$kl" >>"$tmp"
   done
   mv "$tmp" "$OUT.tsv"
