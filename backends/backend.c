@@ -176,6 +176,29 @@ esft_status esft_es_update(esft_backend *be, esft_buf *master, size_t n, uint32_
     return be->ops->es_update(be, master, n, tensor_id, seeds, coeffs, n_members);
 }
 
+/* Elements of optimizer state a rule keeps per weight. */
+static size_t opt_state_per_weight(int rule) {
+    return rule == ESFT_OPT_ADAM ? 2 : rule == ESFT_OPT_MOMENTUM ? 1 : 0;
+}
+
+esft_status esft_es_optimize(esft_backend *be, esft_buf *master, esft_buf *state, const esft_buf *base, size_t n,
+                             uint32_t tensor_id, const uint64_t *seeds, const float *coeffs, int n_members,
+                             const esft_opt_step *step) {
+    const char *op = "es_optimize";
+    REQUIRE_SLOT(es_optimize);
+    if (!step || step->rule < ESFT_OPT_SGD || step->rule > ESFT_OPT_ADAM)
+        return esft_errf(&be->err, ESFT_ERR_INVALID_ARG, "es_optimize: unknown rule %d", step ? step->rule : -1);
+    CHECK_BUF(master, ESFT_F32, n);
+    size_t per = opt_state_per_weight(step->rule);
+    if (per) CHECK_BUF(state, ESFT_F32, per * n);
+    if (step->anchor != 0) CHECK_BUF(base, ESFT_F32, n);
+    if (n_members < 0 || (n_members > 0 && (!seeds || !coeffs)))
+        return esft_errf(&be->err, ESFT_ERR_INVALID_ARG, "es_optimize: bad member list");
+    if (n == 0) return ESFT_OK;
+    return be->ops->es_optimize(be, master, per ? state : NULL, step->anchor != 0 ? base : NULL, n, tensor_id,
+                                seeds, coeffs, n_members, step);
+}
+
 esft_status esft_scale(esft_backend *be, esft_buf *x, size_t n, float factor) {
     const char *op = "scale";
     CHECK_BUF(x, ESFT_F32, n);

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../kernels/common/esft_optim_rules.h"
 #include "status.h"
 
 typedef enum esft_dtype {
@@ -46,6 +47,7 @@ const char *esft_dtype_name(esft_dtype dtype);
 #define ESFT_OPS(X, p)                                                          \
     X(p, PERTURB, perturb, perturb)                                             \
     X(p, ES_UPDATE, es_update, es_update)                                       \
+    X(p, ES_OPTIMIZE, es_optimize, es_optimize)                                 \
     X(p, NOISE, noise, test.noise)                                              \
     X(p, PHILOX, philox, test.philox)                                           \
     X(p, MATMUL, matmul, matmul)                                                \
@@ -102,6 +104,32 @@ typedef esft_status esft_perturb_fn(esft_backend *be, esft_buf *work, const esft
 typedef esft_status esft_es_update_fn(esft_backend *be, esft_buf *master, size_t n,
                                       uint32_t tensor_id, const uint64_t *seeds,
                                       const float *coeffs, int n_members);
+/* One optimizer step on the ES gradient, one fused pass per tensor: the
+ * gradient g[i] = sum_k coeffs[k] * eps(seeds[k], tensor_id, i) is formed
+ * per element as es_update forms its sum (never materialised), then the
+ * rule of kernels/common/esft_optim.h updates the state and the master.
+ * Lowrank noise (DESIGN.md §1) fits the same op later: g of a matrix is
+ * then sum_k coeffs[k] * A_k B_k^T / sqrt(R), a GEMM of the stacked
+ * factors [A_1 .. A_K] (m x K*R, column block k scaled by coeffs[k]) and
+ * [B_1 .. B_K] (n x K*R), computed tile by tile in place of the Philox sum;
+ * the state and master update per element stay as they are. */
+typedef struct esft_opt_step {
+    int rule;            /* ESFT_OPT_SGD / _MOMENTUM / _ADAM (esft_optim.h) */
+    float lr;            /* alpha */
+    float beta1, beta2;  /* momentum / Adam moment decay */
+    float eps;           /* Adam's denominator guard */
+    float bc1, bc2;      /* Adam bias corrections 1/(1-beta1^t), 1/(1-beta2^t) */
+    float l2;            /* g -= l2 * theta before the moments (Adam's coupled decay) */
+    float decay;         /* theta -= decay * theta (decoupled, lr * weight_decay) */
+    float anchor;        /* theta -= anchor * (theta - base) (lr * lambda) */
+} esft_opt_step;
+/* master [n] f32; state f32: none for SGD, m [n] for MOMENTUM, m [n] then
+ * v [n] for ADAM (NULL allowed when the rule needs none); base [n] f32, the
+ * anchor's weights, NULL when step->anchor == 0. */
+typedef esft_status esft_es_optimize_fn(esft_backend *be, esft_buf *master, esft_buf *state,
+                                        const esft_buf *base, size_t n, uint32_t tensor_id,
+                                        const uint64_t *seeds, const float *coeffs, int n_members,
+                                        const esft_opt_step *step);
 /* Optional: x[i] *= factor, i < n, f32 (weight decay). Default: a host
  * round trip through download/upload. */
 typedef esft_status esft_scale_fn(esft_backend *be, esft_buf *x, size_t n, float factor);
@@ -185,6 +213,7 @@ typedef struct esft_backend_ops {
     /* --- ops (NULL: unsupported, or the default where the op says so) --- */
     esft_perturb_fn *perturb;
     esft_es_update_fn *es_update;
+    esft_es_optimize_fn *es_optimize;
     esft_scale_fn *scale;
     esft_matmul_fn *matmul;
     esft_rmsnorm_fn *rmsnorm;

@@ -95,6 +95,7 @@ static esft_status set_info_keys(gguf_writer *w, const esft_ckpt_info *info, esf
     if (!st) st = esft_gguf_writer_set_bool(w, "esft.antithetic", c->antithetic, err);
     if (!st) st = esft_gguf_writer_set_str(w, "esft.params", c->params, err);
     if (!st) st = esft_gguf_writer_set_f32(w, "esft.weight_decay", c->weight_decay, err);
+    if (!st) st = esft_opt_config_write_keys(w, &c->opt, err);
     if (!st) st = esft_gguf_writer_set_bool(w, "esft.chat", c->chat, err);
     if (!st && c->chat) st = esft_gguf_writer_set_str(w, "esft.chat_template", c->chat_template, err);
     if (!st && c->chat) st = esft_gguf_writer_set_str(w, "esft.system", c->system, err);
@@ -174,6 +175,7 @@ esft_status esft_checkpoint_read_info(const gguf_file *f, esft_ckpt_info *info, 
     ok = ok && esft_gguf_get_u64(f, "esft.base.fingerprint", &info->base_fingerprint);
     ok = ok && task && shaping && params && base && esft_shaping_from_name(shaping, &c->shaping);
     info->metrics_line = esft_gguf_get_str(f, "esft.metrics_line");
+    ok = ok && esft_opt_config_read_keys(f, &c->opt);
     /* absent in checkpoints of built-in tasks written before data sets */
     const char *reward = esft_gguf_get_str(f, "esft.reward"), *reward_arg = esft_gguf_get_str(f, "esft.reward_arg");
     if (!esft_gguf_get_f32(f, "esft.eval_split", &c->eval_split)) c->eval_split = 0;

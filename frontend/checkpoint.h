@@ -12,6 +12,7 @@
 
 #include "es.h"
 #include "model.h"
+#include "optimizer.h"
 
 /* Everything that defines an ES run (and so must agree on resume). */
 typedef struct esft_run_config {
@@ -30,6 +31,7 @@ typedef struct esft_run_config {
     bool antithetic;
     char params[256];     /* tensor glob(s), comma-separated; "*" = all */
     float weight_decay;
+    esft_opt_config opt;  /* --optimizer, --beta1/2, --eps, --anchor-decay */
     bool chat;            /* prompts go through a chat template */
     char chat_template[16]; /* chat: its family (esft_chat_family_name); "" until resolved */
     char system[1024];    /* chat: the system turn (--system), "" none */

@@ -16,6 +16,8 @@ esft_status esft_run_config_check(const esft_run_config *c, bool cli, esft_err *
         return BAD("%salpha %g: the learning rate must be > 0", dash, c->alpha);
     if (!(c->weight_decay >= 0) || c->alpha * c->weight_decay >= 1)
         return BAD("%s must be >= 0 and alpha * weight_decay < 1", cli ? "--weight-decay" : "weight_decay");
+    esft_status st = esft_opt_config_check(&c->opt, c->alpha, cli, err);
+    if (st) return st;
     if (c->max_new < 1) return BAD("%smax%snew %d: at least one token must be generated", dash, cli ? "-" : "_", c->max_new);
 #undef BAD
     return ESFT_OK;
@@ -71,7 +73,7 @@ esft_status esft_es_unperturb(esft_model *m, const bool *selected, esft_err *err
 }
 
 esft_status esft_es_apply(esft_model *m, const bool *selected, const esft_run_config *c, int t, const double *R,
-                          esft_err *err) {
+                          esft_opt_state *opt, esft_err *err) {
     const int N = c->pop;
     double *z = calloc((size_t)N, sizeof *z);
     uint64_t *seeds = calloc((size_t)N, sizeof *seeds);
@@ -80,9 +82,12 @@ esft_status esft_es_apply(esft_model *m, const bool *selected, const esft_run_co
     int n_seeds = 0;
     if (!st) {
         esft_shape_fitness(c->shaping, R, N, z);
-        n_seeds = esft_es_coefficients(c->run_seed, (uint64_t)t, z, N, c->alpha, c->antithetic, seeds, coeffs);
+        /* an optimizer takes g itself (α = 1) and applies α as its learning rate */
+        n_seeds = esft_es_coefficients(c->run_seed, (uint64_t)t, z, N, opt ? 1.0f : c->alpha, c->antithetic, seeds,
+                                       coeffs);
     }
-    for (int i = 0; i < m->n_params && !st; i++) {
+    if (!st && opt) st = esft_opt_apply(opt, m, selected, c->alpha, c->weight_decay, t, seeds, coeffs, n_seeds, err);
+    for (int i = 0; !opt && i < m->n_params && !st; i++) { /* the paper's update */
         esft_param *p = &m->params[i];
         if (!selected[i]) continue;
         if (c->weight_decay > 0 && esft_scale(m->be, &p->master, p->n, 1.0f - c->alpha * c->weight_decay))

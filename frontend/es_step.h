@@ -33,8 +33,10 @@ esft_status esft_es_unperturb(esft_model *m, const bool *selected, esft_err *err
 
 /* The update of iteration t for the rewards R[0..pop): fitness shaping,
  * coefficients, weight decay, then master += Σ_j coeff_j · ε(seed_j), one
- * fused pass per selected tensor. */
+ * fused pass per selected tensor. opt: the run's optimizer when it is not
+ * plain sgd (esft_opt_config_fused), which then makes the update; NULL for
+ * the paper's update. */
 esft_status esft_es_apply(esft_model *m, const bool *selected, const esft_run_config *c, int t, const double *R,
-                          esft_err *err);
+                          esft_opt_state *opt, esft_err *err);
 
 #endif

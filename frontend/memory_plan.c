@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-uint64_t esft_memory_plan_total(const esft_memory_plan *p) { return p->master + p->work + p->kv + p->scratch; }
+uint64_t esft_memory_plan_total(const esft_memory_plan *p) { return p->master + p->work + p->kv + p->scratch + p->optimizer; }
 
 void esft_format_bytes(uint64_t bytes, char *buf, size_t cap) {
     const double mib = (double)bytes / (1024.0 * 1024.0);
@@ -21,7 +21,11 @@ void esft_memory_plan_describe(const esft_memory_plan *p, char *buf, size_t cap)
     esft_format_bytes(p->work, w, sizeof w);
     esft_format_bytes(p->kv, k, sizeof k);
     esft_format_bytes(p->scratch, s, sizeof s);
-    snprintf(buf, cap, "memory plan %s: master %s, work %s, KV %s, scratch %s", t, m, w, k, s);
+    int len = snprintf(buf, cap, "memory plan %s: master %s, work %s, KV %s, scratch %s", t, m, w, k, s);
+    if (p->optimizer && len > 0 && (size_t)len < cap) {
+        esft_format_bytes(p->optimizer, m, sizeof m);
+        snprintf(buf + len, cap - (size_t)len, ", optimizer %s", m);
+    }
 }
 
 bool esft_parse_size(const char *s, uint64_t *out) {

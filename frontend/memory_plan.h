@@ -13,6 +13,7 @@ typedef struct esft_memory_plan {
     uint64_t work;    /* working copy the forward pass reads (0: the master itself) */
     uint64_t kv;      /* K and V caches of every layer, slots x (prompt + max_new) */
     uint64_t scratch; /* activations of one forward pass */
+    uint64_t optimizer; /* optimizer state (optimizer.h), if every tensor is trained; 0 for sgd */
 } esft_memory_plan;
 
 uint64_t esft_memory_plan_total(const esft_memory_plan *p);

@@ -1,5 +1,7 @@
 #include "run_dir.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -93,6 +95,32 @@ bool esft_run_dir_holds_run(const char *dir) {
     return false;
 }
 
+/* optstate-<digits>.gguf: an optimizer's state beside a checkpoint (optimizer.h). */
+static bool is_optimizer_state(const char *name) {
+    const char *d = name + strlen("optstate-");
+    if (strncmp(name, "optstate-", strlen("optstate-")) || !isdigit((unsigned char)*d)) return false;
+    while (isdigit((unsigned char)*d)) d++;
+    return strcmp(d, ".gguf") == 0;
+}
+
+/* Removes the optimizer state files a run left in dir (regular files only). */
+static esft_status clear_optimizer_states(const char *dir, esft_err *err) {
+    DIR *dp = opendir(dir);
+    if (!dp) return ESFT_OK;
+    esft_status st = ESFT_OK;
+    for (struct dirent *e; !st && (e = readdir(dp));) {
+        if (!is_optimizer_state(e->d_name)) continue;
+        char *p = esft_path_join(dir, e->d_name);
+        if (!p) st = esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+        else if (esft_atomic_check_target(p, err)) st = esft_err_prefix(err, ESFT_ERR_IO, "--overwrite");
+        else if (unlink(p) && errno != ENOENT)
+            st = esft_errf(err, ESFT_ERR_IO, "--overwrite: cannot remove %s (%s)", p, strerror(errno));
+        free(p);
+    }
+    closedir(dp);
+    return st;
+}
+
 esft_status esft_run_dir_clear(const char *dir, esft_err *err) {
     for (int i = 0; i < N_RUN_FILES; i++) {
         char *p = esft_path_join(dir, run_files[i]);
@@ -109,7 +137,7 @@ esft_status esft_run_dir_clear(const char *dir, esft_err *err) {
         }
         free(p);
     }
-    return ESFT_OK;
+    return clear_optimizer_states(dir, err);
 }
 
 /* ---- data fingerprints ---- */
@@ -232,6 +260,7 @@ esft_status esft_run_record_write(const char *dir, const esft_run_record *r, esf
     cJSON_AddStringToObject(o, "shaping", esft_shaping_name(c->shaping));
     cJSON_AddBoolToObject(o, "antithetic", c->antithetic);
     cJSON_AddStringToObject(o, "params", c->params);
+    esft_opt_config_to_json(o, &c->opt);
     cJSON_AddBoolToObject(o, "chat", c->chat);
     if (c->chat) cJSON_AddStringToObject(o, "chat_template", c->chat_template);
     if (c->chat) cJSON_AddStringToObject(o, "system", c->system);
@@ -277,6 +306,7 @@ esft_status esft_run_record_read(const char *dir, esft_run_record *r, esft_err *
     }
     ok = ok && print_from_json(FIELD("data"), &r->data) && print_from_json(FIELD("eval_data"), &r->eval_data);
     ok = ok && esft_shaping_from_name(shaping->valuestring, &c->shaping);
+    ok = ok && esft_opt_config_from_json(o, &c->opt);
     if (ok) {
         r->model = strdup(model->valuestring);
         snprintf(c->task, sizeof c->task, "%s", task->valuestring);

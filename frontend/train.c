@@ -62,6 +62,9 @@ typedef struct trainer {
     esft_prompts prompts, eval_prompts;
     esft_chat_template chat_tmpl;  /* the prompts' template, when cfg.chat */
     bool *selected;              /* [n_params]: tensors ES trains */
+    esft_opt_state opt;          /* optimizer state (issue 17), when cfg.opt is not plain sgd */
+    bool use_opt;
+    int opt_saved;               /* iteration of the optimizer state file on disk, -1 none */
     int start_iter;              /* iterations already done (resume) */
     uint64_t base_fingerprint;
     char base_path[1024];
@@ -134,6 +137,7 @@ static esft_status merge_resume_config(trainer *tr, esft_run_config *cfg, const 
     if (cfg->run_seed != UINT64_MAX && cfg->run_seed != ck->run_seed)
         CONFLICT("--seed", "%llu", (unsigned long long)cfg->run_seed, "%llu", (unsigned long long)ck->run_seed);
 #undef CONFLICT
+    if (!esft_opt_config_agrees(&cfg->opt, &ck->opt, a, sizeof a)) return usage(tr, "--resume %s: %s", o->resume_dir, a);
     *cfg = *ck;
     return ESFT_OK;
 }
@@ -147,6 +151,7 @@ static void fill_defaults(esft_run_config *c, const esft_task *t) {
     if ((int)c->shaping < 0) c->shaping = ESFT_SHAPING_ZSCORE;
     if (!c->params[0]) snprintf(c->params, sizeof c->params, "*");
     if (isnan(c->weight_decay)) c->weight_decay = 0.0f;
+    esft_opt_config_defaults(&c->opt);
     if (c->run_seed == UINT64_MAX) c->run_seed = 0;
 }
 
@@ -317,6 +322,7 @@ static esft_status plan_weights(trainer *tr, const char *path, esft_memory_plan 
     esft_err err = {{0}};
     esft_status st = esft_model_plan_weights(path, tr->be->work_dtype, true, &p->master, &p->work, &err);
     if (st) return fail(tr, st, "%s", err.msg);
+    p->optimizer = esft_opt_state_bytes(&tr->cfg.opt, p->master / sizeof(float));
     return check_plan(tr, p, " (weights alone)");
 }
 
@@ -467,12 +473,54 @@ static esft_status prepare_out_dir(trainer *tr) {
     return ESFT_OK;
 }
 
+/* The optimizer's state (every rank keeps its own, updated identically):
+ * zeros for a new run, the checkpoint's iteration's file on resume. */
+static esft_status setup_optimizer(trainer *tr, bool from_checkpoint) {
+    tr->opt_saved = -1;
+    if (!(tr->use_opt = esft_opt_config_fused(&tr->cfg.opt))) return ESFT_OK;
+    esft_err err;
+    esft_status st = esft_opt_init(&tr->opt, &tr->cfg.opt, tr->m, tr->selected, tr->base_path, &err);
+    if (st) {
+        tr->use_opt = false;
+        return fail(tr, st, "%s", err.msg);
+    }
+    if (!from_checkpoint) return ESFT_OK;
+    char *path = esft_opt_state_path(tr->o->out_dir, tr->start_iter);
+    if (!path) return fail(tr, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+    st = esft_opt_load(&tr->opt, tr->m, tr->selected, tr->start_iter, path, &err);
+    free(path);
+    if (st) return fail(tr, st, "--resume: %s", err.msg);
+    tr->opt_saved = tr->start_iter;
+    return ESFT_OK;
+}
+
+/* optstate-<done>.gguf before the checkpoint of `done` (so that the
+ * checkpoint on disk always has its own state beside it); `after`: the
+ * checkpoint is written, the older state file goes. */
+static esft_status save_optimizer(trainer *tr, int done, bool after) {
+    if (!tr->use_opt) return ESFT_OK;
+    esft_err err;
+    if (after) {
+        char *old = tr->opt_saved >= 0 && tr->opt_saved != done ? esft_opt_state_path(tr->o->out_dir, tr->opt_saved) : NULL;
+        if (old) unlink(old);
+        free(old);
+        tr->opt_saved = done;
+        return ESFT_OK;
+    }
+    char *path = esft_opt_state_path(tr->o->out_dir, done);
+    esft_status st = path ? esft_opt_save(&tr->opt, tr->m, tr->selected, done, path, &err)
+                          : esft_errf(&err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+    free(path);
+    return st ? fail(tr, st, "optimizer state: %s", err.msg) : ESFT_OK;
+}
+
 static esft_status setup(trainer *tr) {
     const esft_train_options *o = tr->o;
     esft_err err = {{0}};
     esft_status st;
     resume_state rs = {0};
     tr->cfg = o->cfg;
+    esft_opt_config_zero_is_unset(&tr->cfg.opt);
     esft_status rc = prepare_out_dir(tr);
     if (!rc && o->model_path && strlen(o->model_path) >= sizeof tr->base_path)
         rc = usage(tr, "--model: the path is longer than %zu bytes", sizeof tr->base_path - 1);
@@ -555,6 +603,7 @@ static esft_status setup(trainer *tr) {
     if (!(tr->selected = esft_es_select(tr->m, tr->cfg.params, &n_sel)))
         return fail(tr, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
     if (n_sel == 0) return no_params_match(tr, load_path);
+    if ((rc = setup_optimizer(tr, rs.from_checkpoint))) return rc;
     if (!tr->lead) return ESFT_OK;
     rec->cfg = tr->cfg;
     rec->iters = tr->iters;
@@ -714,8 +763,11 @@ static esft_status write_checkpoint(trainer *tr, int done, bool last, cJSON *lin
     char *abs = realpath(tr->base_path, NULL);
     snprintf(info.base_path, sizeof info.base_path, "%s", abs ? abs : tr->base_path);
     free(abs);
-    esft_status rc = save_model(tr, &info, GGML_TYPE_F32, tr->ckpt_path, "checkpoint", line, "seconds_checkpoint",
+    esft_status rc = save_optimizer(tr, done, false);
+    if (!rc)
+        rc = save_model(tr, &info, GGML_TYPE_F32, tr->ckpt_path, "checkpoint", line, "seconds_checkpoint",
                         "checkpoint_bytes");
+    if (!rc) rc = save_optimizer(tr, done, true);
     info.metrics_line = NULL; /* the final model is the same for the same run */
     if (!rc && last)
         rc = save_model(tr, &info, tr->save_dtype, tr->final_path, "final model", line, "seconds_final",
@@ -907,7 +959,7 @@ static esft_status train_loop(trainer *tr) {
             t_gen += rec[MR_GEN], t_perturb += rec[MR_PERTURB], t_reward += rec[MR_SCORE];
         }
         double u0 = esft_now_seconds();
-        if ((rc = esft_es_apply(tr->m, tr->selected, c, t, R, tr->err))) break;
+        if ((rc = esft_es_apply(tr->m, tr->selected, c, t, R, tr->use_opt ? &tr->opt : NULL, tr->err))) break;
         double t_update = esft_now_seconds() - u0;
         const bool last = t + 1 == tr->iters;
         if (d->size > 1 && (last || (t + 1) % hash_every == 0) && (rc = check_hashes(tr, t + 1))) break;
@@ -1010,6 +1062,7 @@ esft_status esft_train(const esft_train_options *opts, esft_err *err) {
     esft_run_dir_unlock(tr.lock_fd);
     free(tr.metrics_path), free(tr.ckpt_path), free(tr.final_path), free(tr.final_hf_path), free(tr.samples_path);
     free(tr.selected);
+    if (tr.use_opt) esft_opt_free(&tr.opt);
     esft_prompts_free(&tr.prompts);
     esft_prompts_free(&tr.eval_prompts);
     esft_task_free(tr.task);

@@ -50,6 +50,17 @@ expect 0 "${MPI[@]}" 3 "$ESFT" train --resume "$TMP/r" --iters 3 --threads 1 --b
 same_file "$TMP/s4/final.gguf" "$TMP/r/final.gguf"
 [ "$(wc -l <"$TMP/r/metrics.jsonl")" = 3 ] && ok || bad "resumed metrics.jsonl should have 3 lines"
 
+# --- optimizers (issue 17): every rank keeps its own Adam state and anchor;
+# 2 ranks = one process, and a resume on 3 ranks reloads the state file ------
+O=(--optimizer adam --alpha 0.002 --anchor-decay 50 --pop 4 --quiet)
+expect 0 "$ESFT" train "${C[@]}" "${O[@]}" --out "$TMP/oa1"
+expect 0 "${MPI[@]}" 2 "$ESFT" train "${C[@]}" "${O[@]}" --out "$TMP/oa2"
+same_file "$TMP/oa1/final.gguf" "$TMP/oa2/final.gguf"
+cmp -s "$TMP/s4/final.gguf" "$TMP/oa1/final.gguf" && bad "adam gave the sgd model" || ok
+expect 0 "${MPI[@]}" 2 "$ESFT" train "${C[@]}" "${O[@]}" --iters 2 --out "$TMP/oar"
+expect 0 "${MPI[@]}" 3 "$ESFT" train --resume "$TMP/oar" --iters 3 --threads 1 --backend cpu --quiet
+same_file "$TMP/oa1/final.gguf" "$TMP/oar/final.gguf"
+
 # --- eval split over 3 ranks (10 items: 4 + 3 + 3) ---------------------------
 expect 0 "$ESFT" train "${C[@]}" --pop 4 --quiet --eval-every 1 --out "$TMP/e1"
 expect 0 "${MPI[@]}" 3 "$ESFT" train "${C[@]}" --pop 4 --quiet --eval-every 1 --out "$TMP/e3"

@@ -33,6 +33,14 @@ expect 0 "$ESFT" train "${COMMON[@]}" --iters 2 --weight-decay 2 --out "$TMP/wd"
 cmp -s "$TMP/p2/final.gguf" "$TMP/wd/final.gguf" && bad "--weight-decay had no effect" || ok
 cmp -s "$TMP/p2/final.gguf" "$TMP/d/final.gguf" && bad "--antithetic/--shaping/--params had no effect" || ok
 expect 2 "$ESFT" train "${COMMON[@]}" --iters 2 --weight-decay 100 --out "$TMP/wd2"
+# optimizers (issue 17): a bad setting is a usage error naming its flag
+for bad_opt in "--optimizer rmsprop" "--optimizer adam --beta1 1" "--optimizer adam --beta2 -0.1" \
+               "--optimizer adam --eps 0" "--anchor-decay -1"; do
+  # shellcheck disable=SC2086
+  expect 2 "$ESFT" train "${COMMON[@]}" --iters 1 $bad_opt --out "$TMP/bo"
+  flag=$(grep -o -- '--[a-z0-9-]*' <<<"$bad_opt" | tail -1)
+  grep -q -- "$flag" "$TMP/err" && ok || bad "'$bad_opt' does not name $flag: $(head -2 "$TMP/err")"
+done
 # the checkpoint is a model esft generate loads
 expect 0 "$ESFT" generate --model "$TMP/a/final.gguf" --prompt "abc" --max-new 4
 

@@ -415,6 +415,158 @@ static void t_es_update(esft_backend *be) {
     op_end(be, ESFT_OP_ES_UPDATE, ESFT_F32, note);
 }
 
+/* es_optimize against textbook optimizers in double precision with the
+ * gradient materialised: g = sum_k c_k eps_k from ref_eps, then SGD,
+ * heavy-ball momentum or Adam (bias-corrected), decoupled decay and the
+ * anchor, over several steps with fresh seeds each step. */
+typedef struct opt_case {
+    const char *name;
+    esft_opt_step s; /* bc1/bc2 are filled per step */
+} opt_case;
+
+static void ref_opt_step(const opt_case *oc, int t, size_t n, uint32_t tid, const uint64_t *seeds,
+                         const float *co, int K, double *th, double *m, double *v, const double *base) {
+    const esft_opt_step *s = &oc->s;
+    for (size_t i = 0; i < n; i++) {
+        double g = 0;
+        for (int k = 0; k < K; k++) g += (double)co[k] * ref_eps(seeds[k], tid, i);
+        g -= (double)s->l2 * th[i];
+        double u = g;
+        if (s->rule == ESFT_OPT_MOMENTUM) {
+            m[i] = s->beta1 * m[i] + g;
+            u = m[i];
+        } else if (s->rule == ESFT_OPT_ADAM) {
+            m[i] = s->beta1 * m[i] + (1.0 - s->beta1) * g;
+            v[i] = s->beta2 * v[i] + (1.0 - s->beta2) * g * g;
+            double mh = m[i] / (1.0 - pow(s->beta1, t)), vh = v[i] / (1.0 - pow(s->beta2, t));
+            u = mh / (sqrt(vh) + s->eps);
+        }
+        th[i] += s->lr * u - s->decay * th[i] - s->anchor * (th[i] - (base ? base[i] : 0.0));
+    }
+}
+
+/* max |got - ref| / max(floor, max |ref|) (norm_err_f with a chosen floor) */
+static double norm_err_floor(const float *got, const double *ref, size_t n, double floor) {
+    double md = 0, mr = floor;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs(got[i] - ref[i]);
+        if (!(d <= md)) md = isnan(d) ? INFINITY : d;
+        if (fabs(ref[i]) > mr) mr = fabs(ref[i]);
+    }
+    return md / mr;
+}
+
+static void t_es_optimize(esft_backend *be) {
+    const char *bk = be->kind;
+    if (!op_begin(be, ESFT_OP_ES_OPTIMIZE, ESFT_F32)) return;
+    /* Bounds: the master <= 1e-6 normalised as everywhere in this suite; the
+     * displacement theta_T - theta_0 alone <= 2e-6 of max(its size, lr) (a few
+     * ulps of eps, sqrt and division on devices whose sqrt/divide are not
+     * correctly rounded, over the steps); the state <= 1e-6 of max(its size,
+     * 0.01 for m, 1e-4 for v): with n = 1 a moment can cancel to ~0, which is
+     * no scale to measure against.
+     * Adam's eps is set near the gradient's size / 10 so that an element whose
+     * gradient nearly cancels (sign decided by the last f32 rounding) cannot
+     * flip its step: the bound then measures the rule, not the cancellation. */
+    const opt_case cases[] = {
+        {"sgd+anchor", {.rule = ESFT_OPT_SGD, .lr = 0.01f, .anchor = 0.05f}},
+        {"momentum+decay", {.rule = ESFT_OPT_MOMENTUM, .lr = 0.01f, .beta1 = 0.9f, .decay = 0.001f}},
+        {"adam+l2", {.rule = ESFT_OPT_ADAM, .lr = 0.01f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 0.05f, .l2 = 0.1f}},
+        {"adamw+anchor",
+         {.rule = ESFT_OPT_ADAM, .lr = 0.01f, .beta1 = 0.8f, .beta2 = 0.99f, .eps = 0.05f, .decay = 0.002f,
+          .anchor = 0.01f}},
+    };
+    const struct { size_t n; int K; } shapes[] = {{1, 1}, {17, 30}, {4099, 3}, {65539, 2}};
+    const int T = 4;
+    double worst_master = 0, worst_change = 0, worst_state = 0;
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const opt_case *oc = &cases[ci];
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+            size_t n = shapes[si].n;
+            int K = shapes[si].K;
+            uint32_t tid = (uint32_t)rng_u64();
+            /* small masters, so that their f32 rounding (half an ulp per step) stays far below the bound
+             * on the change; the base is far from them, so that the anchor pulls hard */
+            float *m0 = rand_f32(n, -0.05f, 0.05f), *b0 = rand_f32(n, -1.0f, 1.0f);
+            float *st0 = calloc(2 * n, sizeof *st0);
+            double *th = malloc(n * sizeof *th), *th0 = malloc(n * sizeof *th0), *base = malloc(n * sizeof *base);
+            double *rm = calloc(n, sizeof *rm), *rv = calloc(n, sizeof *rv);
+            for (size_t i = 0; i < n; i++) th[i] = th0[i] = m0[i], base[i] = b0[i];
+            tbuf mb, sb, bb;
+            bool ok = tb_make(be, &mb, ESFT_F32, n, m0);
+            ok = tb_make(be, &sb, ESFT_F32, 2 * n, st0) && ok;
+            ok = tb_make(be, &bb, ESFT_F32, n, b0) && ok;
+            for (int t = 1; ok && t <= T; t++) {
+                uint64_t seeds[30];
+                float co[30];
+                for (int k = 0; k < K; k++) seeds[k] = rng_u64(), co[k] = rng_f(-1.0f, 1.0f) / (float)K;
+                esft_opt_step s = oc->s;
+                s.bc1 = (float)(1.0 / (1.0 - pow(s.beta1, t)));
+                s.bc2 = (float)(1.0 / (1.0 - pow(s.beta2, t)));
+                CHECK_OK(esft_es_optimize(be, &mb.b, &sb.b, &bb.b, n, tid, seeds, co, K, &s));
+                ref_opt_step(oc, t, n, tid, seeds, co, K, th, rm, rv, base);
+            }
+            if (ok) {
+                float *got = tb_get(&mb);
+                float *gst = tb_get(&sb);
+                double *change = malloc(n * sizeof *change);
+                float *gchange = malloc(n * sizeof *gchange);
+                for (size_t i = 0; i < n; i++) change[i] = th[i] - th0[i], gchange[i] = (float)(got[i] - m0[i]);
+                double e_master = norm_err_f(got, th, n);
+                double e_change = norm_err_floor(gchange, change, n, oc->s.lr); /* lr: a displacement that cancels to ~0 is not the scale */
+                double e_state = oc->s.rule == ESFT_OPT_SGD ? 0 : norm_err_floor(gst, rm, n, 0.01);
+                if (oc->s.rule == ESFT_OPT_ADAM) {
+                    double ev = norm_err_floor(gst + n, rv, n, 0.01 * 0.01);
+                    if (ev > e_state) e_state = ev;
+                }
+                if (e_master > worst_master) worst_master = e_master;
+                if (e_change > worst_change) worst_change = e_change;
+                if (e_state > worst_state) worst_state = e_state;
+                CHECKF(e_master <= 1e-6, "%s: es_optimize %s n=%zu K=%d: master normalised error %g", bk, oc->name,
+                       n, K, e_master);
+                CHECKF(e_change <= 2e-6, "%s: es_optimize %s n=%zu K=%d: change normalised error %g", bk,
+                       oc->name, n, K, e_change);
+                CHECKF(e_state <= 1e-6, "%s: es_optimize %s n=%zu K=%d: state normalised error %g", bk, oc->name,
+                       n, K, e_state);
+                /* state past the rule's own part and the base are untouched */
+                if (oc->s.rule != ESFT_OPT_ADAM)
+                    for (size_t i = oc->s.rule == ESFT_OPT_MOMENTUM ? n : 0; i < 2 * n; i++)
+                        CHECKF(gst[i] == 0.0f, "%s: es_optimize %s wrote state it does not own", bk, oc->name);
+                CHECKF(tb_equals(&bb, b0), "%s: es_optimize %s changed the base", bk, oc->name);
+                CHECK_GUARD(&mb);
+                CHECK_GUARD(&sb);
+                free(got), free(gst), free(change), free(gchange);
+            }
+            tb_free(&mb), tb_free(&sb), tb_free(&bb);
+            free(m0), free(b0), free(st0), free(th), free(th0), free(base), free(rm), free(rv);
+        }
+    }
+    /* bit-identical on a repeat, and SGD with nothing but the gradient is es_update up to the
+     * rounding of lr * g (lr = 1: exactly the same sum) */
+    {
+        size_t n = 10007;
+        float *m = rand_f32(n, -1.0f, 1.0f);
+        uint64_t seeds[3] = {1, 2, 3};
+        float co[3] = {1e-3f, -2e-3f, 5e-4f};
+        esft_opt_step s = {.rule = ESFT_OPT_SGD, .lr = 1.0f};
+        tbuf a, b;
+        if (tb_make(be, &a, ESFT_F32, n, m) && tb_make(be, &b, ESFT_F32, n, m)) {
+            CHECK_OK(esft_es_optimize(be, &a.b, NULL, NULL, n, 99, seeds, co, 3, &s));
+            CHECK_OK(esft_es_update(be, &b.b, n, 99, seeds, co, 3));
+            float *ha = tb_get(&a);
+            CHECKF(tb_equals(&b, ha), "%s: es_optimize sgd lr=1 differs from es_update", bk);
+            free(ha);
+            tb_free(&a);
+            tb_free(&b);
+        }
+        free(m);
+    }
+    char note[96];
+    snprintf(note, sizeof note, "max normalised err master %.2g, change %.2g, state %.2g", worst_master,
+             worst_change, worst_state);
+    op_end(be, ESFT_OP_ES_OPTIMIZE, ESFT_F32, note);
+}
+
 /* W stored as dtype wd; returns the exact values the reference uses. */
 static void *make_weights(esft_dtype wd, size_t n, double **vals) {
     double *v = malloc(n * sizeof *v);
@@ -1035,6 +1187,7 @@ static void run_backend(esft_backend *be) {
     t_perturb(be, ESFT_F16);
     t_perturb(be, ESFT_BF16);
     t_es_update(be);
+    t_es_optimize(be);
     t_matmul(be, ESFT_F32);
     t_matmul(be, ESFT_F16);
     t_matmul(be, ESFT_BF16);

@@ -144,6 +144,7 @@ static const esft_backend_ops cpu_ops = {
     .supports = cpu_supports,
     .perturb = esft_cpu_perturb,
     .es_update = esft_cpu_es_update,
+    .es_optimize = esft_cpu_es_optimize,
     .matmul = esft_cpu_matmul,
     .rmsnorm = esft_cpu_rmsnorm,
     .rope = esft_cpu_rope,

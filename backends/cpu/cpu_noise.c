@@ -25,8 +25,10 @@
 
 #include <omp.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "esft_philox.h"
+#include "esft_optim.h"
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
@@ -449,19 +451,27 @@ esft_status esft_cpu_perturb(esft_backend *be, esft_buf *work, const esft_buf *m
 
 /* ------------------------------------------------------------- es_update */
 
+/* The members' key schedules: in `local` (32 entries) when they fit, else
+ * malloc'd (NULL when out of memory; free with keys_free). */
+static keysched *keys_make(keysched *local, const uint64_t *seeds, int n_members) {
+    keysched *ks = n_members > 32 ? malloc((size_t)n_members * sizeof *ks) : local;
+    for (int k = 0; ks && k < n_members; k++) make_keys(&ks[k], seeds[k]);
+    return ks;
+}
+
+static void keys_free(keysched *ks, keysched *local) {
+    if (ks != local) free(ks);
+}
+
 esft_status esft_cpu_es_update(esft_backend *be, esft_buf *master, size_t n, uint32_t tensor_id,
                                const uint64_t *seeds, const float *coeffs, int n_members) {
     if (n == 0 || n_members <= 0) return ESFT_OK;
     float *m = master->handle;
     keysched ks_local[32];
-    keysched *ks = ks_local;
-    if (n_members > 32) {
-        ks = malloc((size_t)n_members * sizeof *ks);
-        if (!ks)
-            return esft_errf(&be->err, ESFT_ERR_OUT_OF_MEMORY,
-                             "es_update: cannot allocate key schedules for %d members", n_members);
-    }
-    for (int k = 0; k < n_members; k++) make_keys(&ks[k], seeds[k]);
+    keysched *ks = keys_make(ks_local, seeds, n_members);
+    if (!ks)
+        return esft_errf(&be->err, ESFT_ERR_OUT_OF_MEMORY,
+                         "es_update: cannot allocate key schedules for %d members", n_members);
     uint64_t g0;
     int64_t ng;
     group_span(0, n, &g0, &ng);
@@ -480,7 +490,47 @@ esft_status esft_cpu_es_update(esft_backend *be, esft_buf *master, size_t n, uin
             for (size_t e = 0; e < cnt; e++) dst[e] = dst[e] + acc[e];
         }
     }
-    if (ks != ks_local) free(ks);
+    keys_free(ks, ks_local);
+    return ESFT_OK;
+}
+
+/* ----------------------------------------------------------- es_optimize */
+
+/* The gradient of a group comes from acc_group (the es_update sum, in
+ * registers), then each element takes the shared rule of esft_optim.h. */
+esft_status esft_cpu_es_optimize(esft_backend *be, esft_buf *master, esft_buf *state, const esft_buf *base,
+                                 size_t n, uint32_t tensor_id, const uint64_t *seeds, const float *coeffs,
+                                 int n_members, const esft_opt_step *p) {
+    float *th = master->handle;
+    float *mom = state ? state->handle : NULL;
+    float *vel = p->rule == ESFT_OPT_ADAM ? mom + n : NULL;
+    const float *bs = base ? base->handle : NULL;
+    keysched ks_local[32];
+    keysched *ks = keys_make(ks_local, seeds, n_members);
+    if (!ks)
+        return esft_errf(&be->err, ESFT_ERR_OUT_OF_MEMORY,
+                         "es_optimize: cannot allocate key schedules for %d members", n_members);
+    uint64_t g0;
+    int64_t ng;
+    group_span(0, n, &g0, &ng);
+#pragma omp parallel for schedule(static) num_threads(cpu_ctx_of(be)->n_threads) if (ng > 16)
+    for (int64_t gi = 0; gi < ng; gi++) {
+        uint64_t e0 = (uint64_t)gi * GROUP;
+        size_t cnt = n - e0 < GROUP ? (size_t)(n - e0) : GROUP;
+        float acc[GROUP] __attribute__((aligned(64)));
+        if (n_members > 0) acc_group(acc, (uint64_t)gi, tensor_id, ks, coeffs, n_members);
+        else memset(acc, 0, sizeof acc);
+        for (size_t e = 0; e < cnt; e++) {
+            size_t i = e0 + e;
+            esft_opt_elem r = esft_opt_element(p->rule, th[i], acc[e], mom ? mom[i] : 0.0f, vel ? vel[i] : 0.0f,
+                                               bs ? bs[i] : 0.0f, p->lr, p->beta1, p->beta2, p->eps, p->bc1,
+                                               p->bc2, p->l2, p->decay, p->anchor);
+            th[i] = r.theta;
+            if (mom) mom[i] = r.m;
+            if (vel) vel[i] = r.v;
+        }
+    }
+    keys_free(ks, ks_local);
     return ESFT_OK;
 }
 

@@ -235,6 +235,7 @@ static const esft_backend_ops cu_ops = {
     .supports = cu_supports,
     .perturb = esft_cu_perturb,
     .es_update = esft_cu_es_update,
+    .es_optimize = esft_cu_es_optimize,
     .scale = esft_cu_scale,
     .matmul = esft_cu_matmul,
     .rmsnorm = esft_cu_rmsnorm,

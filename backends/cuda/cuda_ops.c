@@ -38,26 +38,43 @@ esft_status esft_cu_perturb(esft_backend *be, esft_buf *work, const esft_buf *ma
 
 /* The member list goes to the device (seeds, then coefficients: two staged
  * uploads) ahead of the kernel, in stream order. */
+static esft_status put_members(esft_backend *be, const uint64_t *seeds, const float *coeffs, size_t K,
+                               const uint64_t **dseeds, const float **dcoeffs, const char *op) {
+    cuda_ctx *c = cuda_ctx_of(be);
+    size_t bytes = K * (sizeof *seeds + sizeof *coeffs);
+    esft_status st = esft_cuda_ensure(be, &c->side, &c->side_bytes, bytes ? bytes : 16, op);
+    unsigned char *side = c->side;
+    if (st == ESFT_OK && K) st = esft_cuda_put(be, side, seeds, K * sizeof *seeds, op);
+    if (st == ESFT_OK && K) st = esft_cuda_put(be, side + K * sizeof *seeds, coeffs, K * sizeof *coeffs, op);
+    *dseeds = (const uint64_t *)side;
+    *dcoeffs = (const float *)(side + K * sizeof *seeds);
+    return st;
+}
+
 esft_status esft_cu_es_update(esft_backend *be, esft_buf *master, size_t n, uint32_t tensor_id,
                               const uint64_t *seeds, const float *coeffs, int n_members) {
     if (n_members <= 0 || n == 0) return ESFT_OK;
-    cuda_ctx *c = cuda_ctx_of(be);
-    size_t K = (size_t)n_members, bytes = K * (sizeof *seeds + sizeof *coeffs);
-    unsigned char *side = NULL;
-    esft_status st = esft_cuda_ensure(be, &c->side, &c->side_bytes, bytes, "es_update (members)");
-    if (st == ESFT_OK) {
-        side = c->side;
-        st = esft_cuda_put(be, side, seeds, K * sizeof *seeds, "es_update (seeds)");
-    }
-    if (st == ESFT_OK)
-        st = esft_cuda_put(be, side + K * sizeof *seeds, coeffs, K * sizeof *coeffs,
-                           "es_update (coefficients)");
+    const uint64_t *dseeds;
+    const float *dcoeffs;
+    esft_status st = put_members(be, seeds, coeffs, (size_t)n_members, &dseeds, &dcoeffs, "es_update (members)");
     if (st != ESFT_OK) return st;
-    const uint64_t *dseeds = (const uint64_t *)side;
-    const float *dcoeffs = (const float *)(side + K * sizeof *seeds);
     return launched(be, "es_update",
-                    esft_cuda_es_update(c->stream, F32(master), n, tensor_id, dseeds, dcoeffs,
+                    esft_cuda_es_update(cuda_ctx_of(be)->stream, F32(master), n, tensor_id, dseeds, dcoeffs,
                                         n_members));
+}
+
+esft_status esft_cu_es_optimize(esft_backend *be, esft_buf *master, esft_buf *state, const esft_buf *base,
+                                size_t n, uint32_t tensor_id, const uint64_t *seeds, const float *coeffs,
+                                int n_members, const esft_opt_step *p) {
+    const uint64_t *dseeds;
+    const float *dcoeffs;
+    size_t K = n_members > 0 ? (size_t)n_members : 0;
+    esft_status st = put_members(be, seeds, coeffs, K, &dseeds, &dcoeffs, "es_optimize (members)");
+    if (st != ESFT_OK) return st;
+    esft_cuda_opt_args a = {p->rule, p->lr, p->beta1, p->beta2, p->eps, p->bc1, p->bc2, p->l2, p->decay, p->anchor};
+    return launched(be, "es_optimize",
+                    esft_cuda_es_optimize(cuda_ctx_of(be)->stream, F32(master), state ? F32(state) : NULL,
+                                          base ? CF32(base) : NULL, n, tensor_id, dseeds, dcoeffs, (int)K, &a));
 }
 
 /* ----------------------------------------------------------- elementwise */

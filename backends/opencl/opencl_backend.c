@@ -11,6 +11,8 @@
 /* Embedded by cmake/EmbedFiles.cmake (build/generated/esft_opencl_sources.c). */
 extern const char esft_cl_esft_philox_h[];
 extern const char esft_cl_esft_ops_cl[];
+extern const char esft_cl_esft_optim_rules_h[];
+extern const char esft_cl_esft_optim_h[];
 
 #ifndef CL_DEVICE_PCI_BUS_INFO_KHR
 #define CL_DEVICE_PCI_BUS_INFO_KHR 0x410F
@@ -241,6 +243,7 @@ static const esft_backend_ops ocl_ops = {
     .supports = ocl_supports,
     .perturb = esft_cl_perturb,
     .es_update = esft_cl_es_update,
+    .es_optimize = esft_cl_es_optimize,
     .matmul = esft_cl_matmul,
     .rmsnorm = esft_cl_rmsnorm,
     .rope = esft_cl_rope,
@@ -315,8 +318,8 @@ esft_status esft_opencl_create(const esft_backend_options *opts, esft_backend **
     if (fp & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT)
         strcat(options, " -cl-fp32-correctly-rounded-divide-sqrt");
     if (has_extension(c->device, "cl_khr_fp64")) strcat(options, " -DESFT_FP64=1");
-    const char *srcs[2] = {esft_cl_esft_philox_h, esft_cl_esft_ops_cl};
-    st = esft_cl_build_program(c, srcs, 2, options, &c->program, err);
+    const char *srcs[] = {esft_cl_esft_philox_h, esft_cl_esft_optim_rules_h, esft_cl_esft_optim_h, esft_cl_esft_ops_cl};
+    st = esft_cl_build_program(c, srcs, 4, options, &c->program, err);
     if (st != ESFT_OK) goto fail;
     size_t dev_wg = 1;
     clGetDeviceInfo(c->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof dev_wg, &dev_wg, NULL);

@@ -14,7 +14,7 @@
 
 /* Kernels of kernels/opencl/esft_ops.cl, in table order. */
 #define ESFT_CL_KERNELS(X) \
-    X(philox) X(noise) X(perturb) X(es_update) X(scale) X(add) X(swiglu) X(geglu) X(add_bias) \
+    X(philox) X(noise) X(perturb) X(es_update) X(es_optimize) X(scale) X(add) X(swiglu) X(geglu) X(add_bias) \
     X(get_rows) X(rmsnorm) X(rope) X(kv_store) X(attention) X(argmax)
 
 typedef enum cl_kid {

@@ -99,33 +99,58 @@ esft_status esft_cl_perturb(esft_backend *be, esft_buf *work, const esft_buf *ma
     return launch(be, K_perturb, a, NARGS(a), (n + 3) / 4, false, "perturb");
 }
 
-esft_status esft_cl_es_update(esft_backend *be, esft_buf *master, size_t n, uint32_t tensor_id,
-                              const uint64_t *seeds, const float *coeffs, int n_members) {
-    if (n_members <= 0 || n == 0) return ESFT_OK;
+/* The members' seeds and coefficient bits into the side buffer:
+ * side[k] = seeds[k], side[K + k] = the bits of coeffs[k]. */
+static esft_status upload_members(esft_backend *be, const uint64_t *seeds, const float *coeffs, size_t K,
+                                  const char *op) {
     ocl_ctx *c = ocl_ctx_of(be);
-    size_t K = (size_t)n_members;
     cl_ulong *side = malloc(2 * K * sizeof *side);
-    if (!side) return esft_errf(&be->err, ESFT_ERR_OUT_OF_MEMORY, "es_update: out of memory");
+    if (!side) return esft_errf(&be->err, ESFT_ERR_OUT_OF_MEMORY, "%s: out of memory", op);
     for (size_t k = 0; k < K; k++) {
         uint32_t bits;
         memcpy(&bits, &coeffs[k], 4);
         side[k] = seeds[k];
         side[K + k] = bits;
     }
-    esft_status st = ensure(be, &c->side, &c->side_bytes, 2 * K * sizeof *side, "es_update");
+    esft_status st = ensure(be, &c->side, &c->side_bytes, 2 * K * sizeof *side, op);
     if (st == ESFT_OK) {
         cl_int e = clEnqueueWriteBuffer(c->queue, c->side, CL_TRUE, 0, 2 * K * sizeof *side, side,
                                         0, NULL, NULL);
-        if (e != CL_SUCCESS) st = cl_fail(be, "es_update (seeds)", e);
+        if (e != CL_SUCCESS) st = cl_fail(be, op, e);
     }
     free(side);
+    return st;
+}
+
+esft_status esft_cl_es_update(esft_backend *be, esft_buf *master, size_t n, uint32_t tensor_id,
+                              const uint64_t *seeds, const float *coeffs, int n_members) {
+    if (n_members <= 0 || n == 0) return ESFT_OK;
+    esft_status st = upload_members(be, seeds, coeffs, (size_t)n_members, "es_update (seeds)");
     if (st != ESFT_OK) return st;
-    cl_mem m = MEM(master), sd = c->side;
+    cl_mem m = MEM(master), sd = ocl_ctx_of(be)->side;
     cl_ulong nn = n;
     cl_uint tid = tensor_id;
     cl_int kk = n_members;
     karg a[] = {A(m), A(nn), A(tid), A(sd), A(kk)};
     return launch(be, K_es_update, a, NARGS(a), (n + 3) / 4, false, "es_update");
+}
+
+esft_status esft_cl_es_optimize(esft_backend *be, esft_buf *master, esft_buf *state, const esft_buf *base,
+                                size_t n, uint32_t tensor_id, const uint64_t *seeds, const float *coeffs,
+                                int n_members, const esft_opt_step *p) {
+    esft_status st = n_members > 0 ? upload_members(be, seeds, coeffs, (size_t)n_members, "es_optimize (seeds)")
+                                   : ESFT_OK;
+    if (st != ESFT_OK) return st;
+    cl_mem m = MEM(master), sd = ocl_ctx_of(be)->side;
+    /* unused buffers: master stands in (the kernel does not touch them) */
+    cl_mem s = state ? MEM(state) : m, bs = base ? MEM(base) : m;
+    if (!sd) sd = m;
+    cl_ulong nn = n;
+    cl_uint tid = tensor_id;
+    cl_int kk = n_members, rule = p->rule;
+    karg a[] = {A(m), A(s), A(bs), A(nn), A(tid), A(sd), A(kk), A(rule), A(p->lr), A(p->beta1), A(p->beta2),
+                A(p->eps), A(p->bc1), A(p->bc2), A(p->l2), A(p->decay), A(p->anchor)};
+    return launch(be, K_es_optimize, a, NARGS(a), (n + 3) / 4, false, "es_optimize");
 }
 
 /* ------------------------------------------------------------ elementwise */

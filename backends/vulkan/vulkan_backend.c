@@ -26,6 +26,7 @@ ESFT_SPV(philox)
 ESFT_SPV(noise)
 ESFT_SPV(perturb)
 ESFT_SPV(es_update)
+ESFT_SPV(es_optimize)
 ESFT_SPV(eltwise)
 ESFT_SPV(get_rows)
 ESFT_SPV(rmsnorm)
@@ -54,6 +55,7 @@ static const pipe_desc pipe_descs[P_COUNT] = {
     [P_NOISE] = {"noise", SPV(noise), 64, -1, -1},
     [P_PERTURB] = {"perturb", SPV(perturb), 64, -1, -1},
     [P_ES_UPDATE] = {"es_update", SPV(es_update), 64, -1, -1},
+    [P_ES_OPTIMIZE] = {"es_optimize", SPV(es_optimize), 64, -1, -1},
     [P_SCALE] = {"scale", SPV(eltwise), 256, 0, -1},
     [P_ADD] = {"add", SPV(eltwise), 256, 1, -1},
     [P_SWIGLU] = {"swiglu", SPV(eltwise), 256, 2, -1},
@@ -667,6 +669,7 @@ static const esft_backend_ops vk_ops = {
     .supports = vk_supports,
     .perturb = esft_vk_perturb,
     .es_update = esft_vk_es_update,
+    .es_optimize = esft_vk_es_optimize,
     .matmul = esft_vk_matmul,
     .rmsnorm = esft_vk_rmsnorm,
     .rope = esft_vk_rope,

@@ -49,6 +49,7 @@ typedef enum vk_pid {
     P_NOISE,
     P_PERTURB,
     P_ES_UPDATE,
+    P_ES_OPTIMIZE,
     P_SCALE,
     P_ADD,
     P_SWIGLU,

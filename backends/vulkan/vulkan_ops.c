@@ -56,24 +56,51 @@ esft_status esft_vk_perturb(esft_backend *be, esft_buf *work, const esft_buf *ma
     return esft_vk_dispatch(be, P_PERTURB, b, 2, &pc, sizeof pc, CEIL(CEIL(n, 4), 64), 0);
 }
 
-esft_status esft_vk_es_update(esft_backend *be, esft_buf *master, size_t n, uint32_t tensor_id,
-                              const uint64_t *seeds, const float *coeffs, int n_members) {
-    if (n_members <= 0 || n == 0) return ESFT_OK;
-    if (n >= 0xFFFFFFF0u) return too_big(be, "es_update", n);
-    size_t K = (size_t)n_members;
-    uint32_t *side = malloc(3 * K * sizeof *side);
-    if (!side) return esft_errf(&be->err, ESFT_ERR_OUT_OF_MEMORY, "es_update: out of memory");
+/* The members' seeds and coefficient bits into the arena, bound at *bind:
+ * side[2k], side[2k+1] = seed k (lo, hi); side[2K + k] = coeffs[k]. */
+static esft_status bind_members(esft_backend *be, const uint64_t *seeds, const float *coeffs, size_t K,
+                                vk_bind *bind, const char *op) {
+    uint32_t *side = malloc((3 * K + 1) * sizeof *side);
+    if (!side) return esft_errf(&be->err, ESFT_ERR_OUT_OF_MEMORY, "%s: out of memory", op);
+    side[0] = 0; /* K = 0: one word, so the binding is never empty */
     for (size_t k = 0; k < K; k++) {
         side[2 * k] = LO(seeds[k]);
         side[2 * k + 1] = HI(seeds[k]);
         memcpy(&side[2 * K + k], &coeffs[k], 4);
     }
-    vk_bind b[2] = {B(master)};
-    esft_status st = esft_vk_arena(be, side, 3 * K * sizeof *side, &b[1]);
+    esft_status st = esft_vk_arena(be, side, (K ? 3 * K : 1) * sizeof *side, bind);
     free(side);
+    return st;
+}
+
+esft_status esft_vk_es_update(esft_backend *be, esft_buf *master, size_t n, uint32_t tensor_id,
+                              const uint64_t *seeds, const float *coeffs, int n_members) {
+    if (n_members <= 0 || n == 0) return ESFT_OK;
+    if (n >= 0xFFFFFFF0u) return too_big(be, "es_update", n);
+    size_t K = (size_t)n_members;
+    vk_bind b[2] = {B(master)};
+    esft_status st = bind_members(be, seeds, coeffs, K, &b[1], "es_update");
     if (st != ESFT_OK) return st;
     struct { uint32_t n, tid, K; } pc = {(uint32_t)n, tensor_id, (uint32_t)K};
     return esft_vk_dispatch(be, P_ES_UPDATE, b, 2, &pc, sizeof pc, CEIL(CEIL(n, 4), 64), 0);
+}
+
+esft_status esft_vk_es_optimize(esft_backend *be, esft_buf *master, esft_buf *state, const esft_buf *base,
+                                size_t n, uint32_t tensor_id, const uint64_t *seeds, const float *coeffs,
+                                int n_members, const esft_opt_step *p) {
+    if (n >= 0xFFFFFFF0u) return too_big(be, "es_optimize", n);
+    size_t K = n_members > 0 ? (size_t)n_members : 0;
+    /* unused buffers: master stands in (the shader does not touch them) */
+    vk_bind b[4] = {B(master), state ? B(state) : B(master), base ? B(base) : B(master)};
+    esft_status st = bind_members(be, seeds, coeffs, K, &b[3], "es_optimize");
+    if (st != ESFT_OK) return st;
+    struct {
+        uint32_t n, tid, K;
+        int32_t rule;
+        float lr, beta1, beta2, eps, bc1, bc2, l2, decay, anchor;
+    } pc = {(uint32_t)n, tensor_id, (uint32_t)K, p->rule, p->lr, p->beta1, p->beta2, p->eps,
+            p->bc1, p->bc2, p->l2, p->decay, p->anchor};
+    return esft_vk_dispatch(be, P_ES_OPTIMIZE, b, 4, &pc, sizeof pc, CEIL(CEIL(n, 4), 64), 0);
 }
 
 /* ------------------------------------------------------------ elementwise */

@@ -222,6 +222,8 @@ static esft_status run_config(const esft_trainer_params *p, esft_run_config *c, 
                            .batch = p->batch ? p->batch : INT_MAX, .max_new = p->max_new,
                            .shaping = shaping_of(p->shaping), .antithetic = p->antithetic,
                            .weight_decay = p->weight_decay, .chat = p->chat};
+    esft_opt_config_unset(&c->opt);
+    esft_opt_config_defaults(&c->opt); /* the API trains with the paper's sgd */
     snprintf(c->task, sizeof c->task, "callback");
     snprintf(c->params, sizeof c->params, "%s", p->params ? p->params : "*");
     return esft_run_config_check(c, false, err);
@@ -358,7 +360,7 @@ esft_status esft_trainer_apply(esft_trainer *tr, const double *rewards) {
     for (int k = 0; k < tr->cfg.pop; k++)
         CHECK_ARG(isfinite(rewards[k]), "esft_trainer_apply: rewards[%d] is %g; rewards must be finite", k, rewards[k]);
     esft_err err = {{0}};
-    esft_status st = esft_es_apply(tr->m, tr->selected, &tr->cfg, tr->iteration, rewards, &err);
+    esft_status st = esft_es_apply(tr->m, tr->selected, &tr->cfg, tr->iteration, rewards, NULL, &err);
     if (!st) st = esft_es_unperturb(tr->m, tr->selected, &err);
     if (st) return failed(st, &err);
     tr->iteration++;

@@ -186,7 +186,7 @@ static esft_status measure_noise(device_run *r) {
     static const int members[] = {0, 30};
     for (int i = 0; i < 2; i++) {
         double gn, gb, ms;
-        esft_status st = bench_noise(r->be, n, members[i], r->min_s, &gn, &gb, &ms, &r->err);
+        esft_status st = bench_noise(r->be, n, members[i], false, r->min_s, &gn, &gb, &ms, &r->err);
         if (st) return st;
         cJSON *e = cJSON_CreateObject();
         cJSON_AddStringToObject(e, "op", members[i] ? "es_update" : "perturb");
@@ -258,7 +258,7 @@ static esft_status measure_iteration(device_run *r) {
         R[k] = er.mean_reward;
     }
     double u = esft_now_seconds();
-    if (!st) st = esft_es_apply(m, sel, &c, 0, R, &r->err);
+    if (!st) st = esft_es_apply(m, sel, &c, 0, R, NULL, &r->err);
     t_update = esft_now_seconds() - u;
     if (!st) {
         cJSON *e = cJSON_AddObjectToObject(r->out, "es_iteration");

@@ -105,16 +105,20 @@ esft_status bench_matmul(esft_backend *be, int T, int N, int K, double min_secon
     return s;
 }
 
-esft_status bench_noise(esft_backend *be, size_t n, int members, double min_seconds, double *gnormals_per_s,
-                        double *gbytes_per_s, double *ms_per_call, esft_err *err) {
+esft_status bench_noise(esft_backend *be, size_t n, int members, bool adam, double min_seconds,
+                        double *gnormals_per_s, double *gbytes_per_s, double *ms_per_call, esft_err *err) {
     const esft_dtype wd = be->work_dtype;
-    esft_buf master = {0}, work = {0};
+    esft_buf master = {0}, work = {0}, state = {0};
     esft_status s = ESFT_OK;
-    float *zero = calloc(n, sizeof *zero);
+    float *zero = calloc(adam ? 2 * n : n, sizeof *zero);
     if (!zero) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
     if (esft_buf_alloc(be, &master, ESFT_F32, n) || esft_buf_alloc(be, &work, wd, n) || esft_upload(&master, 0, zero, n))
         s = esft_errf(err, ESFT_ERR_DEVICE, "noise over %zu weights: %s", n, be->err.msg);
+    if (!s && adam && (esft_buf_alloc(be, &state, ESFT_F32, 2 * n) || esft_upload(&state, 0, zero, 2 * n)))
+        s = esft_errf(err, ESFT_ERR_DEVICE, "Adam state of %zu weights: %s", n, be->err.msg);
     free(zero);
+    const esft_opt_step step = {.rule = ESFT_OPT_ADAM, .lr = 1e-5f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
+                                .bc1 = 10.0f, .bc2 = 1000.0f};
     enum { MAX_MEMBERS = 64 };
     uint64_t seeds[MAX_MEMBERS];
     float coeffs[MAX_MEMBERS];
@@ -123,16 +127,21 @@ esft_status bench_noise(esft_backend *be, size_t n, int members, double min_seco
     double per_call = 0;
     if (!s) {
         if (members == 0) TIME_CALLS(esft_perturb(be, &work, &master, n, 7, 42, 0.001f), be, min_seconds, 0, &per_call, s);
+        else if (adam)
+            TIME_CALLS(esft_es_optimize(be, &master, &state, NULL, n, 7, seeds, coeffs, members, &step), be,
+                       min_seconds, 0, &per_call, s);
         else TIME_CALLS(esft_es_update(be, &master, n, 7, seeds, coeffs, members), be, min_seconds, 0, &per_call, s);
-        if (s) esft_errf(err, s, "%s: %s", members ? "es_update" : "perturb", be->err.msg);
+        if (s) esft_errf(err, s, "%s: %s", members ? adam ? "es_optimize" : "es_update" : "perturb", be->err.msg);
     }
     if (!s) {
-        const double bytes = members ? 8.0 : 4.0 + (double)esft_dtype_size(wd);
+        /* es_optimize (Adam) also reads and writes m and v */
+        const double bytes = members ? adam ? 24.0 : 8.0 : 4.0 + (double)esft_dtype_size(wd);
         *gnormals_per_s = (double)n * (members ? members : 1) / per_call / 1e9;
         *gbytes_per_s = bytes * (double)n / per_call / 1e9;
         *ms_per_call = per_call * 1e3;
     }
     esft_buf_free(&master), esft_buf_free(&work);
+    if (state.handle) esft_buf_free(&state);
     return s;
 }
 

@@ -25,11 +25,12 @@ esft_status bench_matmul(esft_backend *be, int T, int N, int K, double min_secon
                          esft_err *err);
 
 /* perturb (members == 0: f32 master → work copy) or es_update with
- * `members` seeds over n weights, repeated for min_seconds: Gnormals/s and
- * GB/s moved (perturb reads 4 B and writes the work dtype per weight;
- * es_update reads and writes 4 B). */
-esft_status bench_noise(esft_backend *be, size_t n, int members, double min_seconds, double *gnormals_per_s,
-                        double *gbytes_per_s, double *ms_per_call, esft_err *err);
+ * `members` seeds over n weights (adam: the fused Adam step es_optimize
+ * instead), repeated for min_seconds: Gnormals/s and GB/s moved (perturb
+ * reads 4 B and writes the work dtype per weight; es_update reads and
+ * writes 4 B; Adam also m and v: 12 B each way). */
+esft_status bench_noise(esft_backend *be, size_t n, int members, bool adam, double min_seconds,
+                        double *gnormals_per_s, double *gbytes_per_s, double *ms_per_call, esft_err *err);
 
 /* Device-to-device copy of `bytes`: GB/s of bytes read plus written. */
 esft_status bench_copy(esft_backend *be, size_t bytes, double min_seconds, double *gbytes_per_s, esft_err *err);

@@ -177,17 +177,18 @@ static int matmul_table(esft_backend *be, const esft_device_info *dev, int reps,
     return rc;
 }
 
-/* Normals/s and bytes/s of perturb (f32 master -> work-dtype copy) and
- * es_update (f32 master in place) over n weights. */
+/* Normals/s and bytes/s of perturb (f32 master -> work-dtype copy),
+ * es_update (f32 master in place) and the fused Adam step over n weights. */
 static int noise_table(esft_backend *be, size_t n) {
     printf("\nES noise over %zu weights (master f32, work %s)\n%-14s %14s %10s %10s\n", n,
            esft_dtype_name(be->work_dtype), "op", "G normals/s", "GB/s", "ms/call");
-    static const struct { const char *name; int members; } rows[] = {
-        {"perturb", 0}, {"es_update K=1", 1}, {"es_update K=30", 30}};
+    static const struct { const char *name; int members; bool adam; } rows[] = {
+        {"perturb", 0, false}, {"es_update K=1", 1, false}, {"es_update K=30", 30, false},
+        {"adam K=30", 30, true}};
     for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
         double gn, gb, ms;
         esft_err err = {{0}};
-        if (bench_noise(be, n, rows[r].members, 0.5, &gn, &gb, &ms, &err)) {
+        if (bench_noise(be, n, rows[r].members, rows[r].adam, 0.5, &gn, &gb, &ms, &err)) {
             fprintf(stderr, "esft bench: %s\n", err.msg);
             return ESFT_EXIT_RUNTIME;
         }
@@ -249,7 +250,7 @@ static int ops_command(int argc, char **argv) {
     };
     const cli_command cmd = {"bench ops", "[--backend B] [--threads N] [--weights M] [--large] [--dtype D]",
                              "The same micro-benchmarks on any backend: matmul GFLOP/s at decode and\n"
-                             "prefill shapes (W in the work dtype), perturb and es_update in\n"
+                             "prefill shapes (W in the work dtype), perturb, es_update and Adam (es_optimize) in\n"
                              "normals/s and GB/s.\n"
                              "(Decode tokens/s of a model: esft bench decode.)",
                              opts, (int)(sizeof opts / sizeof opts[0]), 0, 0};

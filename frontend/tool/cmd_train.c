@@ -22,6 +22,9 @@ int cmd_train(int argc, char **argv) {
     /* sentinels mark "not given": on --resume the run's own values are used */
     int pop = INT_MIN, batch = 0, max_new = 0, iters = 0;
     float sigma = NAN, alpha = NAN, wd = NAN;
+    const char *optimizer = NULL;
+    esft_opt_config opt;
+    esft_opt_config_unset(&opt);
     uint64_t seed = UINT64_MAX;
     bool antithetic = false, chat = false;
     c.device = -1; /* not given: under MPI, ranks on a node share its devices */
@@ -45,7 +48,12 @@ int cmd_train(int argc, char **argv) {
         {"shaping", CLI_STR, &shaping, "S", "fitness shaping: zscore | rank | raw (default zscore)", 0, 0},
         {"antithetic", CLI_FLAG, &antithetic, NULL, "mirrored noise pairs (needs an even population)", 0, 0},
         {"params", CLI_STR, &params, "GLOBS", "tensors to train, comma-separated globs (default *)", 0, 0},
-        {"weight-decay", CLI_FLOAT, &wd, "W", "decay master weights by alpha*W per iteration (default 0)", 0, 0},
+        {"weight-decay", CLI_FLOAT, &wd, "W", "decay master weights by alpha*W per iteration (default 0; adam: L2 term W*theta in the gradient)", 0, 0},
+        {"optimizer", CLI_STR, &optimizer, "O", "update rule on the ES gradient: sgd (the paper) | momentum | adam | adamw (default sgd)", 0, 0},
+        {"beta1", CLI_FLOAT, &opt.beta1, "B", "momentum / Adam first-moment decay (default 0.9)", 0, 0},
+        {"beta2", CLI_FLOAT, &opt.beta2, "B", "Adam second-moment decay (default 0.999)", 0, 0},
+        {"eps", CLI_FLOAT, &opt.eps, "E", "Adam denominator guard (default 1e-8)", 0, 0},
+        {"anchor-decay", CLI_FLOAT, &opt.anchor_decay, "L", "decay toward the base model's weights by alpha*L per iteration (default 0)", 0, 0},
         CLI_CHAT_OPTS(chat, tmpl, system),
         {"out", CLI_STR, &o.out_dir, "DIR", "output directory: run.json, metrics.jsonl, checkpoint.gguf, final.gguf (final-hf/ with --save-format hf)", 0, 0},
         {"overwrite", CLI_FLAG, &o.overwrite, NULL, "start afresh in an --out that holds a run (its files are removed)", 0, 0},
@@ -92,6 +100,11 @@ int cmd_train(int argc, char **argv) {
     cfg->antithetic = antithetic;
     cfg->weight_decay = wd;
     cfg->shaping = (esft_shaping)-1;
+    cfg->opt = opt;
+    if (optimizer && !esft_optimizer_from_name(optimizer, &cfg->opt.kind)) {
+        fprintf(stderr, "esft train: --optimizer %s: expected sgd, momentum, adam or adamw\n", optimizer);
+        return ESFT_EXIT_USAGE;
+    }
     if (shaping && !esft_shaping_from_name(shaping, &cfg->shaping)) {
         fprintf(stderr, "esft train: --shaping %s: expected zscore, rank or raw\n", shaping);
         return ESFT_EXIT_USAGE;

@@ -29,6 +29,18 @@ cudaError_t esft_cuda_perturb(cudaStream_t s, void *work, int dtype, const float
 cudaError_t esft_cuda_es_update(cudaStream_t s, float *master, size_t n, uint32_t tid,
                                 const uint64_t *seeds, const float *coeffs, int n_members);
 
+/* The scalars of one optimizer step (backends/backend.h esft_opt_step,
+ * which this header does not include: host code copies them over). */
+typedef struct esft_cuda_opt_args {
+    int rule;
+    float lr, beta1, beta2, eps, bc1, bc2, l2, decay, anchor;
+} esft_cuda_opt_args;
+/* One fused optimizer step (kernels/common/esft_optim.h); seeds and coeffs
+ * on the device; state / base NULL when the rule / anchor does not use them */
+cudaError_t esft_cuda_es_optimize(cudaStream_t s, float *master, float *state, const float *base, size_t n,
+                                  uint32_t tid, const uint64_t *seeds, const float *coeffs, int n_members,
+                                  const esft_cuda_opt_args *p);
+
 /* --- elementwise (eltwise.cu) --- */
 cudaError_t esft_cuda_scale(cudaStream_t s, float *x, size_t n, float factor);
 cudaError_t esft_cuda_add(cudaStream_t s, float *y, const float *a, const float *b, size_t n);

@@ -5,6 +5,7 @@
 
 #include "common.cuh"
 #include "esft_philox.h"
+#include "esft_optim.h"
 
 /* Writes the four values of block b that fall inside [0, n). */
 template <typename T>
@@ -78,23 +79,53 @@ __global__ void esft_perturb_k(T *work, const float *master, esft_u64 n, uint32_
     }
 }
 
-/* master[i] += acc, acc = sum over k ascending of fma(coeffs[k], eps_k, acc). */
+/* acc over elements 4b .. 4b+3: sum over k ascending of fma(coeffs[k], eps_k, acc). */
+static __device__ __forceinline__ esft_f32x4 esft_member_sum(const esft_u64 *seeds, const float *coeffs, int K,
+                                                             uint32_t tid, esft_u64 b) {
+    esft_f32x4 a = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int k = 0; k < K; k++) {
+        esft_f32x4 z = esft_eps_block(__ldg(seeds + k), tid, b);
+        float c = __ldg(coeffs + k);
+        a.x0 = __fmaf_rn(c, z.x0, a.x0);
+        a.x1 = __fmaf_rn(c, z.x1, a.x1);
+        a.x2 = __fmaf_rn(c, z.x2, a.x2);
+        a.x3 = __fmaf_rn(c, z.x3, a.x3);
+    }
+    return a;
+}
+
+/* master[i] += the members' sum. */
 __global__ void esft_es_update_k(float *master, esft_u64 n, uint32_t tid, const esft_u64 *seeds,
                                  const float *coeffs, int K) {
     ESFT_GRID_LOOP(b, (n + 3) / 4) {
-        float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
-        for (int k = 0; k < K; k++) {
-            esft_f32x4 z = esft_eps_block(__ldg(seeds + k), tid, b);
-            float c = __ldg(coeffs + k);
-            a0 = __fmaf_rn(c, z.x0, a0);
-            a1 = __fmaf_rn(c, z.x1, a1);
-            a2 = __fmaf_rn(c, z.x2, a2);
-            a3 = __fmaf_rn(c, z.x3, a3);
-        }
+        esft_f32x4 a = esft_member_sum(seeds, coeffs, K, tid, b);
         float m[4];
         esft_load4(master, 4 * b, n, m);
-        float v[4] = {m[0] + a0, m[1] + a1, m[2] + a2, m[3] + a3};
+        float v[4] = {m[0] + a.x0, m[1] + a.x1, m[2] + a.x2, m[3] + a.x3};
         esft_store4(master, 4 * b, n, v);
+    }
+}
+
+/* One optimizer step on the ES gradient: es_update's sum, then the shared
+ * rule of esft_optim.h. state (m [n], then v [n]) is touched only by rules
+ * that keep it, base only with an anchor; either may be NULL otherwise. */
+__global__ void esft_es_optimize_k(float *master, float *state, const float *base, esft_u64 n, uint32_t tid,
+                                   const esft_u64 *seeds, const float *coeffs, int K, esft_cuda_opt_args p) {
+    ESFT_GRID_LOOP(b, (n + 3) / 4) {
+        esft_f32x4 s = esft_member_sum(seeds, coeffs, K, tid, b);
+        float a[4] = {s.x0, s.x1, s.x2, s.x3};
+        for (int q = 0; q < 4; q++) {
+            esft_u64 i = 4 * b + (esft_u64)q;
+            if (i >= n) break;
+            float m = p.rule != ESFT_OPT_SGD ? state[i] : 0.0f;
+            float v = p.rule == ESFT_OPT_ADAM ? state[n + i] : 0.0f;
+            esft_opt_elem r = esft_opt_element(p.rule, master[i], a[q], m, v, p.anchor != 0.0f ? base[i] : 0.0f,
+                                               p.lr, p.beta1, p.beta2, p.eps, p.bc1, p.bc2, p.l2, p.decay,
+                                               p.anchor);
+            master[i] = r.theta;
+            if (p.rule != ESFT_OPT_SGD) state[i] = r.m;
+            if (p.rule == ESFT_OPT_ADAM) state[n + i] = r.v;
+        }
     }
 }
 
@@ -129,6 +160,15 @@ extern "C" cudaError_t esft_cuda_perturb(cudaStream_t s, void *work, int dtype,
         esft_perturb_k<T><<<grid, NOISE_THREADS, 0, s>>>((T *)work, master, n, tid, seed, sigma);
         return esft_launched();
     });
+}
+
+extern "C" cudaError_t esft_cuda_es_optimize(cudaStream_t s, float *master, float *state, const float *base,
+                                             size_t n, uint32_t tid, const uint64_t *seeds, const float *coeffs,
+                                             int n_members, const esft_cuda_opt_args *p) {
+    if (n == 0) return cudaSuccess;
+    esft_es_optimize_k<<<esft_grid((n + 3) / 4, NOISE_THREADS), NOISE_THREADS, 0, s>>>(
+        master, state, base, n, tid, (const esft_u64 *)seeds, coeffs, n_members, *p);
+    return esft_launched();
 }
 
 extern "C" cudaError_t esft_cuda_es_update(cudaStream_t s, float *master, size_t n, uint32_t tid,

@@ -12,6 +12,9 @@
 #ifndef ESFT_PHILOX_H
 #include "esft_philox.h"
 #endif
+#ifndef ESFT_OPTIM_H
+#include "esft_optim.h"
+#endif
 
 #ifdef ESFT_FP64
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
@@ -67,14 +70,10 @@ __kernel void esft_perturb_k(__global float *work, __global const float *master,
     }
 }
 
-/* master[i] += sum_k coeffs[k] * eps(seeds[k], tid, i), k ascending, f32,
+/* sum_k coeffs[k] * eps(seeds[k], tid, 4b + q), q < 4, k ascending, f32
  * fused multiply-adds (the order of esft_philox.h). side[k] = seeds[k],
  * side[K + k] = the bits of coeffs[k]. */
-__kernel void esft_es_update_k(__global float *master, ulong n, uint tid,
-                               __global const ulong *side, int K) {
-    ulong b = get_global_id(0);
-    ulong i0 = 4 * b;
-    if (i0 >= n) return;
+static void esft_member_sum(__global const ulong *side, int K, uint tid, ulong b, float a[4]) {
     float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
     for (int k = 0; k < K; k++) {
         esft_f32x4 z = esft_eps_block(side[k], tid, b);
@@ -84,10 +83,46 @@ __kernel void esft_es_update_k(__global float *master, ulong n, uint tid,
         a2 = fma(c, z.x2, a2);
         a3 = fma(c, z.x3, a3);
     }
-    float a[4] = {a0, a1, a2, a3};
+    a[0] = a0, a[1] = a1, a[2] = a2, a[3] = a3;
+}
+
+/* master[i] += the members' sum (esft_member_sum). */
+__kernel void esft_es_update_k(__global float *master, ulong n, uint tid,
+                               __global const ulong *side, int K) {
+    ulong b = get_global_id(0);
+    ulong i0 = 4 * b;
+    if (i0 >= n) return;
+    float a[4];
+    esft_member_sum(side, K, tid, b, a);
     for (int q = 0; q < 4; q++) {
         ulong i = i0 + (ulong)q;
         if (i < n) master[i] = master[i] + a[q];
+    }
+}
+
+/* One optimizer step on the ES gradient (kernels/common/esft_optim.h): the
+ * gradient of es_update's sum, then the shared rule. state holds m [n] then
+ * v [n]; it is read only by rules that keep state and base only with an
+ * anchor (the host passes master in their place otherwise). */
+__kernel void esft_es_optimize_k(__global float *master, __global float *state, __global const float *base,
+                                 ulong n, uint tid, __global const ulong *side, int K, int rule, float lr,
+                                 float beta1, float beta2, float eps, float bc1, float bc2, float l2, float decay,
+                                 float anchor) {
+    ulong b = get_global_id(0);
+    ulong i0 = 4 * b;
+    if (i0 >= n) return;
+    float a[4];
+    esft_member_sum(side, K, tid, b, a);
+    for (int q = 0; q < 4; q++) {
+        ulong i = i0 + (ulong)q;
+        if (i >= n) break;
+        float m = rule != ESFT_OPT_SGD ? state[i] : 0.0f;
+        float v = rule == ESFT_OPT_ADAM ? state[n + i] : 0.0f;
+        esft_opt_elem r = esft_opt_element(rule, master[i], a[q], m, v, anchor != 0.0f ? base[i] : 0.0f, lr, beta1,
+                                           beta2, eps, bc1, bc2, l2, decay, anchor);
+        master[i] = r.theta;
+        if (rule != ESFT_OPT_SGD) state[i] = r.m;
+        if (rule == ESFT_OPT_ADAM) state[n + i] = r.v;
     }
 }
 

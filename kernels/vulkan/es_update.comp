@@ -8,17 +8,13 @@
 layout(std430, set = 0, binding = 0) buffer Master { float master[]; };
 layout(std430, set = 0, binding = 1) readonly buffer Side { uint side[]; };
 layout(push_constant) uniform PC { uint n, tid, K; } pc;
+#include "member_sum.glsl"
 
 void main() {
     uint b = esft_gid();
     uint i0 = 4u * b;
     if (b >= (pc.n + 3u) / 4u) return;
-    vec4 acc = vec4(0.0);
-    for (uint k = 0u; k < pc.K; k++) {
-        vec4 z = esft_eps_block(uvec2(side[2u * k], side[2u * k + 1u]), pc.tid, uvec2(b, 0u));
-        float c = uintBitsToFloat(side[2u * pc.K + k]);
-        acc = fma(vec4(c), z, acc);
-    }
+    vec4 acc = esft_member_sum(b, pc.tid, pc.K);
     for (uint q = 0u; q < 4u; q++)
         if (i0 + q < pc.n) master[i0 + q] = master[i0 + q] + acc[q];
 }
