@@ -33,6 +33,8 @@ typedef struct esft_run_config {
     bool chat;            /* prompts go through a chat template */
     char chat_template[16]; /* chat: its family (esft_chat_family_name); "" until resolved */
     char system[1024];    /* chat: the system turn (--system), "" none */
+    esft_noise_mode noise;/* full or lowrank members (UNSET: not given) */
+    int rank;             /* lowrank: R of A_k B_k^T (0: not given / full mode) */
 } esft_run_config;
 
 typedef struct esft_ckpt_info {
