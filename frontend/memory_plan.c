@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-uint64_t esft_memory_plan_total(const esft_memory_plan *p) { return p->master + p->work + p->kv + p->scratch; }
+uint64_t esft_memory_plan_total(const esft_memory_plan *p) {
+    return p->master + p->work + p->kv + p->scratch + p->factors;
+}
 
 void esft_format_bytes(uint64_t bytes, char *buf, size_t cap) {
     const double mib = (double)bytes / (1024.0 * 1024.0);
@@ -21,7 +23,12 @@ void esft_memory_plan_describe(const esft_memory_plan *p, char *buf, size_t cap)
     esft_format_bytes(p->work, w, sizeof w);
     esft_format_bytes(p->kv, k, sizeof k);
     esft_format_bytes(p->scratch, s, sizeof s);
-    snprintf(buf, cap, "memory plan %s: master %s, work %s, KV %s, scratch %s", t, m, w, k, s);
+    char f[32] = "";
+    if (p->factors) {
+        esft_format_bytes(p->factors, f + 10, sizeof f - 10);
+        memcpy(f, ", factors ", 10);
+    }
+    snprintf(buf, cap, "memory plan %s: master %s, work %s, KV %s, scratch %s%s", t, m, w, k, s, f);
 }
 
 bool esft_parse_size(const char *s, uint64_t *out) {

@@ -364,6 +364,12 @@ static esft_status plan_generation(trainer *tr, esft_memory_plan *p) {
         esft_forward_ctx_bytes(&tr->m->hp, tokens, 0, slots, longest_context(sets[i].ps, tr->cfg.max_new), &kv, &scratch);
         if (kv + scratch > p->kv + p->scratch) p->kv = kv, p->scratch = scratch;
     }
+    if (tr->cfg.noise == ESFT_NOISE_LOWRANK) {
+        /* this rank's members' factors (every matrix: the selection comes later) */
+        int lo, hi;
+        esft_dist_block(tr->cfg.pop, tr->dist->size, tr->dist->rank, &lo, &hi);
+        p->factors = esft_lowrank_factor_bytes(tr->m, NULL, tr->cfg.rank, esft_es_lowrank_n_factors(&tr->cfg, lo, hi));
+    }
     esft_status st = check_plan(tr, p, "");
     if (st) return st;
     char desc[256];

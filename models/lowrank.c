@@ -19,7 +19,7 @@ uint64_t esft_lowrank_factor_bytes(const esft_model *m, const bool *selected, in
     uint64_t per = 0;
     for (int i = 0; i < m->n_params; i++) {
         const esft_param *p = &m->params[i];
-        if (selected[i] && esft_lowrank_is_matrix(p)) per += esft_lowrank_rows_of(p) + esft_lowrank_cols_of(p);
+        if ((!selected || selected[i]) && esft_lowrank_is_matrix(p)) per += esft_lowrank_rows_of(p) + esft_lowrank_cols_of(p);
     }
     return per * (uint64_t)rank * (uint64_t)n_factors * sizeof(float);
 }

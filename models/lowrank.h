@@ -37,7 +37,8 @@ static inline uint64_t esft_lowrank_cols_of(const esft_param *p) { return p->ne[
 bool esft_lowrank_is_matrix(const esft_param *p);
 
 /* Bytes of the factors of n_factors members at rank R for the selected
- * tensors of m (the per-iteration memory of the low-rank mode). */
+ * tensors of m (NULL: every matrix): the per-iteration memory of the
+ * low-rank mode. */
 uint64_t esft_lowrank_factor_bytes(const esft_model *m, const bool *selected, int rank, int n_factors);
 
 /* Allocates factor storage for n_factors members and n_members members
