@@ -96,7 +96,7 @@ static esft_status set_info_keys(gguf_writer *w, const esft_ckpt_info *info, esf
     if (!st) st = esft_gguf_writer_set_str(w, "esft.params", c->params, err);
     if (!st) st = esft_gguf_writer_set_f32(w, "esft.weight_decay", c->weight_decay, err);
     if (!st) st = esft_gguf_writer_set_bool(w, "esft.chat", c->chat, err);
-    if (!st) st = esft_gguf_writer_set_str(w, "esft.noise", esft_noise_mode_name(c->noise), err);
+    if (!st) st = esft_gguf_writer_set_str(w, "esft.noise", esft_noise_mode_name(esft_noise_mode_of(c)), err);
     if (!st) st = esft_gguf_writer_set_u32(w, "esft.rank", (uint32_t)c->rank, err);
     if (!st && c->chat) st = esft_gguf_writer_set_str(w, "esft.chat_template", c->chat_template, err);
     if (!st && c->chat) st = esft_gguf_writer_set_str(w, "esft.system", c->system, err);

@@ -37,6 +37,12 @@ typedef struct esft_run_config {
     int rank;             /* lowrank: R of A_k B_k^T (0: not given / full mode) */
 } esft_run_config;
 
+/* The run's noise mode as recorded: an unset mode (a caller that never
+ * heard of low-rank members) is full mode. */
+static inline esft_noise_mode esft_noise_mode_of(const esft_run_config *c) {
+    return c->noise == ESFT_NOISE_LOWRANK ? ESFT_NOISE_LOWRANK : ESFT_NOISE_FULL;
+}
+
 typedef struct esft_ckpt_info {
     esft_run_config cfg;
     int iteration;             /* iterations completed */

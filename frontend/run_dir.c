@@ -231,7 +231,7 @@ esft_status esft_run_record_write(const char *dir, const esft_run_record *r, esf
     cJSON_AddStringToObject(o, "seed", seed); /* a string: 64 bits do not fit a JSON double */
     cJSON_AddStringToObject(o, "shaping", esft_shaping_name(c->shaping));
     cJSON_AddBoolToObject(o, "antithetic", c->antithetic);
-    cJSON_AddStringToObject(o, "noise", esft_noise_mode_name(c->noise));
+    cJSON_AddStringToObject(o, "noise", esft_noise_mode_name(esft_noise_mode_of(c)));
     cJSON_AddNumberToObject(o, "rank", c->rank);
     cJSON_AddStringToObject(o, "params", c->params);
     cJSON_AddBoolToObject(o, "chat", c->chat);
