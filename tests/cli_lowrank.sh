@@ -9,8 +9,9 @@ set -u
 source "$(dirname "${BASH_SOURCE[0]}")/lib_cli.sh"
 
 "$ESFT" synth --preset tiny --out "$TMP/tiny.gguf" 2>/dev/null || { echo "synth failed"; exit 1; }
-C=(--model "$TMP/tiny.gguf" --task conciseness --sigma 0.05 --alpha 0.02 --max-new 6 --seed 5
-   --threads 1 --backend cpu --quiet --save-dtype f32)
+LOUD=(--model "$TMP/tiny.gguf" --task conciseness --sigma 0.05 --alpha 0.02 --max-new 6 --seed 5
+   --threads 1 --backend cpu --save-dtype f32)
+C=("${LOUD[@]}" --quiet)
 
 expect 0 "$ESFT" train "${C[@]}" --pop 6 --iters 2 --noise lowrank --rank 3 --antithetic --shaping rank \
   --weight-decay 0.5 --eval-every 1 --log-samples 2 --out "$TMP/a"
@@ -24,6 +25,11 @@ grep -q '"eval_reward"' "$TMP/a/metrics.jsonl" && ok || bad "no eval in the metr
 # tensors stay bit-identical)
 expect 0 "$ESFT" train "${C[@]}" --pop 4 --iters 1 --noise lowrank --params 'blk.0.attn_q.weight' --out "$TMP/p"
 cmp -s "$TMP/tiny.gguf" "$TMP/p/final.gguf" && bad "--params: nothing trained" || ok
+
+# the memory plan lists the factors: 6 members x rank 3 x 4 bytes x the
+# rows + columns of every matrix (2 layers: 1696 each, embedding 364) = 0.15M
+"$ESFT" train "${LOUD[@]}" --pop 6 --iters 1 --noise lowrank --rank 3 --out "$TMP/m" 2>"$TMP/plan" >/dev/null
+grep -q "memory plan .*, scratch .*, factors 0.2M$" "$TMP/plan" && ok || bad "plan: $(grep 'memory plan' "$TMP/plan")"
 
 # refusals, one line each
 expect 2 "$ESFT" train "${C[@]}" --pop 4 --noise sideways --out "$TMP/bad"
