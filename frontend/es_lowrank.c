@@ -63,21 +63,28 @@ esft_status esft_es_lowrank_update(esft_model *m, const bool *selected, const es
     if (!scaled) st = esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
     const float inv_sqrt_r = 1.0f / sqrtf((float)c->rank);
     for (int j = 0; j < n_seeds && !st; j++) scaled[j] = coeffs[j] * inv_sqrt_r;
+    /* one pair of stacked factors, sized for the largest matrix, reused */
+    uint64_t max_rows = 1, max_cols = 1;
+    for (int i = 0; i < m->n_params; i++) {
+        if (!lr.active[i]) continue;
+        if (esft_lowrank_rows_of(&m->params[i]) > max_rows) max_rows = esft_lowrank_rows_of(&m->params[i]);
+        if (esft_lowrank_cols_of(&m->params[i]) > max_cols) max_cols = esft_lowrank_cols_of(&m->params[i]);
+    }
+    esft_buf a = {0}, b = {0};
+    if (!st && (esft_buf_alloc(m->be, &a, ESFT_F32, (size_t)n_seeds * (size_t)max_rows * (size_t)c->rank) ||
+                esft_buf_alloc(m->be, &b, ESFT_F32, (size_t)n_seeds * (size_t)max_cols * (size_t)c->rank)))
+        st = esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "low-rank update: factors of %d members: %s", n_seeds,
+                       m->be->err.msg);
     for (int i = 0; i < m->n_params && !st; i++) {
         if (!lr.active[i]) continue;
         esft_param *p = &m->params[i];
         const int rows = (int)esft_lowrank_rows_of(p), cols = (int)esft_lowrank_cols_of(p);
-        esft_buf a = {0}, b = {0};
-        st = esft_buf_alloc(m->be, &a, ESFT_F32, (size_t)n_seeds * (size_t)rows * (size_t)c->rank);
-        if (!st) st = esft_buf_alloc(m->be, &b, ESFT_F32, (size_t)n_seeds * (size_t)cols * (size_t)c->rank);
-        if (st) st = esft_errf(err, st, "low-rank update of %s: %s", p->name, m->be->err.msg);
         for (int j = 0; j < n_seeds && !st; j++) st = esft_lowrank_fill_param(&lr, i, &a, &b, j, seeds[j], err);
         if (!st && esft_lowrank_update(m->be, &p->master, &a, &b, scaled, rows, cols, c->rank, n_seeds))
             st = esft_errf(err, ESFT_ERR_DEVICE, "low-rank update of %s: %s", p->name, m->be->err.msg);
-        /* the next tensor's draws reuse the scratch: the update must be done */
-        if (!st && esft_synchronize(m->be)) st = esft_errf(err, ESFT_ERR_DEVICE, "low-rank update: %s", m->be->err.msg);
-        esft_buf_free(&a), esft_buf_free(&b);
     }
+    if (!st && esft_synchronize(m->be)) st = esft_errf(err, ESFT_ERR_DEVICE, "low-rank update: %s", m->be->err.msg);
+    esft_buf_free(&a), esft_buf_free(&b);
     free(scaled);
     esft_lowrank_free(&lr);
     return st;
