@@ -1,6 +1,7 @@
 /* Checked wrappers around the backend vtable: they validate buffer sizes,
  * dtypes and ownership once, here, so that backends can trust their inputs. */
 #include "backend.h"
+#include "lowrank_host.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -135,6 +136,7 @@ esft_status esft_synchronize(esft_backend *be) {
 static bool op_slot_present(const esft_backend *be, esft_op op) {
     const esft_backend_ops *o = be->ops;
     if (op == ESFT_OP_SCALE) return true; /* generic fallback in esft_scale */
+    if (esft_lowrank_host_default(op)) return true;
     switch (op) {
 #define ESFT_OP_PRESENT_(p, e, name, slot) \
     case ESFT_OP_##e: return o->slot != NULL;
@@ -146,6 +148,8 @@ static bool op_slot_present(const esft_backend *be, esft_op op) {
 
 bool esft_supports(esft_backend *be, esft_op op, esft_dtype dtype) {
     if (!op_slot_present(be, op)) return false;
+    /* a NULL low-rank slot runs on the host, in f32, whatever the backend says */
+    if (esft_lowrank_host_default(op) && !esft_lowrank_slot(be->ops, op)) return dtype == ESFT_F32;
     if (be->ops->supports) return be->ops->supports(be, op, dtype);
     if (dtype == ESFT_F32) return true;
     /* default: the compute dtype for weights of matmul/get_rows/perturb */
@@ -367,6 +371,69 @@ esft_status esft_argmax(esft_backend *be, esft_buf *ids, const esft_buf *x, int 
     CHECK_BUF(ids, ESFT_I32, (size_t)T);
     CHECK_BUF(x, ESFT_F32, mul2(T, N));
     return be->ops->argmax(be, ids, x, T, N);
+}
+
+/* ---- low-rank members: the factor layout of backend.h ---- */
+
+static esft_status check_rank(esft_backend *be, const char *op, int R, int P) {
+    if (R <= 0 || R > ESFT_LOWRANK_MAX_RANK)
+        return esft_errf(&be->err, ESFT_ERR_INVALID_ARG, "%s: rank %d outside [1, %d]", op, R,
+                         ESFT_LOWRANK_MAX_RANK);
+    if (P <= 0) return esft_errf(&be->err, ESFT_ERR_INVALID_ARG, "%s: %d members", op, P);
+    return ESFT_OK;
+}
+
+esft_status esft_lowrank_matmul(esft_backend *be, esft_buf *y, const esft_buf *x, const esft_buf *a,
+                                const esft_buf *b, const esft_buf *member, const esft_buf *scales,
+                                int T, int N, int K, int R, int P) {
+    const char *op = "lowrank_matmul";
+    REQUIRE_POSITIVE(T);
+    REQUIRE_POSITIVE(N);
+    REQUIRE_POSITIVE(K);
+    esft_status st = check_rank(be, op, R, P);
+    if (st) return st;
+    CHECK_BUF(y, ESFT_F32, mul2(T, N));
+    CHECK_BUF(x, ESFT_F32, mul2(T, K));
+    CHECK_BUF(a, ESFT_F32, mul2(P, N) * (size_t)R);
+    CHECK_BUF(b, ESFT_F32, mul2(P, K) * (size_t)R);
+    CHECK_BUF(member, ESFT_I32, (size_t)T);
+    CHECK_BUF(scales, ESFT_F32, (size_t)T);
+    esft_lowrank_matmul_fn *fn = be->ops->lowrank_matmul ? be->ops->lowrank_matmul : esft_lowrank_host_matmul;
+    return fn(be, y, x, a, b, member, scales, T, N, K, R, P);
+}
+
+esft_status esft_lowrank_rows(esft_backend *be, esft_buf *y, const esft_buf *a, const esft_buf *b,
+                              const esft_buf *ids, const esft_buf *member, const esft_buf *scales,
+                              int T, int D, int V, int R, int P) {
+    const char *op = "lowrank_rows";
+    REQUIRE_POSITIVE(T);
+    REQUIRE_POSITIVE(D);
+    REQUIRE_POSITIVE(V);
+    esft_status st = check_rank(be, op, R, P);
+    if (st) return st;
+    CHECK_BUF(y, ESFT_F32, mul2(T, D));
+    CHECK_BUF(a, ESFT_F32, mul2(P, V) * (size_t)R);
+    CHECK_BUF(b, ESFT_F32, mul2(P, D) * (size_t)R);
+    CHECK_BUF(ids, ESFT_I32, (size_t)T);
+    CHECK_BUF(member, ESFT_I32, (size_t)T);
+    CHECK_BUF(scales, ESFT_F32, (size_t)T);
+    esft_lowrank_rows_fn *fn = be->ops->lowrank_rows ? be->ops->lowrank_rows : esft_lowrank_host_rows;
+    return fn(be, y, a, b, ids, member, scales, T, D, V, R, P);
+}
+
+esft_status esft_lowrank_update(esft_backend *be, esft_buf *w, const esft_buf *a, const esft_buf *b,
+                                const float *coeffs, int N, int K, int R, int P) {
+    const char *op = "lowrank_update";
+    REQUIRE_POSITIVE(N);
+    REQUIRE_POSITIVE(K);
+    esft_status st = check_rank(be, op, R, P);
+    if (st) return st;
+    if (!coeffs) return esft_errf(&be->err, ESFT_ERR_INVALID_ARG, "%s: no coefficients", op);
+    CHECK_BUF(w, ESFT_F32, mul2(N, K));
+    CHECK_BUF(a, ESFT_F32, mul2(P, N) * (size_t)R);
+    CHECK_BUF(b, ESFT_F32, mul2(P, K) * (size_t)R);
+    esft_lowrank_update_fn *fn = be->ops->lowrank_update ? be->ops->lowrank_update : esft_lowrank_host_update;
+    return fn(be, w, a, b, coeffs, N, K, R, P);
 }
 
 void esft_backend_destroy(esft_backend *be) {

@@ -59,7 +59,10 @@ const char *esft_dtype_name(esft_dtype dtype);
     X(p, GET_ROWS, get_rows, get_rows)                                          \
     X(p, ATTENTION, attention, attention)                                       \
     X(p, ARGMAX, argmax, argmax)                                                \
-    X(p, SCALE, scale, scale)
+    X(p, SCALE, scale, scale)                                                   \
+    X(p, LOWRANK_MATMUL, lowrank_matmul, lowrank_matmul)                        \
+    X(p, LOWRANK_ROWS, lowrank_rows, lowrank_rows)                              \
+    X(p, LOWRANK_UPDATE, lowrank_update, lowrank_update)
 
 typedef enum esft_op {
 #define ESFT_OP_ENUM_(p, e, name, slot) ESFT_OP_##e,
@@ -143,6 +146,34 @@ typedef esft_status esft_noise_fn(esft_backend *be, esft_buf *out, size_t n, uin
 typedef esft_status esft_philox_fn(esft_backend *be, esft_buf *out, size_t n_blocks,
                                    uint64_t first_block, uint32_t c2, uint32_t c3, uint64_t key);
 
+/* --- low-rank members (EGGROLL mode, DESIGN.md §1 "Low-rank members") ---
+ * Factors are f32 and stacked by member: A = [P x N x R] holds A_k (row i,
+ * column j at k*N*R + i*R + j), B = [P x K x R] holds B_k likewise. All three
+ * are optional: when a backend leaves the slot NULL the wrapper computes
+ * the op on the host (download, plain C loop, upload), so every backend
+ * runs low-rank members and a native kernel is only an optimisation.
+ * R is at most ESFT_LOWRANK_MAX_RANK. */
+#define ESFT_LOWRANK_MAX_RANK 256
+/* y[t, :N] += scales[t] * (x[t, :K] . B_k) . A_k^T with k = member[t] in
+ * [0, P), t < T: each token's member-specific rank-R correction after the
+ * shared base matmul. y, x, a, b, scales f32; member I32. */
+typedef esft_status esft_lowrank_matmul_fn(esft_backend *be, esft_buf *y, const esft_buf *x,
+                                           const esft_buf *a, const esft_buf *b,
+                                           const esft_buf *member, const esft_buf *scales, int T,
+                                           int N, int K, int R, int P);
+/* y[t, :D] += scales[t] * A_k[ids[t], :] . B_k^T with k = member[t]: the
+ * embedding lookup's correction. A = [P x V x R], B = [P x D x R]; ids
+ * I32 in [0, V). */
+typedef esft_status esft_lowrank_rows_fn(esft_backend *be, esft_buf *y, const esft_buf *a,
+                                         const esft_buf *b, const esft_buf *ids,
+                                         const esft_buf *member, const esft_buf *scales, int T,
+                                         int D, int V, int R, int P);
+/* w[N x K] += sum_{k<P} coeffs[k] * A_k . B_k^T (coeffs on the host): the
+ * update as one product of the stacked factors, inner size P*R, in f32. */
+typedef esft_status esft_lowrank_update_fn(esft_backend *be, esft_buf *w, const esft_buf *a,
+                                           const esft_buf *b, const float *coeffs, int N, int K,
+                                           int R, int P);
+
 /* --- transformer ops --- */
 /* y[T x N] = x[T x K] . W[N x K]^T (+ bias[N] if bias != NULL). */
 typedef esft_status esft_matmul_fn(esft_backend *be, esft_buf *y, const esft_buf *x,
@@ -224,6 +255,9 @@ typedef struct esft_backend_ops {
     esft_get_rows_fn *get_rows;
     esft_attention_fn *attention;
     esft_argmax_fn *argmax;
+    esft_lowrank_matmul_fn *lowrank_matmul; /* optional: host default */
+    esft_lowrank_rows_fn *lowrank_rows;     /* optional: host default */
+    esft_lowrank_update_fn *lowrank_update; /* optional: host default */
 
     /* --- test hooks: only the conformance tests call these --- */
     struct {

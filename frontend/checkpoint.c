@@ -97,6 +97,8 @@ static esft_status set_info_keys(gguf_writer *w, const esft_ckpt_info *info, esf
     if (!st) st = esft_gguf_writer_set_f32(w, "esft.weight_decay", c->weight_decay, err);
     if (!st) st = esft_opt_config_write_keys(w, &c->opt, err);
     if (!st) st = esft_gguf_writer_set_bool(w, "esft.chat", c->chat, err);
+    if (!st) st = esft_gguf_writer_set_str(w, "esft.noise", esft_noise_mode_name(esft_noise_mode_of(c)), err);
+    if (!st) st = esft_gguf_writer_set_u32(w, "esft.rank", (uint32_t)c->rank, err);
     if (!st && c->chat) st = esft_gguf_writer_set_str(w, "esft.chat_template", c->chat_template, err);
     if (!st && c->chat) st = esft_gguf_writer_set_str(w, "esft.system", c->system, err);
     if (!st) st = esft_gguf_writer_set_u64(w, "esft.base.fingerprint", info->base_fingerprint, err);
@@ -185,6 +187,12 @@ esft_status esft_checkpoint_read_info(const gguf_file *f, esft_ckpt_info *info, 
     const char *reward_cmd = esft_gguf_get_str(f, "esft.reward_cmd");
     snprintf(c->reward_cmd, sizeof c->reward_cmd, "%s", reward_cmd ? reward_cmd : "");
     if (!esft_gguf_get_f32(f, "esft.reward_timeout", &c->reward_timeout)) c->reward_timeout = 0;
+    /* absent in checkpoints written before low-rank members: full mode */
+    const char *noise = esft_gguf_get_str(f, "esft.noise");
+    c->noise = ESFT_NOISE_FULL;
+    if (noise && !esft_noise_mode_from_name(noise, &c->noise)) ok = false;
+    c->rank = esft_gguf_get_u32(f, "esft.rank", &u) && c->noise == ESFT_NOISE_LOWRANK ? (int)u : 0;
+    if (c->noise == ESFT_NOISE_LOWRANK && (c->rank < 1 || c->rank > ESFT_LOWRANK_MAX_RANK)) ok = false;
     if (!esft_gguf_get_f32(f, "esft.reward_timeout_score", &c->reward_timeout_score)) c->reward_timeout_score = 0;
     if (!ok)
         return esft_errf(err, ESFT_ERR_FORMAT, "%s: not an esft checkpoint (esft.* keys missing or invalid)",

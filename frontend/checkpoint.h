@@ -35,7 +35,15 @@ typedef struct esft_run_config {
     bool chat;            /* prompts go through a chat template */
     char chat_template[16]; /* chat: its family (esft_chat_family_name); "" until resolved */
     char system[1024];    /* chat: the system turn (--system), "" none */
+    esft_noise_mode noise;/* full or lowrank members (UNSET: not given) */
+    int rank;             /* lowrank: R of A_k B_k^T (0: not given / full mode) */
 } esft_run_config;
+
+/* The run's noise mode as recorded: an unset mode (a caller that never
+ * heard of low-rank members) is full mode. */
+static inline esft_noise_mode esft_noise_mode_of(const esft_run_config *c) {
+    return c->noise == ESFT_NOISE_LOWRANK ? ESFT_NOISE_LOWRANK : ESFT_NOISE_FULL;
+}
 
 typedef struct esft_ckpt_info {
     esft_run_config cfg;

@@ -8,6 +8,24 @@
 #include "esft_hash.h"
 #include "noise.h"
 
+const char *esft_noise_mode_name(esft_noise_mode m) {
+    switch (m) {
+    case ESFT_NOISE_UNSET: return "unset";
+    case ESFT_NOISE_FULL: return "full";
+    case ESFT_NOISE_LOWRANK: return "lowrank";
+    }
+    return "unknown";
+}
+
+bool esft_noise_mode_from_name(const char *name, esft_noise_mode *out) {
+    for (int m = ESFT_NOISE_FULL; m <= ESFT_NOISE_LOWRANK; m++)
+        if (strcmp(name, esft_noise_mode_name((esft_noise_mode)m)) == 0) {
+            *out = (esft_noise_mode)m;
+            return true;
+        }
+    return false;
+}
+
 const char *esft_shaping_name(esft_shaping s) {
     switch (s) {
     case ESFT_SHAPING_ZSCORE: return "zscore";

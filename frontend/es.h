@@ -12,6 +12,19 @@ typedef enum esft_shaping {
     ESFT_SHAPING_RAW,        /* R unchanged */
 } esft_shaping;
 
+/* How members are perturbed (DESIGN.md §1): full-rank noise on every
+ * selected weight, or EGGROLL's rank-R products A_k B_k^T on each selected
+ * matrix (the whole population then decodes as one batch). UNSET: not
+ * given (a new run takes FULL; a resumed run, its own). */
+typedef enum esft_noise_mode {
+    ESFT_NOISE_UNSET = 0,
+    ESFT_NOISE_FULL,
+    ESFT_NOISE_LOWRANK,
+} esft_noise_mode;
+
+const char *esft_noise_mode_name(esft_noise_mode m);
+bool esft_noise_mode_from_name(const char *name, esft_noise_mode *out);
+
 const char *esft_shaping_name(esft_shaping s);
 bool esft_shaping_from_name(const char *name, esft_shaping *out);
 

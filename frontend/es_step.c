@@ -1,4 +1,5 @@
 #include "es_step.h"
+#include "es_lowrank.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -18,6 +19,15 @@ esft_status esft_run_config_check(const esft_run_config *c, bool cli, esft_err *
         return BAD("%s must be >= 0 and alpha * weight_decay < 1", cli ? "--weight-decay" : "weight_decay");
     esft_status st = esft_opt_config_check(&c->opt, c->alpha, cli, err);
     if (st) return st;
+    if (c->noise == ESFT_NOISE_LOWRANK && (c->rank < 1 || c->rank > ESFT_LOWRANK_MAX_RANK))
+        return BAD("%srank %d: the rank of low-rank members must be in [1, %d]", dash, c->rank, ESFT_LOWRANK_MAX_RANK);
+    if (c->noise != ESFT_NOISE_LOWRANK && c->rank != 0)
+        return BAD("%srank %d needs %snoise lowrank", dash, c->rank, dash);
+    /* the fused optimizers regenerate full-rank noise; their low-rank form
+     * (state updated from stacked factors) is not built yet */
+    if (c->noise == ESFT_NOISE_LOWRANK && esft_opt_config_fused(&c->opt))
+        return BAD("%snoise lowrank takes the paper's update only (%soptimizer sgd, no %sanchor%sdecay)", dash, dash,
+                   dash, cli ? "-" : "_");
     if (c->max_new < 1) return BAD("%smax%snew %d: at least one token must be generated", dash, cli ? "-" : "_", c->max_new);
 #undef BAD
     return ESFT_OK;
@@ -92,9 +102,10 @@ esft_status esft_es_apply(esft_model *m, const bool *selected, const esft_run_co
         if (!selected[i]) continue;
         if (c->weight_decay > 0 && esft_scale(m->be, &p->master, p->n, 1.0f - c->alpha * c->weight_decay))
             st = esft_errf(err, ESFT_ERR_DEVICE, "weight decay %s: %s", p->name, m->be->err.msg);
-        else if (esft_es_update(m->be, &p->master, p->n, p->id, seeds, coeffs, n_seeds))
+        else if (c->noise != ESFT_NOISE_LOWRANK && esft_es_update(m->be, &p->master, p->n, p->id, seeds, coeffs, n_seeds))
             st = esft_errf(err, ESFT_ERR_DEVICE, "es_update %s: %s", p->name, m->be->err.msg);
     }
+    if (!st && c->noise == ESFT_NOISE_LOWRANK) st = esft_es_lowrank_update(m, selected, c, seeds, coeffs, n_seeds, err);
     if (esft_synchronize(m->be) && !st) st = esft_errf(err, ESFT_ERR_DEVICE, "es_update: %s", m->be->err.msg);
     free(z), free(seeds), free(coeffs);
     return st;

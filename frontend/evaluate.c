@@ -91,7 +91,8 @@ esft_status esft_evaluate(esft_model *m, esft_task *t, const esft_prompts *promp
     }
     for (int i = 0; i < n; i++) reqs[i] = (esft_gen_request){prompts->ids[items[i]], prompts->len[items[i]]};
     esft_gen_params gp = {.max_new = p->max_new, .max_slots = p->max_slots, .sampling = p->sampling,
-                          .on_progress = p->on_progress, .user = p->user};
+                          .on_progress = p->on_progress, .user = p->user, .lowrank = p->lowrank,
+                          .request_member = p->request_member};
     esft_gen_stats stats;
     esft_status st = esft_generate(m, reqs, n, &gp, res, &stats, err);
     free(reqs);

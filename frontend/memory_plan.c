@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-uint64_t esft_memory_plan_total(const esft_memory_plan *p) { return p->master + p->work + p->kv + p->scratch + p->optimizer; }
+uint64_t esft_memory_plan_total(const esft_memory_plan *p) {
+    return p->master + p->work + p->kv + p->scratch + p->optimizer + p->factors;
+}
 
 void esft_format_bytes(uint64_t bytes, char *buf, size_t cap) {
     const double mib = (double)bytes / (1024.0 * 1024.0);
@@ -24,7 +26,11 @@ void esft_memory_plan_describe(const esft_memory_plan *p, char *buf, size_t cap)
     int len = snprintf(buf, cap, "memory plan %s: master %s, work %s, KV %s, scratch %s", t, m, w, k, s);
     if (p->optimizer && len > 0 && (size_t)len < cap) {
         esft_format_bytes(p->optimizer, m, sizeof m);
-        snprintf(buf + len, cap - (size_t)len, ", optimizer %s", m);
+        len += snprintf(buf + len, cap - (size_t)len, ", optimizer %s", m);
+    }
+    if (p->factors && len > 0 && (size_t)len < cap) {
+        esft_format_bytes(p->factors, m, sizeof m);
+        snprintf(buf + len, cap - (size_t)len, ", factors %s", m);
     }
 }
 

@@ -14,13 +14,14 @@ typedef struct esft_memory_plan {
     uint64_t kv;      /* K and V caches of every layer, slots x (prompt + max_new) */
     uint64_t scratch; /* activations of one forward pass */
     uint64_t optimizer; /* optimizer state (optimizer.h), if every tensor is trained; 0 for sgd */
+    uint64_t factors; /* --noise lowrank: the members' A_k, B_k, held for an iteration (0: full mode) */
 } esft_memory_plan;
 
 uint64_t esft_memory_plan_total(const esft_memory_plan *p);
 
 /* "memory plan 1.02G: master 513.1M, work 513.1M, KV 2.6M, scratch 11.6M"
  * (short enough for an 80-column line; work is the working copy, scratch
- * the activations) */
+ * the activations), then ", factors 8.2M" for low-rank members */
 void esft_memory_plan_describe(const esft_memory_plan *p, char *buf, size_t cap);
 
 /* bytes as "12.0M" / "1.20G" (MiB and GiB: powers of 1024, as --max-memory) */

@@ -259,6 +259,8 @@ esft_status esft_run_record_write(const char *dir, const esft_run_record *r, esf
     cJSON_AddStringToObject(o, "seed", seed); /* a string: 64 bits do not fit a JSON double */
     cJSON_AddStringToObject(o, "shaping", esft_shaping_name(c->shaping));
     cJSON_AddBoolToObject(o, "antithetic", c->antithetic);
+    cJSON_AddStringToObject(o, "noise", esft_noise_mode_name(esft_noise_mode_of(c)));
+    cJSON_AddNumberToObject(o, "rank", c->rank);
     cJSON_AddStringToObject(o, "params", c->params);
     esft_opt_config_to_json(o, &c->opt);
     cJSON_AddBoolToObject(o, "chat", c->chat);
@@ -327,6 +329,11 @@ esft_status esft_run_record_read(const char *dir, esft_run_record *r, esft_err *
         snprintf(r->save_format, sizeof r->save_format, "%s", cJSON_IsString(format) ? format->valuestring : "gguf");
         c->run_seed = strtoull(seed->valuestring, NULL, 10);
         c->antithetic = cJSON_IsTrue(FIELD("antithetic"));
+        /* absent in runs recorded before low-rank members: full mode */
+        const cJSON *noise = FIELD("noise"), *rank = FIELD("rank");
+        c->noise = ESFT_NOISE_FULL;
+        if (cJSON_IsString(noise)) ok = esft_noise_mode_from_name(noise->valuestring, &c->noise);
+        c->rank = c->noise == ESFT_NOISE_LOWRANK && cJSON_IsNumber(rank) ? rank->valueint : 0;
         c->chat = cJSON_IsTrue(FIELD("chat"));
         const cJSON *tmpl = FIELD("chat_template"), *sys = FIELD("system");
         esft_run_config_chat_keys(c, cJSON_IsString(tmpl) ? tmpl->valuestring : NULL,

@@ -32,6 +32,7 @@
 #include "distributed.h"
 #include "esft_mem.h"
 #include "memory_plan.h"
+#include "es_lowrank.h"
 #include "es_step.h"
 #include "export.h"
 #include "esft_fs.h"
@@ -134,6 +135,9 @@ static esft_status merge_resume_config(trainer *tr, esft_run_config *cfg, const 
     if (cfg->chat_template[0] && strcmp(cfg->chat_template, ck->chat_template))
         CONFLICT("--template", "%s", cfg->chat_template, "%s", ck->chat ? ck->chat_template : "(none)");
     if (cfg->system[0] && strcmp(cfg->system, ck->system)) CONFLICT("--system", "'%.100s'", cfg->system, "'%.100s'", ck->system);
+    if (cfg->noise != ESFT_NOISE_UNSET && cfg->noise != ck->noise)
+        CONFLICT("--noise", "%s", esft_noise_mode_name(cfg->noise), "%s", esft_noise_mode_name(ck->noise));
+    if (cfg->rank && cfg->rank != ck->rank) CONFLICT("--rank", "%d", cfg->rank, "%d", ck->rank);
     if (cfg->run_seed != UINT64_MAX && cfg->run_seed != ck->run_seed)
         CONFLICT("--seed", "%llu", (unsigned long long)cfg->run_seed, "%llu", (unsigned long long)ck->run_seed);
 #undef CONFLICT
@@ -153,6 +157,8 @@ static void fill_defaults(esft_run_config *c, const esft_task *t) {
     if (isnan(c->weight_decay)) c->weight_decay = 0.0f;
     esft_opt_config_defaults(&c->opt);
     if (c->run_seed == UINT64_MAX) c->run_seed = 0;
+    if (c->noise == ESFT_NOISE_UNSET) c->noise = ESFT_NOISE_FULL;
+    if (c->noise == ESFT_NOISE_LOWRANK && !c->rank) c->rank = 1;
 }
 
 static esft_status validate(trainer *tr, const esft_run_config *c, int iters) {
@@ -334,15 +340,28 @@ static int longest_context(const esft_prompts *ps, int max_new) {
     return n + max_new;
 }
 
+/* Sequences decoded together in an iteration of B prompts: --max-slots, or
+ * min(B, 64); low-rank members decode all of a rank's members x prompts in
+ * the same passes, up to 256 at a time. */
+static int train_slots(const trainer *tr, int B) {
+    if (tr->rec.max_slots) return tr->rec.max_slots;
+    if (tr->cfg.noise == ESFT_NOISE_LOWRANK) {
+        const long all = (long)tr->cfg.pop * B;
+        return all < 256 ? (int)all : 256;
+    }
+    return B < 64 ? B : 64;
+}
+
 /* After tokenizing: generation's KV cache and activations (esft_generate
  * sizes them from the slots in flight and the longest prompt), the larger
  * of a member's batch and the eval set's; reported as a notice. */
 static esft_status plan_generation(trainer *tr, esft_memory_plan *p) {
     const int B = tr->cfg.batch < tr->task->n_items ? tr->cfg.batch : tr->task->n_items;
-    const int train_slots = tr->rec.max_slots ? tr->rec.max_slots : (B < 64 ? B : 64);
+    const int gen_slots = train_slots(tr, B);
+    const bool c_lowrank = tr->cfg.noise == ESFT_NOISE_LOWRANK;
     const int eval_slots = tr->rec.max_slots ? tr->rec.max_slots : 64;
     struct { const esft_prompts *ps; int slots, n; } sets[2] = {
-        {&tr->prompts, train_slots, B},
+        {&tr->prompts, gen_slots, c_lowrank ? tr->cfg.pop * B : B},
         {&tr->eval_prompts, eval_slots, tr->eval_task ? tr->eval_prompts.n : 0},
     };
     for (int i = 0; i < 2; i++) {
@@ -352,6 +371,12 @@ static esft_status plan_generation(trainer *tr, esft_memory_plan *p) {
         uint64_t kv, scratch;
         esft_forward_ctx_bytes(&tr->m->hp, tokens, 0, slots, longest_context(sets[i].ps, tr->cfg.max_new), &kv, &scratch);
         if (kv + scratch > p->kv + p->scratch) p->kv = kv, p->scratch = scratch;
+    }
+    if (tr->cfg.noise == ESFT_NOISE_LOWRANK) {
+        /* this rank's members' factors (every matrix: the selection comes later) */
+        int lo, hi;
+        esft_dist_block(tr->cfg.pop, tr->dist->size, tr->dist->rank, &lo, &hi);
+        p->factors = esft_lowrank_factor_bytes(tr->m, NULL, tr->cfg.rank, esft_es_lowrank_n_factors(&tr->cfg, lo, hi));
     }
     esft_status st = check_plan(tr, p, "");
     if (st) return st;
@@ -602,6 +627,8 @@ static esft_status setup(trainer *tr) {
     int n_sel = 0;
     if (!(tr->selected = esft_es_select(tr->m, tr->cfg.params, &n_sel)))
         return fail(tr, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+    if (tr->cfg.noise == ESFT_NOISE_LOWRANK && (st = esft_es_lowrank_select(tr->m, &tr->cfg, tr->selected, &n_sel, &err)))
+        return fail(tr, st, "%s", err.msg);
     if (n_sel == 0) return no_params_match(tr, load_path);
     if ((rc = setup_optimizer(tr, rs.from_checkpoint))) return rc;
     if (!tr->lead) return ESFT_OK;
@@ -905,7 +932,7 @@ static esft_status eval_members(trainer *tr, int t, int lo, int hi, const int *b
         rec[MR_PERTURB] = t1 - t0;
         esft_eval_result r;
         esft_eval_params ep = {.max_new = c->max_new,
-                               .max_slots = tr->rec.max_slots ? tr->rec.max_slots : (B < 64 ? B : 64),
+                               .max_slots = train_slots(tr, B),
                                .keep = tr->samples != NULL, .on_progress = on_gen_progress, .user = tr};
         if ((st = esft_evaluate(tr->m, tr->task, &tr->prompts, batch, B, &ep, &r, tr->err))) return st;
         rec[MR_GEN] = r.seconds;
@@ -917,6 +944,71 @@ static esft_status eval_members(trainer *tr, int t, int lo, int hi, const int *b
         if (r.responses) samples_offer(tr, k, &r);
     }
     return ESFT_OK;
+}
+
+/* Member j's share of a batched generation's result r (items [j*B, j*B+B)),
+ * taking over those responses and scores. */
+static esft_status member_share(const trainer *tr, esft_eval_result *r, int j, int B, esft_eval_result *out) {
+    memset(out, 0, sizeof *out);
+    esft_eval_summarise(r->scores + (size_t)j * B, B, tr->task->n_parts, out);
+    out->n = B;
+    for (int i = 0; i < B; i++) out->new_tokens += r->responses[(size_t)j * B + i].n_tokens;
+    if (!tr->samples) return ESFT_OK;
+    out->responses = calloc((size_t)B, sizeof *out->responses);
+    out->scores = calloc((size_t)B, sizeof *out->scores);
+    if (!out->responses || !out->scores) {
+        esft_eval_result_free(out, 0);
+        return ESFT_ERR_OUT_OF_MEMORY;
+    }
+    memcpy(out->responses, r->responses + (size_t)j * B, (size_t)B * sizeof *out->responses);
+    memcpy(out->scores, r->scores + (size_t)j * B, (size_t)B * sizeof *out->scores);
+    memset(r->responses + (size_t)j * B, 0, (size_t)B * sizeof *out->responses);
+    return ESFT_OK;
+}
+
+/* Members [lo, hi) as low-rank members: their factors, then one generation
+ * of every member x prompt over the shared base weights. The generation's
+ * time is shared out evenly over the members, and so is the factors'. */
+static esft_status eval_members_lowrank(trainer *tr, int t, int lo, int hi, const int *batch, int B, double *mine) {
+    const esft_run_config *c = &tr->cfg;
+    const int n_mem = hi - lo, n = n_mem * B;
+    tr->member = lo;
+    const double t0 = esft_now_seconds();
+    /* the forward pass reads the base weights: the last update's master */
+    esft_status st = esft_es_unperturb(tr->m, tr->selected, tr->err);
+    esft_lowrank lr;
+    if (!st) st = esft_es_lowrank_members(&lr, tr->m, tr->selected, c, t, lo, hi, tr->err);
+    if (st) return st;
+    const double t1 = esft_now_seconds();
+    int *items = malloc((size_t)n * sizeof *items);
+    int32_t *req_member = malloc((size_t)n * sizeof *req_member);
+    esft_eval_result r = {0};
+    if (!items || !req_member) st = fail(tr, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+    for (int i = 0; !st && i < n; i++) items[i] = batch[i % B], req_member[i] = i / B;
+    esft_eval_params ep = {.max_new = c->max_new, .max_slots = train_slots(tr, B), .keep = true,
+                           .on_progress = on_gen_progress, .user = tr, .lowrank = &lr, .request_member = req_member};
+    if (!st) st = esft_evaluate(tr->m, tr->task, &tr->prompts, items, n, &ep, &r, tr->err);
+    const double score_s = esft_now_seconds() - t1 - r.seconds;
+    for (int j = 0; !st && j < n_mem; j++) {
+        double *rec = mine + (size_t)j * MR_WIDTH;
+        esft_eval_result mr;
+        if ((st = member_share(tr, &r, j, B, &mr))) {
+            st = fail(tr, st, "out of memory");
+            break;
+        }
+        rec[MR_PERTURB] = (t1 - t0) / n_mem;
+        rec[MR_GEN] = r.seconds / n_mem;
+        rec[MR_SCORE] = score_s / n_mem;
+        rec[MR_REWARD] = mr.mean_reward;
+        for (int q = 0; q < ESFT_TASK_MAX_PARTS; q++) rec[MR_PARTS + q] = mr.mean_parts[q];
+        rec[MR_TOKENS] = (double)mr.new_tokens;
+        rec[MR_TIMEOUTS] = mr.timeouts;
+        if (mr.responses) samples_offer(tr, lo + j, &mr);
+    }
+    if (r.responses) esft_eval_result_free(&r, n);
+    free(items), free(req_member);
+    esft_lowrank_free(&lr);
+    return st;
 }
 
 static esft_status train_loop(trainer *tr) {
@@ -945,7 +1037,9 @@ static esft_status train_loop(trainer *tr) {
         const int t = tr->iter;
         const double it0 = tr->iter_t0 = esft_now_seconds();
         esft_select_batch(c->run_seed, (uint64_t)t, tr->task->n_items, B, batch);
-        if ((rc = eval_members(tr, t, lo, hi, batch, B, mine))) break;
+        if ((rc = c->noise == ESFT_NOISE_LOWRANK ? eval_members_lowrank(tr, t, lo, hi, batch, B, mine)
+                                                 : eval_members(tr, t, lo, hi, batch, B, mine)))
+            break;
         /* every rank gets every member's record, in member order */
         esft_dist_gather_items(d, mine, N, MR_WIDTH, all, "member rewards", t + 1);
         double t_perturb = 0, t_gen = 0, t_reward = 0;

@@ -215,6 +215,7 @@ esft_status esft_generate(esft_model *m, const esft_gen_request *requests, int n
     if (st) return st;
 
     slot *slots = calloc((size_t)n_slots, sizeof *slots);
+    int32_t *slot_member = calloc((size_t)n_slots, sizeof *slot_member);
     size_t *text_cap = calloc((size_t)n_requests, sizeof *text_cap);
     int32_t *b_tok = malloc((size_t)budget * sizeof *b_tok);
     int32_t *b_seq = malloc((size_t)budget * sizeof *b_seq);
@@ -224,12 +225,13 @@ esft_status esft_generate(esft_model *m, const esft_gen_request *requests, int n
     int32_t *row_ids = malloc((size_t)n_slots * sizeof *row_ids);
     float *row_logits = greedy ? NULL : malloc((size_t)n_slots * V * sizeof *row_logits);
     void *scratch = greedy ? NULL : malloc((size_t)V * sizeof(scored));
-    if (!slots || !text_cap || !b_tok || !b_seq || !b_pos || !b_rows || !row_slot || !row_ids ||
+    if (!slots || !slot_member || !text_cap || !b_tok || !b_seq || !b_pos || !b_rows || !row_slot || !row_ids ||
         (!greedy && (!row_logits || !scratch))) {
         st = esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
         goto done;
     }
     for (int s = 0; s < n_slots; s++) slots[s].req = -1;
+    if (params->lowrank && (st = esft_forward_ctx_set_lowrank(&fc, params->lowrank, slot_member, err))) goto done;
 
     int next_req = 0, n_done = 0;
     char piece[256];
@@ -237,6 +239,7 @@ esft_status esft_generate(esft_model *m, const esft_gen_request *requests, int n
         /* Free slots take the next queued prompts. */
         for (int s = 0; s < n_slots && next_req < n_requests; s++) {
             if (slots[s].req >= 0) continue;
+            if (params->lowrank) slot_member[s] = params->request_member[next_req];
             slots[s] = (slot){.req = next_req++, .fed = 0, .pending = -1,
                               .rng = params->sampling.seed};
         }
@@ -336,6 +339,7 @@ done:
     if (st)
         for (int i = 0; i < n_requests; i++) esft_gen_result_free(&results[i]);
     free(slots);
+    free(slot_member);
     free(text_cap);
     free(b_tok);
     free(b_seq);

@@ -44,6 +44,10 @@ typedef struct esft_gen_params {
     int max_slots;               /* concurrent sequences; 0: all prompts at once */
     int max_batch_tokens;        /* tokens per forward pass; 0: ESFT_GEN_BATCH_TOKENS */
     bool ignore_eog;             /* keep going past end-of-generation tokens */
+    /* Low-rank members (lowrank.h; NULL: none): request i decodes as member
+     * request_member[i] of lowrank, all members in the same passes. */
+    const struct esft_lowrank *lowrank;
+    const int32_t *request_member;
     /* Called after every forward pass when non-NULL. */
     void (*on_progress)(void *user, const esft_gen_progress *p);
     void *user;

@@ -11,6 +11,7 @@
  * architectures are switches in esft_hparams.
  */
 #include "model.h"
+#include "lowrank.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -458,7 +459,59 @@ void esft_forward_ctx_free(esft_forward_ctx *fc) {
     }
     free(fc->kcache);
     free(fc->vcache);
+    esft_buf_free(&fc->lr_member), esft_buf_free(&fc->lr_scale);
+    esft_buf_free(&fc->lr_row_member), esft_buf_free(&fc->lr_row_scale);
     memset(fc, 0, sizeof *fc);
+}
+
+esft_status esft_forward_ctx_set_lowrank(esft_forward_ctx *fc, const esft_lowrank *lr, const int32_t *slot_member,
+                                         esft_err *err) {
+    esft_backend *be = fc->m->be;
+    esft_status st = ESFT_OK;
+    if (!fc->lr_member.handle) {
+        st = esft_buf_alloc(be, &fc->lr_member, ESFT_I32, (size_t)fc->max_tokens);
+        if (!st) st = esft_buf_alloc(be, &fc->lr_scale, ESFT_F32, (size_t)fc->max_tokens);
+        if (!st) st = esft_buf_alloc(be, &fc->lr_row_member, ESFT_I32, (size_t)fc->max_rows);
+        if (!st) st = esft_buf_alloc(be, &fc->lr_row_scale, ESFT_F32, (size_t)fc->max_rows);
+    }
+    if (st) return esft_errf(err, st, "forward: low-rank buffers: %s", be->err.msg);
+    fc->lr = lr;
+    fc->slot_member = slot_member;
+    return ESFT_OK;
+}
+
+/* Factor set and scale of the member of each token i < n whose slot is
+ * seq[pick[i]] (pick NULL: i itself), uploaded into member and scale. */
+static esft_status lowrank_upload_members(const esft_forward_ctx *fc, const int32_t *seq, const int32_t *pick, int n,
+                                          esft_buf *member, esft_buf *scale, esft_err *err) {
+    const esft_lowrank *lr = fc->lr;
+    int32_t *f = malloc((size_t)n * sizeof *f);
+    float *s = malloc((size_t)n * sizeof *s);
+    esft_status st = f && s ? ESFT_OK : esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "out of memory");
+    for (int i = 0; i < n && !st; i++) {
+        const int32_t j = fc->slot_member[seq[pick ? pick[i] : i]];
+        if (j < 0 || j >= lr->n_members) {
+            st = esft_errf(err, ESFT_ERR_INVALID_ARG, "forward: slot of token %d has no low-rank member", i);
+            break;
+        }
+        f[i] = lr->member_factor[j];
+        s[i] = lr->member_scale[j];
+    }
+    if (!st && (esft_upload(member, 0, f, (size_t)n) || esft_upload(scale, 0, s, (size_t)n)))
+        st = esft_errf(err, ESFT_ERR_DEVICE, "forward: %s", fc->m->be->err.msg);
+    free(f), free(s);
+    return st;
+}
+
+/* y[T x N] += each token's member correction of matrix p (x: [T x K]), when
+ * low-rank members are on and p is one of their matrices. */
+static esft_status lowrank_correct(const esft_forward_ctx *fc, const esft_param *p, esft_buf *y, const esft_buf *x,
+                                   bool rows, int T, int N, int K) {
+    const esft_lowrank *lr = fc->lr;
+    const int i = (int)(p - fc->m->params);
+    if (!lr || !lr->active[i]) return ESFT_OK;
+    return esft_lowrank_matmul(fc->m->be, y, x, &lr->a[i], &lr->b[i], rows ? &fc->lr_row_member : &fc->lr_member,
+                               rows ? &fc->lr_row_scale : &fc->lr_scale, T, N, K, lr->rank, lr->n_factors);
 }
 
 /* The activation buffers of a forward context: one list for allocating
@@ -572,6 +625,15 @@ esft_status esft_forward(esft_forward_ctx *fc, const int32_t *tokens, const int3
     TRY(esft_upload(&fc->seq, 0, seq, (size_t)n));
     TRY(esft_upload(&fc->pos, 0, pos, (size_t)n));
     TRY(esft_get_rows(be, &fc->x, &m->tok_embd->work, &fc->tokens, n, D));
+    const esft_lowrank *lr = fc->lr;
+    const int embd_i = (int)(m->tok_embd - m->params);
+    if (lr) {
+        if ((st = lowrank_upload_members(fc, seq, NULL, n, &fc->lr_member, &fc->lr_scale, err))) return st;
+        if (lr->active[embd_i])
+            TRY(esft_lowrank_rows(be, &fc->x, &lr->a[embd_i], &lr->b[embd_i], &fc->tokens, &fc->lr_member,
+                                  &fc->lr_scale, n, D, hp->n_vocab, lr->rank, lr->n_factors));
+    }
+    /* after the low-rank rows: the scale multiplies the perturbed embedding */
     if (hp->embd_scale != 1.0f) TRY(esft_scale(be, &fc->x, (size_t)n * D, hp->embd_scale));
     const esft_buf *freqs = m->rope_freqs ? &m->rope_freqs->work : NULL;
     for (int l = 0; l < hp->n_layer; l++) {
@@ -581,8 +643,11 @@ esft_status esft_forward(esft_forward_ctx *fc, const int32_t *tokens, const int3
         /* attention block */
         TRY(esft_rmsnorm(be, &fc->h, &fc->x, &L->attn_norm->work, n, D, hp->rms_eps));
         TRY(esft_matmul(be, &fc->q, &fc->h, &L->wq->work, L->bq ? &L->bq->work : NULL, n, qd, D));
+        TRY(lowrank_correct(fc, L->wq, &fc->q, &fc->h, false, n, qd, D));
         TRY(esft_matmul(be, &fc->k, &fc->h, &L->wk->work, L->bk ? &L->bk->work : NULL, n, kvd, D));
+        TRY(lowrank_correct(fc, L->wk, &fc->k, &fc->h, false, n, kvd, D));
         TRY(esft_matmul(be, &fc->v, &fc->h, &L->wv->work, L->bv ? &L->bv->work : NULL, n, kvd, D));
+        TRY(lowrank_correct(fc, L->wv, &fc->v, &fc->h, false, n, kvd, D));
         if (L->q_norm) { /* each head's q and k normalised: rows of hd */
             TRY(esft_rmsnorm(be, &fc->q, &fc->q, &L->q_norm->work, n * H, hd, hp->rms_eps));
             TRY(esft_rmsnorm(be, &fc->k, &fc->k, &L->k_norm->work, n * KVH, hd, hp->rms_eps));
@@ -593,17 +658,21 @@ esft_status esft_forward(esft_forward_ctx *fc, const int32_t *tokens, const int3
                            &fc->seq, &fc->pos, n, H, KVH, hd, fc->max_ctx, slides ? hp->sliding_window : 0,
                            hp->attn_scale));
         TRY(esft_matmul(be, &fc->h, &fc->att, &L->wo->work, NULL, n, D, qd));
+        TRY(lowrank_correct(fc, L->wo, &fc->h, &fc->att, false, n, D, qd));
         if (L->post_attn_norm) TRY(esft_rmsnorm(be, &fc->h, &fc->h, &L->post_attn_norm->work, n, D, hp->rms_eps));
         TRY(esft_add(be, &fc->x, &fc->x, &fc->h, (size_t)n * D));
         /* feed-forward block */
         TRY(esft_rmsnorm(be, &fc->h, &fc->x, &L->ffn_norm->work, n, D, hp->rms_eps));
         TRY(esft_matmul(be, &fc->gate, &fc->h, &L->w_gate->work, NULL, n, FF, D));
+        TRY(lowrank_correct(fc, L->w_gate, &fc->gate, &fc->h, false, n, FF, D));
         TRY(esft_matmul(be, &fc->up, &fc->h, &L->w_up->work, NULL, n, FF, D));
+        TRY(lowrank_correct(fc, L->w_up, &fc->up, &fc->h, false, n, FF, D));
         if (hp->gelu_ffn)
             TRY(esft_geglu(be, &fc->gate, &fc->gate, &fc->up, (size_t)n * FF));
         else
             TRY(esft_swiglu(be, &fc->gate, &fc->gate, &fc->up, (size_t)n * FF));
         TRY(esft_matmul(be, &fc->h, &fc->gate, &L->w_down->work, NULL, n, D, FF));
+        TRY(lowrank_correct(fc, L->w_down, &fc->h, &fc->gate, false, n, D, FF));
         if (L->post_ffn_norm) TRY(esft_rmsnorm(be, &fc->h, &fc->h, &L->post_ffn_norm->work, n, D, hp->rms_eps));
         TRY(esft_add(be, &fc->x, &fc->x, &fc->h, (size_t)n * D));
     }
@@ -613,6 +682,11 @@ esft_status esft_forward(esft_forward_ctx *fc, const int32_t *tokens, const int3
         TRY(esft_get_rows(be, &fc->sel, &fc->x, &fc->rows, n_rows, D));
         TRY(esft_rmsnorm(be, &fc->sel, &fc->sel, &m->output_norm->work, n_rows, D, hp->rms_eps));
         TRY(esft_matmul(be, &fc->logits, &fc->sel, &m->output->work, NULL, n_rows, hp->n_vocab, D));
+        if (lr) {
+            if ((st = lowrank_upload_members(fc, seq, rows, n_rows, &fc->lr_row_member, &fc->lr_row_scale, err)))
+                return st;
+            TRY(lowrank_correct(fc, m->output, &fc->logits, &fc->sel, true, n_rows, hp->n_vocab, D));
+        }
     }
 #undef TRY
     return ESFT_OK;

@@ -116,6 +116,8 @@ size_t esft_model_n_elements(const esft_model *m);
 
 /* Scratch and KV cache for forward passes: allocated once per generate call
  * for at most max_tokens tokens per pass, n_slots sequences of max_ctx. */
+struct esft_lowrank; /* lowrank.h */
+
 typedef struct esft_forward_ctx {
     const esft_model *m;
     int max_tokens, n_slots, max_ctx;
@@ -130,6 +132,12 @@ typedef struct esft_forward_ctx {
     esft_buf logits;          /* [R x V] */
     esft_buf argmax;          /* [R] i32 */
     esft_buf *kcache, *vcache;/* [n_layer] each [n_slots x max_ctx x KVH*hd] */
+    /* low-rank members (lowrank.h; NULL: none): slot_member[s] is the
+     * member whose tokens KV slot s holds (host, [n_slots]) */
+    const struct esft_lowrank *lr;
+    const int32_t *slot_member;
+    esft_buf lr_member, lr_scale;         /* [T] factor set and scale of each token */
+    esft_buf lr_row_member, lr_row_scale; /* [max_rows] the same for logits rows */
 } esft_forward_ctx;
 
 /* What a forward context of these sizes allocates (esft_forward_ctx_init),
@@ -142,6 +150,10 @@ void esft_forward_ctx_bytes(const esft_hparams *hp, int max_tokens, int max_rows
 esft_status esft_forward_ctx_init(esft_forward_ctx *fc, const esft_model *m, int max_tokens,
                                   int max_rows, int n_slots, int max_ctx, esft_err *err);
 void esft_forward_ctx_free(esft_forward_ctx *fc);
+/* Makes every later forward pass add the per-member corrections of lr
+ * (whose factors must stay filled), token by token as slot_member says. */
+esft_status esft_forward_ctx_set_lowrank(esft_forward_ctx *fc, const struct esft_lowrank *lr,
+                                         const int32_t *slot_member, esft_err *err);
 
 /* One forward pass over a packed batch of n tokens. Token i is tokens[i] at
  * position pos[i] of KV slot seq[i]. Logits are computed only for the tokens

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # esft train over MPI ranks (Open MPI's mpirun, cpu backend, a tiny
 # synthetic model, one thread per rank): 2, 3 and 5 ranks end with the same
-# weights as one process, resume across rank counts stays identical, split
+# weights as one process (full and low-rank members), resume across rank counts stays identical, split
 # eval gives the same metrics, a flipped weight bit is caught by the hash
 # check, and a rank that dies (kill -9) or hangs (SIGSTOP) ends the job
 # non-zero within 60 s. Skipped (77) without mpirun or an MPI build.
@@ -43,6 +43,19 @@ same_file "$TMP/s5/final.gguf" "$TMP/m3/final.gguf"
 # more ranks than members: rank 4 has none
 expect 0 "${MPI[@]}" 5 "$ESFT" train "${C[@]}" --pop 4 --quiet --out "$TMP/m5"
 same_file "$TMP/s4/final.gguf" "$TMP/m5/final.gguf"
+
+# --- low-rank members (--noise lowrank): each rank decodes its members as one
+# batch; the update regenerates every member's factors on every rank ---------
+L=(--noise lowrank --rank 2 --quiet)
+expect 0 "$ESFT" train "${C[@]}" --pop 6 "${L[@]}" --antithetic --out "$TMP/l1"
+cmp -s "$TMP/tiny.gguf" "$TMP/l1/final.gguf" && bad "low-rank training did not change the model" || ok
+expect 0 "${MPI[@]}" 2 "$ESFT" train "${C[@]}" --pop 6 "${L[@]}" --antithetic --out "$TMP/l2"
+same_file "$TMP/l1/final.gguf" "$TMP/l2/final.gguf"
+# 4 ranks hold 2, 2, 1 and 1 of the 6 members: the last pair is split, and
+# each of its ranks draws the pair's factors with its own member's sign
+expect 0 "${MPI[@]}" 4 "$ESFT" train "${C[@]}" --pop 6 "${L[@]}" --antithetic --out "$TMP/l4"
+same_file "$TMP/l1/final.gguf" "$TMP/l4/final.gguf"
+[ "$(field rewards "$TMP/l1/metrics.jsonl")" = "$(field rewards "$TMP/l4/metrics.jsonl")" ] && ok || bad "4-rank low-rank rewards differ"
 
 # --- resume: 2 iterations on 2 ranks, the third on 3 ranks ------------------
 expect 0 "${MPI[@]}" 2 "$ESFT" train "${C[@]}" --pop 4 --quiet --iters 2 --out "$TMP/r"

@@ -1176,6 +1176,215 @@ static void t_buffers(esft_backend *be) {
     printf("[%s] %-10s %-5s %s\n", bk, "buffers", "all", test_failed_ == f0 ? "PASS" : "FAIL");
 }
 
+/* ------------------------------------------------ low-rank members (EGGROLL) */
+
+/* Random member index per token in [0, P), as i32. */
+static int32_t *rand_members(int T, int P) {
+    int32_t *m = malloc((size_t)T * sizeof *m);
+    for (int t = 0; t < T; t++) m[t] = (int32_t)(rng_u64() % (uint64_t)P);
+    return m;
+}
+
+/* y[t, :] += s_t (x_t . B_k) . A_k^T, in double, from the stacked factors. */
+static void ref_lowrank_matmul(double *y, const float *x, const float *A, const float *B, const int32_t *mem,
+                               const float *s, int T, int N, int K, int R) {
+    for (int t = 0; t < T; t++) {
+        const float *Ak = A + (size_t)mem[t] * N * R, *Bk = B + (size_t)mem[t] * K * R;
+        for (int i = 0; i < N; i++) {
+            double acc = 0;
+            for (int r = 0; r < R; r++) {
+                double u = 0;
+                for (int j = 0; j < K; j++) u += (double)x[(size_t)t * K + j] * Bk[(size_t)j * R + r];
+                acc += u * Ak[(size_t)i * R + r];
+            }
+            y[(size_t)t * N + i] += s[t] * acc;
+        }
+    }
+}
+
+static void t_lowrank_matmul(esft_backend *be) {
+    const char *bk = be->kind;
+    if (!op_begin(be, ESFT_OP_LOWRANK_MATMUL, ESFT_F32)) return;
+    /* T, N, K, R, P */
+    const int shapes[][5] = {{1, 1, 1, 1, 1}, {3, 17, 5, 2, 2}, {17, 129, 33, 4, 3}, {5, 576, 96, 1, 5},
+                             {2, 3, 129, 8, 1}};
+    double worst = 0;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int T = shapes[s][0], N = shapes[s][1], K = shapes[s][2], R = shapes[s][3], P = shapes[s][4];
+        float *y = rand_f32((size_t)T * N, -1, 1), *x = rand_f32((size_t)T * K, -1, 1);
+        float *A = rand_f32((size_t)P * N * R, -2, 2), *B = rand_f32((size_t)P * K * R, -2, 2);
+        float *sc = rand_f32((size_t)T, -0.5f, 0.5f);
+        int32_t *mem = rand_members(T, P);
+        double *ref = malloc((size_t)T * N * sizeof *ref);
+        for (size_t i = 0; i < (size_t)T * N; i++) ref[i] = y[i];
+        ref_lowrank_matmul(ref, x, A, B, mem, sc, T, N, K, R);
+        tbuf yb, xb, ab, bb, mb, sb;
+        bool ok = tb_make(be, &yb, ESFT_F32, (size_t)T * N, y);
+        ok = tb_make(be, &xb, ESFT_F32, (size_t)T * K, x) && ok;
+        ok = tb_make(be, &ab, ESFT_F32, (size_t)P * N * R, A) && ok;
+        ok = tb_make(be, &bb, ESFT_F32, (size_t)P * K * R, B) && ok;
+        ok = tb_make(be, &mb, ESFT_I32, (size_t)T, mem) && ok;
+        ok = tb_make(be, &sb, ESFT_F32, (size_t)T, sc) && ok;
+        if (ok) {
+            CHECK_OK(esft_lowrank_matmul(be, &yb.b, &xb.b, &ab.b, &bb.b, &mb.b, &sb.b, T, N, K, R, P));
+            float *got = tb_get(&yb);
+            double err = norm_err_f(got, ref, (size_t)T * N);
+            if (err > worst) worst = err;
+            CHECKF(err <= 1e-5, "%s: lowrank_matmul T=%d N=%d K=%d R=%d P=%d: normalised error %g", bk, T, N, K,
+                   R, P, err);
+            CHECK_GUARD(&yb);
+            CHECKF(tb_equals(&xb, x) && tb_equals(&ab, A) && tb_equals(&bb, B), "%s: lowrank_matmul changed an input",
+                   bk);
+            free(got);
+        }
+        tb_free(&yb), tb_free(&xb), tb_free(&ab), tb_free(&bb), tb_free(&mb), tb_free(&sb);
+        free(y), free(x), free(A), free(B), free(sc), free(mem), free(ref);
+    }
+    /* a member index outside [0, P) is refused, not read out of bounds */
+    {
+        float one = 1.0f;
+        int32_t bad = 2;
+        tbuf yb, xb, ab, bb, mb, sb;
+        bool ok = tb_make(be, &yb, ESFT_F32, 1, &one) && tb_make(be, &xb, ESFT_F32, 1, &one) &&
+                  tb_make(be, &ab, ESFT_F32, 1, &one) && tb_make(be, &bb, ESFT_F32, 1, &one) &&
+                  tb_make(be, &mb, ESFT_I32, 1, &bad) && tb_make(be, &sb, ESFT_F32, 1, &one);
+        /* device kernels cannot report it; the host default and the cpu do */
+        if (ok && (!be->ops->lowrank_matmul || strcmp(be->kind, "cpu") == 0))
+            CHECKF(esft_lowrank_matmul(be, &yb.b, &xb.b, &ab.b, &bb.b, &mb.b, &sb.b, 1, 1, 1, 1, 1) != ESFT_OK,
+                   "%s: lowrank_matmul accepted member 2 of 1", bk);
+        CHECKF(esft_lowrank_matmul(be, &yb.b, &xb.b, &ab.b, &bb.b, &mb.b, &sb.b, 1, 1, 1, 0, 1) != ESFT_OK,
+               "%s: lowrank_matmul accepted rank 0", bk);
+        tb_free(&yb), tb_free(&xb), tb_free(&ab), tb_free(&bb), tb_free(&mb), tb_free(&sb);
+    }
+    char note[64];
+    snprintf(note, sizeof note, "max normalised err %.2g", worst);
+    op_end(be, ESFT_OP_LOWRANK_MATMUL, ESFT_F32, note);
+}
+
+static void t_lowrank_rows(esft_backend *be) {
+    const char *bk = be->kind;
+    if (!op_begin(be, ESFT_OP_LOWRANK_ROWS, ESFT_F32)) return;
+    /* T, D, V, R, P */
+    const int shapes[][5] = {{1, 1, 1, 1, 1}, {3, 17, 5, 2, 2}, {17, 129, 40, 4, 3}, {5, 576, 97, 1, 5}};
+    double worst = 0;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int T = shapes[s][0], D = shapes[s][1], V = shapes[s][2], R = shapes[s][3], P = shapes[s][4];
+        float *y = rand_f32((size_t)T * D, -1, 1);
+        float *A = rand_f32((size_t)P * V * R, -2, 2), *B = rand_f32((size_t)P * D * R, -2, 2);
+        float *sc = rand_f32((size_t)T, -0.5f, 0.5f);
+        int32_t *mem = rand_members(T, P), *ids = rand_members(T, V);
+        double *ref = malloc((size_t)T * D * sizeof *ref);
+        for (int t = 0; t < T; t++) {
+            const float *arow = A + ((size_t)mem[t] * V + (size_t)ids[t]) * R, *Bk = B + (size_t)mem[t] * D * R;
+            for (int d = 0; d < D; d++) {
+                double acc = 0;
+                for (int r = 0; r < R; r++) acc += (double)arow[r] * Bk[(size_t)d * R + r];
+                ref[(size_t)t * D + d] = y[(size_t)t * D + d] + sc[t] * acc;
+            }
+        }
+        tbuf yb, ab, bb, ib, mb, sb;
+        bool ok = tb_make(be, &yb, ESFT_F32, (size_t)T * D, y);
+        ok = tb_make(be, &ab, ESFT_F32, (size_t)P * V * R, A) && ok;
+        ok = tb_make(be, &bb, ESFT_F32, (size_t)P * D * R, B) && ok;
+        ok = tb_make(be, &ib, ESFT_I32, (size_t)T, ids) && ok;
+        ok = tb_make(be, &mb, ESFT_I32, (size_t)T, mem) && ok;
+        ok = tb_make(be, &sb, ESFT_F32, (size_t)T, sc) && ok;
+        if (ok) {
+            CHECK_OK(esft_lowrank_rows(be, &yb.b, &ab.b, &bb.b, &ib.b, &mb.b, &sb.b, T, D, V, R, P));
+            float *got = tb_get(&yb);
+            double err = norm_err_f(got, ref, (size_t)T * D);
+            if (err > worst) worst = err;
+            CHECKF(err <= 1e-5, "%s: lowrank_rows T=%d D=%d V=%d R=%d P=%d: normalised error %g", bk, T, D, V, R, P,
+                   err);
+            CHECK_GUARD(&yb);
+            CHECKF(tb_equals(&ab, A) && tb_equals(&bb, B), "%s: lowrank_rows changed a factor", bk);
+            free(got);
+        }
+        tb_free(&yb), tb_free(&ab), tb_free(&bb), tb_free(&ib), tb_free(&mb), tb_free(&sb);
+        free(y), free(A), free(B), free(sc), free(mem), free(ids), free(ref);
+    }
+    char note[64];
+    snprintf(note, sizeof note, "max normalised err %.2g", worst);
+    op_end(be, ESFT_OP_LOWRANK_ROWS, ESFT_F32, note);
+}
+
+static void t_lowrank_update(esft_backend *be) {
+    const char *bk = be->kind;
+    if (!op_begin(be, ESFT_OP_LOWRANK_UPDATE, ESFT_F32)) return;
+    /* N, K, R, P */
+    const int shapes[][4] = {{1, 1, 1, 1}, {3, 5, 2, 2}, {17, 129, 4, 3}, {129, 96, 1, 30}, {40, 576, 2, 7}};
+    double worst = 0;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int N = shapes[s][0], K = shapes[s][1], R = shapes[s][2], P = shapes[s][3];
+        float *A = rand_f32((size_t)P * N * R, -2, 2), *B = rand_f32((size_t)P * K * R, -2, 2);
+        float *co = rand_f32((size_t)P, -1e-3f, 1e-3f);
+        /* a zero master shows the update alone, normalised by its own size */
+        for (int zero = 0; zero < 2; zero++) {
+            float *w = zero ? calloc((size_t)N * K, sizeof *w) : rand_f32((size_t)N * K, -1, 1);
+            double *ref = malloc((size_t)N * K * sizeof *ref), scale = 0;
+            for (int i = 0; i < N; i++)
+                for (int j = 0; j < K; j++) {
+                    double acc = 0, mag = 0;
+                    for (int k = 0; k < P; k++)
+                        for (int r = 0; r < R; r++) {
+                            double e = (double)co[k] * A[((size_t)k * N + i) * R + r] * B[((size_t)k * K + j) * R + r];
+                            acc += e, mag += fabs(e);
+                        }
+                    ref[(size_t)i * K + j] = w[(size_t)i * K + j] + acc;
+                    if (mag > scale) scale = mag;
+                }
+            tbuf wb, ab, bb;
+            bool ok = tb_make(be, &wb, ESFT_F32, (size_t)N * K, w);
+            ok = tb_make(be, &ab, ESFT_F32, (size_t)P * N * R, A) && ok;
+            ok = tb_make(be, &bb, ESFT_F32, (size_t)P * K * R, B) && ok;
+            if (ok) {
+                CHECK_OK(esft_lowrank_update(be, &wb.b, &ab.b, &bb.b, co, N, K, R, P));
+                float *got = tb_get(&wb);
+                double md = 0;
+                for (size_t i = 0; i < (size_t)N * K; i++) {
+                    double d = fabs(got[i] - ref[i]);
+                    if (!(d <= md)) md = isnan(d) ? INFINITY : d;
+                }
+                double err = zero ? md / scale : md;
+                if (err > worst) worst = err;
+                CHECKF(err <= 1e-6, "%s: lowrank_update N=%d K=%d R=%d P=%d %s master: normalised error %g", bk, N,
+                       K, R, P, zero ? "zero" : "random", err);
+                CHECK_GUARD(&wb);
+                CHECKF(tb_equals(&ab, A) && tb_equals(&bb, B), "%s: lowrank_update changed a factor", bk);
+                free(got);
+            }
+            tb_free(&wb), tb_free(&ab), tb_free(&bb);
+            free(w), free(ref);
+        }
+        free(A), free(B), free(co);
+    }
+    char note[64];
+    snprintf(note, sizeof note, "max normalised err %.2g", worst);
+    op_end(be, ESFT_OP_LOWRANK_UPDATE, ESFT_F32, note);
+}
+
+static void run_lowrank(esft_backend *be) {
+    t_lowrank_matmul(be);
+    t_lowrank_rows(be);
+    t_lowrank_update(be);
+}
+
+/* The host defaults that a backend without low-rank kernels gets: the same
+ * checks through a copy of the backend's table with those slots emptied. */
+static void run_lowrank_host_default(esft_backend *be) {
+    if (!be->ops->lowrank_matmul && !be->ops->lowrank_rows && !be->ops->lowrank_update) return;
+    esft_backend_ops ops = *be->ops;
+    ops.lowrank_matmul = NULL;
+    ops.lowrank_rows = NULL;
+    ops.lowrank_update = NULL;
+    esft_backend shadow = *be;
+    shadow.ops = &ops;
+    char kind[64];
+    snprintf(kind, sizeof kind, "%s-host", be->kind);
+    shadow.kind = kind;
+    run_lowrank(&shadow);
+}
+
 static void run_backend(esft_backend *be) {
     printf("== %s: %s (work dtype %s, %d threads)\n", be->kind, be->device_name,
            esft_dtype_name(be->work_dtype), be->n_threads);
@@ -1202,6 +1411,8 @@ static void run_backend(esft_backend *be) {
     t_get_rows(be, ESFT_BF16);
     t_attention(be);
     t_argmax(be);
+    run_lowrank(be);
+    run_lowrank_host_default(be);
     printf("== %s: %d checks passed, %d failed\n", be->kind, test_passed_ - p0,
            test_failed_ - f0);
 }

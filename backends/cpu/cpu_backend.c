@@ -155,6 +155,9 @@ static const esft_backend_ops cpu_ops = {
     .attention = esft_cpu_attention,
     .argmax = esft_cpu_argmax,
     .scale = esft_cpu_scale,
+    .lowrank_matmul = esft_cpu_lowrank_matmul,
+    .lowrank_rows = esft_cpu_lowrank_rows,
+    .lowrank_update = esft_cpu_lowrank_update,
     .test = {.noise = esft_cpu_noise, .philox = esft_cpu_philox},
 };
 

@@ -246,6 +246,9 @@ static const esft_backend_ops cu_ops = {
     .get_rows = esft_cu_get_rows,
     .attention = esft_cu_attention,
     .argmax = esft_cu_argmax,
+    .lowrank_matmul = esft_cu_lowrank_matmul,
+    .lowrank_rows = esft_cu_lowrank_rows,
+    .lowrank_update = esft_cu_lowrank_update,
     .test = {.noise = esft_cu_noise, .philox = esft_cu_philox},
 };
 

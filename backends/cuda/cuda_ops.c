@@ -175,3 +175,49 @@ esft_status esft_cu_matmul(esft_backend *be, esft_buf *y, const esft_buf *x, con
         return launched(be, "matmul (bias)", esft_cuda_add_bias(c->stream, F32(y), CF32(bias), T, N));
     return ESFT_OK;
 }
+
+/* ------------------------------------------------ low-rank members (EGGROLL) */
+
+esft_status esft_cu_lowrank_matmul(esft_backend *be, esft_buf *y, const esft_buf *x, const esft_buf *a,
+                                   const esft_buf *b, const esft_buf *member, const esft_buf *scales, int T, int N,
+                                   int K, int R, int P) {
+    return launched(be, "lowrank_matmul",
+                    esft_cuda_lowrank_matmul(stream_of(be), F32(y), CF32(x), CF32(a), CF32(b), CI32(member),
+                                             CF32(scales), T, N, K, R, P));
+}
+
+esft_status esft_cu_lowrank_rows(esft_backend *be, esft_buf *y, const esft_buf *a, const esft_buf *b,
+                                 const esft_buf *ids, const esft_buf *member, const esft_buf *scales, int T, int D,
+                                 int V, int R, int P) {
+    return launched(be, "lowrank_rows",
+                    esft_cuda_lowrank_rows(stream_of(be), F32(y), CF32(a), CF32(b), CI32(ids), CI32(member),
+                                           CF32(scales), T, D, V, R, P));
+}
+
+/* W += Â B̂ᵀ: the factors restacked side by side (Â [N x PR] scaled by the
+ * coefficients, B̂ [K x PR]) in the scratch, then one f32 GEMM with beta 1.
+ * Row-major W [N x K] is column-major K x N, so cuBLAS computes
+ * W = B̂ Âᵀ + W with B̂, Â read as column-major PR x K and PR x N. */
+esft_status esft_cu_lowrank_update(esft_backend *be, esft_buf *w, const esft_buf *a, const esft_buf *b,
+                                   const float *coeffs, int N, int K, int R, int P) {
+    cuda_ctx *c = cuda_ctx_of(be);
+    const size_t PR = (size_t)P * (size_t)R;
+    esft_status st = esft_cuda_ensure(be, &c->side, &c->side_bytes, (size_t)P * sizeof *coeffs, "lowrank_update");
+    if (st == ESFT_OK) st = esft_cuda_put(be, c->side, coeffs, (size_t)P * sizeof *coeffs, "lowrank_update (coefficients)");
+    if (st == ESFT_OK)
+        st = esft_cuda_ensure(be, &c->scratch, &c->scratch_bytes, ((size_t)N + (size_t)K) * PR * sizeof(float),
+                              "lowrank_update");
+    if (st != ESFT_OK) return st;
+    float *ahat = c->scratch, *bhat = ahat + (size_t)N * PR;
+    cudaError_t e = esft_cuda_lowrank_stack(c->stream, ahat, CF32(a), (const float *)c->side, N, R, P);
+    if (e == cudaSuccess) e = esft_cuda_lowrank_stack(c->stream, bhat, CF32(b), NULL, K, R, P);
+    if (e != cudaSuccess) return esft_cuda_fail(be, "lowrank_update (stack)", e);
+    const float one = 1.0f;
+    cublasStatus_t s = c->blas.gemm_ex(c->blas.handle, CUBLAS_OP_T, CUBLAS_OP_N, K, N, (int)PR, &one, bhat,
+                                       CUDA_R_32F, (int)PR, ahat, CUDA_R_32F, (int)PR, &one, DEV(w), CUDA_R_32F, K,
+                                       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    if (s != CUBLAS_STATUS_SUCCESS)
+        return esft_errf(&be->err, ESFT_ERR_DEVICE, "lowrank_update N=%d K=%d P*R=%zu: cublasGemmEx: %s", N, K, PR,
+                         esft_cublas_status(&c->blas, s));
+    return ESFT_OK;
+}

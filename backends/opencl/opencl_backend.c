@@ -254,6 +254,9 @@ static const esft_backend_ops ocl_ops = {
     .attention = esft_cl_attention,
     .argmax = esft_cl_argmax,
     .scale = esft_cl_scale,
+    .lowrank_matmul = esft_cl_lowrank_matmul,
+    .lowrank_rows = esft_cl_lowrank_rows,
+    .lowrank_update = esft_cl_lowrank_update,
     .test = {.noise = esft_cl_noise, .philox = esft_cl_philox},
 };
 

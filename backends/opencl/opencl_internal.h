@@ -15,7 +15,8 @@
 /* Kernels of kernels/opencl/esft_ops.cl, in table order. */
 #define ESFT_CL_KERNELS(X) \
     X(philox) X(noise) X(perturb) X(es_update) X(es_optimize) X(scale) X(add) X(swiglu) X(geglu) X(add_bias) \
-    X(get_rows) X(rmsnorm) X(rope) X(kv_store) X(attention) X(argmax)
+    X(get_rows) X(rmsnorm) X(rope) X(kv_store) X(attention) X(argmax) \
+    X(lowrank_matmul) X(lowrank_rows) X(lowrank_update)
 
 typedef enum cl_kid {
 #define ESFT_CL_ENUM(name) K_##name,
@@ -34,7 +35,7 @@ typedef struct ocl_ctx {
     size_t wg[K_COUNT];  /* power-of-two local size per kernel */
     cl_mem scratch;      /* attention scores, grown on demand */
     size_t scratch_bytes;
-    cl_mem side;         /* es_update seeds + coefficients, grown on demand */
+    cl_mem side;         /* es_update seeds + coefficients (lowrank_update: coefficients), grown on demand */
     size_t side_bytes;
 } ocl_ctx;
 

@@ -284,3 +284,45 @@ esft_status esft_cl_argmax(esft_backend *be, esft_buf *ids, const esft_buf *x, i
     karg a[] = {A(im), A(xm), A(n), LOCAL(ls * sizeof(float)), LOCAL(ls * sizeof(cl_int))};
     return launch(be, K_argmax, a, NARGS(a), (size_t)T, true, "argmax");
 }
+
+/* ------------------------------------------------ low-rank members (EGGROLL) */
+
+esft_status esft_cl_lowrank_matmul(esft_backend *be, esft_buf *y, const esft_buf *x, const esft_buf *a,
+                                   const esft_buf *b, const esft_buf *member, const esft_buf *scales, int T, int N,
+                                   int K, int R, int P) {
+    cl_mem ym = MEM(y), xm = MEM(x), am = MEM(a), bm = MEM(b), mm = MEM(member), sm = MEM(scales);
+    cl_uint n = (cl_uint)N, kk = (cl_uint)K, r = (cl_uint)R;
+    cl_int p = P;
+    karg args[] = {A(ym), A(xm), A(am), A(bm), A(mm), A(sm), A(n), A(kk), A(r), A(p),
+                   LOCAL(local_size(be, K_lowrank_matmul) * sizeof(float)), LOCAL((size_t)R * sizeof(float))};
+    return launch(be, K_lowrank_matmul, args, NARGS(args), (size_t)T, true, "lowrank_matmul");
+}
+
+esft_status esft_cl_lowrank_rows(esft_backend *be, esft_buf *y, const esft_buf *a, const esft_buf *b,
+                                 const esft_buf *ids, const esft_buf *member, const esft_buf *scales, int T, int D,
+                                 int V, int R, int P) {
+    cl_mem ym = MEM(y), am = MEM(a), bm = MEM(b), im = MEM(ids), mm = MEM(member), sm = MEM(scales);
+    cl_uint d = (cl_uint)D, v = (cl_uint)V, r = (cl_uint)R;
+    cl_int p = P;
+    cl_ulong total = (cl_ulong)T * (cl_ulong)D;
+    karg args[] = {A(ym), A(am), A(bm), A(im), A(mm), A(sm), A(d), A(v), A(r), A(p), A(total)};
+    return launch(be, K_lowrank_rows, args, NARGS(args), (size_t)total, false, "lowrank_rows");
+}
+
+esft_status esft_cl_lowrank_update(esft_backend *be, esft_buf *w, const esft_buf *a, const esft_buf *b,
+                                   const float *coeffs, int N, int K, int R, int P) {
+    ocl_ctx *c = ocl_ctx_of(be);
+    const size_t bytes = (size_t)P * sizeof(float);
+    esft_status st = ensure(be, &c->side, &c->side_bytes, bytes, "lowrank_update");
+    if (st == ESFT_OK) {
+        cl_int e = clEnqueueWriteBuffer(c->queue, c->side, CL_TRUE, 0, bytes, coeffs, 0, NULL, NULL);
+        if (e != CL_SUCCESS) st = cl_fail(be, "lowrank_update (coefficients)", e);
+    }
+    if (st != ESFT_OK) return st;
+    cl_mem wm = MEM(w), am = MEM(a), bm = MEM(b), cm = c->side;
+    cl_uint n = (cl_uint)N, k = (cl_uint)K, r = (cl_uint)R;
+    cl_int p = P;
+    cl_ulong total = (cl_ulong)N * (cl_ulong)K;
+    karg args[] = {A(wm), A(am), A(bm), A(cm), A(n), A(k), A(r), A(p), A(total)};
+    return launch(be, K_lowrank_update, args, NARGS(args), (size_t)total, false, "lowrank_update");
+}

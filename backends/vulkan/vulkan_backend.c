@@ -38,6 +38,9 @@ ESFT_SPV(argmax)
 ESFT_SPV(matmul)
 ESFT_SPV(matmul_naive)
 ESFT_SPV(gemv)
+ESFT_SPV(lowrank_matmul)
+ESFT_SPV(lowrank_rows)
+ESFT_SPV(lowrank_update)
 #undef ESFT_SPV
 
 typedef struct pipe_desc {
@@ -72,6 +75,9 @@ static const pipe_desc pipe_descs[P_COUNT] = {
     [P_MATMUL_NAIVE] = {"matmul_naive", SPV(matmul_naive), 64, -1, -1},
     [P_GEMV] = {"gemv", SPV(gemv), -1, 4, 1},
     [P_GEMV8] = {"gemv8", SPV(gemv), -1, 4, 8},
+    [P_LOWRANK_MATMUL] = {"lowrank_matmul", SPV(lowrank_matmul), 0, -1, -1},
+    [P_LOWRANK_ROWS] = {"lowrank_rows", SPV(lowrank_rows), 256, -1, -1},
+    [P_LOWRANK_UPDATE] = {"lowrank_update", SPV(lowrank_update), 256, -1, -1},
 };
 #undef SPV
 
@@ -670,6 +676,9 @@ static const esft_backend_ops vk_ops = {
     .perturb = esft_vk_perturb,
     .es_update = esft_vk_es_update,
     .es_optimize = esft_vk_es_optimize,
+    .lowrank_matmul = esft_vk_lowrank_matmul,
+    .lowrank_rows = esft_vk_lowrank_rows,
+    .lowrank_update = esft_vk_lowrank_update,
     .matmul = esft_vk_matmul,
     .rmsnorm = esft_vk_rmsnorm,
     .rope = esft_vk_rope,

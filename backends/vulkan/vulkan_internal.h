@@ -66,6 +66,9 @@ typedef enum vk_pid {
     P_MATMUL_NAIVE,
     P_GEMV,
     P_GEMV8,
+    P_LOWRANK_MATMUL,
+    P_LOWRANK_ROWS,
+    P_LOWRANK_UPDATE,
     P_COUNT
 } vk_pid;
 

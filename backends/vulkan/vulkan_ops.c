@@ -271,3 +271,39 @@ esft_status esft_vk_argmax(esft_backend *be, esft_buf *ids, const esft_buf *x, i
     vk_bind b[] = {B(ids), B(x)};
     return esft_vk_dispatch(be, P_ARGMAX, b, 2, &pc, sizeof pc, (uint64_t)T, 0);
 }
+
+/* ------------------------------------------------ low-rank members (EGGROLL) */
+
+esft_status esft_vk_lowrank_matmul(esft_backend *be, esft_buf *y, const esft_buf *x, const esft_buf *a,
+                                   const esft_buf *b, const esft_buf *member, const esft_buf *scales, int T, int N,
+                                   int K, int R, int P) {
+    if (a->n >= 0xFFFFFF00u || b->n >= 0xFFFFFF00u || (size_t)T * (size_t)N >= 0xFFFFFF00u ||
+        (size_t)T * (size_t)K >= 0xFFFFFF00u)
+        return too_big(be, "lowrank_matmul", a->n > b->n ? a->n : b->n);
+    struct { uint32_t T, N, K, R; int32_t P; } pc = {(uint32_t)T, (uint32_t)N, (uint32_t)K, (uint32_t)R, P};
+    vk_bind bs[] = {B(y), B(x), B(a), B(b), B(member), B(scales)};
+    return esft_vk_dispatch(be, P_LOWRANK_MATMUL, bs, 6, &pc, sizeof pc, (uint64_t)T, 0);
+}
+
+esft_status esft_vk_lowrank_rows(esft_backend *be, esft_buf *y, const esft_buf *a, const esft_buf *b,
+                                 const esft_buf *ids, const esft_buf *member, const esft_buf *scales, int T, int D,
+                                 int V, int R, int P) {
+    const size_t total = (size_t)T * (size_t)D;
+    if (a->n >= 0xFFFFFF00u || b->n >= 0xFFFFFF00u || total >= 0xFFFFFF00u)
+        return too_big(be, "lowrank_rows", a->n > total ? a->n : total);
+    struct { uint32_t D, V, R, total; int32_t P; } pc = {(uint32_t)D, (uint32_t)V, (uint32_t)R, (uint32_t)total, P};
+    vk_bind bs[] = {B(y), B(a), B(b), B(ids), B(member), B(scales)};
+    return esft_vk_dispatch(be, P_LOWRANK_ROWS, bs, 6, &pc, sizeof pc, CEIL(total, 256), 0);
+}
+
+esft_status esft_vk_lowrank_update(esft_backend *be, esft_buf *w, const esft_buf *a, const esft_buf *b,
+                                   const float *coeffs, int N, int K, int R, int P) {
+    const size_t total = (size_t)N * (size_t)K;
+    if (a->n >= 0xFFFFFF00u || b->n >= 0xFFFFFF00u || total >= 0xFFFFFF00u)
+        return too_big(be, "lowrank_update", total);
+    vk_bind bs[4] = {B(w), B(a), B(b)};
+    esft_status st = esft_vk_arena(be, coeffs, (size_t)P * sizeof *coeffs, &bs[3]);
+    if (st != ESFT_OK) return st;
+    struct { uint32_t N, K, R, total; int32_t P; } pc = {(uint32_t)N, (uint32_t)K, (uint32_t)R, (uint32_t)total, P};
+    return esft_vk_dispatch(be, P_LOWRANK_UPDATE, bs, 4, &pc, sizeof pc, CEIL(total, 256), 0);
+}

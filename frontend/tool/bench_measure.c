@@ -18,9 +18,8 @@ double bench_matmul_flops_per_token(const esft_model *m) {
     return 2.0 * params;
 }
 
-/* One generate call over `batch` sequences of random byte tokens. */
-static esft_status generate_once(esft_model *m, int batch, int prompt_len, int max_new, esft_gen_stats *st,
-                                 esft_err *err) {
+esft_status bench_generate(esft_model *m, int batch, int prompt_len, int max_new, const struct esft_lowrank *lr,
+                           const int32_t *request_member, esft_gen_stats *st, esft_err *err) {
     esft_gen_request *reqs = calloc((size_t)batch, sizeof *reqs);
     esft_gen_result *res = calloc((size_t)batch, sizeof *res);
     int32_t *ids = malloc((size_t)batch * prompt_len * sizeof *ids);
@@ -33,7 +32,7 @@ static esft_status generate_once(esft_model *m, int batch, int prompt_len, int m
         }
         reqs[b] = (esft_gen_request){ids + (size_t)b * prompt_len, prompt_len};
     }
-    esft_gen_params gp = {.max_new = max_new, .ignore_eog = true};
+    esft_gen_params gp = {.max_new = max_new, .ignore_eog = true, .lowrank = lr, .request_member = request_member};
     if (!s) s = esft_generate(m, reqs, batch, &gp, res, st, err);
     for (int b = 0; !s && b < batch; b++) esft_gen_result_free(&res[b]);
     free(reqs), free(res), free(ids);
@@ -43,8 +42,8 @@ static esft_status generate_once(esft_model *m, int batch, int prompt_len, int m
 esft_status bench_decode(esft_model *m, int batch, int prompt_len, int n_new, double *tok_s, double *prefill_tok_s,
                          esft_err *err) {
     esft_gen_stats a, b;
-    esft_status s = generate_once(m, batch, prompt_len, 1, &a, err);
-    if (!s) s = generate_once(m, batch, prompt_len, n_new + 1, &b, err);
+    esft_status s = bench_generate(m, batch, prompt_len, 1, NULL, NULL, &a, err);
+    if (!s) s = bench_generate(m, batch, prompt_len, n_new + 1, NULL, NULL, &b, err);
     if (s) return s;
     double dt = b.seconds - a.seconds;
     *tok_s = dt > 0 ? (double)(b.new_tokens - a.new_tokens) / dt : 0;

@@ -6,10 +6,17 @@
 
 #include <stddef.h>
 
+#include "generate.h"
 #include "model.h"
 
 /* Multiply-adds ×2 per token in the model's matmuls (LM head included). */
 double bench_matmul_flops_per_token(const esft_model *m);
+
+/* One generate call over `batch` sequences of prompt_len random byte
+ * tokens, max_new tokens each (end-of-generation ignored); with lr,
+ * sequence i decodes as low-rank member request_member[i]. */
+esft_status bench_generate(esft_model *m, int batch, int prompt_len, int max_new, const struct esft_lowrank *lr,
+                           const int32_t *request_member, esft_gen_stats *st, esft_err *err);
 
 /* Decode tokens/s of `batch` sequences of prompt_len random byte tokens:
  * time(prefill + n_new+1 tokens) − time(prefill + 1 token), after nothing

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_es.h"
 #include "bench_measure.h"
 #include "bench_report.h"
 #include "cli.h"
@@ -267,14 +268,16 @@ static int ops_command(int argc, char **argv) {
 
 int cmd_bench(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "decode") == 0) return decode_command(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "es") == 0) return bench_es_command(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "matmul") == 0) return matmul_command(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "ops") == 0) return ops_command(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "report") == 0) return bench_report_command(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "compare") == 0) return bench_compare_command(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "device") == 0) return bench_device_command(argc - 1, argv + 1);
     FILE *out = (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) ? stdout : stderr;
-    fprintf(out, "usage: esft bench decode|ops|matmul|report|compare [options]\n\n"
+    fprintf(out, "usage: esft bench decode|es|ops|matmul|report|compare [options]\n\n"
                  "  decode   tokens/s per batch size on a model, with the matmul GFLOP/s reached\n"
+                 "  es       ES generation tokens/s (full or low-rank members) beside decode at the same batch\n"
                  "  ops      matmul GFLOP/s and perturb/es_update normals/s on a backend\n"
                  "  matmul   the backend's matmul GFLOP/s at decode and prefill shapes\n"
                  "  report   every device, measured the same way: one Markdown and JSON report\n"

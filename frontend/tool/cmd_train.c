@@ -27,6 +27,8 @@ int cmd_train(int argc, char **argv) {
     esft_opt_config_unset(&opt);
     uint64_t seed = UINT64_MAX;
     bool antithetic = false, chat = false;
+    const char *noise = NULL;
+    int rank = 0;
     c.device = -1; /* not given: under MPI, ranks on a node share its devices */
     /* not given: on --resume the run's recorded values, else their defaults */
     o.eval_every = o.eval_limit = o.checkpoint_every = o.max_slots = o.log_samples = -1;
@@ -47,6 +49,8 @@ int cmd_train(int argc, char **argv) {
         {"seed", CLI_U64, &seed, "S", "run seed: noise and batches derive from it (default 0)", 0, 0},
         {"shaping", CLI_STR, &shaping, "S", "fitness shaping: zscore | rank | raw (default zscore)", 0, 0},
         {"antithetic", CLI_FLAG, &antithetic, NULL, "mirrored noise pairs (needs an even population)", 0, 0},
+        {"noise", CLI_STR, &noise, "M", "full | lowrank: full-rank noise, or rank-R members that decode as one batch (default full)", 0, 0},
+        {"rank", CLI_INT, &rank, "R", "--noise lowrank: rank of each member's perturbation A_k B_k^T (default 1)", 1, 256},
         {"params", CLI_STR, &params, "GLOBS", "tensors to train, comma-separated globs (default *)", 0, 0},
         {"weight-decay", CLI_FLOAT, &wd, "W", "decay master weights by alpha*W per iteration (default 0; adam: L2 term W*theta in the gradient)", 0, 0},
         {"optimizer", CLI_STR, &optimizer, "O", "update rule on the ES gradient: sgd (the paper) | momentum | adam | adamw (default sgd)", 0, 0},
@@ -105,6 +109,11 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "esft train: --optimizer %s: expected sgd, momentum, adam or adamw\n", optimizer);
         return ESFT_EXIT_USAGE;
     }
+    if (noise && !esft_noise_mode_from_name(noise, &cfg->noise)) {
+        fprintf(stderr, "esft train: --noise %s: expected full or lowrank\n", noise);
+        return ESFT_EXIT_USAGE;
+    }
+    cfg->rank = rank;
     if (shaping && !esft_shaping_from_name(shaping, &cfg->shaping)) {
         fprintf(stderr, "esft train: --shaping %s: expected zscore, rank or raw\n", shaping);
         return ESFT_EXIT_USAGE;

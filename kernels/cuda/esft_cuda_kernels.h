@@ -64,6 +64,20 @@ cudaError_t esft_cuda_rope(cudaStream_t s, float *x, const int32_t *pos, int T, 
                            int head_dim, float base, const float *freq_factors /* or NULL */, int neox);
 cudaError_t esft_cuda_argmax(cudaStream_t s, int32_t *ids, const float *x, int T, int N);
 
+/* --- low-rank members (lowrank.cu); factors stacked by member as in backend.h --- */
+/* y[t, :] += scales[t] (x[t, :] . B_k) . A_k^T, k = member[t]; R <= 256 */
+cudaError_t esft_cuda_lowrank_matmul(cudaStream_t s, float *y, const float *x, const float *A, const float *B,
+                                     const int32_t *member, const float *scales, int T, int N, int K, int R,
+                                     int P);
+/* y[t, :] += scales[t] A_k[ids[t], :] . B_k^T */
+cudaError_t esft_cuda_lowrank_rows(cudaStream_t s, float *y, const float *A, const float *B, const int32_t *ids,
+                                   const int32_t *member, const float *scales, int T, int D, int V, int R,
+                                   int P);
+/* dst [rows x P*R] = member k's [rows x R] factor (times coeffs[k] unless
+ * coeffs is NULL) in columns [k*R, k*R + R): the update's GEMM operands */
+cudaError_t esft_cuda_lowrank_stack(cudaStream_t s, float *dst, const float *src, const float *coeffs, int rows,
+                                    int R, int P);
+
 /* --- attention (attention.cu) --- */
 /* Stores the T rows of k and v in the caches, then attends. Tokens whose
  * slot or position is out of range get NaN outputs and store nothing. */

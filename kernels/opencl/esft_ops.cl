@@ -342,3 +342,69 @@ __kernel void esft_argmax_k(__global int *ids, __global const float *x, uint N,
     }
     if (lid == 0) ids[t] = ri[0] == 0x7FFFFFFF ? 0 : ri[0];
 }
+
+/* ------------------------------------------- low-rank members (EGGROLL) */
+
+/* One work-group per token t of member k = member[t] (skipped outside
+ * [0, P)): u[r] = scales[t] * x[t, :] . B_k[:, r] by a tree reduction per
+ * r into u (local, R floats), then y[t, i] += A_k[i, :] . u. */
+__kernel void esft_lowrank_matmul_k(__global float *y, __global const float *x, __global const float *A,
+                                    __global const float *B, __global const int *member,
+                                    __global const float *scales, uint N, uint K, uint R, int P,
+                                    __local float *red, __local float *u) {
+    ulong t = get_group_id(0);
+    uint lid = get_local_id(0), ls = get_local_size(0);
+    int k = member[t];
+    if (k < 0 || k >= P) return;
+    __global const float *xr = x + t * K, *Bk = B + (ulong)k * K * R, *Ak = A + (ulong)k * N * R;
+    for (uint r = 0; r < R; r++) {
+        float s = 0.0f;
+        for (uint j = lid; j < K; j += ls) s = fma(xr[j], Bk[(ulong)j * R + r], s);
+        red[lid] = s;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (uint h = ls / 2; h > 0; h >>= 1) {
+            if (lid < h) red[lid] += red[lid + h];
+            barrier(CLK_LOCAL_MEM_FENCE);
+        }
+        if (lid == 0) u[r] = red[0] * scales[t];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    __global float *yr = y + t * N;
+    for (uint i = lid; i < N; i += ls) {
+        float acc = 0.0f;
+        for (uint r = 0; r < R; r++) acc = fma(Ak[(ulong)i * R + r], u[r], acc);
+        yr[i] = yr[i] + acc;
+    }
+}
+
+/* One work-item per (t, d): y[t, d] += scales[t] * A_k[ids[t], :] . B_k[d, :]. */
+__kernel void esft_lowrank_rows_k(__global float *y, __global const float *A, __global const float *B,
+                                  __global const int *ids, __global const int *member,
+                                  __global const float *scales, uint D, uint V, uint R, int P, ulong total) {
+    ulong g = get_global_id(0);
+    if (g >= total) return;
+    ulong t = g / D, d = g % D;
+    int k = member[t], id = ids[t];
+    if (k < 0 || k >= P || id < 0 || (uint)id >= V) return;
+    __global const float *ar = A + ((ulong)k * V + (ulong)id) * R, *br = B + ((ulong)k * D + d) * R;
+    float acc = 0.0f;
+    for (uint r = 0; r < R; r++) acc = fma(ar[r], br[r], acc);
+    y[g] = y[g] + scales[t] * acc;
+}
+
+/* One work-item per W[i, j]: += sum over members k (ascending) and r of
+ * coeffs[k] * A_k[i, r] * B_k[j, r]. */
+__kernel void esft_lowrank_update_k(__global float *W, __global const float *A, __global const float *B,
+                                    __global const float *coeffs, uint N, uint K, uint R, int P, ulong total) {
+    ulong g = get_global_id(0);
+    if (g >= total) return;
+    ulong i = g / K, j = g % K;
+    float acc = 0.0f;
+    for (int k = 0; k < P; k++) {
+        __global const float *ar = A + ((ulong)k * N + i) * R, *br = B + ((ulong)k * K + j) * R;
+        float s = 0.0f;
+        for (uint r = 0; r < R; r++) s = fma(ar[r], br[r], s);
+        acc = fma(coeffs[k], s, acc);
+    }
+    W[g] = W[g] + acc;
+}

@@ -1,0 +1,134 @@
+/* Host defaults of the low-rank ops: correct and slow (every call moves its
+ * operands across the bus); native kernels replace them per backend. */
+#include "lowrank_host.h"
+
+#include <stdlib.h>
+
+bool esft_lowrank_host_default(esft_op op) {
+    return op == ESFT_OP_LOWRANK_MATMUL || op == ESFT_OP_LOWRANK_ROWS || op == ESFT_OP_LOWRANK_UPDATE;
+}
+
+bool esft_lowrank_slot(const esft_backend_ops *ops, esft_op op) {
+    switch (op) {
+    case ESFT_OP_LOWRANK_MATMUL: return ops->lowrank_matmul != NULL;
+    case ESFT_OP_LOWRANK_ROWS: return ops->lowrank_rows != NULL;
+    case ESFT_OP_LOWRANK_UPDATE: return ops->lowrank_update != NULL;
+    default: return false;
+    }
+}
+
+/* Host copies of the first n elements of up to 6 buffers (NULL entries are
+ * skipped); false (with be->err set) on failure, every copy freed. */
+typedef struct host_copy {
+    const esft_buf *buf;
+    size_t n;
+    void *data;
+} host_copy;
+
+static void host_free(host_copy *c, int n) {
+    for (int i = 0; i < n; i++) free(c[i].data), c[i].data = NULL;
+}
+
+static esft_status host_fetch(esft_backend *be, host_copy *c, int n) {
+    for (int i = 0; i < n; i++) {
+        c[i].data = malloc((c[i].n ? c[i].n : 1) * esft_dtype_size(c[i].buf->dtype));
+        esft_status st = c[i].data ? esft_download(c[i].buf, 0, c[i].data, c[i].n)
+                                   : esft_errf(&be->err, ESFT_ERR_OUT_OF_MEMORY, "low-rank op: out of memory");
+        if (st) {
+            host_free(c, n);
+            return st;
+        }
+    }
+    return ESFT_OK;
+}
+
+/* Every member index in [0, P). */
+static esft_status check_members(esft_backend *be, const char *op, const int *member, int T, int P) {
+    for (int t = 0; t < T; t++)
+        if (member[t] < 0 || member[t] >= P)
+            return esft_errf(&be->err, ESFT_ERR_INVALID_ARG, "%s: token %d has member %d, not in [0, %d)", op,
+                             t, member[t], P);
+    return ESFT_OK;
+}
+
+esft_status esft_lowrank_host_matmul(esft_backend *be, esft_buf *y, const esft_buf *x, const esft_buf *a,
+                                     const esft_buf *b, const esft_buf *member, const esft_buf *scales, int T,
+                                     int N, int K, int R, int P) {
+    host_copy c[] = {{y, (size_t)T * N, NULL},         {x, (size_t)T * K, NULL},
+                     {a, (size_t)P * N * R, NULL},     {b, (size_t)P * K * R, NULL},
+                     {member, (size_t)T, NULL},        {scales, (size_t)T, NULL}};
+    const int nc = (int)(sizeof c / sizeof c[0]);
+    esft_status st = host_fetch(be, c, nc);
+    if (st) return st;
+    float *Y = c[0].data;
+    const float *X = c[1].data, *A = c[2].data, *B = c[3].data, *S = c[5].data;
+    const int *M = c[4].data;
+    float u[ESFT_LOWRANK_MAX_RANK];
+    st = check_members(be, "lowrank_matmul", M, T, P);
+    for (int t = 0; t < T && !st; t++) {
+        const float *Bk = B + (size_t)M[t] * K * R, *Ak = A + (size_t)M[t] * N * R;
+        for (int r = 0; r < R; r++) u[r] = 0.0f;
+        for (int j = 0; j < K; j++)
+            for (int r = 0; r < R; r++) u[r] += X[(size_t)t * K + j] * Bk[(size_t)j * R + r];
+        for (int r = 0; r < R; r++) u[r] *= S[t];
+        for (int i = 0; i < N; i++) {
+            float acc = 0.0f;
+            for (int r = 0; r < R; r++) acc += Ak[(size_t)i * R + r] * u[r];
+            Y[(size_t)t * N + i] += acc;
+        }
+    }
+    if (!st) st = esft_upload(y, 0, Y, (size_t)T * N);
+    host_free(c, nc);
+    return st;
+}
+
+esft_status esft_lowrank_host_rows(esft_backend *be, esft_buf *y, const esft_buf *a, const esft_buf *b,
+                                   const esft_buf *ids, const esft_buf *member, const esft_buf *scales, int T,
+                                   int D, int V, int R, int P) {
+    host_copy c[] = {{y, (size_t)T * D, NULL},     {a, (size_t)P * V * R, NULL}, {b, (size_t)P * D * R, NULL},
+                     {ids, (size_t)T, NULL},       {member, (size_t)T, NULL},    {scales, (size_t)T, NULL}};
+    const int nc = (int)(sizeof c / sizeof c[0]);
+    esft_status st = host_fetch(be, c, nc);
+    if (st) return st;
+    float *Y = c[0].data;
+    const float *A = c[1].data, *B = c[2].data, *S = c[5].data;
+    const int *I = c[3].data, *M = c[4].data;
+    st = check_members(be, "lowrank_rows", M, T, P);
+    for (int t = 0; t < T && !st; t++) {
+        if (I[t] < 0 || I[t] >= V) {
+            st = esft_errf(&be->err, ESFT_ERR_INVALID_ARG, "lowrank_rows: id %d of token %d not in [0, %d)", I[t], t,
+                           V);
+            break;
+        }
+        const float *arow = A + ((size_t)M[t] * V + (size_t)I[t]) * R, *Bk = B + (size_t)M[t] * D * R;
+        for (int d = 0; d < D; d++) {
+            float acc = 0.0f;
+            for (int r = 0; r < R; r++) acc += arow[r] * Bk[(size_t)d * R + r];
+            Y[(size_t)t * D + d] += S[t] * acc;
+        }
+    }
+    if (!st) st = esft_upload(y, 0, Y, (size_t)T * D);
+    host_free(c, nc);
+    return st;
+}
+
+esft_status esft_lowrank_host_update(esft_backend *be, esft_buf *w, const esft_buf *a, const esft_buf *b,
+                                     const float *coeffs, int N, int K, int R, int P) {
+    host_copy c[] = {{w, (size_t)N * K, NULL}, {a, (size_t)P * N * R, NULL}, {b, (size_t)P * K * R, NULL}};
+    const int nc = (int)(sizeof c / sizeof c[0]);
+    esft_status st = host_fetch(be, c, nc);
+    if (st) return st;
+    float *W = c[0].data;
+    const float *A = c[1].data, *B = c[2].data;
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < K; j++) {
+            float acc = 0.0f; /* members ascending, then rank columns */
+            for (int k = 0; k < P; k++)
+                for (int r = 0; r < R; r++)
+                    acc += coeffs[k] * A[((size_t)k * N + i) * R + r] * B[((size_t)k * K + j) * R + r];
+            W[(size_t)i * K + j] += acc;
+        }
+    st = esft_upload(w, 0, W, (size_t)N * K);
+    host_free(c, nc);
+    return st;
+}
