@@ -236,6 +236,7 @@ esft_status esft_run_record_write(const char *dir, const esft_run_record *r, esf
     if (c->chat) cJSON_AddStringToObject(o, "chat_template", c->chat_template);
     if (c->chat) cJSON_AddStringToObject(o, "system", c->system);
     cJSON_AddStringToObject(o, "save_dtype", r->save_dtype);
+    if (r->work_dtype[0]) cJSON_AddStringToObject(o, "work_dtype", r->work_dtype);
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
     char *path = esft_path_join(dir, "run.json");
@@ -292,6 +293,9 @@ esft_status esft_run_record_read(const char *dir, esft_run_record *r, esft_err *
         c->reward_timeout = cJSON_IsNumber(timeout) ? (float)timeout->valuedouble : 0.0f;
         c->reward_timeout_score = cJSON_IsNumber(timeout_score) ? (float)timeout_score->valuedouble : 0.0f;
         snprintf(r->save_dtype, sizeof r->save_dtype, "%s", save->valuestring);
+        /* absent in runs on the backend's default working weights */
+        const cJSON *work = FIELD("work_dtype");
+        snprintf(r->work_dtype, sizeof r->work_dtype, "%s", cJSON_IsString(work) ? work->valuestring : "");
         c->run_seed = strtoull(seed->valuestring, NULL, 10);
         c->antithetic = cJSON_IsTrue(FIELD("antithetic"));
         c->chat = cJSON_IsTrue(FIELD("chat"));

@@ -278,6 +278,7 @@ static esft_status open_backend(trainer *tr) {
     if (msg[0]) notice(tr, "rank %d: %s", d->rank, msg);
     esft_backend_options bo = {.n_threads = o->threads ? o->threads : tr->place.n_pus,
                                .device_index = tr->place.device};
+    bo.work_dtype_set = tr->rec.work_dtype[0] && esft_work_dtype_from_name(tr->rec.work_dtype, &bo.work_dtype);
     esft_err err = {{0}};
     esft_device_info info = {0};
     esft_status st = esft_backend_open_device(tr->place.backend, &bo, &tr->be, &info, &err);
@@ -427,6 +428,19 @@ static int setting(int given, int recorded, bool have_record) {
 }
 
 /* --params that match nothing: name a few tensors the model does have. */
+/* --work-dtype into out: the one given, else the run's (a resumed run keeps
+ * its working weights' rounding, so a different one is refused). */
+static esft_status work_dtype_setting(trainer *tr, const char *recorded, char *out, size_t cap) {
+    const char *given = tr->o->work_dtype;
+    esft_dtype d;
+    if (given && !esft_work_dtype_from_name(given, &d))
+        return usage(tr, "--work-dtype %s: expected f32, f16 or bf16", given);
+    if (given && recorded[0] && strcmp(given, recorded) != 0)
+        return usage(tr, "--work-dtype %s differs from the run's %s", given, recorded);
+    snprintf(out, cap, "%s", given ? given : recorded);
+    return ESFT_OK;
+}
+
 static esft_status no_params_match(trainer *tr, const char *load_path) {
     char names[256] = "";
     size_t used = 0;
@@ -495,6 +509,7 @@ static esft_status setup(trainer *tr) {
         if (o->save_dtype == ESFT_SAVE_DTYPE_UNSET && !(have && esft_save_dtype_from_name(old->save_dtype, &tr->save_dtype)))
             tr->save_dtype = GGML_TYPE_BF16;
         snprintf(rec->save_dtype, sizeof rec->save_dtype, "%s", esft_ggml_type_name(tr->save_dtype));
+        rc = work_dtype_setting(tr, have ? old->work_dtype : "", rec->work_dtype, sizeof rec->work_dtype);
         tr->iters = o->iters > 0 ? o->iters : o->resume_dir ? rs.iters_total : 10;
     }
     const char *data = o->data_path ? o->data_path : old->data.path;
