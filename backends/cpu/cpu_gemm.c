@@ -16,6 +16,7 @@
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define GEMM_X86 1
+#include <cpuid.h>
 #include <immintrin.h>
 #else
 #define GEMM_X86 0
@@ -150,6 +151,15 @@ bool esft_cpu_gemm_path_parse(const char *name, esft_cpu_gemm_path *out) {
     return false;
 }
 
+#if GEMM_X86
+/* F16C (the f16 loads of the AVX2 kernel) from CPUID leaf 1: clang's
+ * __builtin_cpu_supports does not know the name. */
+static bool cpu_has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+#endif
+
 bool esft_cpu_gemm_path_available(esft_cpu_gemm_path path) {
     switch (path) {
     case ESFT_CPU_GEMM_AUTO:
@@ -157,8 +167,7 @@ bool esft_cpu_gemm_path_available(esft_cpu_gemm_path path) {
     case ESFT_CPU_GEMM_BLAS: return true;
 #if GEMM_X86
     case ESFT_CPU_GEMM_AVX2:
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-               __builtin_cpu_supports("f16c");
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
     case ESFT_CPU_GEMM_AVX512: return __builtin_cpu_supports("avx512f");
 #endif
     default: return false;
