@@ -427,7 +427,6 @@ static int setting(int given, int recorded, bool have_record) {
     return given >= 0 ? given : have_record ? recorded : 0;
 }
 
-/* --params that match nothing: name a few tensors the model does have. */
 /* --work-dtype into out: the one given, else the run's (a resumed run keeps
  * its working weights' rounding, so a different one is refused). */
 static esft_status work_dtype_setting(trainer *tr, const char *recorded, char *out, size_t cap) {
@@ -441,6 +440,7 @@ static esft_status work_dtype_setting(trainer *tr, const char *recorded, char *o
     return ESFT_OK;
 }
 
+/* --params that match nothing: name a few tensors the model does have. */
 static esft_status no_params_match(trainer *tr, const char *load_path) {
     char names[256] = "";
     size_t used = 0;
