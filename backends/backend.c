@@ -27,6 +27,15 @@ const char *esft_dtype_name(esft_dtype dtype) {
     }
 }
 
+bool esft_work_dtype_from_name(const char *name, esft_dtype *out) {
+    for (esft_dtype d = ESFT_F32; d <= ESFT_BF16; d++)
+        if (name && strcmp(name, esft_dtype_name(d)) == 0) {
+            *out = d;
+            return true;
+        }
+    return false;
+}
+
 const char *esft_op_name(esft_op op) {
     static const char *const names[ESFT_OP_COUNT] = {
 #define ESFT_OP_NAME_(p, e, name, slot) #name,

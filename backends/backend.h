@@ -38,6 +38,8 @@ typedef enum esft_dtype {
 
 size_t esft_dtype_size(esft_dtype dtype);
 const char *esft_dtype_name(esft_dtype dtype);
+/* "f32", "f16" or "bf16" (a working weights dtype) into *out; false otherwise. */
+bool esft_work_dtype_from_name(const char *name, esft_dtype *out);
 
 /* Every op: ESFT_OP_<E>, its signature esft_<name>_fn (below), its slot in
  * esft_backend_ops and its checked wrapper esft_<name>(). X(p, E, name,

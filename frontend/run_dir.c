@@ -268,6 +268,7 @@ esft_status esft_run_record_write(const char *dir, const esft_run_record *r, esf
     if (c->chat) cJSON_AddStringToObject(o, "system", c->system);
     cJSON_AddStringToObject(o, "save_dtype", r->save_dtype);
     cJSON_AddStringToObject(o, "save_format", r->save_format[0] ? r->save_format : "gguf");
+    if (r->work_dtype[0]) cJSON_AddStringToObject(o, "work_dtype", r->work_dtype);
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
     char *path = esft_path_join(dir, "run.json");
@@ -327,6 +328,9 @@ esft_status esft_run_record_read(const char *dir, esft_run_record *r, esft_err *
         snprintf(r->save_dtype, sizeof r->save_dtype, "%s", save->valuestring);
         const cJSON *format = FIELD("save_format"); /* absent in runs recorded before Hugging Face export */
         snprintf(r->save_format, sizeof r->save_format, "%s", cJSON_IsString(format) ? format->valuestring : "gguf");
+        /* absent in runs on the backend's default working weights */
+        const cJSON *work = FIELD("work_dtype");
+        snprintf(r->work_dtype, sizeof r->work_dtype, "%s", cJSON_IsString(work) ? work->valuestring : "");
         c->run_seed = strtoull(seed->valuestring, NULL, 10);
         c->antithetic = cJSON_IsTrue(FIELD("antithetic"));
         /* absent in runs recorded before low-rank members: full mode */

@@ -50,6 +50,7 @@ typedef struct esft_run_record {
     int eval_every, eval_limit, checkpoint_every, max_slots, log_samples;
     char save_dtype[16];
     char save_format[8];       /* gguf | hf | both */
+    char work_dtype[8]; /* --work-dtype as given; "" for the backend's default */
 } esft_run_record;
 
 /* Writes DIR/run.json atomically. */

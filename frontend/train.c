@@ -291,6 +291,7 @@ static esft_status open_backend(trainer *tr) {
     if (msg[0]) notice(tr, "rank %d: %s", d->rank, msg);
     esft_backend_options bo = {.n_threads = o->threads ? o->threads : tr->place.n_pus,
                                .device_index = tr->place.device};
+    bo.work_dtype_set = tr->rec.work_dtype[0] && esft_work_dtype_from_name(tr->rec.work_dtype, &bo.work_dtype);
     esft_err err = {{0}};
     esft_device_info info = {0};
     esft_status st = esft_backend_open_device(tr->place.backend, &bo, &tr->be, &info, &err);
@@ -459,6 +460,19 @@ static int setting(int given, int recorded, bool have_record) {
     return given >= 0 ? given : have_record ? recorded : 0;
 }
 
+/* --work-dtype into out: the one given, else the run's (a resumed run keeps
+ * its working weights' rounding, so a different one is refused). */
+static esft_status work_dtype_setting(trainer *tr, const char *recorded, char *out, size_t cap) {
+    const char *given = tr->o->work_dtype;
+    esft_dtype d;
+    if (given && !esft_work_dtype_from_name(given, &d))
+        return usage(tr, "--work-dtype %s: expected f32, f16 or bf16", given);
+    if (given && recorded[0] && strcmp(given, recorded) != 0)
+        return usage(tr, "--work-dtype %s differs from the run's %s", given, recorded);
+    snprintf(out, cap, "%s", given ? given : recorded);
+    return ESFT_OK;
+}
+
 /* --params that match nothing: name a few tensors the model does have. */
 static esft_status no_params_match(trainer *tr, const char *load_path) {
     char names[256] = "";
@@ -575,6 +589,7 @@ static esft_status setup(trainer *tr) {
         if (strcmp(format, "gguf") && strcmp(format, "hf") && strcmp(format, "both"))
             rc = usage(tr, "--save-format %s: expected gguf, hf or both", format);
         snprintf(rec->save_format, sizeof rec->save_format, "%s", format);
+        if (!rc) rc = work_dtype_setting(tr, have ? old->work_dtype : "", rec->work_dtype, sizeof rec->work_dtype);
         tr->iters = o->iters > 0 ? o->iters : o->resume_dir ? rs.iters_total : 10;
     }
     const char *data = o->data_path ? o->data_path : old->data.path;

@@ -75,6 +75,7 @@ typedef struct esft_train_options {
     /* backend */
     const char *backend;
     int threads, device;        /* device -1: not given (ranks share a node's devices) */
+    const char *work_dtype;     /* "f32" | "bf16" | "f16" | NULL: the backend's (on --resume the run's) */
     /* distribution (frontend/distributed.h) */
     int hash_every;             /* compare ranks' weight hashes every K iterations and at the end */
     double mpi_timeout;         /* seconds a rank waits for the others before aborting the job */

@@ -25,6 +25,17 @@ expect 0 "$ESFT" train "${COMMON[@]}" --iters 2 --out "$TMP/c"
 expect 0 "$ESFT" train --resume "$TMP/c" --iters 4 --quiet
 same_file "$TMP/a/final.gguf" "$TMP/c/final.gguf"
 [ "$(wc -l <"$TMP/c/metrics.jsonl")" = 4 ] && ok || bad "resumed metrics.jsonl should have 4 lines"
+# bf16 working weights on the cpu: resume exact too; run.json records the
+# dtype, a resume keeps it without the flag and refuses another one
+BF=(--backend cpu --work-dtype bf16)
+expect 0 "$ESFT" train "${COMMON[@]}" "${BF[@]}" --iters 4 --out "$TMP/bf"
+expect 0 "$ESFT" train "${COMMON[@]}" "${BF[@]}" --iters 2 --out "$TMP/bfc"
+grep -q '"work_dtype":[[:space:]]*"bf16"' "$TMP/bfc/run.json" && ok || bad "run.json lacks work_dtype bf16"
+expect 2 "$ESFT" train --resume "$TMP/bfc" --work-dtype f32 --iters 4 --quiet
+grep -q "work-dtype f32 differs from the run's bf16" "$TMP/err" && ok || bad "resume with another dtype: $(cat "$TMP/err")"
+expect 0 "$ESFT" train --resume "$TMP/bfc" --backend cpu --iters 4 --quiet
+same_file "$TMP/bf/final.gguf" "$TMP/bfc/final.gguf"
+expect 2 "$ESFT" train "${COMMON[@]}" --work-dtype f8 --iters 1 --out "$TMP/f8"
 # antithetic and rank shaping run and differ from the plain run
 expect 0 "$ESFT" train "${COMMON[@]}" --iters 2 --antithetic --shaping rank --params 'blk.*' --out "$TMP/d"
 # weight decay shrinks the weights: same run with and without it differs

@@ -4,7 +4,9 @@
  *    logits (max |diff| <= 1e-3) and greedy 32-token continuations;
  *  - llama.cpp: first 8 greedy tokens (on the Q4_1 file, and on an f32 copy
  *    of the same dequantised weights when the fixture has it).
- * All prompts run as one packed batch, so this also exercises packing. */
+ * All prompts run as one packed batch, so this also exercises packing.
+ * Then the cpu backend with bf16 and f16 working weights (--work-dtype):
+ * how many prompts keep the f32 path's greedy tokens. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -22,6 +24,39 @@ static int common_prefix(const int32_t *a, int na, const int32_t *b, int nb) {
     int i = 0;
     while (i < na && i < nb && a[i] == b[i]) i++;
     return i;
+}
+
+/* The model on a cpu backend whose working weights are wd: how many of the
+ * prompts give the same greedy tokens as the f32 path (f32_res). Rounding
+ * the weights to 8 (bf16) or 11 (f16) significant bits moves logits a
+ * little, so a near tie may flip; a broken 16-bit path agrees on none. */
+static void check_work_dtype(const char *model_path, esft_dtype wd, const esft_gen_request *reqs, int n_prompts,
+                             const esft_gen_params *gp, const esft_gen_result *f32_res) {
+    esft_err err = {{0}};
+    esft_backend *be = NULL;
+    esft_backend_options bo = {.work_dtype = wd, .work_dtype_set = true};
+    esft_model *m = NULL;
+    CHECKF(esft_backend_open("cpu", &bo, &be, &err) == ESFT_OK, "%s", err.msg);
+    CHECKF(be && esft_model_load(model_path, be, NULL, &m, &err) == ESFT_OK, "%s", err.msg);
+    enum { MAXP = 64 };
+    esft_gen_result res[MAXP];
+    if (m && n_prompts <= MAXP && esft_generate(m, reqs, n_prompts, gp, res, NULL, &err) == ESFT_OK) {
+        int same = 0, tokens = 0;
+        for (int i = 0; i < n_prompts; i++) {
+            int c = common_prefix(res[i].tokens, res[i].n_tokens, f32_res[i].tokens, f32_res[i].n_tokens);
+            same += c == f32_res[i].n_tokens;
+            tokens += c;
+            esft_gen_result_free(&res[i]);
+        }
+        printf("%s working weights: %d of %d prompts give the f32 path's %d greedy tokens (%d of %d tokens before "
+               "the first difference)\n",
+               esft_dtype_name(wd), same, n_prompts, gp->max_new, tokens, n_prompts * gp->max_new);
+        CHECKF(same * 2 >= n_prompts, "%s: only %d of %d prompts agree with f32", esft_dtype_name(wd), same, n_prompts);
+    } else {
+        CHECKF(0, "%s working weights: %s", esft_dtype_name(wd), err.msg);
+    }
+    esft_model_free(m);
+    esft_backend_destroy(be);
 }
 
 int main(void) {
@@ -138,6 +173,9 @@ int main(void) {
     }
     printf("16 prompts batched vs one by one: %d of 16 identical (16 tokens each)\n", same);
     CHECK(same == 16);
+    gp.max_new = 32;
+    check_work_dtype(model_path, ESFT_BF16, reqs, n_prompts, &gp, res);
+    check_work_dtype(model_path, ESFT_F16, reqs, n_prompts, &gp, res);
     for (int i = 0; i < n_prompts; i++) esft_gen_result_free(&res[i]);
     printf("greedy 32 tokens equal transformers': %d of %d prompts\n", hf32, n_prompts);
     printf("first 8 greedy tokens equal llama.cpp's on the Q4_1 file: %d of %d prompts "

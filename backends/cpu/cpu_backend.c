@@ -104,6 +104,17 @@ void esft_cpu_row_to_f32(float *dst, const void *src, esft_dtype dtype, size_t n
     }
 }
 
+void esft_cpu_row_from_f32(uint16_t *restrict dst, const float *restrict src, esft_dtype dtype,
+                           size_t n) {
+    /* plain loops of the scalar conversions: bf16's rounding is integer
+     * arithmetic that compilers vectorize (there is no f32 arithmetic to
+     * contract, so every build rounds alike) */
+    if (dtype == ESFT_BF16)
+        for (size_t i = 0; i < n; i++) dst[i] = esft_f32_to_bf16(src[i]);
+    else
+        for (size_t i = 0; i < n; i++) dst[i] = esft_f32_to_f16(src[i]);
+}
+
 /* --------------------------------------------------------------- support */
 
 static bool cpu_supports(esft_backend *be, esft_op op, esft_dtype dtype) {

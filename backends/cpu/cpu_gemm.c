@@ -1,11 +1,14 @@
 /* The cpu GEMM's instances and their dispatch: cpu_gemm_kernel.h compiled
  * for plain C, AVX2/FMA and AVX-512 (x86 with GCC or clang: per-function
- * target attributes, so a -DESFT_NATIVE=OFF build still has them), chosen
- * by what the running CPU supports. */
+ * target attributes, so a -DESFT_NATIVE=OFF build still has them), each for
+ * f32, bf16 and f16 W (cpu_gemm_dtypes.h), chosen by what the running CPU
+ * supports. */
 #include "cpu_gemm.h"
 
 #include <stdint.h>
 #include <string.h>
+
+#include "esft_half.h"
 
 #ifdef ESFT_HAVE_OPENBLAS
 #include <cblas.h>
@@ -13,6 +16,7 @@
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define GEMM_X86 1
+#include <cpuid.h>
 #include <immintrin.h>
 #else
 #define GEMM_X86 0
@@ -51,13 +55,15 @@ static void gemm_blocks(int K, int vw, int mr, int *kc, int *mc) {
     GEMM_ROW4(C, 1) GEMM_ROW4(C, 2) GEMM_ROW4(C, 3) GEMM_ROW4(C, 4) GEMM_ROW4(C, 5) GEMM_ROW4(C, 6)
 
 /* ------------------------------------------------------------ plain C */
-#define GK(name) name##_scalar
+#define GK_ISA(name) name##_scalar
 #define GK_TARGET
 #define GK_VEC float
 #define GK_VW 1
 #define GK_ZERO() 0.0f
 #define GK_LOAD(p) (*(p))
 #define GK_LOADN(p, n) ((void)(n), *(p)) /* never reached: width 1 has no tail */
+#define GK_LOAD_BF16(p) esft_bf16_to_f32(*(p))
+#define GK_LOAD_F16(p) esft_f16_to_f32(*(p))
 #define GK_FMA(a, b, c) ((a) * (b) + (c))
 #define GK_HSUM4(a, b, c, d, out) ((out)[0] = (a), (out)[1] = (b), (out)[2] = (c), (out)[3] = (d))
 #define GK_KEEP(v) ((void)0)
@@ -65,12 +71,12 @@ static void gemm_blocks(int K, int vw, int mr, int *kc, int *mc) {
 #define GK_MR 4
 #define GK_NR 3
 #define GK_TILES GEMM_TILES_4x3
-#include "cpu_gemm_kernel.h"
+#include "cpu_gemm_dtypes.h"
 
 #if GEMM_X86
-/* ------------------------------------------------------------ AVX2 + FMA */
-#define GK(name) name##_avx2
-#define GK_TARGET __attribute__((target("avx2,fma")))
+/* ------------------------------------------------------------ AVX2 + FMA + F16C */
+#define GK_ISA(name) name##_avx2
+#define GK_TARGET __attribute__((target("avx2,fma,f16c")))
 #define GK_VEC __m256
 #define GK_VW 8
 #define GK_ZERO() _mm256_setzero_ps()
@@ -78,6 +84,10 @@ static void gemm_blocks(int K, int vw, int mr, int *kc, int *mc) {
 #define GK_LOADN(p, n)                                                                             \
     _mm256_maskload_ps((p), _mm256_cmpgt_epi32(_mm256_set1_epi32(n),                               \
                                                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)))
+#define GK_LOAD_BF16(p)                                                                            \
+    _mm256_castsi256_ps(                                                                           \
+        _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p))), 16))
+#define GK_LOAD_F16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
 #define GK_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
 #define GK_HSUM4(a, b, c, d, out) _mm_storeu_ps((out), hsum4_avx2((a), (b), (c), (d)))
 #define GK_KEEP(v) __asm__("" : "+x"(v))
@@ -93,16 +103,20 @@ static inline __attribute__((always_inline)) GK_TARGET __m128 hsum4_avx2(__m256 
     __m256 abcd = _mm256_hadd_ps(ab, cd);
     return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
 }
-#include "cpu_gemm_kernel.h"
+#include "cpu_gemm_dtypes.h"
 
 /* ------------------------------------------------------------ AVX-512F */
-#define GK(name) name##_avx512
+#define GK_ISA(name) name##_avx512
 #define GK_TARGET __attribute__((target("avx512f,avx2,fma")))
 #define GK_VEC __m512
 #define GK_VW 16
 #define GK_ZERO() _mm512_setzero_ps()
 #define GK_LOAD(p) _mm512_loadu_ps(p)
 #define GK_LOADN(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1u), (p))
+#define GK_LOAD_BF16(p)                                                                            \
+    _mm512_castsi512_ps(                                                                           \
+        _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p))), 16))
+#define GK_LOAD_F16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
 #define GK_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define GK_HSUM4(a, b, c, d, out)                                                                  \
     _mm_storeu_ps((out), hsum4_avx2(fold512(a), fold512(b), fold512(c), fold512(d)))
@@ -116,7 +130,7 @@ static inline __attribute__((always_inline)) GK_TARGET __m256 fold512(__m512 v) 
 #define GK_MR 6
 #define GK_NR 4
 #define GK_TILES GEMM_TILES_6x4
-#include "cpu_gemm_kernel.h"
+#include "cpu_gemm_dtypes.h"
 #endif /* GEMM_X86 */
 
 /* ------------------------------------------------------------ dispatch */
@@ -137,13 +151,23 @@ bool esft_cpu_gemm_path_parse(const char *name, esft_cpu_gemm_path *out) {
     return false;
 }
 
+#if GEMM_X86
+/* F16C (the f16 loads of the AVX2 kernel) from CPUID leaf 1: clang's
+ * __builtin_cpu_supports does not know the name. */
+static bool cpu_has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+#endif
+
 bool esft_cpu_gemm_path_available(esft_cpu_gemm_path path) {
     switch (path) {
     case ESFT_CPU_GEMM_AUTO:
     case ESFT_CPU_GEMM_SCALAR:
     case ESFT_CPU_GEMM_BLAS: return true;
 #if GEMM_X86
-    case ESFT_CPU_GEMM_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case ESFT_CPU_GEMM_AVX2:
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
     case ESFT_CPU_GEMM_AVX512: return __builtin_cpu_supports("avx512f");
 #endif
     default: return false;
@@ -168,24 +192,46 @@ esft_cpu_gemm_path esft_cpu_gemm_resolve(esft_cpu_gemm_path path, int T) {
     return path;
 }
 
-void esft_cpu_gemm_nt(esft_cpu_gemm_path path, float *Y, size_t ldy, const float *X, size_t ldx,
-                      const float *W, size_t ldw, int T, int N, int K) {
+/* The kernel instance of one path for one dtype of W (f32, bf16, f16). */
+#define GEMM_PICK(isa, wd)                                                                         \
+    ((wd) == ESFT_BF16 ? gemm_nt_bf16_##isa : (wd) == ESFT_F16 ? gemm_nt_f16_##isa : NULL)
+
+void esft_cpu_gemm_nt_w(esft_cpu_gemm_path path, esft_dtype wd, float *Y, size_t ldy,
+                        const float *X, size_t ldx, const void *W, size_t ldw, int T, int N,
+                        int K) {
     if (T <= 0 || N <= 0) return;
     if (K <= 0) { /* empty sums */
         for (int t = 0; t < T; t++) memset(Y + (size_t)t * ldy, 0, (size_t)N * sizeof *Y);
         return;
     }
-    switch (esft_cpu_gemm_resolve(path, T)) {
+    path = esft_cpu_gemm_resolve(path, T);
+    if (wd == ESFT_F32) {
+        switch (path) {
 #ifdef ESFT_HAVE_OPENBLAS
-    case ESFT_CPU_GEMM_BLAS:
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, N, K, 1.0f, X, (int)ldx, W, (int)ldw,
-                    0.0f, Y, (int)ldy);
-        break;
+        case ESFT_CPU_GEMM_BLAS:
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, N, K, 1.0f, X, (int)ldx, W,
+                        (int)ldw, 0.0f, Y, (int)ldy);
+            return;
 #endif
 #if GEMM_X86
-    case ESFT_CPU_GEMM_AVX512: gemm_nt_avx512(Y, ldy, X, ldx, W, ldw, T, N, K); break;
-    case ESFT_CPU_GEMM_AVX2: gemm_nt_avx2(Y, ldy, X, ldx, W, ldw, T, N, K); break;
+        case ESFT_CPU_GEMM_AVX512: gemm_nt_f32_avx512(Y, ldy, X, ldx, W, ldw, T, N, K); return;
+        case ESFT_CPU_GEMM_AVX2: gemm_nt_f32_avx2(Y, ldy, X, ldx, W, ldw, T, N, K); return;
 #endif
-    default: gemm_nt_scalar(Y, ldy, X, ldx, W, ldw, T, N, K); break;
+        default: gemm_nt_f32_scalar(Y, ldy, X, ldx, W, ldw, T, N, K); return;
+        }
     }
+    /* 16-bit W: sgemm takes only f32, so BLAS means the best kernel here */
+    if (path == ESFT_CPU_GEMM_BLAS) path = best_kernel();
+    void (*kernel)(float *, size_t, const float *, size_t, const uint16_t *, size_t, int, int,
+                   int) = GEMM_PICK(scalar, wd);
+#if GEMM_X86
+    if (path == ESFT_CPU_GEMM_AVX512) kernel = GEMM_PICK(avx512, wd);
+    if (path == ESFT_CPU_GEMM_AVX2) kernel = GEMM_PICK(avx2, wd);
+#endif
+    if (kernel) kernel(Y, ldy, X, ldx, W, ldw, T, N, K);
+}
+
+void esft_cpu_gemm_nt(esft_cpu_gemm_path path, float *Y, size_t ldy, const float *X, size_t ldx,
+                      const float *W, size_t ldw, int T, int N, int K) {
+    esft_cpu_gemm_nt_w(path, ESFT_F32, Y, ldy, X, ldx, W, ldw, T, N, K);
 }

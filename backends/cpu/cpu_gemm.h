@@ -1,6 +1,7 @@
-/* The cpu backend's f32 GEMM y = x W^T on one thread, W row-major [N x K]
+/* The cpu backend's GEMM y = x W^T on one thread, W row-major [N x K]
  * read in place: the model's own layout, so nothing is packed and no copy
- * of the weights is kept. Kernels for AVX-512, AVX2/FMA and plain C come
+ * of the weights is kept. W is f32, or bf16/f16 widened to f32 as it is
+ * loaded (x, y and the sums are f32). Kernels for AVX-512, AVX2/FMA and plain C come
  * from one source (cpu_gemm_kernel.h) and are picked at run time; OpenBLAS
  * sgemm is the other path, for prefill-sized T. */
 #ifndef ESFT_CPU_GEMM_H
@@ -8,6 +9,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "backend.h"
 
 typedef enum esft_cpu_gemm_path {
     ESFT_CPU_GEMM_AUTO = 0, /* the best kernel up to ESFT_CPU_GEMM_BLAS_MIN_T rows, OpenBLAS above */
@@ -36,5 +39,12 @@ esft_cpu_gemm_path esft_cpu_gemm_resolve(esft_cpu_gemm_path path, int T);
  * (resolved as above; an unavailable ISA falls back to the best one). */
 void esft_cpu_gemm_nt(esft_cpu_gemm_path path, float *Y, size_t ldy, const float *X, size_t ldx,
                       const float *W, size_t ldw, int T, int N, int K);
+
+/* The same with W of dtype wd: ESFT_F32, ESFT_BF16 or ESFT_F16 (any other
+ * leaves Y alone); ldw counts elements. OpenBLAS takes only f32, so the
+ * BLAS path runs the best kernel for 16-bit W. */
+void esft_cpu_gemm_nt_w(esft_cpu_gemm_path path, esft_dtype wd, float *Y, size_t ldy,
+                        const float *X, size_t ldx, const void *W, size_t ldw, int T, int N,
+                        int K);
 
 #endif

@@ -1,15 +1,22 @@
 /* The GEMM kernel y = x W^T of cpu_gemm.c, written once and instantiated
  * there once per instruction set (scalar, AVX2/FMA, AVX-512). No include
- * guard: it is included once per instance and undefines its parameters
- * at the end.
+ * guard: it is included once per instance (instruction set x W dtype).
  *
- * The includer defines:
- *   GK(name)      the instance's name for `name` (adds an ISA suffix)
+ * cpu_gemm_dtypes.h includes it once per W dtype, defining (and this file
+ * undefines at its end):
+ *   GK(name)      the instance's name for `name` (adds W dtype and ISA suffixes)
+ *   GK_WT         W's element type (float, or uint16_t holding bf16 / f16)
+ *   GK_LOADW(p)   GK_VW elements of W from p as a float vector (converted
+ *                 on the fly for 16-bit W: half the bytes from memory)
+ *   GK_LOADWN(p,n) optional: n < GK_VW elements of W, the rest zero; when
+ *                 not defined, the tail goes through a zeroed copy
+ * and cpu_gemm.c defines the instruction set's:
  *   GK_TARGET     function attributes of the instance (a target() or empty)
  *   GK_VEC        the vector type; GK_VW its width in floats
  *   GK_ZERO()     a zero vector
  *   GK_LOAD(p)    GK_VW floats from p (any alignment)
  *   GK_LOADN(p,n) n < GK_VW floats from p, the rest zero
+ *   GK_LOAD_BF16(p), GK_LOAD_F16(p)  GK_VW bf16 / f16 values from p as floats
  *   GK_FMA(a,b,c) a * b + c
  *   GK_HSUM4(a,b,c,d,out)  out[0..3] = the lane sums of a, b, c, d
  *   GK_KEEP(v)    makes v a register value (stops the compiler from folding
@@ -25,12 +32,25 @@
  * so a W vector loaded once feeds GK_MR rows of x and an x vector GK_NR rows
  * of W. Lanes are summed once per tile, at the end of its K block. */
 
+#ifndef GK_LOADWN
+/* n < GK_VW elements of W, the rest zero, through a zeroed copy: only the
+ * last vector of a row's K block comes here. */
+static inline __attribute__((always_inline)) GK_TARGET GK_VEC GK(load_w_tail)(const GK_WT *p,
+                                                                              int n) {
+    GK_WT part[GK_VW];
+    memset(part, 0, sizeof part);
+    memcpy(part, p, (size_t)n * sizeof *p);
+    return GK_LOADW(part);
+}
+#define GK_LOADWN(p, n) GK(load_w_tail)((p), (n))
+#endif
+
 /* Y[m x n] (rows ldy apart) = X[m x kc] . W[n x kc]^T, or += with acc;
  * m and n are constants after inlining, so the accumulators live in
  * registers. */
 static inline __attribute__((always_inline)) GK_TARGET void
 GK(tile)(float *restrict Y, size_t ldy, const float *restrict X, size_t ldx,
-         const float *restrict W, size_t ldw, int kc, bool acc, const int m, const int n) {
+         const GK_WT *restrict W, size_t ldw, int kc, bool acc, const int m, const int n) {
     GK_VEC a[GK_MR][GK_NR];
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) a[i][j] = GK_ZERO();
@@ -40,8 +60,8 @@ GK(tile)(float *restrict Y, size_t ldy, const float *restrict X, size_t ldx,
         for (int j = 0; j < n; j++) {
             if (GK_PF) /* an address, maybe past W's end: a hint never faults */
                 __builtin_prefetch((const void *)((uintptr_t)(W + (size_t)j * ldw + k) +
-                                                  (uintptr_t)GK_NR * ldw * sizeof(float)));
-            w[j] = GK_LOAD(W + (size_t)j * ldw + k);
+                                                  (uintptr_t)GK_NR * ldw * sizeof(GK_WT)));
+            w[j] = GK_LOADW(W + (size_t)j * ldw + k);
         }
         for (int i = 0; i < m; i++) {
             GK_VEC x = GK_LOAD(X + (size_t)i * ldx + k);
@@ -52,7 +72,7 @@ GK(tile)(float *restrict Y, size_t ldy, const float *restrict X, size_t ldx,
     if (k < kc) {
         const int rest = kc - k;
         GK_VEC w[GK_NR];
-        for (int j = 0; j < n; j++) w[j] = GK_LOADN(W + (size_t)j * ldw + k, rest);
+        for (int j = 0; j < n; j++) w[j] = GK_LOADWN(W + (size_t)j * ldw + k, rest);
         for (int i = 0; i < m; i++) {
             GK_VEC x = GK_LOADN(X + (size_t)i * ldx + k, rest);
             for (int j = 0; j < n; j++) a[i][j] = GK_FMA(x, w[j], a[i][j]);
@@ -71,7 +91,7 @@ GK(tile)(float *restrict Y, size_t ldy, const float *restrict X, size_t ldx,
 
 /* One tile of any size up to GK_MR x GK_NR, each size its own unrolled copy. */
 static GK_TARGET void GK(tile_any)(float *restrict Y, size_t ldy, const float *restrict X,
-                                   size_t ldx, const float *restrict W, size_t ldw, int kc,
+                                   size_t ldx, const GK_WT *restrict W, size_t ldw, int kc,
                                    bool acc, int m, int n) {
     switch (m * 16 + n) {
 #define GK_CASE(mm, nn)                                                                            \
@@ -88,7 +108,7 @@ static GK_TARGET void GK(tile_any)(float *restrict Y, size_t ldy, const float *r
  * it, so W comes from memory or L3 once per block of x (once in all for
  * decode-sized T). */
 static GK_TARGET void GK(gemm_nt)(float *restrict Y, size_t ldy, const float *restrict X,
-                                  size_t ldx, const float *restrict W, size_t ldw, int T, int N,
+                                  size_t ldx, const GK_WT *restrict W, size_t ldw, int T, int N,
                                   int K) {
     int kc, mc;
     gemm_blocks(K, GK_VW, GK_MR, &kc, &mc);
@@ -109,16 +129,6 @@ static GK_TARGET void GK(gemm_nt)(float *restrict Y, size_t ldy, const float *re
 }
 
 #undef GK
-#undef GK_VEC
-#undef GK_TARGET
-#undef GK_VW
-#undef GK_ZERO
-#undef GK_LOAD
-#undef GK_LOADN
-#undef GK_FMA
-#undef GK_HSUM4
-#undef GK_KEEP
-#undef GK_PF
-#undef GK_MR
-#undef GK_NR
-#undef GK_TILES
+#undef GK_WT
+#undef GK_LOADW
+#undef GK_LOADWN

@@ -36,6 +36,9 @@ void esft_cpu_parallel(esft_backend *be, size_t n, size_t per_thread, size_t mul
 
 /* dst[0..n) = row of the given dtype (F32, F16 or BF16) converted to f32. */
 void esft_cpu_row_to_f32(float *dst, const void *src, esft_dtype dtype, size_t n);
+/* dst[0..n) = src rounded to nearest even as dtype (F16 or BF16): the
+ * perturbed working copy's cast. */
+void esft_cpu_row_from_f32(uint16_t *dst, const float *src, esft_dtype dtype, size_t n);
 
 /* The ops (cpu_noise.c: perturb, es_update and the test hooks; cpu_matmul.c: matmul;
  * cpu_ops.c: the rest), with backend.h's signatures. */

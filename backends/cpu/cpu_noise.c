@@ -430,21 +430,16 @@ esft_status esft_cpu_perturb(esft_backend *be, esft_buf *work, const esft_buf *m
         float z[GROUP] __attribute__((aligned(64)));
         noise_group(z, (uint64_t)gi, tensor_id, &ks);
         const float *src = m + e0;
-        if (wd == ESFT_F32) {
-            float *dst = (float *)work->handle + e0;
-            if (cnt == GROUP) {
+        /* the f32 weights (in place of z for 16-bit work), then the cast:
+         * a 16-bit copy is exactly the f32 copy rounded once */
+        float *dst = wd == ESFT_F32 ? (float *)work->handle + e0 : z;
+        if (cnt == GROUP) {
 #pragma omp simd
-                for (int e = 0; e < GROUP; e++) dst[e] = src[e] + sigma * z[e];
-            } else {
-                for (size_t e = 0; e < cnt; e++) dst[e] = src[e] + sigma * z[e];
-            }
-        } else if (wd == ESFT_F16) {
-            uint16_t *dst = (uint16_t *)work->handle + e0;
-            for (size_t e = 0; e < cnt; e++) dst[e] = esft_f32_to_f16(src[e] + sigma * z[e]);
+            for (int e = 0; e < GROUP; e++) dst[e] = src[e] + sigma * z[e];
         } else {
-            uint16_t *dst = (uint16_t *)work->handle + e0;
-            for (size_t e = 0; e < cnt; e++) dst[e] = esft_f32_to_bf16(src[e] + sigma * z[e]);
+            for (size_t e = 0; e < cnt; e++) dst[e] = src[e] + sigma * z[e];
         }
+        if (wd != ESFT_F32) esft_cpu_row_from_f32((uint16_t *)work->handle + e0, z, wd, cnt);
     }
     return ESFT_OK;
 }

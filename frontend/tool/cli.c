@@ -192,13 +192,14 @@ int cli_open_backend_info(const cli_common *c, const char *dtype, esft_backend *
         return ESFT_EXIT_USAGE;
     }
     esft_backend_options o = {.n_threads = c->threads, .device_index = c->device};
+    const char *flag = dtype ? "--dtype" : "--work-dtype";
+    if (!dtype) dtype = c->work_dtype;
     if (dtype) {
-        for (esft_dtype d = ESFT_F32; d <= ESFT_BF16; d++)
-            if (strcmp(dtype, esft_dtype_name(d)) == 0) o.work_dtype = d, o.work_dtype_set = true;
-        if (!o.work_dtype_set) {
-            fprintf(stderr, "esft: --dtype %s: expected f32, f16 or bf16\n", dtype);
+        if (!esft_work_dtype_from_name(dtype, &o.work_dtype)) {
+            fprintf(stderr, "esft: %s %s: expected f32, f16 or bf16\n", flag, dtype);
             return ESFT_EXIT_USAGE;
         }
+        o.work_dtype_set = true;
     }
     esft_err err = {{0}};
     if (esft_backend_open_device(name, &o, out, info, &err) != ESFT_OK) {

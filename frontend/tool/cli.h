@@ -56,6 +56,7 @@ typedef struct cli_common {
     int threads;
     int device;
     const char *model;
+    const char *work_dtype; /* --work-dtype: NULL for the backend's default */
 } cli_common;
 
 #define CLI_COMMON_INIT {.device = -1}
@@ -63,6 +64,7 @@ typedef struct cli_common {
 #define CLI_COMMON_OPTS(c)                                                                     \
     {"backend", CLI_BACKEND, &(c).backend, "B", "(default auto)", 0, 0},                        \
     {"threads", CLI_INT, &(c).threads, "N", "host threads (default: all cores)", 0, 4096},       \
+    {"work-dtype", CLI_STR, &(c).work_dtype, "D", "perturbed working weights: f32 | bf16 | f16 (default: the backend's, f32 on cpu, bf16 on cuda)", 0, 0}, \
     {"device", CLI_INT, &(c).device, "I", "device index within the backend (auto: within the backend it ranks first, see 'esft devices'); default auto's pick or 0, train under MPI the rank's local rank", 0, 64}
 
 /* A data set scored by a built-in reward (train, eval, score). */
@@ -89,8 +91,8 @@ int cli_model_path(const char *cmd, const char *given, char *out, size_t cap);
 
 /* Opens the backend named by the common options; prints the error itself. */
 int cli_open_backend(const cli_common *c, esft_backend **out);
-/* The same with work dtype "f32", "f16" or "bf16" (NULL: the backend's
- * default; a backend that does not offer it fails to open), also describing
+/* The same with work dtype "f32", "f16" or "bf16" (NULL: --work-dtype, else
+ * the backend's default; a backend that does not offer it fails to open), also describing
  * the opened device in info when not NULL (its kind: info->is_gpu). */
 int cli_open_backend_info(const cli_common *c, const char *dtype, esft_backend **out,
                           esft_device_info *info);

@@ -91,6 +91,7 @@ int cmd_train(int argc, char **argv) {
     o.model_path = c.model;
     o.backend = c.backend;
     o.threads = c.threads;
+    o.work_dtype = c.work_dtype;
     o.device = c.device;
     o.mpi_timeout = mpi_timeout;
     o.iters = iters; /* 0: 10, or the run's own on --resume */
