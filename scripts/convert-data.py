@@ -19,8 +19,9 @@ scripts/fetch-data.sh fetches the inputs and calls this.
 
   convert-data.py rg-dump --task NAME [--config JSON] --train N --eval N
                           --seed S --out ENTRIES.json
-      Makes ENTRIES.json with reasoning_gym (train from seed S, eval from
-      seed S + 1): the only step that imports it.
+      Makes ENTRIES.json with reasoning_gym: the only step that imports it.
+      Its generators seed item i with S + i, so train takes seed S and eval
+      seed S + N (the train count): no item seed is used twice.
 
 Errors are one line naming the file and the task or entry at fault; exit 1.
 """
@@ -246,7 +247,7 @@ def rg_dump(args):
             raise DataError(f"reasoning_gym task '{args.task}': {e}")
         return [{"question": x["question"], "answer": x["answer"], "metadata": x.get("metadata", {})} for x in ds]
 
-    out = {"train": make(args.train, args.seed), "eval": make(args.eval, args.seed + 1)}
+    out = {"train": make(args.train, args.seed), "eval": make(args.eval, args.seed + args.train)}
     directory = os.path.dirname(os.path.abspath(args.out))
     fd, tmp = tempfile.mkstemp(prefix="rg.", suffix=".tmp", dir=directory)
     with os.fdopen(fd, "w", encoding="utf-8") as f:

@@ -15,8 +15,10 @@
 #                      [--seed S] [--style paper|plain] [--name DIR]
 #       reasoning-gym's generator NAME (default gsm_symbolic: GSM8K-style
 #       word problems) with settings JSON; train from seed S (default 0),
-#       eval from seed S+1; non-numeric answers skipped, eval questions that
-#       train has dropped (--reward numeric). DIR: math-NAME unless --name.
+#       eval from seed S+N (reasoning-gym seeds item i with seed + i: the
+#       item seeds do not overlap); non-numeric answers skipped, eval
+#       questions that train has dropped (--reward numeric). DIR: math-NAME
+#       unless --name.
 #
 # Python: $ESFT_DATA_PYTHON when set (it must import reasoning_gym for
 # math); else a virtual environment made in build/data-venv with
@@ -98,7 +100,7 @@ fetch_math() {
   local dir=$DATA/${name:-math-$task} py
   py=$(data_python)
   TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
-  log "generating $task: $train train (seed $seed), $eval eval (seed $((seed + 1)))"
+  log "generating $task: $train train (seed $seed), $eval eval (seed $((seed + train)))"
   "$py" "$CONVERT" rg-dump --task "$task" --config "$config" --train "$train" --eval "$eval" --seed "$seed" \
     --out "$TMP/entries.json"
   mkdir -p "$dir"
