@@ -122,7 +122,6 @@ expect 0 "$ESFT" data countdown --n 5 --seed 1 --numbers 6
 
 expect 2 "$ESFT" data
 expect 2 "$ESFT" data countdown
-expect 2 "$ESFT" data sudoku --n 3
 expect 2 "$ESFT" data countdown --n 0
 expect 2 "$ESFT" data countdown --n 3 --numbers 5-3
 expect 2 "$ESFT" data countdown --n 3 --numbers 0-2

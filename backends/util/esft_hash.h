@@ -9,7 +9,9 @@
  *                                 eight times fewer multiplies for weights.
  *   esft_splitmix64               Vigna's splitmix64 output function of x
  *                                 (increment included): a bijective mix.
- *   esft_splitmix64_next          the splitmix64 generator's next value. */
+ *   esft_splitmix64_next          the splitmix64 generator's next value.
+ *   esft_splitmix64_below         a value uniform in [0, n) from that
+ *                                 generator (rejection: no modulo bias). */
 #ifndef ESFT_HASH_H
 #define ESFT_HASH_H
 
@@ -65,6 +67,13 @@ static inline uint64_t esft_splitmix64_next(uint64_t *state) {
     uint64_t x = *state;
     *state = x + ESFT_SPLITMIX64_GAMMA;
     return esft_splitmix64(x);
+}
+
+static inline uint64_t esft_splitmix64_below(uint64_t *state, uint64_t n) {
+    uint64_t limit = UINT64_MAX - UINT64_MAX % n, x;
+    do x = esft_splitmix64_next(state);
+    while (x >= limit);
+    return x % n;
 }
 
 #endif

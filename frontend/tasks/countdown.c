@@ -588,13 +588,6 @@ char *esft_countdown_prompt(const int64_t *numbers, int n_numbers, const char *t
     return s;
 }
 
-static uint64_t sm_below(uint64_t *r, uint64_t n) {
-    uint64_t limit = UINT64_MAX - UINT64_MAX % n, x;
-    do x = esft_splitmix64_next(r);
-    while (x >= limit);
-    return x % n;
-}
-
 #define GEN_MIN_NUMBER 1
 #define GEN_MAX_NUMBER 99
 #define GEN_MIN_TARGET 10
@@ -610,7 +603,7 @@ static bool random_tree(uint64_t *r, const int64_t *leaves, int k, int64_t *valu
         snprintf(text, GEN_EXPR_CAP, "%lld", (long long)leaves[0]);
         return true;
     }
-    int split = 1 + (int)sm_below(r, (uint64_t)(k - 1));
+    int split = 1 + (int)esft_splitmix64_below(r, (uint64_t)(k - 1));
     int64_t a, b;
     char ta[GEN_EXPR_CAP], tb[GEN_EXPR_CAP];
     if (!random_tree(r, leaves, split, &a, ta) || !random_tree(r, leaves + split, k - split, &b, tb))
@@ -624,7 +617,7 @@ static bool random_tree(uint64_t *r, const int64_t *leaves, int k, int64_t *valu
     if (!__builtin_mul_overflow(a, b, &v)) ops[n_ops] = '*', vals[n_ops++] = v;
     if (b != 0 && !(a == INT64_MIN && b == -1) && a % b == 0) ops[n_ops] = '/', vals[n_ops++] = a / b;
     if (n_ops == 0) return false;
-    int pick = (int)sm_below(r, (uint64_t)n_ops);
+    int pick = (int)esft_splitmix64_below(r, (uint64_t)n_ops);
     *value = vals[pick];
     size_t la = strlen(ta), lb = strlen(tb);
     if (la + lb + 6 > GEN_EXPR_CAP) return false;
@@ -652,13 +645,13 @@ esft_status esft_countdown_generate(int n, uint64_t seed, int min_numbers, int m
     cJSON *root = cJSON_CreateArray();
     if (!root) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "countdown generator: out of memory");
     for (int id = 0; id < n; id++) {
-        int k = min_numbers + (int)sm_below(&rng, (uint64_t)(max_numbers - min_numbers + 1));
+        int k = min_numbers + (int)esft_splitmix64_below(&rng, (uint64_t)(max_numbers - min_numbers + 1));
         int64_t nums[ESFT_COUNTDOWN_MAX_NUMBERS], value = 0;
         char expr[GEN_EXPR_CAP];
         bool found = false;
         for (int attempt = 0; attempt < 100000 && !found; attempt++) {
             for (int j = 0; j < k; j++)
-                nums[j] = GEN_MIN_NUMBER + (int64_t)sm_below(&rng, GEN_MAX_NUMBER - GEN_MIN_NUMBER + 1);
+                nums[j] = GEN_MIN_NUMBER + (int64_t)esft_splitmix64_below(&rng, GEN_MAX_NUMBER - GEN_MIN_NUMBER + 1);
             found = random_tree(&rng, nums, k, &value, expr) && value >= GEN_MIN_TARGET &&
                     value <= GEN_MAX_TARGET;
         }
@@ -671,7 +664,7 @@ esft_status esft_countdown_generate(int n, uint64_t seed, int min_numbers, int m
         int64_t shown[ESFT_COUNTDOWN_MAX_NUMBERS];
         memcpy(shown, nums, sizeof shown);
         for (int j = k - 1; j > 0; j--) {
-            int s = (int)sm_below(&rng, (uint64_t)(j + 1));
+            int s = (int)esft_splitmix64_below(&rng, (uint64_t)(j + 1));
             int64_t tmp = shown[j];
             shown[j] = shown[s];
             shown[s] = tmp;

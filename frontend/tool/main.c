@@ -16,7 +16,7 @@ static const subcommand subcommands[] = {
     {"train", cmd_train, "fine-tune a model with evolution strategies"},
     {"eval", cmd_eval, "accuracy and mean reward of a model on a task"},
     {"score", cmd_score, "score given responses with a task's reward (no model)"},
-    {"data", cmd_data, "generate task data (solvable countdown problems)"},
+    {"data", cmd_data, "generate task data (countdown problems, sudoku puzzles)"},
     {"plot", cmd_plot, "draw a run's reward curve (metrics.jsonl) as PNG or SVG"},
     {"generate", cmd_generate, "continue text with a model (one prompt or a JSONL batch)"},
     {"bench", cmd_bench, "measure decoding speed and matmul throughput"},
