@@ -6,6 +6,9 @@
 # and the floor come from the plan `esft train` prints at start: generate's
 # floor is the f32 weights (its working copy is the master), train's the
 # master and the working copy; the KV cache and activations are the "+".
+# The train rows are issue 19's: SmolLM2 with --pop 4 --max-new 16, the
+# 0.5B model with --pop 2 --max-new 8. On opencl and vulkan the device
+# memory each driver reports is printed too (esft devices: its total).
 #   scripts/bench-memory.sh [BUILD_DIR]   (default build/)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -38,7 +41,11 @@ for be in $backends; do
   for m in "${models[@]}"; do
     name=$(basename "$m" .gguf)
     common=(--model "$m" --backend "$be" --threads "$THREADS")
-    train=(train "${common[@]}" --task conciseness --pop 4 --iters 1 --max-new 16 --out "$TMP/run" --overwrite)
+    case $name in
+      SmolLM2*) shape=(--pop 4 --iters 1 --max-new 16) ;;
+      *) shape=(--pop 2 --iters 1 --max-new 8) ;;
+    esac
+    train=(train "${common[@]}" --task conciseness "${shape[@]}" --out "$TMP/run" --overwrite)
     p_train=$(peak "$ESFT" "${train[@]}") || continue
     plan=$(grep -m1 "memory plan" "$TMP/err" || true)
     [ -n "$plan" ] || { echo "bench-memory: $be $name: train printed no plan" >&2; continue; }
@@ -48,6 +55,6 @@ for be in $backends; do
     floor_train=$(awk -v a="$w" -v b="$(gb "$wv" "$wu")" 'BEGIN { printf "%.2f", a + b }')
     p_gen=$(peak "$ESFT" generate "${common[@]}" --max-new 4 --prompt Hello) || continue
     echo "| $be | \`esft generate --max-new 4\` | $name | $w GB | $p_gen GB | $w GB + KV | $(ratio "$p_gen" "$w") |"
-    echo "| $be | \`esft train --task conciseness --pop 4 --iters 1 --max-new 16\` | $name | $w GB | $p_train GB | $floor_train GB + KV | $(ratio "$p_train" "$floor_train") |"
+    echo "| $be | \`esft train --task conciseness ${shape[*]}\` | $name | $w GB | $p_train GB | $floor_train GB + KV | $(ratio "$p_train" "$floor_train") |"
   done
 done

