@@ -10,6 +10,7 @@
 # 0.5B model with --pop 2 --max-new 8. On opencl and vulkan the device
 # memory each driver reports is printed too (esft devices: its total).
 #   scripts/bench-memory.sh [BUILD_DIR]   (default build/)
+#   BACKENDS="cpu opencl" limits the rows to those backends.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ESFT=${1:-$ROOT/build}/esft
@@ -25,7 +26,8 @@ for m in "$DIR"/SmolLM2-135M-Instruct.Q4_1.gguf "$DIR"/[Qq]wen2.5-[Cc]oder-0.5[B
   [ -f "$m" ] && models+=("$m")
 done
 [ ${#models[@]} -gt 0 ] || { echo "bench-memory: no model in $DIR (scripts/fetch-model.sh smollm2-135m)" >&2; exit 1; }
-backends=$("$ESFT" devices 2>/dev/null | awk 'NR > 1 && $2 == "0" && $1 ~ /^(cpu|opencl|vulkan)$/ {print $1}')
+backends=${BACKENDS:-}
+[ -n "$backends" ] || backends=$("$ESFT" devices 2>/dev/null | awk 'NR > 1 && $2 == "0" && $1 ~ /^(cpu|opencl|vulkan)$/ {print $1}')
 
 # "513.1 M" / "1.02 G" (MiB, GiB) -> GB (10^9)
 gb() { awk -v v="$1" -v u="$2" 'BEGIN { printf "%.2f", v * (u == "G" ? 2^30 : 2^20) / 1e9 }'; }

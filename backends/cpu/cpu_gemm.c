@@ -107,7 +107,7 @@ static inline __attribute__((always_inline)) GK_TARGET __m128 hsum4_avx2(__m256 
 
 /* ------------------------------------------------------------ AVX-512F */
 #define GK_ISA(name) name##_avx512
-#define GK_TARGET __attribute__((target("avx512f,avx2,fma")))
+#define GK_TARGET __attribute__((target("avx512f,avx2,fma,f16c")))
 #define GK_VEC __m512
 #define GK_VW 16
 #define GK_ZERO() _mm512_setzero_ps()
