@@ -531,6 +531,57 @@ static void test_without_cairo(const char *metrics) {
 
 #endif
 
+/* --x time: x is the running sum of "seconds" over the kept lines (a
+ * redone iteration replaces its first try), the axis starts at 0, and a
+ * line without "seconds" or with a negative one is an error. */
+static void test_by_time(void) {
+    const char *p = path_in("timed.jsonl");
+    write_text(p, "{\"iter\": 1, \"reward_mean\": 1, \"seconds\": 2.5}\n"
+                  "{\"iter\": 2, \"reward_mean\": 2, \"seconds\": 99}\n"
+                  "{\"iter\": 2, \"reward_mean\": 2, \"seconds\": 1.5}\n"
+                  "{\"iter\": 3, \"reward_mean\": 3, \"seconds\": 4}\n");
+    esft_err err = {{0}};
+    esft_plot_run run = {0};
+    CHECKF(esft_plot_load(p, &run.data, &err) == ESFT_OK, "%s", err.msg);
+    CHECK(run.data.n == 3 && run.data.pts[1].x == 2.0); /* by iteration until asked */
+    CHECKF(esft_plot_use_seconds(&run.data, p, &err) == ESFT_OK, "%s", err.msg);
+    if (run.data.n == 3) {
+        CHECK_NEAR(run.data.pts[0].x, 2.5, 1e-12);
+        CHECK_NEAR(run.data.pts[1].x, 4.0, 1e-12);
+        CHECK_NEAR(run.data.pts[2].x, 8.0, 1e-12);
+        CHECK(run.data.pts[2].iter == 3.0);
+    }
+    esft_plot_layout L;
+    run.name = "timed";
+    esft_plot_compute_layout(&run, 1, &L);
+    CHECK(L.x_seconds);
+    CHECK_NEAR(L.x.lo, 0.0, 1e-12);
+    CHECK_NEAR(L.x.hi, 8.0, 1e-12);
+    esft_plot_data_free(&run.data);
+
+    const char *untimed = path_in("untimed.jsonl");
+    write_text(untimed, "{\"iter\": 1, \"reward_mean\": 1, \"seconds\": 2}\n{\"iter\": 2, \"reward_mean\": 2}\n");
+    CHECK(esft_plot_load(untimed, &run.data, &err) == ESFT_OK);
+    CHECK(esft_plot_use_seconds(&run.data, untimed, &err) == ESFT_ERR_FORMAT);
+    CHECKF(strstr(err.msg, "iteration 2") && strstr(err.msg, "seconds"), "%s", err.msg);
+    esft_plot_data_free(&run.data);
+    CHECK(esft_plot_metrics_by(&untimed, 1, path_in("untimed.png"), NULL, ESFT_PLOT_BY_TIME, &err) ==
+          ESFT_ERR_FORMAT);
+    const char *neg = path_in("negative.jsonl");
+    write_text(neg, "{\"iter\": 1, \"reward_mean\": 1, \"seconds\": -1}\n");
+    CHECK(esft_plot_load(neg, &run.data, &err) == ESFT_ERR_FORMAT);
+    CHECKF(strstr(err.msg, ":1:") && strstr(err.msg, "negative"), "%s", err.msg);
+#ifdef ESFT_HAVE_CAIRO
+    char *ok[] = {"plot", (char *)p, "--x", "time", "-o", (char *)path_in("timed.svg"), NULL};
+    CHECK(cmd_plot(6, ok) == 0);
+    char *svg = test_read_file(path_in("timed.svg"), NULL);
+    CHECK(svg && strstr(svg, "reward against training time"));
+    free(svg);
+    char *bad[] = {"plot", (char *)p, "--x", "tokens", "-o", (char *)path_in("timed2.svg"), NULL};
+    CHECK(cmd_plot(6, bad) == 2);
+#endif
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "%s/plot_test", ESFT_TEST_BINARY_DIR);
     mkdir(dir, 0777);
@@ -542,6 +593,7 @@ int main(void) {
     test_ticks();
     test_errors();
     test_names();
+    test_by_time();
     esft_plot_data d = {0};
     test_data(metrics, &d);
 #ifdef ESFT_HAVE_CAIRO

@@ -19,14 +19,16 @@ static const char *metrics_path(const char *in, char *buf, size_t cap) {
 }
 
 int cmd_plot(int argc, char **argv) {
-    const char *out = NULL, *title = NULL;
+    const char *out = NULL, *title = NULL, *x_axis = "iter";
     const cli_opt opts[] = {
         {"out", CLI_STR, &out, "FILE",
          "output figure, .png, .svg or .pdf (also -o; default: the first run's DIR/reward.png)", 0, 0},
         {"title", CLI_STR, &title, "TEXT", "figure title (default: \"Reward: DIR\")", 0, 0},
+        {"x", CLI_STR, &x_axis, "AXIS",
+         "iter | time: x is the iteration, or the training time so far (sum of each iteration's seconds) (default iter)", 0, 0},
     };
     const cli_command cmd = {
-        "plot", "RUN... -o FILE.png|FILE.svg|FILE.pdf [--title T]   (RUN: DIR/metrics.jsonl or DIR)",
+        "plot", "RUN... -o FILE.png|FILE.svg|FILE.pdf [--title T] [--x iter|time]   (RUN: DIR/metrics.jsonl or DIR)",
         "Draws training runs' reward curves in one figure: per run the mean reward per\n"
         "iteration over its min-max and mean +/- std bands, eval reward where recorded,\n"
         "and eval accuracy on a right axis (0-100%) where recorded. The legend names\n"
@@ -38,6 +40,15 @@ int cmd_plot(int argc, char **argv) {
     int rc = cli_parse(&cmd, argc, argv, pos, &n_pos);
     if (rc) return rc < 0 ? ESFT_EXIT_OK : rc;
 
+    esft_plot_by by;
+    if (!strcmp(x_axis, "iter"))
+        by = ESFT_PLOT_BY_ITER;
+    else if (!strcmp(x_axis, "time"))
+        by = ESFT_PLOT_BY_TIME;
+    else {
+        fprintf(stderr, "esft plot: --x '%s': expected iter or time\n", x_axis);
+        return ESFT_EXIT_USAGE;
+    }
     static char in_bufs[ESFT_PLOT_MAX_RUNS][4096];
     const char *in[ESFT_PLOT_MAX_RUNS];
     for (int i = 0; i < n_pos; i++) in[i] = metrics_path(pos[i], in_bufs[i], sizeof in_bufs[i]);
@@ -56,7 +67,7 @@ int cmd_plot(int argc, char **argv) {
     }
 
     esft_err err = {{0}};
-    if (esft_plot_metrics(in, n_pos, out, title, &err) != ESFT_OK) {
+    if (esft_plot_metrics_by(in, n_pos, out, title, by, &err) != ESFT_OK) {
         fprintf(stderr, "esft plot: %s\n", err.msg);
         return ESFT_EXIT_RUNTIME;
     }

@@ -84,8 +84,8 @@ esft_status esft_plot_parse(const char *text, size_t len, const char *name, esft
             goto fail;
         }
         static const char *const all_keys[] = {"iter", "reward_mean", "reward_std", "reward_min",
-                                               "reward_max", "eval_reward"};
-        const char *huge = out_of_range(obj, all_keys, 6);
+                                               "reward_max", "eval_reward", "seconds"};
+        const char *huge = out_of_range(obj, all_keys, 7);
         if (huge) {
             cJSON_Delete(obj);
             st = esft_errf(err, ESFT_ERR_FORMAT, "%s:%d: \"%s\" is out of range (|x| > %g)", name,
@@ -106,10 +106,10 @@ esft_status esft_plot_parse(const char *text, size_t len, const char *name, esft
         }
         /* Optional fields: present-but-not-a-number is an error, absent is not. */
         static const char *const opt_keys[] = {"reward_std", "reward_min", "reward_max",
-                                               "eval_accuracy", "eval_reward"};
-        double v[5];
-        bool have[5];
-        for (int k = 0; k < 5; k++) {
+                                               "eval_accuracy", "eval_reward", "seconds"};
+        double v[6];
+        bool have[6];
+        for (int k = 0; k < 6; k++) {
             have[k] = get_number(obj, opt_keys[k], &v[k]);
             if (!have[k] && has_key(obj, opt_keys[k])) {
                 cJSON_Delete(obj);
@@ -129,6 +129,12 @@ esft_status esft_plot_parse(const char *text, size_t len, const char *name, esft
         }
         p.eval_acc = have[3] ? v[3] : NAN;
         p.eval_reward = have[4] ? v[4] : NAN;
+        p.seconds = have[5] ? v[5] : NAN;
+        p.x = p.iter;
+        if (have[5] && v[5] < 0.0) {
+            st = esft_errf(err, ESFT_ERR_FORMAT, "%s:%d: \"seconds\" %g is negative", name, line_no, v[5]);
+            goto fail;
+        }
         if (have[3] && (v[3] < 0.0 || v[3] > 1.0)) {
             st = esft_errf(err, ESFT_ERR_FORMAT, "%s:%d: \"eval_accuracy\" %g is outside [0, 1]",
                            name, line_no, v[3]);
@@ -194,6 +200,19 @@ esft_status esft_plot_load(const char *path, esft_plot_data *out, esft_err *err)
     esft_status st = esft_plot_parse(buf, len, path, out, err);
     free(buf);
     return st;
+}
+
+esft_status esft_plot_use_seconds(esft_plot_data *d, const char *name, esft_err *err) {
+    double t = 0;
+    for (int i = 0; i < d->n; i++) {
+        if (isnan(d->pts[i].seconds))
+            return esft_errf(err, ESFT_ERR_FORMAT, "%s: iteration %.0f has no \"seconds\" (needed to plot by time)",
+                             name, d->pts[i].iter);
+        t += d->pts[i].seconds;
+        d->pts[i].x = t;
+    }
+    d->x_seconds = true;
+    return ESFT_OK;
 }
 
 void esft_plot_data_free(esft_plot_data *d) {
@@ -348,8 +367,8 @@ static void data_range(const esft_plot_run *runs, int n_runs, double *ylo, doubl
                 *ylo = fmin(*ylo, p->eval_reward);
                 *yhi = fmax(*yhi, p->eval_reward);
             }
-            *xlo = fmin(*xlo, p->iter);
-            *xhi = fmax(*xhi, p->iter);
+            *xlo = fmin(*xlo, p->x);
+            *xhi = fmax(*xhi, p->x);
         }
 }
 
@@ -358,6 +377,7 @@ void esft_plot_compute_layout(const esft_plot_run *runs, int n_runs, esft_plot_l
     L->width = ESFT_PLOT_WIDTH;
     L->height = ESFT_PLOT_HEIGHT;
     for (int r = 0; r < n_runs; r++) L->right_axis |= runs[r].data.n_eval_acc > 0;
+    L->x_seconds = n_runs > 0 && runs[0].data.x_seconds;
 
     double lo, hi, x0, x1;
     data_range(runs, n_runs, &lo, &hi, &x0, &x1);
@@ -373,6 +393,7 @@ void esft_plot_compute_layout(const esft_plot_run *runs, int n_runs, esft_plot_l
         x0 -= 0.5;
         x1 += 0.5;
     }
+    if (L->x_seconds) x0 = 0; /* time from the start of training */
     L->x.lo = x0;
     L->x.hi = x1;
 
@@ -398,8 +419,8 @@ void esft_plot_compute_layout(const esft_plot_run *runs, int n_runs, esft_plot_l
     if (x1 - x0 >= 2 * L->x.step) L->x.lo = floor(x0 / L->x.step + 1e-9) * L->x.step;
 }
 
-double esft_plot_x_px(const esft_plot_layout *L, double iter) {
-    return L->left + (iter - L->x.lo) / (L->x.hi - L->x.lo) * (L->right - L->left);
+double esft_plot_x_px(const esft_plot_layout *L, double x) {
+    return L->left + (x - L->x.lo) / (L->x.hi - L->x.lo) * (L->right - L->left);
 }
 
 double esft_plot_y_px(const esft_plot_layout *L, double v) {
@@ -484,7 +505,7 @@ static int series(const esft_plot_data *d, const esft_plot_layout *L, int which,
                  : which == 3 ? p->mean + p->std : which == 4 ? p->mean - p->std
                  : which == 5 ? p->eval_reward : p->eval_acc;
         if (isnan(v)) continue;
-        xy[2 * m] = esft_plot_x_px(L, p->iter);
+        xy[2 * m] = esft_plot_x_px(L, p->x);
         xy[2 * m + 1] = which == 6 ? esft_plot_acc_px(L, v) : esft_plot_y_px(L, v);
         m++;
     }
@@ -610,7 +631,8 @@ static void draw_frame_and_ticks(cairo_t *cr, const esft_plot_layout *L) {
 
     /* Axis labels: x centred below, y and right rotated beside the ticks. */
     set_font(cr, FS_LABEL, false);
-    draw_text(cr, (L->left + L->right) / 2, L->height - MARGIN - 3, "iteration", 0.5, RGB_TEXT);
+    draw_text(cr, (L->left + L->right) / 2, L->height - MARGIN - 3,
+              L->x_seconds ? "training time (s)" : "iteration", 0.5, RGB_TEXT);
     cairo_save(cr);
     cairo_translate(cr, MARGIN + FS_LABEL, (L->top + L->bottom) / 2);
     cairo_rotate(cr, -M_PI / 2);
@@ -879,7 +901,8 @@ static bool svg_add_text(byte_buf *b, const esft_plot_run *runs, int n_runs, con
     buf_write(&out, b->p, (unsigned)at);
     xml_raw(&out, "\n<title>");
     xml_escaped(&out, title);
-    xml_raw(&out, "</title>\n<desc>reward per iteration; runs:");
+    xml_raw(&out, n_runs > 0 && runs[0].data.x_seconds ? "</title>\n<desc>reward against training time; runs:"
+                                                         : "</title>\n<desc>reward per iteration; runs:");
     legend_item items[LEGEND_MAX];
     int n = legend_build(runs, n_runs, items);
     for (int i = 0; i < n; i++) {
@@ -996,6 +1019,11 @@ static void default_title(const char *const *paths, const esft_plot_run *runs, i
 
 esft_status esft_plot_metrics(const char *const *jsonl_paths, int n, const char *out_path,
                               const char *title, esft_err *err) {
+    return esft_plot_metrics_by(jsonl_paths, n, out_path, title, ESFT_PLOT_BY_ITER, err);
+}
+
+esft_status esft_plot_metrics_by(const char *const *jsonl_paths, int n, const char *out_path,
+                                 const char *title, esft_plot_by by, esft_err *err) {
     if (esft_plot_format_of(out_path) == ESFT_PLOT_NONE)
         return esft_errf(err, ESFT_ERR_INVALID_ARG, "%s: output must end in .png, .svg or .pdf", out_path);
     if (n < 1 || n > ESFT_PLOT_MAX_RUNS)
@@ -1004,7 +1032,10 @@ esft_status esft_plot_metrics(const char *const *jsonl_paths, int n, const char 
     esft_plot_run runs[ESFT_PLOT_MAX_RUNS] = {{0}};
     char *names[ESFT_PLOT_MAX_RUNS] = {0};
     esft_status st = ESFT_OK;
-    for (int r = 0; r < n && st == ESFT_OK; r++) st = esft_plot_load(jsonl_paths[r], &runs[r].data, err);
+    for (int r = 0; r < n && st == ESFT_OK; r++) {
+        st = esft_plot_load(jsonl_paths[r], &runs[r].data, err);
+        if (st == ESFT_OK && by == ESFT_PLOT_BY_TIME) st = esft_plot_use_seconds(&runs[r].data, jsonl_paths[r], err);
+    }
     if (st == ESFT_OK && !esft_plot_run_names(jsonl_paths, n, names))
         st = esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: out of memory", out_path);
     if (st == ESFT_OK) {

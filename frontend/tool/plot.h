@@ -3,8 +3,11 @@
  *
  * The input has one JSON object per ES iteration with numbers "iter",
  * "reward_mean" (both required) and optionally "reward_std", "reward_min",
- * "reward_max", "eval_accuracy" (in [0,1]) and "eval_reward"; other fields
- * are ignored. Each run gets a colour: its mean reward is a line over a
+ * "reward_max", "eval_accuracy" (in [0,1]), "eval_reward" and "seconds"
+ * (the iteration's training time); other fields are ignored. The x axis is
+ * the iteration, or with ESFT_PLOT_BY_TIME the training time so far (the
+ * sum of "seconds": comparable across modes that differ in cost per
+ * iteration). Each run gets a colour: its mean reward is a line over a
  * translucent min-max band and a mean +/- std band, eval reward squares on
  * the reward axis, and eval accuracy a dashed line with dots on a right
  * axis in percent (only when some run has it). Several runs share one
@@ -27,6 +30,8 @@
 
 typedef struct esft_plot_point {
     double iter;
+    double x;                   /* abscissa drawn: iter, or seconds so far */
+    double seconds;             /* the iteration's "seconds"; NaN when absent */
     double mean, std, min, max; /* std 0, min = max = mean when absent */
     double eval_acc;            /* in [0,1]; NaN when absent */
     double eval_reward;         /* NaN when absent */
@@ -37,7 +42,10 @@ typedef struct esft_plot_data {
     int n;
     bool has_std, has_minmax;
     int n_eval_acc, n_eval_reward; /* points carrying each eval field */
+    bool x_seconds;                /* x is training seconds (esft_plot_use_seconds) */
 } esft_plot_data;
+
+typedef enum esft_plot_by { ESFT_PLOT_BY_ITER = 0, ESFT_PLOT_BY_TIME } esft_plot_by;
 
 /* Parses JSONL text (name is used in messages: "name:LINE: ..."). Blank lines
  * are skipped; anything else that is not an object with numeric "iter" and
@@ -47,6 +55,10 @@ esft_status esft_plot_parse(const char *text, size_t len, const char *name, esft
                             esft_err *err);
 esft_status esft_plot_load(const char *path, esft_plot_data *out, esft_err *err);
 void esft_plot_data_free(esft_plot_data *d);
+/* Sets each point's x to the training seconds up to the end of its
+ * iteration (the running sum of "seconds" over the kept lines).
+ * ESFT_ERR_FORMAT naming the iteration when a line has no "seconds". */
+esft_status esft_plot_use_seconds(esft_plot_data *d, const char *name, esft_err *err);
 
 /* One curve of a figure. */
 typedef struct esft_plot_run {
@@ -71,12 +83,13 @@ typedef struct esft_plot_axis {
 typedef struct esft_plot_layout {
     int width, height;
     double left, right, top, bottom; /* plot area, in pixels (top < bottom) */
-    esft_plot_axis x, y;             /* iteration; reward */
+    esft_plot_axis x, y;             /* iteration or seconds; reward */
     bool right_axis;                 /* eval accuracy 0-100% on the right */
+    bool x_seconds;                  /* x is training seconds */
 } esft_plot_layout;
 
 void esft_plot_compute_layout(const esft_plot_run *runs, int n_runs, esft_plot_layout *L);
-double esft_plot_x_px(const esft_plot_layout *L, double iter);
+double esft_plot_x_px(const esft_plot_layout *L, double x);
 double esft_plot_y_px(const esft_plot_layout *L, double reward);
 double esft_plot_acc_px(const esft_plot_layout *L, double acc01);
 
@@ -105,5 +118,8 @@ esft_status esft_plot_write(const esft_plot_run *runs, int n_runs, const char *t
  * metrics file's directory>" for one run, "Reward: <names>" for several. */
 esft_status esft_plot_metrics(const char *const *jsonl_paths, int n, const char *out_path,
                               const char *title, esft_err *err);
+/* The same with the x axis chosen; BY_TIME needs "seconds" on every line. */
+esft_status esft_plot_metrics_by(const char *const *jsonl_paths, int n, const char *out_path,
+                                 const char *title, esft_plot_by by, esft_err *err);
 
 #endif
