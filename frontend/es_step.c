@@ -66,6 +66,8 @@ esft_status esft_es_perturb_member(esft_model *m, const bool *selected, const es
     for (int i = 0; i < m->n_params; i++) {
         esft_param *p = &m->params[i];
         if (!selected[i]) continue;
+        if (p->work_is_master) /* the master itself would be perturbed */
+            return esft_errf(err, ESFT_ERR_INVALID_ARG, "perturb %s: the model has no working copy of it", p->name);
         if (esft_perturb(m->be, &p->work, &p->master, p->n, p->id, seed, sign * c->sigma))
             return esft_errf(err, ESFT_ERR_DEVICE, "perturb %s: %s", p->name, m->be->err.msg);
     }

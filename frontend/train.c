@@ -324,10 +324,16 @@ static esft_status check_plan(trainer *tr, const esft_memory_plan *p, const char
     return ESFT_OK;
 }
 
+/* Full-rank members each perturb a working copy of the weights; low-rank
+ * members all read the base weights, so with f32 work the master itself is
+ * what they read (no copy: 4 bytes per weight less). */
+static bool own_work_copy(const esft_run_config *c) { return c->noise != ESFT_NOISE_LOWRANK; }
+
 /* Before loading: the weights alone must fit. */
 static esft_status plan_weights(trainer *tr, const char *path, esft_memory_plan *p) {
     esft_err err = {{0}};
-    esft_status st = esft_model_plan_weights(path, tr->be->work_dtype, true, &p->master, &p->work, &err);
+    esft_status st = esft_model_plan_weights(path, tr->be->work_dtype, own_work_copy(&tr->cfg), &p->master, &p->work,
+                                             &err);
     if (st) return fail(tr, st, "%s", err.msg);
     p->optimizer = esft_opt_state_bytes(&tr->cfg.opt, p->master / sizeof(float));
     return check_plan(tr, p, " (weights alone)");
@@ -622,7 +628,7 @@ static esft_status setup(trainer *tr) {
     esft_run_record_free(&rs.old);
     if (rc || (rc = open_backend(tr))) return rc;
 
-    esft_model_options mo = {.trainable = true};
+    esft_model_options mo = {.trainable = own_work_copy(&tr->cfg)};
     const char *load_path = rs.from_checkpoint ? tr->ckpt_path : tr->base_path;
     esft_memory_plan plan = {0};
     if ((rc = plan_weights(tr, load_path, &plan))) return rc;

@@ -30,6 +30,11 @@ cmp -s "$TMP/tiny.gguf" "$TMP/p/final.gguf" && bad "--params: nothing trained" |
 # rows + columns of every matrix (2 layers: 1696 each, embedding 364) = 0.15M
 "$ESFT" train "${LOUD[@]}" --pop 6 --iters 1 --noise lowrank --rank 3 --out "$TMP/m" 2>"$TMP/plan" >/dev/null
 grep -q "memory plan .*, scratch .*, factors 0.2M$" "$TMP/plan" && ok || bad "plan: $(grep 'memory plan' "$TMP/plan")"
+# members read the base weights: with f32 work there is no working copy
+# (the tiny model's master is 0.3M), with bf16 work one of 2 bytes a weight
+grep -q "memory plan .*: master 0.3M, work 0.0M," "$TMP/plan" && ok || bad "f32 work copy: $(grep 'memory plan' "$TMP/plan")"
+"$ESFT" train "${LOUD[@]}" --pop 2 --iters 1 --noise lowrank --work-dtype bf16 --out "$TMP/m16" 2>"$TMP/plan" >/dev/null
+grep -q "memory plan .*: master 0.3M, work 0.2M," "$TMP/plan" && ok || bad "bf16 work copy: $(grep 'memory plan' "$TMP/plan")"
 
 # refusals, one line each
 expect 2 "$ESFT" train "${C[@]}" --pop 4 --noise sideways --out "$TMP/bad"
