@@ -64,7 +64,8 @@ bool esft_work_dtype_from_name(const char *name, esft_dtype *out);
     X(p, SCALE, scale, scale)                                                   \
     X(p, LOWRANK_MATMUL, lowrank_matmul, lowrank_matmul)                        \
     X(p, LOWRANK_ROWS, lowrank_rows, lowrank_rows)                              \
-    X(p, LOWRANK_UPDATE, lowrank_update, lowrank_update)
+    X(p, LOWRANK_UPDATE, lowrank_update, lowrank_update)                        \
+    X(p, LOWRANK_OPTIMIZE, lowrank_optimize, lowrank_optimize)
 
 typedef enum esft_op {
 #define ESFT_OP_ENUM_(p, e, name, slot) ESFT_OP_##e,
@@ -175,6 +176,14 @@ typedef esft_status esft_lowrank_rows_fn(esft_backend *be, esft_buf *y, const es
 typedef esft_status esft_lowrank_update_fn(esft_backend *be, esft_buf *w, const esft_buf *a,
                                            const esft_buf *b, const float *coeffs, int N, int K,
                                            int R, int P);
+/* One optimizer step (es_optimize's rule, esft_optim.h) on master [N x K]
+ * with the low-rank gradient g = sum_{k<P} coeffs[k] * A_k . B_k^T, formed
+ * as lowrank_update forms its sum (tile by tile, never a whole N x K
+ * temporary); state and base as es_optimize's. */
+typedef esft_status esft_lowrank_optimize_fn(esft_backend *be, esft_buf *master, esft_buf *state,
+                                             const esft_buf *base, const esft_buf *a,
+                                             const esft_buf *b, const float *coeffs, int N, int K,
+                                             int R, int P, const esft_opt_step *step);
 
 /* --- transformer ops --- */
 /* y[T x N] = x[T x K] . W[N x K]^T (+ bias[N] if bias != NULL). */
@@ -260,6 +269,7 @@ typedef struct esft_backend_ops {
     esft_lowrank_matmul_fn *lowrank_matmul; /* optional: host default */
     esft_lowrank_rows_fn *lowrank_rows;     /* optional: host default */
     esft_lowrank_update_fn *lowrank_update; /* optional: host default */
+    esft_lowrank_optimize_fn *lowrank_optimize; /* optional: host default */
 
     /* --- test hooks: only the conformance tests call these --- */
     struct {

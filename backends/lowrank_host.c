@@ -4,8 +4,12 @@
 
 #include <stdlib.h>
 
+#include "esft_philox.h"
+#include "esft_optim.h"
+
 bool esft_lowrank_host_default(esft_op op) {
-    return op == ESFT_OP_LOWRANK_MATMUL || op == ESFT_OP_LOWRANK_ROWS || op == ESFT_OP_LOWRANK_UPDATE;
+    return op == ESFT_OP_LOWRANK_MATMUL || op == ESFT_OP_LOWRANK_ROWS || op == ESFT_OP_LOWRANK_UPDATE ||
+           op == ESFT_OP_LOWRANK_OPTIMIZE;
 }
 
 bool esft_lowrank_slot(const esft_backend_ops *ops, esft_op op) {
@@ -13,6 +17,7 @@ bool esft_lowrank_slot(const esft_backend_ops *ops, esft_op op) {
     case ESFT_OP_LOWRANK_MATMUL: return ops->lowrank_matmul != NULL;
     case ESFT_OP_LOWRANK_ROWS: return ops->lowrank_rows != NULL;
     case ESFT_OP_LOWRANK_UPDATE: return ops->lowrank_update != NULL;
+    case ESFT_OP_LOWRANK_OPTIMIZE: return ops->lowrank_optimize != NULL;
     default: return false;
     }
 }
@@ -129,6 +134,38 @@ esft_status esft_lowrank_host_update(esft_backend *be, esft_buf *w, const esft_b
             W[(size_t)i * K + j] += acc;
         }
     st = esft_upload(w, 0, W, (size_t)N * K);
+    host_free(c, nc);
+    return st;
+}
+
+/* The sum of lowrank_update, then the rule of esft_optim.h per element. */
+esft_status esft_lowrank_host_optimize(esft_backend *be, esft_buf *master, esft_buf *state, const esft_buf *base,
+                                       const esft_buf *a, const esft_buf *b, const float *coeffs, int N, int K,
+                                       int R, int P, const esft_opt_step *s) {
+    const size_t n = (size_t)N * K, per = s->rule == ESFT_OPT_ADAM ? 2 : s->rule == ESFT_OPT_MOMENTUM ? 1 : 0;
+    host_copy c[] = {{master, n, NULL}, {a, (size_t)P * N * R, NULL}, {b, (size_t)P * K * R, NULL},
+                     {state ? state : master, state ? per * n : 0, NULL}, {base ? base : master, base ? n : 0, NULL}};
+    const int nc = (int)(sizeof c / sizeof c[0]);
+    esft_status st = host_fetch(be, c, nc);
+    if (st) return st;
+    float *th = c[0].data, *mom = state ? c[3].data : NULL, *vel = per == 2 ? mom + n : NULL;
+    const float *A = c[1].data, *B = c[2].data, *bs = base ? c[4].data : NULL;
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < K; j++) {
+            float g = 0.0f; /* members ascending, then rank columns */
+            for (int k = 0; k < P; k++)
+                for (int r = 0; r < R; r++)
+                    g += coeffs[k] * A[((size_t)k * N + i) * R + r] * B[((size_t)k * K + j) * R + r];
+            const size_t e = (size_t)i * K + j;
+            esft_opt_elem u = esft_opt_element(s->rule, th[e], g, mom ? mom[e] : 0.0f, vel ? vel[e] : 0.0f,
+                                               bs ? bs[e] : 0.0f, s->lr, s->beta1, s->beta2, s->eps, s->bc1, s->bc2,
+                                               s->l2, s->decay, s->anchor);
+            th[e] = u.theta;
+            if (mom) mom[e] = u.m;
+            if (vel) vel[e] = u.v;
+        }
+    st = esft_upload(master, 0, th, n);
+    if (!st && state) st = esft_upload(state, 0, mom, per * n);
     host_free(c, nc);
     return st;
 }

@@ -17,5 +17,6 @@ bool esft_lowrank_slot(const esft_backend_ops *ops, esft_op op);
 esft_lowrank_matmul_fn esft_lowrank_host_matmul;
 esft_lowrank_rows_fn esft_lowrank_host_rows;
 esft_lowrank_update_fn esft_lowrank_host_update;
+esft_lowrank_optimize_fn esft_lowrank_host_optimize;
 
 #endif

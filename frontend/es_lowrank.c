@@ -53,7 +53,8 @@ esft_status esft_es_lowrank_members(esft_lowrank *lr, const esft_model *m, const
 }
 
 esft_status esft_es_lowrank_update(esft_model *m, const bool *selected, const esft_run_config *c,
-                                   const uint64_t *seeds, const float *coeffs, int n_seeds, esft_err *err) {
+                                   const uint64_t *seeds, const float *coeffs, int n_seeds, esft_opt_state *opt,
+                                   const esft_opt_step *step, esft_err *err) {
     if (n_seeds <= 0) return ESFT_OK;
     /* no factor sets of its own: ids, and the scratch of the draws */
     esft_lowrank lr;
@@ -80,7 +81,14 @@ esft_status esft_es_lowrank_update(esft_model *m, const bool *selected, const es
         esft_param *p = &m->params[i];
         const int rows = (int)esft_lowrank_rows_of(p), cols = (int)esft_lowrank_cols_of(p);
         for (int j = 0; j < n_seeds && !st; j++) st = esft_lowrank_fill_param(&lr, i, &a, &b, j, seeds[j], err);
-        if (!st && esft_lowrank_update(m->be, &p->master, &a, &b, scaled, rows, cols, c->rank, n_seeds))
+        if (!st && opt) st = esft_opt_load_base(opt, p, err);
+        if (st) break;
+        if (opt ? esft_lowrank_optimize(m->be, &p->master, &opt->state[i], &opt->base_buf, &a, &b, scaled, rows, cols,
+                                        c->rank, n_seeds, step)
+                : esft_lowrank_update(m->be, &p->master, &a, &b, scaled, rows, cols, c->rank, n_seeds))
+            st = esft_errf(err, ESFT_ERR_DEVICE, "low-rank update of %s: %s", p->name, m->be->err.msg);
+        /* the anchor's scratch is reused by the next tensor: its upload must wait */
+        else if (opt && step->anchor > 0 && esft_synchronize(m->be))
             st = esft_errf(err, ESFT_ERR_DEVICE, "low-rank update of %s: %s", p->name, m->be->err.msg);
     }
     if (!st && esft_synchronize(m->be)) st = esft_errf(err, ESFT_ERR_DEVICE, "low-rank update: %s", m->be->err.msg);

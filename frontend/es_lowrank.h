@@ -9,6 +9,7 @@
 
 #include "checkpoint.h"
 #include "lowrank.h"
+#include "optimizer.h"
 
 /* Drops 1-D tensors (norms, biases) from selected: the mode freezes them.
  * When the run's --params is not the default "*" and names a 1-D tensor,
@@ -29,8 +30,11 @@ esft_status esft_es_lowrank_members(esft_lowrank *lr, const esft_model *m, const
                                     const esft_run_config *c, int t, int lo, int hi, esft_err *err);
 
 /* master += sum_j coeffs[j] * A_j B_j^T / sqrt(R) for every selected
- * matrix, the factors regenerated from seeds[j], one product per tensor. */
+ * matrix, the factors regenerated from seeds[j], one product per tensor;
+ * with an optimizer (opt and its step non-NULL) that sum is the gradient
+ * its rule takes instead (coeffs then from alpha = 1). */
 esft_status esft_es_lowrank_update(esft_model *m, const bool *selected, const esft_run_config *c,
-                                   const uint64_t *seeds, const float *coeffs, int n_seeds, esft_err *err);
+                                   const uint64_t *seeds, const float *coeffs, int n_seeds, esft_opt_state *opt,
+                                   const esft_opt_step *step, esft_err *err);
 
 #endif

@@ -23,11 +23,6 @@ esft_status esft_run_config_check(const esft_run_config *c, bool cli, esft_err *
         return BAD("%srank %d: the rank of low-rank members must be in [1, %d]", dash, c->rank, ESFT_LOWRANK_MAX_RANK);
     if (c->noise != ESFT_NOISE_LOWRANK && c->rank != 0)
         return BAD("%srank %d needs %snoise lowrank", dash, c->rank, dash);
-    /* the fused optimizers regenerate full-rank noise; their low-rank form
-     * (state updated from stacked factors) is not built yet */
-    if (c->noise == ESFT_NOISE_LOWRANK && esft_opt_config_fused(&c->opt))
-        return BAD("%snoise lowrank takes the paper's update only (%soptimizer sgd, no %sanchor%sdecay)", dash, dash,
-                   dash, cli ? "-" : "_");
     if (c->max_new < 1) return BAD("%smax%snew %d: at least one token must be generated", dash, cli ? "-" : "_", c->max_new);
 #undef BAD
     return ESFT_OK;
@@ -98,16 +93,21 @@ esft_status esft_es_apply(esft_model *m, const bool *selected, const esft_run_co
         n_seeds = esft_es_coefficients(c->run_seed, (uint64_t)t, z, N, opt ? 1.0f : c->alpha, c->antithetic, seeds,
                                        coeffs);
     }
-    if (!st && opt) st = esft_opt_apply(opt, m, selected, c->alpha, c->weight_decay, t, seeds, coeffs, n_seeds, err);
+    const bool lowrank = c->noise == ESFT_NOISE_LOWRANK;
+    if (!st && opt && !lowrank)
+        st = esft_opt_apply(opt, m, selected, c->alpha, c->weight_decay, t, seeds, coeffs, n_seeds, err);
     for (int i = 0; !opt && i < m->n_params && !st; i++) { /* the paper's update */
         esft_param *p = &m->params[i];
         if (!selected[i]) continue;
         if (c->weight_decay > 0 && esft_scale(m->be, &p->master, p->n, 1.0f - c->alpha * c->weight_decay))
             st = esft_errf(err, ESFT_ERR_DEVICE, "weight decay %s: %s", p->name, m->be->err.msg);
-        else if (c->noise != ESFT_NOISE_LOWRANK && esft_es_update(m->be, &p->master, p->n, p->id, seeds, coeffs, n_seeds))
+        else if (!lowrank && esft_es_update(m->be, &p->master, p->n, p->id, seeds, coeffs, n_seeds))
             st = esft_errf(err, ESFT_ERR_DEVICE, "es_update %s: %s", p->name, m->be->err.msg);
     }
-    if (!st && c->noise == ESFT_NOISE_LOWRANK) st = esft_es_lowrank_update(m, selected, c, seeds, coeffs, n_seeds, err);
+    if (!st && lowrank) {
+        const esft_opt_step step = opt ? esft_opt_step_at(opt, c->alpha, c->weight_decay, t) : (esft_opt_step){0};
+        st = esft_es_lowrank_update(m, selected, c, seeds, coeffs, n_seeds, opt, opt ? &step : NULL, err);
+    }
     if (esft_synchronize(m->be) && !st) st = esft_errf(err, ESFT_ERR_DEVICE, "es_update: %s", m->be->err.msg);
     free(z), free(seeds), free(coeffs);
     return st;

@@ -202,7 +202,8 @@ void esft_opt_free(esft_opt_state *o) {
 }
 
 /* The base weights of p into the device scratch (re-read from the file). */
-static esft_status load_base(esft_opt_state *o, const esft_param *p, esft_err *err) {
+esft_status esft_opt_load_base(esft_opt_state *o, const esft_param *p, esft_err *err) {
+    if (!(o->cfg.anchor_decay > 0)) return ESFT_OK;
     const esft_source_tensor *t = find_source(&o->base, p->name);
     esft_status st = esft_source_read_f32(t, o->base_host, err);
     if (st) return esft_err_prefix(err, st, "--anchor-decay: base tensor %s", p->name);
@@ -211,11 +212,10 @@ static esft_status load_base(esft_opt_state *o, const esft_param *p, esft_err *e
     return ESFT_OK;
 }
 
-esft_status esft_opt_apply(esft_opt_state *o, esft_model *m, const bool *selected, float alpha, float weight_decay,
-                           int t, const uint64_t *seeds, const float *gcoeffs, int n_seeds, esft_err *err) {
+esft_opt_step esft_opt_step_at(const esft_opt_state *o, float alpha, float weight_decay, int t) {
     const esft_opt_config *c = &o->cfg;
     bool coupled = c->kind == ESFT_OPTIMIZER_ADAM;
-    esft_opt_step s = {
+    return (esft_opt_step){
         .rule = backend_rule(c->kind),
         .lr = alpha,
         .beta1 = c->kind == ESFT_OPTIMIZER_SGD ? 0.0f : c->beta1,
@@ -227,10 +227,15 @@ esft_status esft_opt_apply(esft_opt_state *o, esft_model *m, const bool *selecte
         .decay = coupled ? 0.0f : alpha * weight_decay,
         .anchor = alpha * c->anchor_decay,
     };
+}
+
+esft_status esft_opt_apply(esft_opt_state *o, esft_model *m, const bool *selected, float alpha, float weight_decay,
+                           int t, const uint64_t *seeds, const float *gcoeffs, int n_seeds, esft_err *err) {
+    const esft_opt_step s = esft_opt_step_at(o, alpha, weight_decay, t);
     for (int i = 0; i < m->n_params; i++) {
         esft_param *p = &m->params[i];
         if (!selected[i]) continue;
-        esft_status st = s.anchor > 0 ? load_base(o, p, err) : ESFT_OK;
+        esft_status st = esft_opt_load_base(o, p, err);
         if (st) return st;
         if (esft_es_optimize(m->be, &p->master, &o->state[i], &o->base_buf, p->n, p->id, seeds, gcoeffs, n_seeds, &s))
             return esft_errf(err, ESFT_ERR_DEVICE, "es_optimize %s: %s", p->name, m->be->err.msg);

@@ -100,6 +100,11 @@ void esft_opt_free(esft_opt_state *o);
  * α = 1), with weight decay W and learning rate α from the run. */
 esft_status esft_opt_apply(esft_opt_state *o, esft_model *m, const bool *selected, float alpha, float weight_decay,
                            int t, const uint64_t *seeds, const float *gcoeffs, int n_seeds, esft_err *err);
+/* The backend's step of iteration t (esft_opt_apply's, for the low-rank
+ * update that forms g from factors itself). */
+esft_opt_step esft_opt_step_at(const esft_opt_state *o, float alpha, float weight_decay, int t);
+/* p's base weights into o->base_buf for the anchor (nothing without one). */
+esft_status esft_opt_load_base(esft_opt_state *o, const esft_param *p, esft_err *err);
 
 /* optstate-<iteration>.gguf in dir (malloc'd). */
 char *esft_opt_state_path(const char *dir, int iteration);

@@ -2,8 +2,8 @@
 # esft train --noise lowrank and esft bench es from the command line, on a
 # tiny synthetic model: a run with the options full mode has (antithetic,
 # rank shaping, weight decay, --params, eval, samples) works and records
-# its mode; bad flags and a resume in the other mode are refused in one
-# line; bench es prints its comparison. The numbers themselves are checked by
+# its mode; the optimizers run in it; bad flags and a resume in the other
+# mode are refused in one line; bench es prints its comparison. The numbers themselves are checked by
 # test_lowrank (exactness) and cli_mpi (ranks).
 set -u
 source "$(dirname "${BASH_SOURCE[0]}")/lib_cli.sh"
@@ -36,16 +36,20 @@ grep -q "memory plan .*: master 0.3M, work 0.0M," "$TMP/plan" && ok || bad "f32 
 "$ESFT" train "${LOUD[@]}" --pop 2 --iters 1 --noise lowrank --work-dtype bf16 --out "$TMP/m16" 2>"$TMP/plan" >/dev/null
 grep -q "memory plan .*: master 0.3M, work 0.2M," "$TMP/plan" && ok || bad "bf16 work copy: $(grep 'memory plan' "$TMP/plan")"
 
+# the optimizers take the low-rank gradient (test_optimizer: bit-identical
+# resume; test_backend_ops: the fused op against a double reference)
+expect 0 "$ESFT" train "${C[@]}" --pop 4 --iters 2 --noise lowrank --rank 2 --optimizer adam --alpha 1e-3 \
+  --out "$TMP/adam"
+[ -f "$TMP/adam/optstate-2.gguf" ] && ok || bad "lowrank adam: no optstate-2.gguf"
+cmp -s "$TMP/tiny.gguf" "$TMP/adam/final.gguf" && bad "lowrank adam: nothing trained" || ok
+expect 0 "$ESFT" train "${C[@]}" --pop 4 --iters 1 --noise lowrank --anchor-decay 10 --out "$TMP/anchor"
+
 # refusals, one line each
 expect 2 "$ESFT" train "${C[@]}" --pop 4 --noise sideways --out "$TMP/bad"
 expect 2 "$ESFT" train "${C[@]}" --pop 4 --rank 2 --out "$TMP/bad"
 expect 2 "$ESFT" train "${C[@]}" --pop 4 --noise lowrank --rank 0 --out "$TMP/bad"
 expect 2 "$ESFT" train "${C[@]}" --pop 4 --noise lowrank --params 'output_norm.weight' --out "$TMP/bad"
 grep -q "1-D tensor output_norm.weight" "$TMP/err" && ok || bad "1-D refusal: $(cat "$TMP/err")"
-# the fused optimizers have no low-rank form yet
-expect 2 "$ESFT" train "${C[@]}" --pop 4 --noise lowrank --optimizer adam --alpha 1e-5 --out "$TMP/bad"
-grep -q "noise lowrank takes the paper's update only" "$TMP/err" && ok || bad "optimizer refusal: $(cat "$TMP/err")"
-expect 2 "$ESFT" train "${C[@]}" --pop 4 --noise lowrank --anchor-decay 10 --out "$TMP/bad"
 # --resume with the other mode
 expect 2 "$ESFT" train --resume "$TMP/a" --iters 3 --noise full --threads 1 --backend cpu --quiet
 grep -q -- "--noise full differs from the run's lowrank" "$TMP/err" && ok || bad "resume refusal: $(cat "$TMP/err")"

@@ -73,6 +73,10 @@ cmp -s "$TMP/s4/final.gguf" "$TMP/oa1/final.gguf" && bad "adam gave the sgd mode
 expect 0 "${MPI[@]}" 2 "$ESFT" train "${C[@]}" "${O[@]}" --iters 2 --out "$TMP/oar"
 expect 0 "${MPI[@]}" 3 "$ESFT" train --resume "$TMP/oar" --iters 3 --threads 1 --backend cpu --quiet
 same_file "$TMP/oa1/final.gguf" "$TMP/oar/final.gguf"
+# with low-rank members the state takes the factors' product on every rank
+expect 0 "$ESFT" train "${C[@]}" "${O[@]}" "${L[@]}" --out "$TMP/ol1"
+expect 0 "${MPI[@]}" 2 "$ESFT" train "${C[@]}" "${O[@]}" "${L[@]}" --out "$TMP/ol2"
+same_file "$TMP/ol1/final.gguf" "$TMP/ol2/final.gguf"
 
 # --- eval split over 3 ranks (10 items: 4 + 3 + 3) ---------------------------
 expect 0 "$ESFT" train "${C[@]}" --pop 4 --quiet --eval-every 1 --out "$TMP/e1"

@@ -424,13 +424,12 @@ typedef struct opt_case {
     esft_opt_step s; /* bc1/bc2 are filled per step */
 } opt_case;
 
-static void ref_opt_step(const opt_case *oc, int t, size_t n, uint32_t tid, const uint64_t *seeds,
-                         const float *co, int K, double *th, double *m, double *v, const double *base) {
+/* One textbook step of oc's rule on every element, with gradient g[i]. */
+static void ref_opt_rule(const opt_case *oc, int t, size_t n, const double *g_in, double *th, double *m, double *v,
+                         const double *base) {
     const esft_opt_step *s = &oc->s;
     for (size_t i = 0; i < n; i++) {
-        double g = 0;
-        for (int k = 0; k < K; k++) g += (double)co[k] * ref_eps(seeds[k], tid, i);
-        g -= (double)s->l2 * th[i];
+        double g = g_in[i] - (double)s->l2 * th[i];
         double u = g;
         if (s->rule == ESFT_OPT_MOMENTUM) {
             m[i] = s->beta1 * m[i] + g;
@@ -445,6 +444,28 @@ static void ref_opt_step(const opt_case *oc, int t, size_t n, uint32_t tid, cons
     }
 }
 
+static void ref_opt_step(const opt_case *oc, int t, size_t n, uint32_t tid, const uint64_t *seeds,
+                         const float *co, int K, double *th, double *m, double *v, const double *base) {
+    double *g = malloc(n * sizeof *g);
+    if (!g) return;
+    for (size_t i = 0; i < n; i++) {
+        g[i] = 0;
+        for (int k = 0; k < K; k++) g[i] += (double)co[k] * ref_eps(seeds[k], tid, i);
+    }
+    ref_opt_rule(oc, t, n, g, th, m, v, base);
+    free(g);
+}
+
+/* The rules, each with a decay or an anchor (bounds: t_es_optimize). */
+static const opt_case opt_cases[] = {
+    {"sgd+anchor", {.rule = ESFT_OPT_SGD, .lr = 0.01f, .anchor = 0.05f}},
+    {"momentum+decay", {.rule = ESFT_OPT_MOMENTUM, .lr = 0.01f, .beta1 = 0.9f, .decay = 0.001f}},
+    {"adam+l2", {.rule = ESFT_OPT_ADAM, .lr = 0.01f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 0.05f, .l2 = 0.1f}},
+    {"adamw+anchor",
+     {.rule = ESFT_OPT_ADAM, .lr = 0.01f, .beta1 = 0.8f, .beta2 = 0.99f, .eps = 0.05f, .decay = 0.002f,
+      .anchor = 0.01f}},
+};
+
 /* max |got - ref| / max(floor, max |ref|) (norm_err_f with a chosen floor) */
 static double norm_err_floor(const float *got, const double *ref, size_t n, double floor) {
     double md = 0, mr = floor;
@@ -454,6 +475,74 @@ static double norm_err_floor(const float *got, const double *ref, size_t n, doub
         if (fabs(ref[i]) > mr) mr = fabs(ref[i]);
     }
     return md / mr;
+}
+
+/* One optimizer trial: a master of n weights on the device and its double
+ * reference, with state, a base, and the worst errors seen so far. */
+typedef struct opt_trial {
+    size_t n;
+    float *m0, *b0, *st0;
+    double *th, *th0, *base, *rm, *rv;
+    tbuf mb, sb, bb;
+    bool ok;
+} opt_trial;
+
+static void opt_trial_begin(esft_backend *be, opt_trial *q, size_t n) {
+    q->n = n;
+    /* small masters, so that their f32 rounding (half an ulp per step) stays far below the bound
+     * on the change; the base is far from them, so that the anchor pulls hard */
+    q->m0 = rand_f32(n, -0.05f, 0.05f), q->b0 = rand_f32(n, -1.0f, 1.0f);
+    q->st0 = calloc(2 * n, sizeof *q->st0);
+    q->th = malloc(n * sizeof *q->th), q->th0 = malloc(n * sizeof *q->th0), q->base = malloc(n * sizeof *q->base);
+    q->rm = calloc(n, sizeof *q->rm), q->rv = calloc(n, sizeof *q->rv);
+    for (size_t i = 0; i < n; i++) q->th[i] = q->th0[i] = q->m0[i], q->base[i] = q->b0[i];
+    q->ok = tb_make(be, &q->mb, ESFT_F32, n, q->m0);
+    q->ok = tb_make(be, &q->sb, ESFT_F32, 2 * n, q->st0) && q->ok;
+    q->ok = tb_make(be, &q->bb, ESFT_F32, n, q->b0) && q->ok;
+}
+
+/* oc's step at t (1-based): its bias corrections filled in. */
+static esft_opt_step opt_step_of(const opt_case *oc, int t) {
+    esft_opt_step s = oc->s;
+    s.bc1 = (float)(1.0 / (1.0 - pow(s.beta1, t)));
+    s.bc2 = (float)(1.0 / (1.0 - pow(s.beta2, t)));
+    return s;
+}
+
+/* The device's master and state against the reference (bounds: t_es_optimize),
+ * worst[] = {master, change, state} raised; then everything freed. */
+static void opt_trial_end(const char *bk, opt_trial *q, const opt_case *oc, const char *what, double worst[3]) {
+    const size_t n = q->n;
+    if (q->ok) {
+        float *got = tb_get(&q->mb);
+        float *gst = tb_get(&q->sb);
+        double *change = malloc(n * sizeof *change);
+        float *gchange = malloc(n * sizeof *gchange);
+        for (size_t i = 0; i < n; i++) change[i] = q->th[i] - q->th0[i], gchange[i] = (float)(got[i] - q->m0[i]);
+        double e_master = norm_err_f(got, q->th, n);
+        double e_change = norm_err_floor(gchange, change, n, oc->s.lr); /* lr: a displacement that cancels to ~0 is not the scale */
+        double e_state = oc->s.rule == ESFT_OPT_SGD ? 0 : norm_err_floor(gst, q->rm, n, 0.01);
+        if (oc->s.rule == ESFT_OPT_ADAM) {
+            double ev = norm_err_floor(gst + n, q->rv, n, 0.01 * 0.01);
+            if (ev > e_state) e_state = ev;
+        }
+        if (e_master > worst[0]) worst[0] = e_master;
+        if (e_change > worst[1]) worst[1] = e_change;
+        if (e_state > worst[2]) worst[2] = e_state;
+        CHECKF(e_master <= 1e-6, "%s: %s %s: master normalised error %g", bk, what, oc->name, e_master);
+        CHECKF(e_change <= 2e-6, "%s: %s %s: change normalised error %g", bk, what, oc->name, e_change);
+        CHECKF(e_state <= 1e-6, "%s: %s %s: state normalised error %g", bk, what, oc->name, e_state);
+        /* state past the rule's own part and the base are untouched */
+        if (oc->s.rule != ESFT_OPT_ADAM)
+            for (size_t i = oc->s.rule == ESFT_OPT_MOMENTUM ? n : 0; i < 2 * n; i++)
+                CHECKF(gst[i] == 0.0f, "%s: %s %s wrote state it does not own", bk, what, oc->name);
+        CHECKF(tb_equals(&q->bb, q->b0), "%s: %s %s changed the base", bk, what, oc->name);
+        CHECK_GUARD(&q->mb);
+        CHECK_GUARD(&q->sb);
+        free(got), free(gst), free(change), free(gchange);
+    }
+    tb_free(&q->mb), tb_free(&q->sb), tb_free(&q->bb);
+    free(q->m0), free(q->b0), free(q->st0), free(q->th), free(q->th0), free(q->base), free(q->rm), free(q->rv);
 }
 
 static void t_es_optimize(esft_backend *be) {
@@ -468,77 +557,28 @@ static void t_es_optimize(esft_backend *be) {
      * Adam's eps is set near the gradient's size / 10 so that an element whose
      * gradient nearly cancels (sign decided by the last f32 rounding) cannot
      * flip its step: the bound then measures the rule, not the cancellation. */
-    const opt_case cases[] = {
-        {"sgd+anchor", {.rule = ESFT_OPT_SGD, .lr = 0.01f, .anchor = 0.05f}},
-        {"momentum+decay", {.rule = ESFT_OPT_MOMENTUM, .lr = 0.01f, .beta1 = 0.9f, .decay = 0.001f}},
-        {"adam+l2", {.rule = ESFT_OPT_ADAM, .lr = 0.01f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 0.05f, .l2 = 0.1f}},
-        {"adamw+anchor",
-         {.rule = ESFT_OPT_ADAM, .lr = 0.01f, .beta1 = 0.8f, .beta2 = 0.99f, .eps = 0.05f, .decay = 0.002f,
-          .anchor = 0.01f}},
-    };
     const struct { size_t n; int K; } shapes[] = {{1, 1}, {17, 30}, {4099, 3}, {65539, 2}};
     const int T = 4;
-    double worst_master = 0, worst_change = 0, worst_state = 0;
-    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
-        const opt_case *oc = &cases[ci];
+    double worst[3] = {0};
+    for (size_t ci = 0; ci < sizeof opt_cases / sizeof opt_cases[0]; ci++) {
+        const opt_case *oc = &opt_cases[ci];
         for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
             size_t n = shapes[si].n;
             int K = shapes[si].K;
             uint32_t tid = (uint32_t)rng_u64();
-            /* small masters, so that their f32 rounding (half an ulp per step) stays far below the bound
-             * on the change; the base is far from them, so that the anchor pulls hard */
-            float *m0 = rand_f32(n, -0.05f, 0.05f), *b0 = rand_f32(n, -1.0f, 1.0f);
-            float *st0 = calloc(2 * n, sizeof *st0);
-            double *th = malloc(n * sizeof *th), *th0 = malloc(n * sizeof *th0), *base = malloc(n * sizeof *base);
-            double *rm = calloc(n, sizeof *rm), *rv = calloc(n, sizeof *rv);
-            for (size_t i = 0; i < n; i++) th[i] = th0[i] = m0[i], base[i] = b0[i];
-            tbuf mb, sb, bb;
-            bool ok = tb_make(be, &mb, ESFT_F32, n, m0);
-            ok = tb_make(be, &sb, ESFT_F32, 2 * n, st0) && ok;
-            ok = tb_make(be, &bb, ESFT_F32, n, b0) && ok;
-            for (int t = 1; ok && t <= T; t++) {
+            opt_trial q;
+            opt_trial_begin(be, &q, n);
+            for (int t = 1; q.ok && t <= T; t++) {
                 uint64_t seeds[30];
                 float co[30];
                 for (int k = 0; k < K; k++) seeds[k] = rng_u64(), co[k] = rng_f(-1.0f, 1.0f) / (float)K;
-                esft_opt_step s = oc->s;
-                s.bc1 = (float)(1.0 / (1.0 - pow(s.beta1, t)));
-                s.bc2 = (float)(1.0 / (1.0 - pow(s.beta2, t)));
-                CHECK_OK(esft_es_optimize(be, &mb.b, &sb.b, &bb.b, n, tid, seeds, co, K, &s));
-                ref_opt_step(oc, t, n, tid, seeds, co, K, th, rm, rv, base);
+                esft_opt_step s = opt_step_of(oc, t);
+                CHECK_OK(esft_es_optimize(be, &q.mb.b, &q.sb.b, &q.bb.b, n, tid, seeds, co, K, &s));
+                ref_opt_step(oc, t, n, tid, seeds, co, K, q.th, q.rm, q.rv, q.base);
             }
-            if (ok) {
-                float *got = tb_get(&mb);
-                float *gst = tb_get(&sb);
-                double *change = malloc(n * sizeof *change);
-                float *gchange = malloc(n * sizeof *gchange);
-                for (size_t i = 0; i < n; i++) change[i] = th[i] - th0[i], gchange[i] = (float)(got[i] - m0[i]);
-                double e_master = norm_err_f(got, th, n);
-                double e_change = norm_err_floor(gchange, change, n, oc->s.lr); /* lr: a displacement that cancels to ~0 is not the scale */
-                double e_state = oc->s.rule == ESFT_OPT_SGD ? 0 : norm_err_floor(gst, rm, n, 0.01);
-                if (oc->s.rule == ESFT_OPT_ADAM) {
-                    double ev = norm_err_floor(gst + n, rv, n, 0.01 * 0.01);
-                    if (ev > e_state) e_state = ev;
-                }
-                if (e_master > worst_master) worst_master = e_master;
-                if (e_change > worst_change) worst_change = e_change;
-                if (e_state > worst_state) worst_state = e_state;
-                CHECKF(e_master <= 1e-6, "%s: es_optimize %s n=%zu K=%d: master normalised error %g", bk, oc->name,
-                       n, K, e_master);
-                CHECKF(e_change <= 2e-6, "%s: es_optimize %s n=%zu K=%d: change normalised error %g", bk,
-                       oc->name, n, K, e_change);
-                CHECKF(e_state <= 1e-6, "%s: es_optimize %s n=%zu K=%d: state normalised error %g", bk, oc->name,
-                       n, K, e_state);
-                /* state past the rule's own part and the base are untouched */
-                if (oc->s.rule != ESFT_OPT_ADAM)
-                    for (size_t i = oc->s.rule == ESFT_OPT_MOMENTUM ? n : 0; i < 2 * n; i++)
-                        CHECKF(gst[i] == 0.0f, "%s: es_optimize %s wrote state it does not own", bk, oc->name);
-                CHECKF(tb_equals(&bb, b0), "%s: es_optimize %s changed the base", bk, oc->name);
-                CHECK_GUARD(&mb);
-                CHECK_GUARD(&sb);
-                free(got), free(gst), free(change), free(gchange);
-            }
-            tb_free(&mb), tb_free(&sb), tb_free(&bb);
-            free(m0), free(b0), free(st0), free(th), free(th0), free(base), free(rm), free(rv);
+            char what[64];
+            snprintf(what, sizeof what, "es_optimize n=%zu K=%d", n, K);
+            opt_trial_end(bk, &q, oc, what, worst);
         }
     }
     /* bit-identical on a repeat, and SGD with nothing but the gradient is es_update up to the
@@ -562,8 +602,8 @@ static void t_es_optimize(esft_backend *be) {
         free(m);
     }
     char note[96];
-    snprintf(note, sizeof note, "max normalised err master %.2g, change %.2g, state %.2g", worst_master,
-             worst_change, worst_state);
+    snprintf(note, sizeof note, "max normalised err master %.2g, change %.2g, state %.2g", worst[0],
+             worst[1], worst[2]);
     op_end(be, ESFT_OP_ES_OPTIMIZE, ESFT_F32, note);
 }
 
@@ -1363,20 +1403,76 @@ static void t_lowrank_update(esft_backend *be) {
     op_end(be, ESFT_OP_LOWRANK_UPDATE, ESFT_F32, note);
 }
 
+/* lowrank_optimize: the rules of es_optimize with the gradient
+ * g = sum_k c_k A_k B_k^T (double reference), fresh factors each step as an
+ * ES iteration draws them; the bounds of t_es_optimize. */
+static void t_lowrank_optimize(esft_backend *be) {
+    const char *bk = be->kind;
+    if (!op_begin(be, ESFT_OP_LOWRANK_OPTIMIZE, ESFT_F32)) return;
+    /* N, K, R, P */
+    const int shapes[][4] = {{1, 1, 1, 1}, {17, 129, 4, 3}, {40, 576, 2, 7}};
+    const int T = 3;
+    double worst[3] = {0};
+    for (size_t ci = 0; ci < sizeof opt_cases / sizeof opt_cases[0]; ci++) {
+        const opt_case *oc = &opt_cases[ci];
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+            const int N = shapes[si][0], K = shapes[si][1], R = shapes[si][2], P = shapes[si][3];
+            const size_t n = (size_t)N * K;
+            opt_trial q;
+            opt_trial_begin(be, &q, n);
+            double *g = malloc(n * sizeof *g);
+            for (int t = 1; q.ok && g && t <= T; t++) {
+                float *A = rand_f32((size_t)P * N * R, -1, 1), *B = rand_f32((size_t)P * K * R, -1, 1);
+                float *co = rand_f32((size_t)P, -1.0f / P, 1.0f / P);
+                for (int i = 0; i < N; i++)
+                    for (int j = 0; j < K; j++) {
+                        double acc = 0;
+                        for (int k = 0; k < P; k++)
+                            for (int r = 0; r < R; r++)
+                                acc += (double)co[k] * A[((size_t)k * N + i) * R + r] * B[((size_t)k * K + j) * R + r];
+                        g[(size_t)i * K + j] = acc;
+                    }
+                tbuf ab, bb;
+                bool ok = tb_make(be, &ab, ESFT_F32, (size_t)P * N * R, A);
+                ok = tb_make(be, &bb, ESFT_F32, (size_t)P * K * R, B) && ok;
+                if (ok) {
+                    esft_opt_step s = opt_step_of(oc, t);
+                    CHECK_OK(esft_lowrank_optimize(be, &q.mb.b, &q.sb.b, &q.bb.b, &ab.b, &bb.b, co, N, K, R, P, &s));
+                    CHECKF(tb_equals(&ab, A) && tb_equals(&bb, B), "%s: lowrank_optimize changed a factor", bk);
+                    ref_opt_rule(oc, t, n, g, q.th, q.rm, q.rv, q.base);
+                } else q.ok = false;
+                tb_free(&ab), tb_free(&bb);
+                free(A), free(B), free(co);
+            }
+            free(g);
+            char what[80];
+            snprintf(what, sizeof what, "lowrank_optimize N=%d K=%d R=%d P=%d", N, K, R, P);
+            opt_trial_end(bk, &q, oc, what, worst);
+        }
+    }
+    char note[96];
+    snprintf(note, sizeof note, "max normalised err master %.2g, change %.2g, state %.2g", worst[0], worst[1],
+             worst[2]);
+    op_end(be, ESFT_OP_LOWRANK_OPTIMIZE, ESFT_F32, note);
+}
+
 static void run_lowrank(esft_backend *be) {
     t_lowrank_matmul(be);
     t_lowrank_rows(be);
     t_lowrank_update(be);
+    t_lowrank_optimize(be);
 }
 
 /* The host defaults that a backend without low-rank kernels gets: the same
  * checks through a copy of the backend's table with those slots emptied. */
 static void run_lowrank_host_default(esft_backend *be) {
-    if (!be->ops->lowrank_matmul && !be->ops->lowrank_rows && !be->ops->lowrank_update) return;
+    if (!be->ops->lowrank_matmul && !be->ops->lowrank_rows && !be->ops->lowrank_update && !be->ops->lowrank_optimize)
+        return;
     esft_backend_ops ops = *be->ops;
     ops.lowrank_matmul = NULL;
     ops.lowrank_rows = NULL;
     ops.lowrank_update = NULL;
+    ops.lowrank_optimize = NULL;
     esft_backend shadow = *be;
     shadow.ops = &ops;
     char kind[64];

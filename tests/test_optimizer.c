@@ -1,6 +1,7 @@
 /* Optimizers on the ES gradient (issue 17), through the training loop on a
  * tiny synthetic model:
- *  1. for every optimizer, a run of 4 iterations and the same run stopped
+ *  1. for every optimizer, with full-rank and with low-rank members, a run
+ *     of 4 iterations and the same run stopped
  *     after 2 and resumed end with bit-identical master weights (the state
  *     travels in optstate-<iteration>.gguf beside the checkpoint), and the
  *     state file of the final iteration is the only one left;
@@ -105,10 +106,19 @@ int main(void) {
      * is re-read from the base file while the weights come from the checkpoint) */
     const struct { esft_optimizer kind; float anchor; } runs[] = {
         {ESFT_OPTIMIZER_MOMENTUM, 0}, {ESFT_OPTIMIZER_ADAM, 0}, {ESFT_OPTIMIZER_ADAMW, 0}, {ESFT_OPTIMIZER_SGD, 20}};
-    for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
-        const char *name = esft_optimizer_name(runs[r].kind);
+    for (size_t q = 0; q < 2 * sizeof runs / sizeof runs[0]; q++) {
+        const size_t r = q % (sizeof runs / sizeof runs[0]);
+        const bool lowrank = q >= sizeof runs / sizeof runs[0];
+        char name[64];
+        snprintf(name, sizeof name, "%s%s%s", esft_optimizer_name(runs[r].kind), runs[r].anchor > 0 ? " + anchor" : "",
+                 lowrank ? " (lowrank)" : "");
         esft_train_options o = options(model, full, runs[r].kind, 4);
         o.cfg.opt.anchor_decay = runs[r].anchor;
+        if (lowrank) { /* matrices only: low-rank members freeze 1-D tensors */
+            o.cfg.noise = ESFT_NOISE_LOWRANK;
+            o.cfg.rank = 2;
+            snprintf(o.cfg.params, sizeof o.cfg.params, "blk.0.ffn_up.weight,blk.0.ffn_down.weight,blk.0.attn_q.weight");
+        }
         if (runs[r].kind == ESFT_OPTIMIZER_ADAMW) o.cfg.weight_decay = 1.0f;
         if (runs[r].kind == ESFT_OPTIMIZER_ADAM) o.cfg.alpha = 0.001f;
         CHECKF(esft_train(&o, &err) == ESFT_OK, "%s: %s", name, err.msg);
@@ -122,8 +132,8 @@ int main(void) {
         CHECKF(esft_train(&b, &err) == ESFT_OK, "%s (resumed): %s", name, err.msg);
         bool same = same_weights(f_full, f_split);
         double moved = distance(f_full, model);
-        printf("  %-8s%s: resumed run %s the uninterrupted one (moved %.4g from the base)\n", name,
-               runs[r].anchor > 0 ? " + anchor" : "", same ? "bit-identical to" : "DIFFERS from", moved);
+        printf("  %-27s: resumed run %s the uninterrupted one (moved %.4g from the base)\n", name,
+               same ? "bit-identical to" : "DIFFERS from", moved);
         CHECK(same && moved > 0);
         bool stateful = runs[r].kind != ESFT_OPTIMIZER_SGD;
         CHECKF(exists(split, "optstate-4.gguf") == stateful && !exists(split, "optstate-2.gguf") &&

@@ -169,6 +169,7 @@ static const esft_backend_ops cpu_ops = {
     .lowrank_matmul = esft_cpu_lowrank_matmul,
     .lowrank_rows = esft_cpu_lowrank_rows,
     .lowrank_update = esft_cpu_lowrank_update,
+    .lowrank_optimize = esft_cpu_lowrank_optimize,
     .test = {.noise = esft_cpu_noise, .philox = esft_cpu_philox},
 };
 
