@@ -75,6 +75,7 @@ typedef struct trainer {
     int lock_fd;                 /* DIR/.lock, held for the run (rank 0) */
     /* progress */
     int iter, member;            /* 0-based: the iteration and member running */
+    int gen_members;             /* members in the running generation (low-rank: all of the rank's) */
     double t_start, iter_t0;
     int zero_signal_iters;       /* iterations whose members all scored the same */
     int zero_signal_streak;      /* ... in a row, up to the last one */
@@ -668,10 +669,10 @@ static void on_gen_progress(void *user, const esft_gen_progress *p) {
     const int N = tr->cfg.pop;
     double now = esft_now_seconds();
     double done_members = (double)(tr->iter - tr->start_iter) * N + tr->member +
-                          (p->total ? (double)p->done / p->total : 0);
+                          (p->total ? (double)tr->gen_members * p->done / p->total : 0);
     double total_members = (double)(tr->iters - tr->start_iter) * N;
-    esft_train_event e = {.kind = ESFT_TRAIN_GENERATE, .iter = tr->iter, .member = tr->member, .gen = p,
-                          .seconds = now - tr->iter_t0, .eta = -1};
+    esft_train_event e = {.kind = ESFT_TRAIN_GENERATE, .iter = tr->iter, .member = tr->member,
+                          .members = tr->gen_members, .gen = p, .seconds = now - tr->iter_t0, .eta = -1};
     if (done_members > 0.05) e.eta = (now - tr->t_start) / done_members * (total_members - done_members);
     emit(tr, &e);
 }
@@ -943,6 +944,7 @@ enum { MR_REWARD, MR_PARTS, MR_TOKENS = MR_PARTS + ESFT_TASK_MAX_PARTS, MR_GEN, 
 /* Perturbs and evaluates members [lo, hi) of iteration t into mine. */
 static esft_status eval_members(trainer *tr, int t, int lo, int hi, const int *batch, int B, double *mine) {
     const esft_run_config *c = &tr->cfg;
+    tr->gen_members = 1;
     for (tr->member = lo; tr->member < hi; tr->member++) {
         const int k = tr->member;
         double *rec = mine + (size_t)(k - lo) * MR_WIDTH;
@@ -994,6 +996,7 @@ static esft_status eval_members_lowrank(trainer *tr, int t, int lo, int hi, cons
     const esft_run_config *c = &tr->cfg;
     const int n_mem = hi - lo, n = n_mem * B;
     tr->member = lo;
+    tr->gen_members = n_mem;
     const double t0 = esft_now_seconds();
     /* the forward pass reads the base weights: the last update's master */
     esft_status st = esft_es_unperturb(tr->m, tr->selected, tr->err);

@@ -28,6 +28,7 @@ typedef struct esft_train_event {
     const char *text;               /* NOTICE */
     int iter, iters, start_iter;    /* iter: the iteration running or done (0-based); iters: the run's total */
     int member, pop;                /* GENERATE: the member (0-based), -1 for the eval set */
+    int members;                    /* GENERATE: members decoded together from `member` on (low-rank: > 1) */
     const esft_gen_progress *gen;   /* GENERATE */
     double seconds;                 /* since the run started (START, DONE) or the iteration (others) */
     double eta;                     /* GENERATE: seconds left in the run, < 0 when not known yet */

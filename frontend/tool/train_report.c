@@ -26,16 +26,20 @@ static void show_generate(esft_progress *pr, const esft_train_event *e) {
     char eta[32] = "?", text[256];
     if (e->eta >= 0) format_duration(e->eta, eta, sizeof eta);
     const char *lead = pr->tty ? "" : "esft train: ", *sep = pr->tty ? "  " : ", ";
+    char who[48]; /* "member 3/30", or low-rank members decoded together "members 1-30/30" */
+    if (e->members > 1)
+        snprintf(who, sizeof who, "members %d-%d/%d", e->member + 1, e->member + e->members, e->pop);
+    else snprintf(who, sizeof who, "member %d/%d", e->member + 1, e->pop);
     if (e->member < 0)
         snprintf(text, sizeof text, "%siter %d/%d%seval seq %d/%d%sgen %.0f tok/s", lead, e->iter + 1, e->iters,
                  pr->tty ? "  " : ": ", p->done, p->total, sep, gen_tps);
     else if (pr->tty)
-        snprintf(text, sizeof text, "iter %d/%d  member %d/%d  seq %d/%d  gen %.0f tok/s (+prompt %.0f)  ETA %s",
-                 e->iter + 1, e->iters, e->member + 1, e->pop, p->done, p->total, gen_tps, all_tps, eta);
+        snprintf(text, sizeof text, "iter %d/%d  %s  seq %d/%d  gen %.0f tok/s (+prompt %.0f)  ETA %s", e->iter + 1,
+                 e->iters, who, p->done, p->total, gen_tps, all_tps, eta);
     else
-        snprintf(text, sizeof text, "esft train: iter %d/%d: member %d/%d, seq %d/%d, %.0f s into the iteration, "
-                 "gen %.0f tok/s (+prompt %.0f), ETA %s", e->iter + 1, e->iters, e->member + 1, e->pop, p->done,
-                 p->total, e->seconds, gen_tps, all_tps, eta);
+        snprintf(text, sizeof text, "esft train: iter %d/%d: %s, seq %d/%d, %.0f s into the iteration, "
+                 "gen %.0f tok/s (+prompt %.0f), ETA %s", e->iter + 1, e->iters, who, p->done, p->total, e->seconds,
+                 gen_tps, all_tps, eta);
     esft_progress_update(pr, now, text);
 }
 
