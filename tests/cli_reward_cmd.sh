@@ -67,6 +67,32 @@ has "$TMP/out" '{"index":2,"reward":0,"answer":0,"correct":false}'
 expect 0 "${SCORE[@]}" --reward-cmd "EXTRA=1 python3 '$EXACT'"
 has "$TMP/out" '{"index":1,"reward":1,"answer":1,"correct":true}'
 
+# --- final_number.py is the built-in numeric's answer part, item by item
+cat >"$TMP/num.jsonl" <<'J'
+{"prompt": "a", "answer": 82}
+{"prompt": "b", "answer": -11}
+{"prompt": "c", "answer": 3}
+{"prompt": "d", "answer": 1234}
+{"prompt": "e", "answer": 7}
+{"prompt": "f", "answer": 2.5}
+J
+cat >"$TMP/num-resp.jsonl" <<'J'
+{"response": "50 + 32 = 82"}
+{"response": "#### -11\n\nThe final answer is 4."}
+{"response": "no idea"}
+{"response": "It is 1,234."}
+{"response": "#### 8 + 1 = 7"}
+{"response": "2.5 and then 3"}
+J
+NUM=("$ESFT" score --data "$TMP/num.jsonl" --responses "$TMP/num-resp.jsonl")
+expect 0 "${NUM[@]}" --reward numeric
+sed 's/.*"index":\([0-9]*\).*"answer":\([0-9.]*\).*/\1 \2/' "$TMP/out" >"$TMP/num-builtin"
+expect 0 "${NUM[@]}" --reward-cmd "python3 $(dirname "$EXACT")/final_number.py"
+sed 's/.*"index":\([0-9]*\).*"answer":\([0-9.]*\).*/\1 \2/' "$TMP/out" >"$TMP/num-cmd"
+[ "$(wc -l <"$TMP/num-cmd")" = 6 ] && cmp -s "$TMP/num-builtin" "$TMP/num-cmd" && ok ||
+  bad "final_number.py differs from numeric's answer: $(paste -d' ' "$TMP/num-builtin" "$TMP/num-cmd" | tr '\n' ';')"
+grep -q '"index":0,"reward":1' "$TMP/out" && grep -q '"index":2,"reward":0' "$TMP/out" && ok || bad "final_number.py: $(cat "$TMP/out")"
+
 # --- failures: one line naming the command, the item and stderr's tail -------
 # refused NAME WANT [FLAGS]: esft score with python3 $TMP/NAME.py fails with WANT in its line
 refused() { local name=$1 want=$2; shift 2; expect 1 "${SCORE[@]}" --reward-cmd "python3 $TMP/$name.py" "$@" && has "$TMP/err" "$want"; }
