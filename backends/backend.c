@@ -430,17 +430,26 @@ esft_status esft_lowrank_rows(esft_backend *be, esft_buf *y, const esft_buf *a, 
     return fn(be, y, a, b, ids, member, scales, T, D, V, R, P);
 }
 
-esft_status esft_lowrank_update(esft_backend *be, esft_buf *w, const esft_buf *a, const esft_buf *b,
-                                const float *coeffs, int N, int K, int R, int P) {
-    const char *op = "lowrank_update";
+/* The operands lowrank_update and lowrank_optimize share: the sizes, the
+ * stacked factors and the members' coefficients. */
+static esft_status check_factor_sum(esft_backend *be, const char *op, const esft_buf *a, const esft_buf *b,
+                                    const float *coeffs, int N, int K, int R, int P) {
     REQUIRE_POSITIVE(N);
     REQUIRE_POSITIVE(K);
     esft_status st = check_rank(be, op, R, P);
     if (st) return st;
     if (!coeffs) return esft_errf(&be->err, ESFT_ERR_INVALID_ARG, "%s: no coefficients", op);
-    CHECK_BUF(w, ESFT_F32, mul2(N, K));
     CHECK_BUF(a, ESFT_F32, mul2(P, N) * (size_t)R);
     CHECK_BUF(b, ESFT_F32, mul2(P, K) * (size_t)R);
+    return ESFT_OK;
+}
+
+esft_status esft_lowrank_update(esft_backend *be, esft_buf *w, const esft_buf *a, const esft_buf *b,
+                                const float *coeffs, int N, int K, int R, int P) {
+    const char *op = "lowrank_update";
+    esft_status st = check_factor_sum(be, op, a, b, coeffs, N, K, R, P);
+    if (st) return st;
+    CHECK_BUF(w, ESFT_F32, mul2(N, K));
     esft_lowrank_update_fn *fn = be->ops->lowrank_update ? be->ops->lowrank_update : esft_lowrank_host_update;
     return fn(be, w, a, b, coeffs, N, K, R, P);
 }
@@ -449,19 +458,14 @@ esft_status esft_lowrank_optimize(esft_backend *be, esft_buf *master, esft_buf *
                                   const esft_buf *a, const esft_buf *b, const float *coeffs, int N, int K, int R,
                                   int P, const esft_opt_step *step) {
     const char *op = "lowrank_optimize";
-    REQUIRE_POSITIVE(N);
-    REQUIRE_POSITIVE(K);
-    esft_status st = check_rank(be, op, R, P);
+    esft_status st = check_factor_sum(be, op, a, b, coeffs, N, K, R, P);
     if (st) return st;
-    if (!coeffs) return esft_errf(&be->err, ESFT_ERR_INVALID_ARG, "%s: no coefficients", op);
     if (!step || step->rule < ESFT_OPT_SGD || step->rule > ESFT_OPT_ADAM)
         return esft_errf(&be->err, ESFT_ERR_INVALID_ARG, "%s: unknown rule %d", op, step ? step->rule : -1);
     const size_t n = mul2(N, K), per = opt_state_per_weight(step->rule);
     CHECK_BUF(master, ESFT_F32, n);
     if (per) CHECK_BUF(state, ESFT_F32, per * n);
     if (step->anchor != 0) CHECK_BUF(base, ESFT_F32, n);
-    CHECK_BUF(a, ESFT_F32, mul2(P, N) * (size_t)R);
-    CHECK_BUF(b, ESFT_F32, mul2(P, K) * (size_t)R);
     esft_lowrank_optimize_fn *fn = be->ops->lowrank_optimize ? be->ops->lowrank_optimize : esft_lowrank_host_optimize;
     return fn(be, master, per ? state : NULL, step->anchor != 0 ? base : NULL, a, b, coeffs, N, K, R, P, step);
 }

@@ -117,6 +117,16 @@ esft_status esft_lowrank_host_rows(esft_backend *be, esft_buf *y, const esft_buf
     return st;
 }
 
+/* Element (i, j) of sum_k coeffs[k] * A_k . B_k^T: members ascending, then
+ * rank columns. */
+static float factor_sum(const float *A, const float *B, const float *coeffs, int N, int K, int R, int P, int i,
+                        int j) {
+    float acc = 0.0f;
+    for (int k = 0; k < P; k++)
+        for (int r = 0; r < R; r++) acc += coeffs[k] * A[((size_t)k * N + i) * R + r] * B[((size_t)k * K + j) * R + r];
+    return acc;
+}
+
 esft_status esft_lowrank_host_update(esft_backend *be, esft_buf *w, const esft_buf *a, const esft_buf *b,
                                      const float *coeffs, int N, int K, int R, int P) {
     host_copy c[] = {{w, (size_t)N * K, NULL}, {a, (size_t)P * N * R, NULL}, {b, (size_t)P * K * R, NULL}};
@@ -126,13 +136,7 @@ esft_status esft_lowrank_host_update(esft_backend *be, esft_buf *w, const esft_b
     float *W = c[0].data;
     const float *A = c[1].data, *B = c[2].data;
     for (int i = 0; i < N; i++)
-        for (int j = 0; j < K; j++) {
-            float acc = 0.0f; /* members ascending, then rank columns */
-            for (int k = 0; k < P; k++)
-                for (int r = 0; r < R; r++)
-                    acc += coeffs[k] * A[((size_t)k * N + i) * R + r] * B[((size_t)k * K + j) * R + r];
-            W[(size_t)i * K + j] += acc;
-        }
+        for (int j = 0; j < K; j++) W[(size_t)i * K + j] += factor_sum(A, B, coeffs, N, K, R, P, i, j);
     st = esft_upload(w, 0, W, (size_t)N * K);
     host_free(c, nc);
     return st;
@@ -152,10 +156,7 @@ esft_status esft_lowrank_host_optimize(esft_backend *be, esft_buf *master, esft_
     const float *A = c[1].data, *B = c[2].data, *bs = base ? c[4].data : NULL;
     for (int i = 0; i < N; i++)
         for (int j = 0; j < K; j++) {
-            float g = 0.0f; /* members ascending, then rank columns */
-            for (int k = 0; k < P; k++)
-                for (int r = 0; r < R; r++)
-                    g += coeffs[k] * A[((size_t)k * N + i) * R + r] * B[((size_t)k * K + j) * R + r];
+            const float g = factor_sum(A, B, coeffs, N, K, R, P, i, j);
             const size_t e = (size_t)i * K + j;
             esft_opt_elem u = esft_opt_element(s->rule, th[e], g, mom ? mom[e] : 0.0f, vel ? vel[e] : 0.0f,
                                                bs ? bs[e] : 0.0f, s->lr, s->beta1, s->beta2, s->eps, s->bc1, s->bc2,
