@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../backends/util/esft_fs.h"
+#include "esft_hash.h"
 #include "safetensors.h"
 
 #ifndef M_PI
@@ -21,9 +22,11 @@
 /* Larger JSON files than this are refused (Llama 3's tokenizer.json is 9 MB). */
 #define MAX_JSON_BYTES ((size_t)256 << 20)
 #define MAX_VOCAB (1 << 20) /* Gemma 3 has 262144 tokens */
+#define MAX_MERGE_TEXT 4096 /* longer merged texts are skipped */
 #define PAD_LEN 32 /* "[PAD<id>]" and its NUL, any long */
 
-enum { TT_NORMAL = 1, TT_CONTROL = 3, TT_USER_DEFINED = 4, TT_UNUSED = 5 };
+enum { TT_NORMAL = 1, TT_CONTROL = 3, TT_USER_DEFINED = 4, TT_UNUSED = 5, TT_BYTE = 6 };
+#define SPM_SPACE "\xe2\x96\x81" /* U+2581 */
 
 struct esft_source_files {
     esft_st_file **st;
@@ -447,8 +450,6 @@ static esft_status read_vocab(hf_dir *d, const cJSON *tok, const hf_arch *a, voc
     const cJSON *model = get(tok, "model");
     if (!is_type(model, "BPE"))
         return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: model.type must be \"BPE\" (byte-level BPE is supported)", path);
-    if (cJSON_IsTrue(get(model, "byte_fallback")))
-        return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: byte_fallback BPE (sentencepiece style) is not supported", path);
     const cJSON *vj = get(model, "vocab"), *added = get(tok, "added_tokens");
     if (!cJSON_IsObject(vj)) return esft_errf(err, ESFT_ERR_FORMAT, "%s: model.vocab is not an object", path);
     if (added && !cJSON_IsArray(added)) return esft_errf(err, ESFT_ERR_FORMAT, "%s: added_tokens is not an array", path);
@@ -547,25 +548,112 @@ static bool post_adds_bos(const cJSON *tok) {
     return cJSON_IsArray(single) && single->child && get(single->child, "SpecialToken");
 }
 
+/* SentencePiece-style tokenizer.json (BPE with byte_fallback, as Gemma,
+ * Llama 2 and Mistral ship it): the normalizer turns " " into U+2581,
+ * optionally after prepending one, and the pre-tokenizer is absent or a Split
+ * on " " (which the normalised text no longer holds). */
+static bool spm_form(const cJSON *tok, bool *prepend) {
+    const cJSON *norm = get(tok, "normalizer"), *pre = get(tok, "pre_tokenizer");
+    if (pre && !cJSON_IsNull(pre)) {
+        const char *str = json_str(get(get(pre, "pattern"), "String"));
+        if (!is_type(pre, "Split") || !str || strcmp(str, " ") != 0 || cJSON_IsTrue(get(pre, "invert"))) return false;
+    }
+    const cJSON *replace = norm;
+    *prepend = false;
+    if (is_type(norm, "Sequence")) {
+        const cJSON *seq = get(norm, "normalizers");
+        if (cJSON_GetArraySize(seq) != 2) return false;
+        const char *c = json_str(get(seq->child, "prepend"));
+        if (!is_type(seq->child, "Prepend") || !c || strcmp(c, SPM_SPACE) != 0) return false;
+        *prepend = true;
+        replace = seq->child->next;
+    }
+    const char *from = json_str(get(get(replace, "pattern"), "String")), *to = json_str(get(replace, "content"));
+    return is_type(replace, "Replace") && from && to && strcmp(from, " ") == 0 && strcmp(to, SPM_SPACE) == 0;
+}
+
+/* SentencePiece scores for a BPE vocabulary: minus the rank of the first
+ * merge that makes the token, so that "the best-scored pair first" merges in
+ * merge order; tokens no merge makes score below every merge. Byte tokens
+ * <0xXX> get their type. */
+static esft_status spm_scores(const char *path, vocab *v, float **out, esft_err *err) {
+    size_t cap = 16;
+    while (cap < (size_t)v->n * 2) cap <<= 1;
+    int32_t *slot = malloc(cap * sizeof *slot);
+    float *score = malloc((size_t)v->n * sizeof *score);
+    if (!slot || !score) {
+        free(slot);
+        free(score);
+        return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    }
+    memset(slot, 0xff, cap * sizeof *slot);
+    for (long id = 0; id < v->n; id++) {
+        const char *t = v->text[id];
+        size_t i = (size_t)esft_fnv1a64(ESFT_FNV1A64_INIT, t, strlen(t)) & (cap - 1);
+        while (slot[i] >= 0) i = (i + 1) & (cap - 1);
+        slot[i] = (int32_t)id;
+        score[id] = -(float)v->n_merges - 1.0f;
+        unsigned b;
+        char tail;
+        if (v->type[id] == TT_NORMAL && strlen(t) == 6 && sscanf(t, "<0x%2X%c", &b, &tail) == 2 && tail == '>')
+            v->type[id] = TT_BYTE;
+    }
+    char *buf = malloc(MAX_MERGE_TEXT);
+    for (size_t r = 0; buf && r < v->n_merges; r++) {
+        const char *m = v->merges[r], *sp = m[0] ? strchr(m + 1, ' ') : NULL;
+        size_t la = sp ? (size_t)(sp - m) : 0, lb = sp ? strlen(sp + 1) : 0;
+        if (!sp || la + lb >= MAX_MERGE_TEXT) continue;
+        memcpy(buf, m, la);
+        memcpy(buf + la, sp + 1, lb + 1);
+        size_t i = (size_t)esft_fnv1a64(ESFT_FNV1A64_INIT, buf, la + lb) & (cap - 1);
+        for (; slot[i] >= 0; i = (i + 1) & (cap - 1))
+            if (strcmp(v->text[slot[i]], buf) == 0) {
+                if (score[slot[i]] < -(float)r) score[slot[i]] = -(float)r;
+                break;
+            }
+    }
+    free(slot);
+    if (!buf) {
+        free(score);
+        return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    }
+    free(buf);
+    *out = score;
+    return ESFT_OK;
+}
+
 static esft_status read_tokenizer(hf_dir *d, const cJSON *tok, const cJSON *tc, const cJSON *cfg,
                                   const hf_arch *a, gguf_writer *w, esft_err *err) {
-    const char *pre = pre_name(get(tok, "pre_tokenizer"));
+    bool prepend = false;
+    const bool spm = cJSON_IsTrue(get(get(tok, "model"), "byte_fallback"));
+    if (spm && !spm_form(tok, &prepend))
+        return esft_errf(err, ESFT_ERR_UNSUPPORTED,
+                         "%s: byte_fallback BPE whose normalizer/pre_tokenizer esft does not know (it reads a "
+                         "Replace of ' ' by U+2581, optionally after a Prepend of U+2581, and no pre_tokenizer "
+                         "or a Split on ' ')",
+                         dir_path(d, "tokenizer.json"));
+    const char *pre = spm ? "default" : pre_name(get(tok, "pre_tokenizer"));
     if (!pre)
         return esft_errf(err, ESFT_ERR_UNSUPPORTED,
                          "%s: pre_tokenizer is not one esft knows (GPT-2 / SmolLM / Qwen2 / Llama 3 byte-level)",
                          dir_path(d, "tokenizer.json"));
     const cJSON *norm = get(tok, "normalizer");
     /* NFC leaves the texts esft sees unchanged in practice; llama.cpp ignores it too */
-    if (norm && !cJSON_IsNull(norm) && !is_type(norm, "NFC"))
+    if (!spm && norm && !cJSON_IsNull(norm) && !is_type(norm, "NFC"))
         return esft_errf(err, ESFT_ERR_UNSUPPORTED, "%s: normalizer '%s' is not supported",
                          dir_path(d, "tokenizer.json"), json_str(get(norm, "type")) ? json_str(get(norm, "type")) : "?");
     vocab v = {0};
     esft_status st = read_vocab(d, tok, a, &v, err);
-    if (!st) st = esft_gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2", err);
+    float *scores = NULL;
+    if (!st && spm) st = spm_scores(dir_path(d, "tokenizer.json"), &v, &scores, err);
+    if (!st) st = esft_gguf_writer_set_str(w, "tokenizer.ggml.model", spm ? "llama" : "gpt2", err);
     if (!st) st = esft_gguf_writer_set_str(w, "tokenizer.ggml.pre", pre, err);
     if (!st) st = esft_gguf_writer_set_str_arr(w, "tokenizer.ggml.tokens", v.text, (size_t)v.n, err);
     if (!st) st = esft_gguf_writer_set_i32_arr(w, "tokenizer.ggml.token_type", v.type, (size_t)v.n, err);
-    if (!st) st = esft_gguf_writer_set_str_arr(w, "tokenizer.ggml.merges", v.merges, v.n_merges, err);
+    if (!st && !spm) st = esft_gguf_writer_set_str_arr(w, "tokenizer.ggml.merges", v.merges, v.n_merges, err);
+    if (!st && spm) st = esft_gguf_writer_set_f32_arr(w, "tokenizer.ggml.scores", scores, (size_t)v.n, err);
+    if (!st && spm) st = esft_gguf_writer_set_bool(w, "tokenizer.ggml.add_space_prefix", prepend, err);
+    free(scores);
     if (!st) st = set_special(w, &v, "tokenizer.ggml.bos_token_id", special_text(tc, "bos_token"), config_id(cfg, "bos_token_id"), err);
     if (!st) st = set_special(w, &v, "tokenizer.ggml.eos_token_id", special_text(tc, "eos_token"), config_id(cfg, "eos_token_id"), err);
     if (!st) st = set_special(w, &v, "tokenizer.ggml.unknown_token_id", special_text(tc, "unk_token"), -1, err);

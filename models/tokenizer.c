@@ -1,4 +1,4 @@
-/* Byte-level BPE tokenizer built from GGUF metadata.
+/* Byte-level BPE and SentencePiece tokenizers built from GGUF metadata.
  *
  * Pipeline of esft_tokenize (the same stages as llama.cpp's BPE vocab, so
  * the ids are the same):
@@ -30,6 +30,17 @@
  * e.g. 0x04, 0xc0, 0xff) is dropped, exactly as llama.cpp drops it; such
  * bytes cannot round-trip. Bytes of the remaining 235 always do.
  *
+ * SentencePiece vocabularies (tokenizer.ggml.model "llama": Gemma, Llama 2,
+ * Mistral) take llama.cpp's SPM path instead of stages 2-3: each raw
+ * fragment gets a leading space when add_space_prefix asks for one and it
+ * starts the text or follows a special token, every space becomes U+2581,
+ * the fragment is split into UTF-8 characters (by lead byte, as llama.cpp
+ * does) and adjacent symbols are merged while their concatenation is a
+ * token: always the pair whose token has the highest score, leftmost first
+ * on ties. A symbol left that is not a token is written as its bytes'
+ * <0xXX> tokens (byte fallback). Decoding turns U+2581 back into spaces and
+ * <0xXX> tokens into their byte.
+ *
  * Pre-tokenizer names are llama.cpp's (tokenizer.ggml.pre). A missing name
  * means "default" (as in llama.cpp); an unknown one is an error
  * (ESFT_ERR_UNSUPPORTED), as in current llama.cpp. "gpt2" is accepted as an
@@ -37,6 +48,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "tokenizer.h"
 
+#include <math.h>
 #include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +99,7 @@ static const pre_kind PRE_KINDS[] = {
     {"dbrx", {RE_LLAMA3_LIKE("\\p{N}{1,3}")}, false, false},
     {"default", {"[\\p{P}\\$\\+<=>\\^~\\|]+", RE_GPT2, "\\p{N}+", "[0-9][0-9][0-9]"}, false, false},
     {"falcon", {"[\\p{P}\\$\\+<=>\\^~\\|`]+", RE_GPT2, "[0-9][0-9][0-9]"}, false, false},
+    {"spm", {NULL}, false, true}, /* SentencePiece: no regexes; not a tokenizer.ggml.pre name */
 };
 
 /* llama.cpp's tokenizer.ggml.pre names grouped by the regex set they use. */
@@ -136,7 +149,7 @@ static const pre_kind *find_pre(const char *name) {
 static const char *const EOG_TEXTS[] = {
     "<|eot_id|>", "<|im_end|>", "<|end|>",     "<|return|>",        "<|call|>",
     "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>",
-    "<|end_of_text|>", "<end_of_utterance>",
+    "<|end_of_text|>", "<end_of_utterance>", "</s>",
 };
 /* Texts llama.cpp uses to find EOT, FIM pad / repo / file-separator tokens
  * when the metadata names none (these become end-of-generation too). */
@@ -181,6 +194,10 @@ struct esft_tokenizer {
     const pre_kind *pre;
     pcre2_code *re[MAX_REGEX];
     int n_re;
+
+    bool spm;              /* SentencePiece (tokenizer.ggml.model "llama") */
+    bool add_space_prefix; /* spm: a space before the text and after each special token */
+    int32_t *score_rank;   /* spm: [n_vocab] 0 = highest tokenizer.ggml.scores entry; equal scores share a rank */
 
     bool add_bos;
     int32_t bos, eos, eot, eom, pad;
@@ -351,6 +368,7 @@ void esft_tokenizer_free(esft_tokenizer *t) {
     free(t->mrank);
     free(t->mres);
     free(t->special);
+    free(t->score_rank);
     for (int i = 0; i < t->n_re; i++) pcre2_code_free(t->re[i]);
     free(t);
 }
@@ -372,6 +390,13 @@ static int32_t special_id(const gguf_file *f, const char *key, int32_t n_vocab) 
     return (int32_t)v;
 }
 
+#define SPM_SPACE "\xe2\x96\x81" /* U+2581, SentencePiece's space */
+
+typedef struct float_id {
+    float score;
+    int32_t id;
+} float_id;
+
 typedef struct len_id {
     uint32_t len;
     int32_t id;
@@ -382,6 +407,136 @@ static int cmp_len_id(const void *a, const void *b) {
     const len_id *x = a, *y = b;
     if (x->len != y->len) return x->len > y->len ? -1 : 1;
     return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int cmp_score_desc(const void *a, const void *b) {
+    const float_id *x = a, *y = b;
+    if (x->score != y->score) return x->score > y->score ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* <0xXX> -> XX, or -1 */
+static int byte_token_value(const char *s, size_t n) {
+    static const char hex[] = "0123456789ABCDEF";
+    if (n != 6 || memcmp(s, "<0x", 3) != 0 || s[5] != '>') return -1;
+    const char *hi = memchr(hex, s[3], 16), *lo = memchr(hex, s[4], 16);
+    return hi && lo && s[3] && s[4] ? (int)((hi - hex) * 16 + (lo - hex)) : -1;
+}
+
+/* The bytes a SentencePiece token stands for, written to out (at most len
+ * bytes): a byte token's value, else the text with U+2581 as a space. */
+static size_t spm_piece_bytes(const char *s, size_t len, uint8_t type, char *out) {
+    int b = type == TT_BYTE ? byte_token_value(s, len) : -1;
+    if (b >= 0) {
+        out[0] = (char)b;
+        return 1;
+    }
+    size_t o = 0;
+    for (size_t k = 0; k < len;) {
+        if (k + 3 <= len && memcmp(s + k, SPM_SPACE, 3) == 0) {
+            out[o++] = ' ';
+            k += 3;
+        } else {
+            out[o++] = s[k++];
+        }
+    }
+    return o;
+}
+
+/* SentencePiece tables: merge priority from the scores, the token of each
+ * byte for byte fallback, add_space_prefix. */
+static esft_status spm_setup(const gguf_file *f, esft_tokenizer *t, const gguf_value *scores, esft_err *err) {
+    const int32_t n = t->n_vocab;
+    float_id *order = malloc((size_t)n * sizeof *order);
+    t->score_rank = malloc((size_t)n * sizeof *t->score_rank);
+    if (!order || !t->score_rank) {
+        free(order);
+        return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "tokenizer: out of memory");
+    }
+    for (int32_t i = 0; i < n; i++) {
+        double v = scores->v.arr.items[i].v.f64;
+        order[i] = (float_id){v == v ? (float)v : -INFINITY, i}; /* NaN merges last */
+    }
+    qsort(order, (size_t)n, sizeof *order, cmp_score_desc);
+    int32_t rank = 0;
+    for (int32_t i = 0; i < n; i++) {
+        if (i > 0 && order[i].score != order[i - 1].score) rank++;
+        t->score_rank[order[i].id] = rank;
+    }
+    free(order);
+
+    /* byte fallback: <0xXX>, else the byte as a one-byte token, else <unk>,
+     * else the byte is dropped (llama.cpp would stop there) */
+    int32_t unk = special_id(f, "tokenizer.ggml.unknown_token_id", n);
+    for (int b = 0; b < 256; b++) {
+        char hexname[8], one = (char)b;
+        snprintf(hexname, sizeof hexname, "<0x%02X>", b);
+        int32_t id = vocab_lookup(t, hexname, 6);
+        if (id < 0) id = vocab_lookup(t, &one, 1);
+        t->byte_tok[b] = id >= 0 ? id : unk;
+    }
+    t->add_space_prefix = true; /* llama.cpp's default for SentencePiece */
+    bool asp;
+    if (esft_gguf_get_bool(f, "tokenizer.ggml.add_space_prefix", &asp)) t->add_space_prefix = asp;
+    return ESFT_OK;
+}
+
+/* Byte-level BPE tables: GPT-2's byte alphabet and the merge ranks. */
+static esft_status bpe_setup(const gguf_file *f, esft_tokenizer *t, const gguf_value *merges, esft_err *err) {
+    /* byte alphabet */
+    for (int i = 0; i < 324; i++) t->byte_of_cpt[i] = -1;
+    for (int b = 0; b < 256; b++) {
+        uint32_t c = byte_to_cpt(b);
+        t->byte_of_cpt[c] = (int16_t)b;
+        t->byte_enc_len[b] = (uint8_t)utf8_put(t->byte_enc[b], c);
+        t->byte_tok[b] = vocab_lookup(t, t->byte_enc[b], t->byte_enc_len[b]);
+    }
+    /* BPE starts from byte tokens: without any, every text encodes to nothing */
+    bool any_byte = false;
+    for (int b = 0; b < 256; b++) any_byte |= t->byte_tok[b] >= 0;
+    if (!any_byte)
+        return esft_errf(err, ESFT_ERR_FORMAT,
+                         "%s: the vocabulary cannot encode text: tokenizer.ggml.tokens has none of "
+                         "the 256 byte tokens byte-level BPE starts from",
+                         esft_gguf_path(f));
+
+    /* merges: "left right", split at the first space after the first byte */
+    size_t nm = (size_t)merges->v.arr.n;
+    if (nm > 0) {
+        t->mmask = pow2_at_least(nm * 2) - 1;
+        t->mkey = calloc(t->mmask + 1, sizeof *t->mkey);
+        t->mrank = malloc((t->mmask + 1) * sizeof *t->mrank);
+        t->mres = malloc((t->mmask + 1) * sizeof *t->mres);
+        if (!t->mkey || !t->mrank || !t->mres)
+            return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "tokenizer: out of memory");
+        char *buf = NULL;
+        size_t bufcap = 0;
+        for (size_t i = 0; i < nm && i < (size_t)INT32_MAX; i++) {
+            const char *s = merges->v.arr.items[i].v.str.data;
+            size_t len = (size_t)merges->v.arr.items[i].v.str.len;
+            const char *sp = len > 1 ? memchr(s + 1, ' ', len - 1) : NULL;
+            if (!sp) continue;
+            size_t la = (size_t)(sp - s), lb = len - la - 1;
+            int32_t a = vocab_lookup(t, s, la), b = vocab_lookup(t, sp + 1, lb);
+            if (a < 0 || b < 0) continue;
+            if (la + lb > bufcap) {
+                bufcap = (la + lb) * 2;
+                char *nb = realloc(buf, bufcap);
+                if (!nb) {
+                    free(buf);
+                    return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "tokenizer: out of memory");
+                }
+                buf = nb;
+            }
+            memcpy(buf, s, la);
+            memcpy(buf + la, sp + 1, lb);
+            int32_t r = vocab_lookup(t, buf, la + lb);
+            if (r < 0) continue; /* never produced by a well-formed tokenizer */
+            merge_insert(t, a, b, (int32_t)i, r);
+        }
+        free(buf);
+    }
+    return ESFT_OK;
 }
 
 static int32_t first_with_text(const esft_tokenizer *t, const char *const *list, size_t m) {
@@ -400,15 +555,21 @@ esft_status esft_tokenizer_from_gguf_ex(const gguf_file *f, const char *pre_over
     if (!model)
         return esft_errf(err, ESFT_ERR_FORMAT, "%s: no tokenizer.ggml.model", esft_gguf_path(f));
     char qb[ESFT_QUOTE_MAX];
-    if (strcmp(model, "gpt2") != 0)
+    const bool spm = strcmp(model, "llama") == 0;
+    if (!spm && strcmp(model, "gpt2") != 0)
         return esft_errf(err, ESFT_ERR_UNSUPPORTED,
-                         "%s: tokenizer.ggml.model '%s' is not supported (only 'gpt2', byte-level BPE)",
+                         "%s: tokenizer.ggml.model '%s' is not supported ('gpt2', byte-level BPE, and 'llama', "
+                         "SentencePiece, are)",
                          esft_gguf_path(f), esft_quote(model, strlen(model), qb, sizeof qb));
 
     const char *pre_name = pre_override;
     if (!pre_name) pre_name = esft_gguf_get_str(f, "tokenizer.ggml.pre");
     if (!pre_name || !*pre_name) pre_name = "default";
     const pre_kind *pre = find_pre(pre_name);
+    if (spm) { /* SentencePiece ignores tokenizer.ggml.pre, as llama.cpp does */
+        pre_name = "spm";
+        pre = &PRE_KINDS[sizeof PRE_KINDS / sizeof PRE_KINDS[0] - 1];
+    }
     if (!pre) {
         char names[512];
         size_t o = 0;
@@ -425,10 +586,16 @@ esft_status esft_tokenizer_from_gguf_ex(const gguf_file *f, const char *pre_over
         toks->v.arr.n > (uint64_t)INT32_MAX - 1)
         return esft_errf(err, ESFT_ERR_FORMAT, "%s: tokenizer.ggml.tokens missing or not a string array",
                          esft_gguf_path(f));
-    const gguf_value *merges = esft_gguf_get_arr(f, "tokenizer.ggml.merges");
-    if (!merges || merges->v.arr.elem_type != GGUF_VT_STRING)
+    const gguf_value *merges = spm ? NULL : esft_gguf_get_arr(f, "tokenizer.ggml.merges");
+    if (!spm && (!merges || merges->v.arr.elem_type != GGUF_VT_STRING))
         return esft_errf(err, ESFT_ERR_FORMAT, "%s: tokenizer.ggml.merges missing or not a string array",
                          esft_gguf_path(f));
+    const gguf_value *scores = spm ? esft_gguf_get_arr(f, "tokenizer.ggml.scores") : NULL;
+    if (spm && (!scores || scores->v.arr.n != toks->v.arr.n ||
+                (scores->v.arr.elem_type != GGUF_VT_FLOAT32 && scores->v.arr.elem_type != GGUF_VT_FLOAT64)))
+        return esft_errf(err, ESFT_ERR_FORMAT,
+                         "%s: tokenizer.ggml.scores missing or not %llu floats (SentencePiece merges by them)",
+                         esft_gguf_path(f), (unsigned long long)toks->v.arr.n);
     const gguf_value *types = esft_gguf_get_arr(f, "tokenizer.ggml.token_type");
     if (types && (types->v.arr.n != toks->v.arr.n ||
                   (types->v.arr.elem_type != GGUF_VT_INT32 && types->v.arr.elem_type != GGUF_VT_UINT32)))
@@ -441,6 +608,7 @@ esft_status esft_tokenizer_from_gguf_ex(const gguf_file *f, const char *pre_over
     if (!t) return oom(err, NULL);
     int32_t n = (int32_t)toks->v.arr.n;
     t->n_vocab = n;
+    t->spm = spm;
     t->pre = pre;
     snprintf(t->pre_name, sizeof t->pre_name, "%s", pre_name);
 
@@ -478,59 +646,10 @@ esft_status esft_tokenizer_from_gguf_ex(const gguf_file *f, const char *pre_over
     t->text_off[n] = off;
     for (int32_t i = 0; i < n; i++) vocab_insert(t, i);
 
-    /* byte alphabet */
-    for (int i = 0; i < 324; i++) t->byte_of_cpt[i] = -1;
-    for (int b = 0; b < 256; b++) {
-        uint32_t c = byte_to_cpt(b);
-        t->byte_of_cpt[c] = (int16_t)b;
-        t->byte_enc_len[b] = (uint8_t)utf8_put(t->byte_enc[b], c);
-        t->byte_tok[b] = vocab_lookup(t, t->byte_enc[b], t->byte_enc_len[b]);
-    }
-    /* BPE starts from byte tokens: without any, every text encodes to nothing */
-    bool any_byte = false;
-    for (int b = 0; b < 256; b++) any_byte |= t->byte_tok[b] >= 0;
-    if (!any_byte) {
+    esft_status st = spm ? spm_setup(f, t, scores, err) : bpe_setup(f, t, merges, err);
+    if (st != ESFT_OK) {
         esft_tokenizer_free(t);
-        return esft_errf(err, ESFT_ERR_FORMAT,
-                         "%s: the vocabulary cannot encode text: tokenizer.ggml.tokens has none of "
-                         "the 256 byte tokens byte-level BPE starts from",
-                         esft_gguf_path(f));
-    }
-
-    /* merges: "left right", split at the first space after the first byte */
-    size_t nm = (size_t)merges->v.arr.n;
-    if (nm > 0) {
-        t->mmask = pow2_at_least(nm * 2) - 1;
-        t->mkey = calloc(t->mmask + 1, sizeof *t->mkey);
-        t->mrank = malloc((t->mmask + 1) * sizeof *t->mrank);
-        t->mres = malloc((t->mmask + 1) * sizeof *t->mres);
-        if (!t->mkey || !t->mrank || !t->mres) return oom(err, t);
-        char *buf = NULL;
-        size_t bufcap = 0;
-        for (size_t i = 0; i < nm && i < (size_t)INT32_MAX; i++) {
-            const char *s = merges->v.arr.items[i].v.str.data;
-            size_t len = (size_t)merges->v.arr.items[i].v.str.len;
-            const char *sp = len > 1 ? memchr(s + 1, ' ', len - 1) : NULL;
-            if (!sp) continue;
-            size_t la = (size_t)(sp - s), lb = len - la - 1;
-            int32_t a = vocab_lookup(t, s, la), b = vocab_lookup(t, sp + 1, lb);
-            if (a < 0 || b < 0) continue;
-            if (la + lb > bufcap) {
-                bufcap = (la + lb) * 2;
-                char *nb = realloc(buf, bufcap);
-                if (!nb) {
-                    free(buf);
-                    return oom(err, t);
-                }
-                buf = nb;
-            }
-            memcpy(buf, s, la);
-            memcpy(buf + la, sp + 1, lb);
-            int32_t r = vocab_lookup(t, buf, la + lb);
-            if (r < 0) continue; /* never produced by a well-formed tokenizer */
-            merge_insert(t, a, b, (int32_t)i, r);
-        }
-        free(buf);
+        return st;
     }
 
     /* special ids */
@@ -611,6 +730,8 @@ esft_status esft_tokenizer_from_gguf_ex(const gguf_file *f, const char *pre_over
         if (ty == TT_CONTROL || ty == TT_USER_DEFINED || ty == TT_UNKNOWN) {
             memcpy(t->piece + po, s, len);
             po += (uint32_t)len;
+        } else if (spm && (ty == TT_NORMAL || ty == TT_BYTE)) {
+            po += (uint32_t)spm_piece_bytes(s, len, ty, t->piece + po);
         } else if (ty == TT_NORMAL || ty == TT_BYTE) {
             size_t k = 0;
             while (k < len) {
@@ -707,6 +828,7 @@ typedef struct hentry {
  * from several threads are safe). */
 typedef struct scratch {
     int32_t *id, *prev, *next;
+    int32_t *sym_start; /* spm: each symbol's first byte */
     size_t cap;
     hentry *heap;
     size_t hn, hcap;
@@ -723,6 +845,7 @@ static void scratch_free(scratch *s) {
     free(s->id);
     free(s->prev);
     free(s->next);
+    free(s->sym_start);
     free(s->heap);
     free(s->enc);
     free(s->clean);
@@ -789,6 +912,20 @@ static bool ensure_enc(scratch *s, size_t need) {
     return true;
 }
 
+/* Room for n symbols in the per-symbol arrays. */
+static bool ensure_symbols(scratch *s, size_t n) {
+    if (n <= s->cap) return true;
+    size_t c = n * 2;
+    int32_t **arrays[] = {&s->id, &s->prev, &s->next, &s->sym_start};
+    for (size_t k = 0; k < sizeof arrays / sizeof arrays[0]; k++) {
+        int32_t *a = realloc(*arrays[k], c * sizeof *a);
+        if (!a) return false;
+        *arrays[k] = a;
+    }
+    s->cap = c;
+    return true;
+}
+
 /* BPE of one pre-tokenized piece (raw bytes), appending ids. */
 static bool bpe_piece(const esft_tokenizer *t, scratch *s, const unsigned char *w, size_t n, ivec *out) {
     if (n == 0) return true;
@@ -802,19 +939,7 @@ static bool bpe_piece(const esft_tokenizer *t, scratch *s, const unsigned char *
         int32_t id = vocab_lookup(t, s->enc, k);
         if (id >= 0) return ivec_push(out, id);
     }
-    if (n > s->cap) {
-        size_t c = n * 2;
-        int32_t *a = realloc(s->id, c * sizeof *a);
-        if (!a) return false;
-        s->id = a;
-        a = realloc(s->prev, c * sizeof *a);
-        if (!a) return false;
-        s->prev = a;
-        a = realloc(s->next, c * sizeof *a);
-        if (!a) return false;
-        s->next = a;
-        s->cap = c;
-    }
+    if (!ensure_symbols(s, n)) return false;
     for (size_t i = 0; i < n; i++) {
         s->id[i] = t->byte_tok[w[i]];
         s->prev[i] = (int32_t)i - 1;
@@ -960,6 +1085,88 @@ static esft_status pre_and_bpe(const esft_tokenizer *t, scratch *s, const char *
     return ESFT_OK;
 }
 
+/* SentencePiece of one raw fragment w[0..n) (spaces already U+2581), as
+ * llama.cpp's SPM session: UTF-8 characters by lead byte, then the adjacent
+ * pair whose concatenation is the best-scored token merges first. A heap
+ * entry (rank, left, right, lid = the pair's byte length) is stale once
+ * either side has changed length. */
+static bool spm_pair(const esft_tokenizer *t, scratch *s, const char *w, int32_t l, int32_t r) {
+    if (l < 0 || r < 0) return true;
+    size_t a = (size_t)s->sym_start[l], len = (size_t)(s->id[l] + s->id[r]);
+    int32_t tok = vocab_lookup(t, w + a, len);
+    if (tok < 0) return true;
+    hentry e = {t->score_rank[tok], l, r, (int32_t)len, tok};
+    return heap_push(s, e);
+}
+
+static bool spm_piece(const esft_tokenizer *t, scratch *s, const char *w, size_t n, ivec *out) {
+    static const uint8_t utf8_len[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
+    if (n == 0) return true;
+    if (n > (size_t)INT32_MAX / 2) return false;
+    if (!ensure_symbols(s, n)) return false;
+    int32_t ns = 0;
+    for (size_t o = 0; o < n; ns++) {
+        size_t l = utf8_len[(unsigned char)w[o] >> 4];
+        if (l > n - o) l = n - o;
+        s->sym_start[ns] = (int32_t)o;
+        s->id[ns] = (int32_t)l; /* symbol length in bytes; 0 once merged away */
+        s->prev[ns] = ns - 1;
+        o += l;
+        s->next[ns] = o == n ? -1 : ns + 1;
+    }
+    s->hn = 0;
+    for (int32_t i = 1; i < ns; i++)
+        if (!spm_pair(t, s, w, i - 1, i)) return false;
+    while (s->hn > 0) {
+        hentry e = heap_pop(s);
+        if (s->id[e.left] == 0 || s->id[e.right] == 0 || s->id[e.left] + s->id[e.right] != e.lid) continue;
+        s->id[e.left] += s->id[e.right];
+        s->id[e.right] = 0;
+        int32_t nx = s->next[e.right];
+        s->next[e.left] = nx;
+        if (nx >= 0) s->prev[nx] = e.left;
+        if (!spm_pair(t, s, w, s->prev[e.left], e.left) || !spm_pair(t, s, w, e.left, nx)) return false;
+    }
+    for (int32_t i = 0; i >= 0; i = s->next[i]) {
+        const char *sym = w + s->sym_start[i];
+        int32_t tok = vocab_lookup(t, sym, (size_t)s->id[i]);
+        if (tok >= 0) {
+            if (!ivec_push(out, tok)) return false;
+            continue;
+        }
+        for (int32_t k = 0; k < s->id[i]; k++) { /* byte fallback */
+            int32_t b = t->byte_tok[(unsigned char)sym[k]];
+            if (b >= 0 && !ivec_push(out, b)) return false;
+        }
+    }
+    return true;
+}
+
+/* A raw fragment through SentencePiece: the optional leading space, spaces
+ * as U+2581, then the merges. */
+static esft_status spm_fragment(const esft_tokenizer *t, scratch *s, const char *text, size_t len,
+                                bool space_prefix, ivec *out, esft_err *err) {
+    size_t spaces = space_prefix ? 1 : 0;
+    for (size_t i = 0; i < len; i++) spaces += text[i] == ' ';
+    if (!ensure_enc(s, len + 2 * spaces + 1))
+        return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "tokenize: out of memory");
+    size_t o = 0;
+    if (space_prefix) {
+        memcpy(s->enc, SPM_SPACE, 3);
+        o = 3;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == ' ') {
+            memcpy(s->enc + o, SPM_SPACE, 3);
+            o += 3;
+        } else {
+            s->enc[o++] = text[i];
+        }
+    }
+    if (!spm_piece(t, s, s->enc, o, out)) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "tokenize: out of memory");
+    return ESFT_OK;
+}
+
 typedef struct frag {
     size_t off, len;
     int32_t id; /* >= 0: a special token; -1: raw text */
@@ -1060,13 +1267,19 @@ esft_status esft_tokenize(const esft_tokenizer *t, const char *text, size_t len,
     /* 2-3. pre-tokenize and BPE the raw fragments */
     s.md = pcre2_match_data_create(4, NULL);
     if (!s.md) goto nomem;
+    bool after_special = true; /* spm: the text start counts as after a special token */
     for (size_t k = 0; k < na; k++) {
         if (fa[k].id >= 0) {
             if (!ivec_push(&out, fa[k].id)) goto nomem;
+            after_special = true;
             continue;
         }
-        st = pre_and_bpe(t, &s, text + fa[k].off, fa[k].len, &out, err);
+        if (t->spm)
+            st = spm_fragment(t, &s, text + fa[k].off, fa[k].len, t->add_space_prefix && after_special, &out, err);
+        else
+            st = pre_and_bpe(t, &s, text + fa[k].off, fa[k].len, &out, err);
         if (st != ESFT_OK) goto fail;
+        after_special = false;
     }
 done:
     free(fa);

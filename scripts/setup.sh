@@ -71,6 +71,12 @@ fi
 # --- 2. default model ---------------------------------------------------------
 log "[2/3] default model (SmolLM2-135M-Instruct Q4_1) in $ESFT_MODEL_DIR"
 step fetch-model bash "$ROOT/scripts/fetch-model.sh" smollm2-135m
+# The test suite also checks the SentencePiece tokenizer against llama.cpp's
+# ids on a real vocabulary: Gemma 3 270M's (253 MB).
+if [ "$MODE" = test ]; then
+  log "      test model gemma3-270m (the SentencePiece tokenizer's fixtures)"
+  step fetch-model-gemma3 bash "$ROOT/scripts/fetch-model.sh" gemma3-270m
+fi
 # Larger models only on request (ESFT_EXTRA_MODELS="qwen2.5-coder-0.5b ..."):
 # tests that need them skip without them.
 for extra in ${ESFT_EXTRA_MODELS:-}; do

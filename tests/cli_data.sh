@@ -139,6 +139,8 @@ for split in train eval; do
 done
 expect 0 "${CONVERT[@]}" math --from "$FIX/rg_tiny.json" --out-dir "$TMP/math" --style plain
 has "$TMP/math/train.jsonl" 'What is 2 + 3?\nEnd your response with #### followed by the final number."'
+expect 0 "${CONVERT[@]}" math --from "$FIX/rg_tiny.json" --out-dir "$TMP/math" --style bare
+has "$TMP/math/train.jsonl" '"prompt":"What is 2 + 3?",'
 printf '{"train": [{"question": "q"}], "eval": []}' >"$TMP/noanswer.json"
 expect 1 "${CONVERT[@]}" math --from "$TMP/noanswer.json" --out-dir "$TMP/math"
 has "$TMP/err" "entry 0 needs a 'question' string and an 'answer'"

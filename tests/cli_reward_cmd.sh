@@ -92,6 +92,13 @@ sed 's/.*"index":\([0-9]*\).*"answer":\([0-9.]*\).*/\1 \2/' "$TMP/out" >"$TMP/nu
 [ "$(wc -l <"$TMP/num-cmd")" = 6 ] && cmp -s "$TMP/num-builtin" "$TMP/num-cmd" && ok ||
   bad "final_number.py differs from numeric's answer: $(paste -d' ' "$TMP/num-builtin" "$TMP/num-cmd" | tr '\n' ';')"
 grep -q '"index":0,"reward":1' "$TMP/out" && grep -q '"index":2,"reward":0' "$TMP/out" && ok || bad "final_number.py: $(cat "$TMP/out")"
+# closeness.py, by hand: exact answers 1; "#### 8 + 1 = 7" reads 8 for 7:
+# 0.5 * (1 - 1/7); "2.5 and then 3" reads 3 for 2.5: 0.5 * (1 - 0.5/2.5); none 0
+expect 0 "${NUM[@]}" --reward-cmd "python3 $(dirname "$EXACT")/closeness.py"
+for want in '"index":0,"reward":1,' '"index":1,"reward":1,' '"index":2,"reward":0,' '"index":3,"reward":1,' \
+  '"index":4,"reward":0.42857142857' '"index":5,"reward":0.4,"answer":0,"closeness":0.8,"correct":false'; do
+  has "$TMP/out" "$want"
+done
 
 # --- failures: one line naming the command, the item and stderr's tail -------
 # refused NAME WANT [FLAGS]: esft score with python3 $TMP/NAME.py fails with WANT in its line

@@ -25,6 +25,7 @@ typedef struct tiny {
     const char *config_extra;    /* appended to config.json's object */
     const char *tokenizer_model; /* tokenizer.json "model" */
     const char *pre_tokenizer;
+    const char *normalizer;      /* tokenizer.json "normalizer" (default null) */
     bool bf16, f16;
     bool untied;                 /* tie_word_embeddings false (no lm_head written) */
     const char *omit;            /* tensor left out */
@@ -141,9 +142,9 @@ static void build(const tiny *o) {
                o->config_extra ? o->config_extra : "");
     write_file("tokenizer.json",
                "{\"version\":\"1.0\",\"added_tokens\":[{\"id\":3,\"content\":\"<|end|>\",\"special\":true}],"
-               "\"normalizer\":null,\"pre_tokenizer\":%s,\"post_processor\":null,\"decoder\":{\"type\":\"ByteLevel\"},"
+               "\"normalizer\":%s,\"pre_tokenizer\":%s,\"post_processor\":null,\"decoder\":{\"type\":\"ByteLevel\"},"
                "\"model\":%s}",
-               o->pre_tokenizer ? o->pre_tokenizer
+               o->normalizer ? o->normalizer : "null", o->pre_tokenizer ? o->pre_tokenizer
                                 : "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":true}",
                o->tokenizer_model ? o->tokenizer_model
                                   : "{\"type\":\"BPE\",\"byte_fallback\":false,\"vocab\":{\"a\":0,\"b\":1,\"ab\":2,"
@@ -233,6 +234,42 @@ static void check_loads(const char *label, const tiny *o) {
     esft_model_free(m);
 }
 
+/* A SentencePiece-style tokenizer.json (BPE with byte_fallback; " " becomes
+ * U+2581, one prepended): read as tokenizer.ggml.model "llama" with scores
+ * from the merge ranks. Vocabulary: U+2581, "a", U+2581 "a", <|end|>. */
+#define SP "\xe2\x96\x81"
+static const char SPM_NORMALIZER[] =
+    "{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"Prepend\",\"prepend\":\"" SP "\"},"
+    "{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"" SP "\"}]}";
+static const char SPM_MODEL[] = "{\"type\":\"BPE\",\"byte_fallback\":true,\"vocab\":{\"" SP "\":0,\"a\":1,\"" SP
+                                "a\":2,\"<|end|>\":3},\"merges\":[[\"" SP "\",\"a\"]]}";
+
+static void check_spm_tokenizer(void) {
+    build(&(tiny){.model_type = "llama", .normalizer = SPM_NORMALIZER, .pre_tokenizer = "null",
+                  .tokenizer_model = SPM_MODEL});
+    esft_model *m = NULL;
+    esft_err err;
+    esft_status st = esft_model_load(g_dir, g_be, NULL, &m, &err);
+    CHECKF(st == ESFT_OK, "sentencepiece tokenizer.json: %s", err.msg);
+    if (st) return;
+    CHECK(strcmp(esft_tokenizer_pre(m->tok), "spm") == 0);
+    const char *model = esft_gguf_get_str(m->gguf, "tokenizer.ggml.model");
+    CHECK(model && strcmp(model, "llama") == 0);
+    bool prefix = false;
+    CHECK(esft_gguf_get_bool(m->gguf, "tokenizer.ggml.add_space_prefix", &prefix) && prefix);
+    /* "a a" -> U+2581 a U+2581 a; after <|end|> the space is prepended again */
+    int32_t *ids = NULL;
+    size_t n = 0;
+    CHECK(esft_tokenize(m->tok, "a a<|end|>a", 11, true, false, &ids, &n, &err) == ESFT_OK);
+    CHECKF(n == 4 && ids[0] == 2 && ids[1] == 2 && ids[2] == 3 && ids[3] == 2, "sentencepiece: %zu ids: %d %d %d", n, n > 0 ? ids[0] : -1, n > 1 ? ids[1] : -1, n > 2 ? ids[2] : -1);
+    free(ids);
+    char *text = NULL;
+    const int32_t dec[] = {2, 0, 1};
+    CHECK(esft_detokenize(m->tok, dec, 3, &text, NULL, &err) == ESFT_OK && text && strcmp(text, " a a") == 0);
+    free(text);
+    esft_model_free(m);
+}
+
 /* The directory must fail with `want_st` and one line containing both
  * `file` (the culprit) and `want`. */
 static void check_fails(const char *label, const tiny *o, esft_status want_st, const char *file, const char *want) {
@@ -262,6 +299,8 @@ int main(void) {
     check_loads("qwen2", &(tiny){.model_type = "qwen2", .config_extra = ",\"hidden_act\":\"silu\""});
     check_loads("rope_parameters (transformers 5)",
                 &(tiny){.model_type = "llama", .config_extra = ",\"rope_parameters\":{\"rope_type\":\"default\",\"rope_theta\":10000.0}"});
+
+    check_spm_tokenizer();
 
     const tiny L = {.model_type = "llama"};
     tiny t;
@@ -293,7 +332,11 @@ int main(void) {
     FAILS("sliding window", (t.model_type = "qwen2", t.config_extra = ",\"use_sliding_window\":true"),
           ESFT_ERR_UNSUPPORTED, "config.json", "sliding");
     FAILS("gelu", t.config_extra = ",\"hidden_act\":\"gelu\"", ESFT_ERR_UNSUPPORTED, "config.json", "gelu");
-    FAILS("byte fallback", t.tokenizer_model = "{\"type\":\"BPE\",\"byte_fallback\":true,\"vocab\":{},\"merges\":[]}",
+    FAILS("byte fallback without its normalizer", t.tokenizer_model = "{\"type\":\"BPE\",\"byte_fallback\":true,\"vocab\":{},\"merges\":[]}",
+          ESFT_ERR_UNSUPPORTED, "tokenizer.json", "byte_fallback");
+    FAILS("byte fallback with Metaspace",
+          (t.tokenizer_model = SPM_MODEL,
+           t.pre_tokenizer = "{\"type\":\"Metaspace\",\"replacement\":\"" SP "\",\"prepend_scheme\":\"first\"}"),
           ESFT_ERR_UNSUPPORTED, "tokenizer.json", "byte_fallback");
     FAILS("unigram", t.tokenizer_model = "{\"type\":\"Unigram\"}", ESFT_ERR_UNSUPPORTED, "tokenizer.json", "BPE");
     FAILS("unknown pre-tokenizer", t.pre_tokenizer = "{\"type\":\"Whitespace\"}", ESFT_ERR_UNSUPPORTED,

@@ -699,23 +699,181 @@ static void check_behaviour(gguf_file *f) {
         esft_tokenizer_free(tok);
     }
 
-    gguf_writer *w = esft_gguf_writer_new();
+    /* a SentencePiece vocabulary without scores; a model esft lacks */
+    const char *bad_models[] = {"llama", "bert"};
+    for (int k = 0; k < 2; k++) {
+        gguf_writer *w = esft_gguf_writer_new();
+        char path[1024];
+        snprintf(path, sizeof path, "%s/test_tokenizer_model.gguf", ESFT_TEST_BINARY_DIR);
+        CHECK(w && esft_gguf_writer_copy_kvs(w, f, &err) == ESFT_OK);
+        CHECK(esft_gguf_writer_set_str(w, "tokenizer.ggml.model", bad_models[k], &err) == ESFT_OK);
+        CHECK(esft_gguf_writer_write(w, path, &err) == ESFT_OK);
+        esft_gguf_writer_free(w);
+        gguf_file *g = NULL;
+        if (esft_gguf_open(path, &g, &err) == ESFT_OK) {
+            st = esft_tokenizer_from_gguf(g, &tok, &err);
+            if (k == 0)
+                CHECKF(st == ESFT_ERR_FORMAT && strstr(err.msg, "tokenizer.ggml.scores") != NULL, "%s", err.msg);
+            else
+                CHECKF(st == ESFT_ERR_UNSUPPORTED && strstr(err.msg, "bert") != NULL, "%s", err.msg);
+            esft_gguf_close(g);
+        } else {
+            CHECKF(0, "%s", err.msg);
+        }
+        remove(path);
+    }
+}
+
+/* ------------------------------------------- SentencePiece, by hand */
+
+#define SP "\xe2\x96\x81" /* U+2581 */
+
+/* A small SentencePiece vocabulary: <unk> <s> </s>, the 256 byte tokens
+ * (ids 3..258), then normal tokens with their scores and one user-defined
+ * token. Ids of the normal tokens: 259 + their index in SPM_WORDS. */
+static const struct {
+    const char *text;
+    float score;
+    int type;
+} SPM_WORDS[] = {
+    {SP, -2, 1},       {"a", -3, 1},   {"b", -3, 1},     {"c", -3, 1},     /* 259..262 */
+    {"ab", -1, 1},     {"bc", -2, 1},  {"x", -3, 1},     {"y", -3, 1},     /* 263..266 */
+    {"z", -3, 1},      {"xy", -5, 1},  {"yz", -4, 1},    {SP "a", -1.5f, 1}, /* 267..270 */
+    {"aa", -1, 1},     {"h", -9, 1},   {"e", -9, 1},     {"l", -9, 1},     /* 271..274 */
+    {"o", -9, 1},      {"he", -10, 1}, {"ll", -4, 1},    {"llo", -6, 1},   /* 275..278 */
+    {"hello", -1, 1},  {SP "hello", -0.5f, 1},           {"<sep>", 0, 4},  /* 279..281 */
+};
+#define SPM_ID(i) (259 + (i))
+#define SPM_BYTE(b) (3 + (b))
+
+static esft_tokenizer *spm_tokenizer(bool add_space_prefix) {
+    enum { N = 259 + sizeof SPM_WORDS / sizeof SPM_WORDS[0] };
+    static char bytes[256][8];
+    const char *text[N];
+    float score[N];
+    int32_t type[N];
+    text[0] = "<unk>", text[1] = "<s>", text[2] = "</s>";
+    type[0] = 2, type[1] = 3, type[2] = 3;
+    score[0] = score[1] = score[2] = 0;
+    for (int b = 0; b < 256; b++) {
+        snprintf(bytes[b], sizeof bytes[b], "<0x%02X>", b);
+        text[3 + b] = bytes[b], type[3 + b] = 6, score[3 + b] = 0;
+    }
+    for (size_t i = 0; i < sizeof SPM_WORDS / sizeof SPM_WORDS[0]; i++) {
+        text[259 + i] = SPM_WORDS[i].text;
+        score[259 + i] = SPM_WORDS[i].score;
+        type[259 + i] = SPM_WORDS[i].type;
+    }
+    esft_err err;
     char path[1024];
     snprintf(path, sizeof path, "%s/test_tokenizer_spm.gguf", ESFT_TEST_BINARY_DIR);
-    CHECK(w && esft_gguf_writer_copy_kvs(w, f, &err) == ESFT_OK);
-    CHECK(esft_gguf_writer_set_str(w, "tokenizer.ggml.model", "llama", &err) == ESFT_OK);
-    CHECK(esft_gguf_writer_write(w, path, &err) == ESFT_OK);
+    gguf_writer *w = esft_gguf_writer_new();
+    bool ok = w && esft_gguf_writer_set_str(w, "tokenizer.ggml.model", "llama", &err) == ESFT_OK &&
+              esft_gguf_writer_set_str_arr(w, "tokenizer.ggml.tokens", text, N, &err) == ESFT_OK &&
+              esft_gguf_writer_set_f32_arr(w, "tokenizer.ggml.scores", score, N, &err) == ESFT_OK &&
+              esft_gguf_writer_set_i32_arr(w, "tokenizer.ggml.token_type", type, N, &err) == ESFT_OK &&
+              esft_gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 1, &err) == ESFT_OK &&
+              esft_gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 2, &err) == ESFT_OK &&
+              esft_gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", 0, &err) == ESFT_OK &&
+              esft_gguf_writer_set_bool(w, "tokenizer.ggml.add_space_prefix", add_space_prefix, &err) == ESFT_OK &&
+              esft_gguf_writer_write(w, path, &err) == ESFT_OK;
     esft_gguf_writer_free(w);
     gguf_file *g = NULL;
-    if (esft_gguf_open(path, &g, &err) == ESFT_OK) {
-        st = esft_tokenizer_from_gguf(g, &tok, &err);
-        CHECK(st == ESFT_ERR_UNSUPPORTED && strstr(err.msg, "llama") != NULL);
-        esft_gguf_close(g);
-    } else {
-        CHECKF(0, "%s", err.msg);
-    }
+    esft_tokenizer *tok = NULL;
+    ok = ok && esft_gguf_open(path, &g, &err) == ESFT_OK && esft_tokenizer_from_gguf(g, &tok, &err) == ESFT_OK;
+    CHECKF(ok, "SentencePiece vocabulary: %s", err.msg);
+    esft_gguf_close(g);
     remove(path);
+    return tok;
 }
+
+/* Encodes `text` and compares with want[0..n) (ids; -1 ends the list). */
+static void spm_case(const esft_tokenizer *tok, const char *label, const char *text, size_t len, bool special,
+                     bool bos, const int32_t *want) {
+    size_t n = 0;
+    while (want[n] >= 0) n++;
+    int32_t *got = NULL;
+    size_t ng = 0;
+    esft_err err;
+    bool ok = esft_tokenize(tok, text, len, special, bos, &got, &ng, &err) == ESFT_OK && ng == n &&
+              memcmp(got, want, n * sizeof *want) == 0;
+    CHECKF(ok, "SentencePiece: %s", label);
+    if (!ok) {
+        print_ids("want", want, n);
+        print_ids("got ", got, ng);
+    }
+    free(got);
+}
+
+static void check_spm(void) {
+    esft_tokenizer *tok = spm_tokenizer(true), *raw = spm_tokenizer(false);
+    if (!tok || !raw) {
+        esft_tokenizer_free(tok);
+        esft_tokenizer_free(raw);
+        return;
+    }
+    CHECK(strcmp(esft_tokenizer_pre(tok), "spm") == 0);
+    CHECK(esft_tokenizer_add_bos(tok)); /* SentencePiece's default */
+    CHECK(esft_tokenizer_bos(tok) == 1 && esft_tokenizer_eos(tok) == 2);
+    const esft_tokenizer *T = raw;
+#define CASE(tk, text, special, bos, ...)                                                     \
+    do {                                                                                       \
+        const int32_t want_[] = {__VA_ARGS__, -1};                                             \
+        spm_case(tk, #tk ": " #text, text, sizeof text - 1, special, bos, want_);              \
+    } while (0)
+    /* the best-scored pair merges first: ab (-1) before bc (-2) */
+    CASE(T, "abc", true, false, SPM_ID(4), SPM_ID(3));
+    /* yz (-4) before xy (-5) */
+    CASE(T, "xyz", true, false, SPM_ID(6), SPM_ID(10));
+    /* equal scores: the leftmost pair first */
+    CASE(T, "aaa", true, false, SPM_ID(12), SPM_ID(1));
+    /* a chain: ll, then llo, then he, then hello */
+    CASE(T, "hello", true, false, SPM_ID(20));
+    /* a space is U+2581; without add_space_prefix none is added */
+    CASE(T, "a b", true, false, SPM_ID(1), SPM_ID(0), SPM_ID(2));
+    CASE(T, " a", true, false, SPM_ID(11));
+    /* with it, one before the text */
+    CASE(tok, "a b", true, false, SPM_ID(11), SPM_ID(0), SPM_ID(2));
+    CASE(tok, "hello", true, false, SPM_ID(21));
+    /* and one after each special token; never inside a text */
+    CASE(tok, "a</s>a", true, false, SPM_ID(11), 2, SPM_ID(11));
+    CASE(tok, "a</s>a", false, false, SPM_ID(11), SPM_BYTE('<'), SPM_BYTE('/'), SPM_BYTE('s'), SPM_BYTE('>'),
+         SPM_ID(1));
+    /* user-defined tokens are cut out even without parse_special */
+    CASE(tok, "a<sep>b", false, false, SPM_ID(11), SPM_ID(22), SPM_ID(0), SPM_ID(2));
+    /* byte fallback for characters the vocabulary lacks */
+    CASE(T, "\xc3\xa9", true, false, SPM_BYTE(0xc3), SPM_BYTE(0xa9));
+    CASE(T, "a\xe2\x82\xac" "b", true, false, SPM_ID(1), SPM_BYTE(0xe2), SPM_BYTE(0x82), SPM_BYTE(0xac), SPM_ID(2));
+    /* a lead byte takes its sequence's length whatever follows, as llama.cpp
+     * splits: 0xe2 swallows "ab", which is then no token */
+    CASE(T, "\xe2" "abc", true, false, SPM_BYTE(0xe2), SPM_BYTE('a'), SPM_BYTE('b'), SPM_ID(3));
+    /* BOS on request only */
+    CASE(tok, "a", true, true, 1, SPM_ID(11));
+#undef CASE
+    int32_t *ids = NULL;
+    size_t n = 0;
+    esft_err err;
+    CHECK(esft_tokenize(tok, "", 0, true, true, &ids, &n, &err) == ESFT_OK && n == 1 && ids[0] == 1);
+    free(ids);
+
+    /* decoding: U+2581 is a space, <0xXX> its byte, special tokens their text */
+    const int32_t dec[] = {SPM_ID(11), SPM_ID(0), SPM_ID(2), SPM_BYTE(0xc3), SPM_BYTE(0xa9), 2, SPM_ID(22)};
+    char *text = NULL;
+    size_t len = 0;
+    CHECK(esft_detokenize(tok, dec, sizeof dec / sizeof dec[0], &text, &len, &err) == ESFT_OK);
+    CHECKF(text && strcmp(text, " a b\xc3\xa9</s><sep>") == 0, "decoded '%s'", text ? text : "(null)");
+    free(text);
+    /* round trip of text the vocabulary covers partly */
+    const char *rt = "hello a\xc3\xa9 b\tc\n\xf0\x9f\x98\x80" " abc";
+    CHECK(esft_tokenize(raw, rt, strlen(rt), false, false, &ids, &n, &err) == ESFT_OK);
+    CHECK(esft_detokenize(raw, ids, n, &text, &len, &err) == ESFT_OK);
+    CHECKF(text && strcmp(text, rt) == 0, "round trip '%s'", text ? text : "(null)");
+    free(ids);
+    free(text);
+    esft_tokenizer_free(tok);
+    esft_tokenizer_free(raw);
+}
+#undef SP
 
 int main(void) {
     g_model_dir = getenv("ESFT_MODEL_DIR");
@@ -744,6 +902,7 @@ int main(void) {
     run_fixtures();
     CHECKF(g_fixtures_run > 0, "no tokenizer fixtures in %s/fixtures", ESFT_TEST_DATA_DIR);
     check_behaviour(smol);
+    check_spm();
 
     for (int i = 0; i < g_n_models; i++) esft_gguf_close(g_models[i].f);
     for (size_t i = 0; i < g_n_cases; i++) free(g_cases[i].s);

@@ -126,8 +126,11 @@ static void print_text(const model_facts *f, const esft_model_source *src, const
     for (int i = 0; i < f->n_types; i++)
         printf(" %s %d (%" PRIu64 " values)%s", esft_ggml_type_name(f->types[i].type), f->types[i].tensors,
                f->types[i].elements, i + 1 < f->n_types ? "," : "");
-    printf("\ntokenizer:     byte-level BPE, pre-tokenizer %s, %d tokens, %" PRIu64 " merges\n", f->pre, f->n_vocab,
-           f->n_merges);
+    if (strcmp(f->pre, "spm") == 0)
+        printf("\ntokenizer:     SentencePiece (merges by score, byte fallback), %d tokens\n", f->n_vocab);
+    else
+        printf("\ntokenizer:     byte-level BPE, pre-tokenizer %s, %d tokens, %" PRIu64 " merges\n", f->pre,
+               f->n_vocab, f->n_merges);
     printf("               bos %d '%s' (%s), eos %d '%s'\n", f->bos, f->bos_text,
            f->add_bos ? "added to prompts" : "not added", f->eos, f->eos_text);
     printf("chat template: %s\n", f->template_family);
