@@ -7,7 +7,8 @@
 # Then, by flag:
 #   --test      runs the whole test suite: ctest on the build, ctest on an
 #               AddressSanitizer + UndefinedBehaviorSanitizer build, a clang
-#               build with the fuzzers, and each fuzzer for 30 s
+#               build with the fuzzers, and each fuzzer for 30 s; tests
+#               labelled "long" only with ESFT_LONG_TESTS=1
 #   --demo      runs the main job (see README.md)
 #   --no-build  stops after steps 1-2
 # Each step prints what it does; its output goes to a log in build-logs/
@@ -27,7 +28,7 @@ for arg in "$@"; do
     --test) MODE=test ;;
     --demo) MODE=demo ;;
     --no-build) MODE=none ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -107,10 +108,13 @@ log "[3/3] building esft into $BUILD${CUDA_OPT:+ (with the cuda backend)}"
 build gcc "$BUILD" "${CUDA_OPT[@]}"
 log "built $BUILD/esft"
 
-# ctest DIR [env...]: the suite of one build, its output shown as it runs
+# ctest DIR [env...]: the suite of one build, its output shown as it runs;
+# tests labelled "long" (tens of minutes here) only with ESFT_LONG_TESTS=1
 run_ctest() {
   local dir=$1; shift
-  (cd "$dir" && env "$@" ctest --output-on-failure -j2)
+  local select=(-LE long)
+  [ "${ESFT_LONG_TESTS:-0}" = 1 ] && select=()
+  (cd "$dir" && env "$@" ctest --output-on-failure -j2 "${select[@]}")
 }
 
 # The sanitizer build's suite. LeakSanitizer's own tracer now and then dies
