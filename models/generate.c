@@ -175,6 +175,51 @@ void esft_gen_result_free(esft_gen_result *r) {
     memset(r, 0, sizeof *r);
 }
 
+/* Tokens every prompt begins with (a task's shared instructions), at most
+ * the shortest prompt less one: its last token must still be fed to give
+ * the first logits. */
+static int shared_prefix(const esft_gen_request *requests, int n_requests) {
+    int n = requests[0].n_prompt - 1;
+    for (int i = 1; i < n_requests && n > 0; i++) {
+        const esft_gen_request *r = &requests[i];
+        if (r->n_prompt - 1 < n) n = r->n_prompt - 1;
+        int k = 0;
+        while (k < n && r->prompt[k] == requests[0].prompt[k]) k++;
+        n = k;
+    }
+    return n > 0 ? n : 0;
+}
+
+/* Feeds the shared prefix once, into slot 0, then copies its keys and
+ * values into every other slot: a slot keeps positions [0, n) through all
+ * the requests it takes, each of which starts past them. A token's keys and
+ * values depend only on the tokens before it in its sequence, so these are
+ * what each slot would compute (up to rounding where a pass of 256 tokens
+ * or more takes OpenBLAS instead of the kernel, as any prompt's may). */
+static esft_status feed_shared_prefix(esft_forward_ctx *fc, const int32_t *prefix, int n, int n_slots,
+                                      int budget, int32_t *b_tok, int32_t *b_seq, int32_t *b_pos,
+                                      esft_err *err) {
+    for (int p0 = 0; p0 < n; p0 += budget) {
+        const int cnt = n - p0 < budget ? n - p0 : budget;
+        for (int i = 0; i < cnt; i++) {
+            b_tok[i] = prefix[p0 + i];
+            b_seq[i] = 0;
+            b_pos[i] = p0 + i;
+        }
+        esft_status st = esft_forward(fc, b_tok, b_seq, b_pos, cnt, NULL, 0, err);
+        if (st) return st;
+    }
+    const esft_hparams *hp = &fc->m->hp;
+    const size_t row = (size_t)hp->n_head_kv * hp->head_dim, slot = (size_t)fc->max_ctx * row;
+    for (int l = 0; l < hp->n_layer; l++)
+        for (int s = 1; s < n_slots; s++) {
+            esft_status st = esft_copy(&fc->kcache[l], (size_t)s * slot, &fc->kcache[l], 0, (size_t)n * row);
+            if (!st) st = esft_copy(&fc->vcache[l], (size_t)s * slot, &fc->vcache[l], 0, (size_t)n * row);
+            if (st) return esft_errf(err, st, "generate: copying the shared prompt prefix: %s", fc->m->be->err.msg);
+        }
+    return ESFT_OK;
+}
+
 esft_status esft_generate(esft_model *m, const esft_gen_request *requests, int n_requests,
                           const esft_gen_params *params, esft_gen_result *results,
                           esft_gen_stats *stats, esft_err *err) {
@@ -233,6 +278,15 @@ esft_status esft_generate(esft_model *m, const esft_gen_request *requests, int n
     for (int s = 0; s < n_slots; s++) slots[s].req = -1;
     if (params->lowrank && (st = esft_forward_ctx_set_lowrank(&fc, params->lowrank, slot_member, err))) goto done;
 
+    /* Low-rank members perturb the prefix differently per member: no sharing. */
+    const int shared = params->lowrank || n_requests < 2 ? 0 : shared_prefix(requests, n_requests);
+    if (shared > 0) {
+        if ((st = feed_shared_prefix(&fc, requests[0].prompt, shared, n_slots, budget, b_tok, b_seq, b_pos, err)))
+            goto done;
+        stats->prompt_tokens += shared;
+        stats->passes += (shared + budget - 1) / budget;
+    }
+
     int next_req = 0, n_done = 0;
     char piece[256];
     while (n_done < n_requests) {
@@ -240,7 +294,7 @@ esft_status esft_generate(esft_model *m, const esft_gen_request *requests, int n
         for (int s = 0; s < n_slots && next_req < n_requests; s++) {
             if (slots[s].req >= 0) continue;
             if (params->lowrank) slot_member[s] = params->request_member[next_req];
-            slots[s] = (slot){.req = next_req++, .fed = 0, .pending = -1,
+            slots[s] = (slot){.req = next_req++, .fed = shared, .pending = -1,
                               .rng = params->sampling.seed};
         }
         /* Pack: decode tokens first (one per slot), then prompt chunks. */

@@ -196,17 +196,19 @@ static void test_forward_vs_reference(esft_backend *be, const char *path) {
     esft_model_free(m);
 }
 
+/* preamble: text every prompt begins with (its tokens are fed once and
+ * shared by every slot: stats must count them once). */
 static void test_batched_equals_separate(esft_backend *be, const char *path, int n_prompts,
-                                         int max_new, bool chunked) {
+                                         int max_new, bool chunked, const char *preamble) {
     esft_model *m = NULL;
     esft_err err = {{0}};
     CHECKF(esft_model_load(path, be, NULL, &m, &err) == ESFT_OK, "%s", err.msg);
     if (!m) return;
-    char text[64][96];
+    char text[64][160];
     esft_gen_request reqs[64];
     int32_t *ids[64];
     for (int i = 0; i < n_prompts; i++) {
-        snprintf(text[i], sizeof text[i], "Prompt %d: %.*s", i * 7, 3 + i % 11,
+        snprintf(text[i], sizeof text[i], "%sPrompt %d: %.*s", preamble, i * 7, 3 + i % 11,
                  "the quick brown fox jumps over the lazy dog");
         size_t nid;
         CHECK(esft_tokenize(m->tok, text[i], strlen(text[i]), true, true, &ids[i], &nid, &err) == ESFT_OK);
@@ -215,7 +217,21 @@ static void test_batched_equals_separate(esft_backend *be, const char *path, int
     esft_gen_params gp = {.max_new = max_new, .ignore_eog = true};
     if (chunked) gp.max_batch_tokens = 7, gp.max_slots = 5; /* prompts split over passes, slots reused */
     esft_gen_result batched[64], single;
-    CHECKF(esft_generate(m, reqs, n_prompts, &gp, batched, NULL, &err) == ESFT_OK, "%s", err.msg);
+    esft_gen_stats stats;
+    CHECKF(esft_generate(m, reqs, n_prompts, &gp, batched, &stats, &err) == ESFT_OK, "%s", err.msg);
+    /* the tokens all prompts begin with (less the last of the shortest) are fed once */
+    int common = reqs[0].n_prompt - 1;
+    long all_tokens = 0;
+    for (int i = 0; i < n_prompts; i++) {
+        int k = 0;
+        while (k < common && k < reqs[i].n_prompt - 1 && reqs[i].prompt[k] == reqs[0].prompt[k]) k++;
+        common = k;
+        all_tokens += reqs[i].n_prompt;
+    }
+    CHECKF(stats.prompt_tokens == all_tokens - (long)(n_prompts - 1) * common,
+           "%ld prompt tokens fed, %ld in all, %d shared by %d prompts", stats.prompt_tokens,
+           all_tokens, common, n_prompts);
+    if (*preamble) CHECKF(common >= 8, "the preamble shares only %d tokens", common);
     int same = 0;
     gp.max_batch_tokens = 0, gp.max_slots = 0;
     for (int i = 0; i < n_prompts; i++) {
@@ -229,8 +245,9 @@ static void test_batched_equals_separate(esft_backend *be, const char *path, int
         esft_gen_result_free(&batched[i]);
         free(ids[i]);
     }
-    printf("  %s: %d of %d prompts identical batched%s vs one by one (%d tokens each)\n", path,
-           same, n_prompts, chunked ? " (chunked prefill, 5 slots)" : "", max_new);
+    printf("  %s: %d of %d prompts identical batched%s vs one by one (%d tokens each; %d shared "
+           "prompt tokens fed once)\n",
+           path, same, n_prompts, chunked ? " (chunked prefill, 5 slots)" : "", max_new, common);
     CHECK(same == n_prompts);
     esft_model_free(m);
 }
@@ -283,8 +300,11 @@ int main(void) {
         esft_err err = {{0}};
         CHECKF(esft_synth_write(&s, path, &err) == ESFT_OK, "%s", err.msg);
         test_forward_vs_reference(be, path);
-        test_batched_equals_separate(be, path, 16, 12, false);
-        test_batched_equals_separate(be, path, 16, 12, true);
+        test_batched_equals_separate(be, path, 16, 12, false, "");
+        test_batched_equals_separate(be, path, 16, 12, true, "");
+        const char *preamble = "You are a careful assistant. Answer in one line. ";
+        test_batched_equals_separate(be, path, 16, 12, false, preamble);
+        test_batched_equals_separate(be, path, 16, 12, true, preamble);
         /* untied output head and f16 storage also load and match */
         s.tied = 0;
         s.type = GGML_TYPE_F16;

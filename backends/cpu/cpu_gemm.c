@@ -5,6 +5,7 @@
  * supports. */
 #include "cpu_gemm.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -160,18 +161,28 @@ static bool cpu_has_f16c(void) {
 }
 #endif
 
-bool esft_cpu_gemm_path_available(esft_cpu_gemm_path path) {
-    switch (path) {
-    case ESFT_CPU_GEMM_AUTO:
-    case ESFT_CPU_GEMM_SCALAR:
-    case ESFT_CPU_GEMM_BLAS: return true;
+/* What this CPU runs, probed once: bit p set when path p is available.
+ * Every matmul chunk asks (resolve), and CPUID is slow in a virtual machine
+ * (an exit to the hypervisor each time: 7-12% of batch-1 decode's samples
+ * when it was asked per chunk). Racing first callers compute the same bits. */
+static unsigned probe_paths(void) {
+    unsigned bits = 1u << ESFT_CPU_GEMM_AUTO | 1u << ESFT_CPU_GEMM_SCALAR | 1u << ESFT_CPU_GEMM_BLAS;
 #if GEMM_X86
-    case ESFT_CPU_GEMM_AVX2:
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
-    case ESFT_CPU_GEMM_AVX512: return __builtin_cpu_supports("avx512f");
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c())
+        bits |= 1u << ESFT_CPU_GEMM_AVX2;
+    if (__builtin_cpu_supports("avx512f")) bits |= 1u << ESFT_CPU_GEMM_AVX512;
 #endif
-    default: return false;
+    return bits;
+}
+
+bool esft_cpu_gemm_path_available(esft_cpu_gemm_path path) {
+    static _Atomic unsigned probed; /* 0: not yet; else the bits, with bit 31 set */
+    unsigned bits = atomic_load_explicit(&probed, memory_order_relaxed);
+    if (!bits) {
+        bits = probe_paths() | 1u << 31;
+        atomic_store_explicit(&probed, bits, memory_order_relaxed);
     }
+    return (unsigned)path < ESFT_CPU_GEMM_PATH_COUNT && (bits >> path & 1u);
 }
 
 /* The fastest kernel this CPU runs. */
