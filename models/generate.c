@@ -209,14 +209,10 @@ static esft_status feed_shared_prefix(esft_forward_ctx *fc, const int32_t *prefi
         esft_status st = esft_forward(fc, b_tok, b_seq, b_pos, cnt, NULL, 0, err);
         if (st) return st;
     }
-    const esft_hparams *hp = &fc->m->hp;
-    const size_t row = (size_t)hp->n_head_kv * hp->head_dim, slot = (size_t)fc->max_ctx * row;
-    for (int l = 0; l < hp->n_layer; l++)
-        for (int s = 1; s < n_slots; s++) {
-            esft_status st = esft_copy(&fc->kcache[l], (size_t)s * slot, &fc->kcache[l], 0, (size_t)n * row);
-            if (!st) st = esft_copy(&fc->vcache[l], (size_t)s * slot, &fc->vcache[l], 0, (size_t)n * row);
-            if (st) return esft_errf(err, st, "generate: copying the shared prompt prefix: %s", fc->m->be->err.msg);
-        }
+    for (int s = 1; s < n_slots; s++) {
+        esft_status st = esft_forward_ctx_copy_kv(fc, s, 0, n, err);
+        if (st) return esft_err_prefix(err, st, "generate: sharing the prompts' first %d tokens", n);
+    }
     return ESFT_OK;
 }
 

@@ -594,6 +594,21 @@ esft_status esft_forward_ctx_init(esft_forward_ctx *fc, const esft_model *m, int
     return st;
 }
 
+esft_status esft_forward_ctx_copy_kv(esft_forward_ctx *fc, int dst, int src, int n_pos, esft_err *err) {
+    if (dst < 0 || dst >= fc->n_slots || src < 0 || src >= fc->n_slots || n_pos < 0 || n_pos > fc->max_ctx)
+        return esft_errf(err, ESFT_ERR_INVALID_ARG, "copy kv: slot %d to %d, %d positions (%d slots of %d)", src,
+                         dst, n_pos, fc->n_slots, fc->max_ctx);
+    const esft_hparams *hp = &fc->m->hp;
+    const size_t row = (size_t)hp->n_head_kv * hp->head_dim, slot = (size_t)fc->max_ctx * row;
+    const size_t n = (size_t)n_pos * row;
+    for (int l = 0; l < hp->n_layer; l++) {
+        esft_status st = esft_copy(&fc->kcache[l], (size_t)dst * slot, &fc->kcache[l], (size_t)src * slot, n);
+        if (!st) st = esft_copy(&fc->vcache[l], (size_t)dst * slot, &fc->vcache[l], (size_t)src * slot, n);
+        if (st) return esft_errf(err, st, "copy kv: %s", fc->m->be->err.msg);
+    }
+    return ESFT_OK;
+}
+
 esft_status esft_forward(esft_forward_ctx *fc, const int32_t *tokens, const int32_t *seq,
                          const int32_t *pos, int n, const int32_t *rows, int n_rows,
                          esft_err *err) {

@@ -150,6 +150,9 @@ void esft_forward_ctx_bytes(const esft_hparams *hp, int max_tokens, int max_rows
 esft_status esft_forward_ctx_init(esft_forward_ctx *fc, const esft_model *m, int max_tokens,
                                   int max_rows, int n_slots, int max_ctx, esft_err *err);
 void esft_forward_ctx_free(esft_forward_ctx *fc);
+/* Copies the keys and values of positions [0, n_pos) of slot src into slot
+ * dst, every layer (a prompt prefix computed once, shared by other slots). */
+esft_status esft_forward_ctx_copy_kv(esft_forward_ctx *fc, int dst, int src, int n_pos, esft_err *err);
 /* Makes every later forward pass add the per-member corrections of lr
  * (whose factors must stay filled), token by token as slot_member says. */
 esft_status esft_forward_ctx_set_lowrank(esft_forward_ctx *fc, const struct esft_lowrank *lr,

@@ -9,7 +9,8 @@
 # {context, numbers, target}); defaults 8 16 64 2, as the peer script
 # run_paper_es.sh takes them. Run the peer in the same sitting and quote the
 # ratio of the two. Environment: ESFT_BIN (default build/esft), THREADS (2),
-# OUT (a temporary directory, removed at the end).
+# OUT (keep the run in this directory, replacing a run there; default: a
+# temporary directory, removed at the end with the cut data).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ESFT=${ESFT_BIN:-${ESFT_BUILD_DIR:-$ROOT/build}/esft}
