@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
 #include "esft_half.h"
 
@@ -39,10 +40,12 @@ static void gemm_blocks(int K, int vw, int mr, int *kc, int *mc) {
     *mc = m > mr ? m : mr;
 }
 
-/* Each tile prefetches the same columns of the next panel of W: the
- * hardware prefetcher alone, following GK_NR short row streams at once,
- * left decode (T of 1..8, W streamed from memory) well short of the read
- * bandwidth (measured on the vocab matmul, 49152 x 576). */
+/* The first tile over each panel of W prefetches the same columns of the
+ * next panel: the hardware prefetcher alone, following GK_NR short row
+ * streams at once, left decode (T of 1..8, W streamed from memory) well
+ * short of the read bandwidth (measured on the vocab matmul, 49152 x 576).
+ * Only the first: the other tiles of the panel (T = 64: 10 more) would ask
+ * for the same lines again, a load slot per W vector each time. */
 #ifndef GEMM_PREFETCH
 #define GEMM_PREFETCH 1
 #endif
@@ -192,9 +195,34 @@ static esft_cpu_gemm_path best_kernel(void) {
     return ESFT_CPU_GEMM_SCALAR;
 }
 
+#ifdef ESFT_HAVE_OPENBLAS
+/* Whether OpenBLAS's sgemm is worth handing prefill-sized T. Not when the
+ * kernel here is AVX-512 and the core OpenBLAS picked for this CPU is not
+ * (a DYNAMIC_ARCH OpenBLAS older than the CPU runs its Haswell kernels:
+ * OpenBLAS 0.3.21 on a Zen 5 reached 200-205 GFLOP/s at T 256-1024 where
+ * the AVX-512 kernel here reached 232-287, esft bench matmul). Decided by
+ * names, not by timing, so every process on a machine takes the same path
+ * (and the same sums). */
+static bool blas_wins_prefill(void) {
+    static _Atomic int known; /* 0: not yet, 1: no, 2: yes */
+    int k = atomic_load_explicit(&known, memory_order_relaxed);
+    if (!k) {
+        bool wide = false;
+        const char *core = openblas_get_corename();
+        static const char *const avx512_cores[] = {"skylakex", "cooperlake", "sapphirerapids"};
+        for (size_t i = 0; core && i < sizeof avx512_cores / sizeof *avx512_cores; i++)
+            wide |= strcasecmp(core, avx512_cores[i]) == 0;
+        k = best_kernel() == ESFT_CPU_GEMM_AVX512 && !wide ? 1 : 2;
+        atomic_store_explicit(&known, k, memory_order_relaxed);
+    }
+    return k == 2;
+}
+#endif
+
 esft_cpu_gemm_path esft_cpu_gemm_resolve(esft_cpu_gemm_path path, int T) {
 #ifdef ESFT_HAVE_OPENBLAS
-    if (path == ESFT_CPU_GEMM_AUTO && T >= ESFT_CPU_GEMM_BLAS_MIN_T) return ESFT_CPU_GEMM_BLAS;
+    if (path == ESFT_CPU_GEMM_AUTO && T >= ESFT_CPU_GEMM_BLAS_MIN_T && blas_wins_prefill())
+        return ESFT_CPU_GEMM_BLAS;
 #else
     if (path == ESFT_CPU_GEMM_BLAS) return best_kernel();
 #endif

@@ -13,7 +13,8 @@
 #include "backend.h"
 
 typedef enum esft_cpu_gemm_path {
-    ESFT_CPU_GEMM_AUTO = 0, /* the best kernel up to ESFT_CPU_GEMM_BLAS_MIN_T rows, OpenBLAS above */
+    ESFT_CPU_GEMM_AUTO = 0, /* the best kernel up to ESFT_CPU_GEMM_BLAS_MIN_T rows, OpenBLAS above
+                             * (unless the kernel is AVX-512 and OpenBLAS's core is not) */
     ESFT_CPU_GEMM_SCALAR,   /* portable C, any machine */
     ESFT_CPU_GEMM_AVX2,     /* AVX2 + FMA, 8 floats a vector */
     ESFT_CPU_GEMM_AVX512,   /* AVX-512F, 16 floats a vector */

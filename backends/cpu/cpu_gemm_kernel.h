@@ -23,7 +23,8 @@
  *                 its load into every FMA that uses it, which would double
  *                 the loads per FMA)
  *   GK_PF         1: prefetch the next GK_NR-row panel of W (the same
- *                 columns, GK_NR rows on) while this one is multiplied
+ *                 columns, GK_NR rows on) while this one is multiplied, in
+ *                 the panel's first tile (argument pf)
  *   GK_MR, GK_NR  the register tile: rows of x times rows of W
  *   GK_TILES(C)   C(m, n) for every 1 <= m <= GK_MR, 1 <= n <= GK_NR
  *
@@ -50,7 +51,7 @@ static inline __attribute__((always_inline)) GK_TARGET GK_VEC GK(load_w_tail)(co
  * registers. */
 static inline __attribute__((always_inline)) GK_TARGET void
 GK(tile)(float *restrict Y, size_t ldy, const float *restrict X, size_t ldx,
-         const GK_WT *restrict W, size_t ldw, int kc, bool acc, const int m, const int n) {
+         const GK_WT *restrict W, size_t ldw, int kc, bool acc, bool pf, const int m, const int n) {
     GK_VEC a[GK_MR][GK_NR];
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) a[i][j] = GK_ZERO();
@@ -58,7 +59,7 @@ GK(tile)(float *restrict Y, size_t ldy, const float *restrict X, size_t ldx,
     for (; k + GK_VW <= kc; k += GK_VW) {
         GK_VEC w[GK_NR];
         for (int j = 0; j < n; j++) {
-            if (GK_PF) /* an address, maybe past W's end: a hint never faults */
+            if (GK_PF && pf) /* an address, maybe past W's end: a hint never faults */
                 __builtin_prefetch((const void *)((uintptr_t)(W + (size_t)j * ldw + k) +
                                                   (uintptr_t)GK_NR * ldw * sizeof(GK_WT)));
             w[j] = GK_LOADW(W + (size_t)j * ldw + k);
@@ -92,10 +93,15 @@ GK(tile)(float *restrict Y, size_t ldy, const float *restrict X, size_t ldx,
 /* One tile of any size up to GK_MR x GK_NR, each size its own unrolled copy. */
 static GK_TARGET void GK(tile_any)(float *restrict Y, size_t ldy, const float *restrict X,
                                    size_t ldx, const GK_WT *restrict W, size_t ldw, int kc,
-                                   bool acc, int m, int n) {
+                                   bool acc, bool pf, int m, int n) {
     switch (m * 16 + n) {
 #define GK_CASE(mm, nn)                                                                            \
-    case (mm) * 16 + (nn): GK(tile)(Y, ldy, X, ldx, W, ldw, kc, acc, mm, nn); break;
+    case (mm) * 16 + (nn):                                                                         \
+        if (pf)                                                                                    \
+            GK(tile)(Y, ldy, X, ldx, W, ldw, kc, acc, true, mm, nn);                               \
+        else                                                                                       \
+            GK(tile)(Y, ldy, X, ldx, W, ldw, kc, acc, false, mm, nn);                              \
+        break;
         GK_TILES(GK_CASE)
 #undef GK_CASE
     default: break;
@@ -121,7 +127,7 @@ static GK_TARGET void GK(gemm_nt)(float *restrict Y, size_t ldy, const float *re
                 for (int t = t0; t < t1; t += GK_MR) {
                     const int mr = t1 - t < GK_MR ? t1 - t : GK_MR;
                     GK(tile_any)(Y + (size_t)t * ldy + n, ldy, X + (size_t)t * ldx + k0, ldx,
-                                 W + (size_t)n * ldw + k0, ldw, kl, k0 > 0, mr, nr);
+                                 W + (size_t)n * ldw + k0, ldw, kl, k0 > 0, t == t0, mr, nr);
                 }
             }
         }

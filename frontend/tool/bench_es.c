@@ -16,8 +16,8 @@
 #include "es_step.h"
 
 typedef struct es_timing {
-    long tokens_1, tokens_n;   /* new tokens of the 1-token and the (new+1)-token generations */
-    double seconds_1, seconds_n;
+    long tokens_1, tokens_n;   /* new tokens at the end of the prefill (bench_split) and in all */
+    double seconds_1, seconds_n; /* seconds by then, and in all */
     double setup;              /* perturbing / drawing factors, per generation */
 } es_timing;
 
@@ -25,15 +25,15 @@ typedef struct es_timing {
 static esft_status time_full(esft_model *m, const bool *sel, const esft_run_config *c, int batch, int prompt_len,
                              int n_new, es_timing *t, esft_err *err) {
     for (int k = 0; k < c->pop; k++) {
-        esft_gen_stats a, b;
+        esft_gen_stats b;
+        bench_split sp;
         const double t0 = esft_now_seconds();
         esft_status st = esft_es_perturb_member(m, sel, c, 0, k, err);
         t->setup += esft_now_seconds() - t0;
-        if (!st) st = bench_generate(m, batch, prompt_len, 1, NULL, NULL, &a, err);
-        if (!st) st = bench_generate(m, batch, prompt_len, n_new + 1, NULL, NULL, &b, err);
+        if (!st) st = bench_generate(m, batch, prompt_len, n_new + 1, NULL, NULL, &b, &sp, err);
         if (st) return st;
-        t->tokens_1 += a.new_tokens, t->tokens_n += b.new_tokens;
-        t->seconds_1 += a.seconds, t->seconds_n += b.seconds;
+        t->tokens_1 += sp.tokens_started, t->tokens_n += b.new_tokens;
+        t->seconds_1 += sp.seconds_started, t->seconds_n += b.seconds;
     }
     return ESFT_OK;
 }
@@ -49,12 +49,12 @@ static esft_status time_lowrank(esft_model *m, const bool *sel, const esft_run_c
     const double t0 = esft_now_seconds();
     esft_status st = esft_es_lowrank_members(&lr, m, sel, c, 0, 0, c->pop, err);
     t->setup = esft_now_seconds() - t0;
-    esft_gen_stats a, b;
-    if (!st) st = bench_generate(m, n, prompt_len, 1, &lr, member, &a, err);
-    if (!st) st = bench_generate(m, n, prompt_len, n_new + 1, &lr, member, &b, err);
+    esft_gen_stats b;
+    bench_split sp;
+    if (!st) st = bench_generate(m, n, prompt_len, n_new + 1, &lr, member, &b, &sp, err);
     if (!st) {
-        t->tokens_1 = a.new_tokens, t->tokens_n = b.new_tokens;
-        t->seconds_1 = a.seconds, t->seconds_n = b.seconds;
+        t->tokens_1 = sp.tokens_started, t->tokens_n = b.new_tokens;
+        t->seconds_1 = sp.seconds_started, t->seconds_n = b.seconds;
         esft_lowrank_free(&lr);
     }
     free(member);

@@ -18,8 +18,18 @@ double bench_matmul_flops_per_token(const esft_model *m) {
     return 2.0 * params;
 }
 
+/* on_progress of bench_generate: the first pass after which every
+ * sequence has its first token ends the prefill. */
+static void note_prefill_end(void *user, const esft_gen_progress *p) {
+    bench_split *sp = user;
+    if (sp->seconds_started == 0 && p->new_tokens >= sp->batch) {
+        sp->seconds_started = p->seconds;
+        sp->tokens_started = p->new_tokens;
+    }
+}
+
 esft_status bench_generate(esft_model *m, int batch, int prompt_len, int max_new, const struct esft_lowrank *lr,
-                           const int32_t *request_member, esft_gen_stats *st, esft_err *err) {
+                           const int32_t *request_member, esft_gen_stats *st, bench_split *split, esft_err *err) {
     esft_gen_request *reqs = calloc((size_t)batch, sizeof *reqs);
     esft_gen_result *res = calloc((size_t)batch, sizeof *res);
     int32_t *ids = malloc((size_t)batch * prompt_len * sizeof *ids);
@@ -32,7 +42,15 @@ esft_status bench_generate(esft_model *m, int batch, int prompt_len, int max_new
         }
         reqs[b] = (esft_gen_request){ids + (size_t)b * prompt_len, prompt_len};
     }
-    esft_gen_params gp = {.max_new = max_new, .ignore_eog = true, .lowrank = lr, .request_member = request_member};
+    /* every prompt in the first pass (as the llama.cpp peer does), so that
+     * all sequences decode together from the first decode step */
+    const int budget = batch * prompt_len > ESFT_GEN_BATCH_TOKENS ? batch * prompt_len : 0;
+    esft_gen_params gp = {.max_new = max_new, .ignore_eog = true, .max_batch_tokens = budget, .lowrank = lr,
+                          .request_member = request_member};
+    if (split) {
+        *split = (bench_split){.batch = batch};
+        gp.on_progress = note_prefill_end, gp.user = split;
+    }
     if (!s) s = esft_generate(m, reqs, batch, &gp, res, st, err);
     for (int b = 0; !s && b < batch; b++) esft_gen_result_free(&res[b]);
     free(reqs), free(res), free(ids);
@@ -41,13 +59,13 @@ esft_status bench_generate(esft_model *m, int batch, int prompt_len, int max_new
 
 esft_status bench_decode(esft_model *m, int batch, int prompt_len, int n_new, double *tok_s, double *prefill_tok_s,
                          esft_err *err) {
-    esft_gen_stats a, b;
-    esft_status s = bench_generate(m, batch, prompt_len, 1, NULL, NULL, &a, err);
-    if (!s) s = bench_generate(m, batch, prompt_len, n_new + 1, NULL, NULL, &b, err);
+    esft_gen_stats st;
+    bench_split sp;
+    esft_status s = bench_generate(m, batch, prompt_len, n_new + 1, NULL, NULL, &st, &sp, err);
     if (s) return s;
-    double dt = b.seconds - a.seconds;
-    *tok_s = dt > 0 ? (double)(b.new_tokens - a.new_tokens) / dt : 0;
-    *prefill_tok_s = a.seconds > 0 ? (double)batch * prompt_len / a.seconds : 0;
+    const double dt = st.seconds - sp.seconds_started;
+    *tok_s = dt > 0 ? (double)(st.new_tokens - sp.tokens_started) / dt : 0;
+    *prefill_tok_s = sp.seconds_started > 0 ? (double)batch * prompt_len / sp.seconds_started : 0;
     return ESFT_OK;
 }
 

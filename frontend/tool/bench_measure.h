@@ -12,16 +12,28 @@
 /* Multiply-adds ×2 per token in the model's matmuls (LM head included). */
 double bench_matmul_flops_per_token(const esft_model *m);
 
+/* Where a generation's prefill ended: the first pass after which every
+ * one of `batch` sequences had its first token; the passes after it only
+ * decode. */
+typedef struct bench_split {
+    int batch;
+    double seconds_started; /* since generate began */
+    long tokens_started;    /* new tokens by then (at least batch) */
+} bench_split;
+
 /* One generate call over `batch` sequences of prompt_len random byte
  * tokens, max_new tokens each (end-of-generation ignored); with lr,
- * sequence i decodes as low-rank member request_member[i]. */
+ * sequence i decodes as low-rank member request_member[i]; split (may be
+ * NULL) gets where its prefill ended. */
 esft_status bench_generate(esft_model *m, int batch, int prompt_len, int max_new, const struct esft_lowrank *lr,
-                           const int32_t *request_member, esft_gen_stats *st, esft_err *err);
+                           const int32_t *request_member, esft_gen_stats *st, bench_split *split, esft_err *err);
 
-/* Decode tokens/s of `batch` sequences of prompt_len random byte tokens:
- * time(prefill + n_new+1 tokens) − time(prefill + 1 token), after nothing
- * else (the caller warms up). prefill_tok_s: prompt tokens/s of the
- * prefill-only run. */
+/* Decode tokens/s of `batch` sequences of prompt_len random byte tokens,
+ * n_new+1 tokens each: the new tokens after the prefill (bench_split) over
+ * the seconds after it, in one generation, after nothing else (the caller
+ * warms up). Timing the decode passes themselves, where the difference of a
+ * prefill-only run and a full run let the noise of either (a busy machine)
+ * into the rate. prefill_tok_s: prompt tokens/s up to the split. */
 esft_status bench_decode(esft_model *m, int batch, int prompt_len, int n_new, double *tok_s, double *prefill_tok_s,
                          esft_err *err);
 

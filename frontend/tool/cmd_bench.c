@@ -42,7 +42,7 @@ static int decode_command(int argc, char **argv) {
     };
     const cli_command cmd = {"bench decode", "[--model FILE] [--batch 1,8,32,64] [options]",
                              "Decoding tokens/s per batch size, and the matmul GFLOP/s they imply.\n"
-                             "Decode time = time(prefill + new+1 tokens) - time(prefill + 1 token).",
+                             "Decode: the tokens and seconds after every sequence has its first token (all prompts fill one pass).",
                              opts, (int)(sizeof opts / sizeof opts[0]), 0, 0};
     int rc = cli_parse(&cmd, argc, argv, NULL, NULL);
     if (rc) return rc < 0 ? ESFT_EXIT_OK : rc;
@@ -127,11 +127,17 @@ static int matmul_decode_table(esft_backend *be, int reps) {
                                 {896, 896},  {4864, 896}, {896, 4864}};
     static const int Ts[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
     const esft_cpu_gemm_path kernel = esft_cpu_gemm_resolve(ESFT_CPU_GEMM_AUTO, 1);
-    printf("\nmatmul at decode shapes: the cpu kernel (%s) against OpenBLAS sgemm, each on\n"
-           "all threads; OpenBLAS takes over (auto) from T = %d\n"
-           "%6s %6s %6s %14s %10s %14s %8s\n",
-           esft_cpu_gemm_path_name(kernel), ESFT_CPU_GEMM_BLAS_MIN_T, "T", "N", "K",
-           "kernel GFLOP/s", "W GB/s", "OpenBLAS GFLOP/s", "ratio");
+    const bool blas_takes_over =
+        esft_cpu_gemm_resolve(ESFT_CPU_GEMM_AUTO, ESFT_CPU_GEMM_BLAS_MIN_T) == ESFT_CPU_GEMM_BLAS;
+    printf("\nmatmul at decode shapes: the cpu kernel (%s) against OpenBLAS sgemm, each on\n",
+           esft_cpu_gemm_path_name(kernel));
+    if (blas_takes_over)
+        printf("all threads; OpenBLAS takes over (auto) from T = %d\n", ESFT_CPU_GEMM_BLAS_MIN_T);
+    else
+        printf("all threads; auto keeps the kernel from T = %d too (OpenBLAS's core here is not\n"
+               "AVX-512)\n", ESFT_CPU_GEMM_BLAS_MIN_T);
+    printf("%6s %6s %6s %14s %10s %14s %8s\n", "T", "N", "K", "kernel GFLOP/s", "W GB/s",
+           "OpenBLAS GFLOP/s", "ratio");
     const double wbytes = (double)esft_dtype_size(be->work_dtype);
     for (size_t s = 0; s < sizeof NK / sizeof NK[0]; s++)
         for (size_t t = 0; t < sizeof Ts / sizeof Ts[0]; t++) {
