@@ -4,7 +4,8 @@
 # 1 and 2 threads, in one run: `esft bench decode` four times.
 # The goal (issue 15): loaded, --threads 2 >= --threads 1.
 #   scripts/bench-contention.sh [--model FILE] [--batch 1,16] [--threads-max 2]
-# Environment: ESFT_BIN (default build/esft).
+# Environment: ESFT_BIN (default build/esft); ESFT_CPU_YIELD=0 measures the
+# pool without its watch on the load (cpu_pool.c).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ESFT=${ESFT_BIN:-${ESFT_BUILD_DIR:-$ROOT/build}/esft}

@@ -11,17 +11,33 @@
  * sleepers, all sequentially consistent, so no wake-up is lost. */
 #include "cpu_pool.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Microseconds an idle thread spins before it sleeps: long enough to
  * bridge the gap between two ops of a decode step on a quiet machine,
  * short enough to hand the core back soon on a busy one. */
 #define POOL_SPIN_US_DEFAULT 50
+
+/* A crowded machine: more runnable threads than CPUs once this pool's are
+ * counted (another busy process beside a pool as wide as the machine). The
+ * caller then runs each job alone, chunk by chunk, as the threads would
+ * have cut it (the same calls, so the same results bit for bit), and the
+ * pool's threads sleep: an op of tens of microseconds (batch-1 decode)
+ * otherwise waits a scheduler slice, milliseconds, whenever the thread
+ * holding one of its chunks is descheduled, and a spinning thread takes
+ * time from the caller. Seen from /proc/loadavg's count of runnable threads every
+ * POOL_LOAD_EVERY jobs, crowded twice in a row before the pool steps back,
+ * at once when it clears. ESFT_CPU_YIELD=0 keeps the pool parallel. */
+#define POOL_LOAD_EVERY 256
 
 typedef struct pool_job {
     _Atomic(esft_cpu_pool_fn *) fn;
@@ -44,6 +60,10 @@ struct esft_cpu_pool {
     _Atomic uint64_t ticket; /* generation << 32 | next chunk */
     _Atomic size_t done;     /* chunks finished in the current job */
     uint32_t gen;            /* the caller's last generation */
+    int load_fd;             /* /proc/loadavg, or -1: the load is not watched */
+    int n_cpus;              /* online CPUs */
+    uint64_t n_jobs;         /* parallel jobs asked for (the caller's count) */
+    int crowded_looks;       /* crowded looks in a row at the load (capped at 2) */
     _Atomic int sleepers;    /* threads asleep on `wake` */
     _Atomic int caller_asleep;
     _Atomic int stop;
@@ -121,6 +141,31 @@ static void *thread_main(void *arg) {
     }
 }
 
+/* Runnable threads on the machine besides the caller and this pool's
+ * awake threads (/proc/loadavg's running count includes both), or -1 when
+ * unknown. */
+static int others_runnable(esft_cpu_pool *p) {
+    char buf[256];
+    ssize_t got = pread(p->load_fd, buf, sizeof buf - 1, 0);
+    if (got <= 0) return -1;
+    buf[got] = '\0';
+    int running;
+    if (sscanf(buf, "%*s %*s %*s %d/", &running) != 1) return -1;
+    const int awake = p->n_started - atomic_load(&p->sleepers);
+    return running - 1 - awake;
+}
+
+/* Whether jobs run on the caller alone now (see POOL_LOAD_EVERY). */
+static bool pool_steps_back(esft_cpu_pool *p) {
+    if (p->load_fd < 0) return false;
+    if (p->n_jobs++ % POOL_LOAD_EVERY == 0) {
+        const int others = others_runnable(p);
+        const bool crowded = others >= 0 && others + p->n_threads > p->n_cpus;
+        p->crowded_looks = crowded ? (p->crowded_looks < 2 ? p->crowded_looks + 1 : 2) : 0;
+    }
+    return p->crowded_looks >= 2;
+}
+
 static bool job_done(esft_cpu_pool *p, uint32_t n_chunks) {
     return atomic_load(&p->done) >= n_chunks;
 }
@@ -137,6 +182,10 @@ void esft_cpu_pool_run(esft_cpu_pool *p, size_t n, size_t grain, int parallel,
     if (n_chunks > UINT32_MAX) { /* the ticket counts chunks in 32 bits */
         grain = (n + UINT32_MAX - 1) / UINT32_MAX;
         n_chunks = (n + grain - 1) / grain;
+    }
+    if (pool_steps_back(p)) {
+        for (size_t c = 0; c < n_chunks; c++) fn(arg, c * grain, c + 1 < n_chunks ? (c + 1) * grain : n, 0);
+        return;
     }
     uint32_t gen = ++p->gen;
     pool_job *job = &p->jobs[gen & 1];
@@ -189,6 +238,12 @@ esft_status esft_cpu_pool_create(int n_threads, esft_cpu_pool **out, esft_err *e
     if (!p) return esft_errf(err, ESFT_ERR_OUT_OF_MEMORY, "cpu pool: out of memory");
     p->n_threads = n_threads > 1 ? n_threads : 1;
     p->spin_ns = spin_ns_from_env();
+    const char *yield = getenv("ESFT_CPU_YIELD");
+    const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    p->n_cpus = cpus > 0 ? (int)cpus : 1;
+    p->load_fd = -1;
+    if (n_threads > 1 && !(yield && strcmp(yield, "0") == 0))
+        p->load_fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake, NULL);
     pthread_cond_init(&p->finished, NULL);
@@ -223,5 +278,6 @@ void esft_cpu_pool_destroy(esft_cpu_pool *p) {
     pthread_cond_destroy(&p->wake);
     pthread_cond_destroy(&p->finished);
     pthread_mutex_destroy(&p->mu);
+    if (p->load_fd >= 0) close(p->load_fd);
     free(p);
 }

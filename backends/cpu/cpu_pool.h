@@ -5,7 +5,9 @@
  * idle threads spin briefly, then sleep on a condition variable, so they
  * do not burn a core that the busy process or a preempted sibling needs.
  * (OpenMP's default barriers spin for far longer: with one busy process
- * beside it, 2-thread decode fell below 1-thread decode.) */
+ * beside it, 2-thread decode fell below 1-thread decode.) When other
+ * runnable threads and the pool's would overfill the CPUs, the caller runs
+ * each job alone (cpu_pool.c: POOL_LOAD_EVERY). */
 #ifndef ESFT_CPU_POOL_H
 #define ESFT_CPU_POOL_H
 
