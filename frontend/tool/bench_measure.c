@@ -18,15 +18,19 @@ double bench_matmul_flops_per_token(const esft_model *m) {
     return 2.0 * params;
 }
 
-/* on_progress of bench_generate: the first pass after which every
- * sequence has its first token ends the prefill. */
+/* on_progress of bench_generate: the first pass in which every sequence
+ * gives a token (so every prompt has been fed) ends the prefill. */
 static void note_prefill_end(void *user, const esft_gen_progress *p) {
     bench_split *sp = user;
-    if (sp->seconds_started == 0 && p->new_tokens >= sp->batch) {
+    if (sp->seconds_started == 0 && p->new_tokens - sp->tokens_before >= sp->batch) {
         sp->seconds_started = p->seconds;
         sp->tokens_started = p->new_tokens;
     }
+    sp->tokens_before = p->new_tokens;
 }
+
+/* The most prompt tokens bench_generate feeds in one pass. */
+#define BENCH_MAX_PASS_TOKENS 4096
 
 esft_status bench_generate(esft_model *m, int batch, int prompt_len, int max_new, const struct esft_lowrank *lr,
                            const int32_t *request_member, esft_gen_stats *st, bench_split *split, esft_err *err) {
@@ -43,8 +47,10 @@ esft_status bench_generate(esft_model *m, int batch, int prompt_len, int max_new
         reqs[b] = (esft_gen_request){ids + (size_t)b * prompt_len, prompt_len};
     }
     /* every prompt in the first pass (as the llama.cpp peer does), so that
-     * all sequences decode together from the first decode step */
-    const int budget = batch * prompt_len > ESFT_GEN_BATCH_TOKENS ? batch * prompt_len : 0;
+     * all sequences decode together from the first decode step; up to a
+     * pass of BENCH_MAX_PASS_TOKENS, whose activations stay small */
+    const long all = (long)batch * prompt_len;
+    const int budget = all <= ESFT_GEN_BATCH_TOKENS ? 0 : all < BENCH_MAX_PASS_TOKENS ? (int)all : BENCH_MAX_PASS_TOKENS;
     esft_gen_params gp = {.max_new = max_new, .ignore_eog = true, .max_batch_tokens = budget, .lowrank = lr,
                           .request_member = request_member};
     if (split) {

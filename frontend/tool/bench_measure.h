@@ -12,13 +12,15 @@
 /* Multiply-adds ×2 per token in the model's matmuls (LM head included). */
 double bench_matmul_flops_per_token(const esft_model *m);
 
-/* Where a generation's prefill ended: the first pass after which every
- * one of `batch` sequences had its first token; the passes after it only
- * decode. */
+/* Where a generation's prefill ended: the first pass in which all `batch`
+ * sequences gave a token; the passes after it only decode. Never set
+ * (seconds_started 0) when early sequences finish before the last prompt is
+ * fed (a batch of prompts over several passes and few new tokens). */
 typedef struct bench_split {
     int batch;
     double seconds_started; /* since generate began */
     long tokens_started;    /* new tokens by then (at least batch) */
+    long tokens_before;     /* new tokens before the last pass (bookkeeping) */
 } bench_split;
 
 /* One generate call over `batch` sequences of prompt_len random byte
@@ -33,7 +35,8 @@ esft_status bench_generate(esft_model *m, int batch, int prompt_len, int max_new
  * the seconds after it, in one generation, after nothing else (the caller
  * warms up). Timing the decode passes themselves, where the difference of a
  * prefill-only run and a full run let the noise of either (a busy machine)
- * into the rate. prefill_tok_s: prompt tokens/s up to the split. */
+ * into the rate. prefill_tok_s: prompt tokens/s up to the split (0, and
+ * the rate over the whole generation, when there is none). */
 esft_status bench_decode(esft_model *m, int batch, int prompt_len, int n_new, double *tok_s, double *prefill_tok_s,
                          esft_err *err);
 
