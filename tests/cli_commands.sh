@@ -112,4 +112,11 @@ if ! grep -q "^cuda .*not built" "$TMP/out" && ! [ -e /dev/nvidiactl ]; then
   grep -q "cuda: unavailable: no NVIDIA driver" "$TMP/err" && ok || bad "--backend cuda without a driver: $(cat "$TMP/err")"
 fi
 
+# bench decode times the passes after the prefill of one generation: a
+# batch whose prompts fill one pass (2 x 16) and one whose prompts take two
+# (64 x 80 = 5120 > 4096 tokens a pass) both report decode and prefill rates
+expect 0 "$ESFT" bench decode --model "$TMP/tiny.gguf" --backend cpu --threads 2 --batch 2,64 --prompt-len 80 --new 4
+awk '$1 == 2 || $1 == 64 { n++; if ($2 > 0 && $5 > 0) good++ } END { exit !(n == 2 && good == 2) }' "$TMP/out" \
+  && ok || bad "bench decode rates: $(cat "$TMP/out")"
+
 finish

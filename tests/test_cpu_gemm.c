@@ -155,7 +155,31 @@ static void check_backend(esft_cpu_gemm_path path, esft_dtype wd) {
     esft_backend_destroy(be);
 }
 
+/* AUTO: the best kernel below ESFT_CPU_GEMM_BLAS_MIN_T rows; from there
+ * OpenBLAS, except that an AVX-512 kernel keeps prefill-sized T when the
+ * core OpenBLAS chose is narrower. Either way the same answer every time,
+ * and the sums right at every T. */
+static void check_auto(void) {
+    const esft_cpu_gemm_path below = esft_cpu_gemm_resolve(ESFT_CPU_GEMM_AUTO, ESFT_CPU_GEMM_BLAS_MIN_T - 1);
+    const esft_cpu_gemm_path from = esft_cpu_gemm_resolve(ESFT_CPU_GEMM_AUTO, ESFT_CPU_GEMM_BLAS_MIN_T);
+    CHECKF(below != ESFT_CPU_GEMM_BLAS && below != ESFT_CPU_GEMM_AUTO, "auto below %d rows: %s",
+           ESFT_CPU_GEMM_BLAS_MIN_T, esft_cpu_gemm_path_name(below));
+#ifdef ESFT_HAVE_OPENBLAS
+    CHECKF(from == ESFT_CPU_GEMM_BLAS || (from == ESFT_CPU_GEMM_AVX512 && below == ESFT_CPU_GEMM_AVX512),
+           "auto from %d rows: %s", ESFT_CPU_GEMM_BLAS_MIN_T, esft_cpu_gemm_path_name(from));
+#else
+    CHECKF(from == below, "auto from %d rows without OpenBLAS: %s", ESFT_CPU_GEMM_BLAS_MIN_T,
+           esft_cpu_gemm_path_name(from));
+#endif
+    CHECK(esft_cpu_gemm_resolve(ESFT_CPU_GEMM_AUTO, 4096) == from);
+    CHECK(esft_cpu_gemm_resolve(ESFT_CPU_GEMM_AUTO, ESFT_CPU_GEMM_BLAS_MIN_T) == from);
+    printf("auto: %s below %d rows, %s from there\n", esft_cpu_gemm_path_name(below), ESFT_CPU_GEMM_BLAS_MIN_T,
+           esft_cpu_gemm_path_name(from));
+    for (size_t d = 0; d < sizeof w_dtypes / sizeof w_dtypes[0]; d++) check_path(ESFT_CPU_GEMM_AUTO, w_dtypes[d]);
+}
+
 int main(void) {
+    check_auto();
     int tested = 0;
     for (int p = ESFT_CPU_GEMM_SCALAR; p < ESFT_CPU_GEMM_PATH_COUNT; p++) {
         esft_cpu_gemm_path path = (esft_cpu_gemm_path)p;

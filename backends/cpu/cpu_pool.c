@@ -163,8 +163,17 @@ static bool pool_steps_back(esft_cpu_pool *p) {
         const bool crowded = others >= 0 && others + p->n_threads > p->n_cpus;
         p->crowded_looks = crowded ? (p->crowded_looks < 2 ? p->crowded_looks + 1 : 2) : 0;
     }
-    return p->crowded_looks >= 2;
+    return esft_cpu_pool_yielding(p);
 }
+
+bool esft_cpu_pool_watch_load(esft_cpu_pool *p, const char *path) {
+    if (p->load_fd >= 0) close(p->load_fd);
+    p->load_fd = path && p->n_threads > 1 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+    p->crowded_looks = 0;
+    return p->load_fd >= 0 || !path;
+}
+
+bool esft_cpu_pool_yielding(const esft_cpu_pool *p) { return p->load_fd >= 0 && p->crowded_looks >= 2; }
 
 static bool job_done(esft_cpu_pool *p, uint32_t n_chunks) {
     return atomic_load(&p->done) >= n_chunks;
@@ -242,8 +251,7 @@ esft_status esft_cpu_pool_create(int n_threads, esft_cpu_pool **out, esft_err *e
     const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     p->n_cpus = cpus > 0 ? (int)cpus : 1;
     p->load_fd = -1;
-    if (n_threads > 1 && !(yield && strcmp(yield, "0") == 0))
-        p->load_fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+    if (n_threads > 1 && !(yield && strcmp(yield, "0") == 0)) esft_cpu_pool_watch_load(p, "/proc/loadavg");
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake, NULL);
     pthread_cond_init(&p->finished, NULL);

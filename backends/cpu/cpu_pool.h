@@ -11,6 +11,7 @@
 #ifndef ESFT_CPU_POOL_H
 #define ESFT_CPU_POOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "../status.h"
@@ -33,6 +34,16 @@ void esft_cpu_pool_destroy(esft_cpu_pool *pool);
  * reentrant: one job at a time, from one calling thread. */
 void esft_cpu_pool_run(esft_cpu_pool *pool, size_t n, size_t grain, int parallel,
                        esft_cpu_pool_fn *fn, void *arg);
+
+/* Where the pool reads the machine's load: a file in /proc/loadavg's
+ * format (create watches /proc/loadavg unless ESFT_CPU_YIELD=0 or it has
+ * one thread; tests point it at a file of their own), NULL to stop
+ * watching. Forgets earlier looks. False when path cannot be opened (the
+ * pool then stays parallel). */
+bool esft_cpu_pool_watch_load(esft_cpu_pool *pool, const char *path);
+/* Whether jobs now run on the caller alone (the machine looked crowded
+ * twice in a row). */
+bool esft_cpu_pool_yielding(const esft_cpu_pool *pool);
 
 /* A grain that cuts n items into about `per_thread` chunks per thread,
  * a multiple of `multiple` (>= 1) and at least min_grain. */

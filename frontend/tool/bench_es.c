@@ -16,8 +16,8 @@
 #include "es_step.h"
 
 typedef struct es_timing {
-    long tokens_1, tokens_n;   /* new tokens at the end of the prefill (bench_split) and in all */
-    double seconds_1, seconds_n; /* seconds by then, and in all */
+    long tokens_split, tokens_n;   /* new tokens at the end of the prefill (bench_split) and in all */
+    double seconds_split, seconds_n; /* seconds by then, and in all */
     double setup;              /* perturbing / drawing factors, per generation */
 } es_timing;
 
@@ -32,8 +32,8 @@ static esft_status time_full(esft_model *m, const bool *sel, const esft_run_conf
         t->setup += esft_now_seconds() - t0;
         if (!st) st = bench_generate(m, batch, prompt_len, n_new + 1, NULL, NULL, &b, &sp, err);
         if (st) return st;
-        t->tokens_1 += sp.tokens_started, t->tokens_n += b.new_tokens;
-        t->seconds_1 += sp.seconds_started, t->seconds_n += b.seconds;
+        t->tokens_split += sp.tokens_started, t->tokens_n += b.new_tokens;
+        t->seconds_split += sp.seconds_started, t->seconds_n += b.seconds;
     }
     return ESFT_OK;
 }
@@ -53,8 +53,8 @@ static esft_status time_lowrank(esft_model *m, const bool *sel, const esft_run_c
     bench_split sp;
     if (!st) st = bench_generate(m, n, prompt_len, n_new + 1, &lr, member, &b, &sp, err);
     if (!st) {
-        t->tokens_1 = sp.tokens_started, t->tokens_n = b.new_tokens;
-        t->seconds_1 = sp.seconds_started, t->seconds_n = b.seconds;
+        t->tokens_split = sp.tokens_started, t->tokens_n = b.new_tokens;
+        t->seconds_split = sp.seconds_started, t->seconds_n = b.seconds;
         esft_lowrank_free(&lr);
     }
     free(member);
@@ -62,8 +62,8 @@ static esft_status time_lowrank(esft_model *m, const bool *sel, const esft_run_c
 }
 
 static double decode_rate(const es_timing *t) {
-    const double dt = t->seconds_n - t->seconds_1;
-    return dt > 0 ? (double)(t->tokens_n - t->tokens_1) / dt : 0;
+    const double dt = t->seconds_n - t->seconds_split;
+    return dt > 0 ? (double)(t->tokens_n - t->tokens_split) / dt : 0;
 }
 
 int bench_es_command(int argc, char **argv) {
